@@ -1,0 +1,193 @@
+"""DirectContext: run command handlers against the leader's own keyspace.
+
+A transaction that touches only the local shard runs start to finish inside
+one call on the leader (the event loop never interleaves two), so it needs no
+locks and no validation: it reads, writes through ops, and is installed the
+moment it returns. What it leaves behind:
+
+* ``ops``: the mutations, in order, for the replication log;
+* ``undo``: how to take them back (a deposed leader, an epoch rollback, or a
+  transaction that must abort part way);
+* ``deps``: the version vector its reply must wait for, the element-wise max
+  of its own clock and the ``deps`` of every record it read or overwrote.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+from makod.core.keyspace import Keyspace
+from makod.core.records import (
+    KIND_HASH,
+    OP_DEL,
+    OP_EXPIRE,
+    OP_FLUSH,
+    OP_HDEL,
+    OP_HSET,
+    OP_SET,
+    Record,
+)
+
+
+def vec_max(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    if a is b:
+        return a
+    return tuple(map(max, a, b))
+
+
+class DirectContext:
+    proto_max_bulk_len = 512 * 1024 * 1024
+
+    __slots__ = (
+        "ks",
+        "now_ms",
+        "rng",
+        "version",
+        "ops",
+        "undo",
+        "deps",
+        "all_deps",
+        "matcher_factory",
+        "written",
+    )
+
+    def __init__(
+        self,
+        ks: Keyspace,
+        version: int,
+        deps: tuple[int, ...],
+        all_deps: tuple[int, ...],
+        now_ms: int,
+        rng: random.Random,
+        matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
+    ) -> None:
+        self.ks = ks
+        self.version = version
+        self.deps = deps  # starts as this transaction's own clock vector
+        self.all_deps = all_deps  # what a whole-keyspace read depends on
+        self.now_ms = now_ms
+        self.rng = rng
+        self.matcher_factory = matcher_factory
+        self.ops: list[tuple] = []
+        self.undo: list = []
+        self.written: set[bytes] = set()
+
+    # -- reads -----------------------------------------------------------------
+    def get(self, key: bytes) -> Record | None:
+        rec = self.ks.data.get(key)
+        if rec is None:
+            return None
+        if rec.expire_ms is not None and rec.expire_ms <= self.now_ms:
+            self._write((OP_DEL, key), key, rec)
+            return None
+        if rec.deps is not None and rec.deps is not self.deps:
+            self.deps = vec_max(self.deps, rec.deps)
+        return rec
+
+    def version_of(self, key: bytes) -> int:
+        self.get(key)  # applies lazy expiry first, so an expired key reads as deleted
+        return self.ks.version_of(key)
+
+    # -- writes ----------------------------------------------------------------
+    def set(self, key: bytes, kind: int, value: Any, expire_ms: int | None = None) -> None:
+        self._write((OP_SET, key, kind, value, expire_ms), key, self.ks.data.get(key))
+
+    def delete(self, key: bytes) -> bool:
+        rec = self.get(key)
+        if rec is None:
+            return False
+        self._write((OP_DEL, key), key, rec)
+        return True
+
+    def hset(self, key: bytes, mapping: dict[bytes, bytes]) -> int:
+        rec = self.get(key)
+        if rec is None:
+            added = len(mapping)
+        else:
+            assert rec.kind == KIND_HASH, "handler must check the type before hset"
+            fields = rec.value
+            added = sum(1 for field in mapping if field not in fields)
+        self._write((OP_HSET, key, mapping), key, rec)
+        return added
+
+    def hdel(self, key: bytes, fields: list[bytes]) -> int:
+        rec = self.get(key)
+        if rec is None:
+            return 0
+        assert rec.kind == KIND_HASH, "handler must check the type before hdel"
+        present = [field for field in dict.fromkeys(fields) if field in rec.value]
+        if present:
+            self._write((OP_HDEL, key, present), key, rec)
+        return len(present)
+
+    def set_expire(self, key: bytes, expire_ms: int | None) -> bool:
+        rec = self.get(key)
+        if rec is None:
+            return False
+        self._write((OP_EXPIRE, key, expire_ms), key, rec)
+        return True
+
+    def flush(self) -> None:
+        self.deps = vec_max(self.deps, self.all_deps)
+        self.ops.append((OP_FLUSH,))
+        self.ks.apply((OP_FLUSH,), self.version, self.deps, self.undo)
+
+    # -- whole keyspace ----------------------------------------------------------
+    def dbsize(self) -> int:
+        self.deps = vec_max(self.deps, self.all_deps)
+        return len(self.ks)
+
+    def keys(self, pattern: bytes) -> list[bytes]:
+        self.deps = vec_max(self.deps, self.all_deps)
+        matcher = self._matcher(pattern)
+        return [key for key in self.ks.keys_matching(matcher) if self._alive(key)]
+
+    def scan(
+        self, cursor: int, count: int, pattern: bytes | None, kind: int | None
+    ) -> tuple[int, list[bytes]]:
+        self.deps = vec_max(self.deps, self.all_deps)
+        matcher = self._matcher(pattern) if pattern is not None else None
+        next_cursor, found = self.ks.scan(cursor, count, matcher, kind)
+        return next_cursor, [key for key in found if self._alive(key)]
+
+    def random_key(self) -> bytes | None:
+        self.deps = vec_max(self.deps, self.all_deps)
+        # A few tries past expired keys, as Redis's dbRandomKey does.
+        for _ in range(100):
+            key = self.ks.random_key(self.rng.randrange)
+            if key is None or self._alive(key):
+                return key
+        return None
+
+    def randrange(self, n: int) -> int:
+        return self.rng.randrange(n)
+
+    # -- internals -----------------------------------------------------------------
+    def _alive(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def _matcher(self, pattern: bytes) -> Callable[[bytes], bool] | None:
+        if pattern == b"*":
+            return None
+        assert self.matcher_factory is not None, "pattern matching needs a matcher factory"
+        return self.matcher_factory(pattern)
+
+    def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
+        # Overwriting a record depends on it too: rolling this transaction
+        # back restores ``prev``, which is only right if prev's writer stands.
+        if prev is not None and prev.deps is not None:
+            self.deps = vec_max(self.deps, prev.deps)
+        self.ops.append(op)
+        self.written.add(key)
+        self.ks.apply(op, self.version, self.deps, self.undo)
+
+    def finish(self) -> tuple[int, ...]:
+        """Stamp the final dependency vector on everything written; return it."""
+        deps = self.deps
+        data = self.ks.data
+        for key in self.written:
+            rec = data.get(key)
+            if rec is not None and rec.version == self.version:
+                rec.deps = deps
+        return deps

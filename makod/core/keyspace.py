@@ -1,0 +1,340 @@
+"""The in-memory keyspace of one shard replica: records, versions, expiry, indexes.
+
+Pure: no clock (callers pass ``now_ms``), no I/O. Every change goes through
+``apply(op, version, deps, undo)``; with an ``undo`` list it records what it
+needs to put things back, and ``rollback(undo)`` does so in reverse order.
+Rolling back in reverse order is exact even though hash values are mutated in
+place, because every later change to the same key was itself undone first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import zlib
+from typing import Any, Callable, Iterator
+
+from sortedcontainers import SortedKeyList, SortedList
+
+from makod.core.records import (
+    KIND_HASH,
+    OP_DEL,
+    OP_EXPIRE,
+    OP_FLUSH,
+    OP_HDEL,
+    OP_HSET,
+    OP_SET,
+    Record,
+)
+
+# Deleted keys remember the version of their deletion, so that WATCH and OCC
+# notice "deleted, then re-created, then deleted again". The memory is bounded:
+# past this many, the oldest are forgotten and ``absent_floor`` rises to their
+# version, which can only make a check fail spuriously, never pass wrongly.
+TOMBSTONES_MAX = 100_000
+
+# Undo entry tags.
+_U_RECORD = 0  # (tag, key, previous record or None)
+_U_FIELD = 1  # (tag, record, field, previous value or None)
+_U_META = 2  # (tag, key, record, version, deps, expire_ms)
+_U_FLUSH = 3  # (tag, data, tombstones, absent_floor)
+
+
+def scan_hash(key: bytes) -> int:
+    """A stable 56-bit position for SCAN cursors (the same on every replica and restart)."""
+    h = (zlib.crc32(key) << 24) | (zlib.crc32(key, 0x5BD1E995) & 0xFFFFFF)
+    return h or 1
+
+
+class Keyspace:
+    def __init__(self) -> None:
+        self.data: dict[bytes, Record] = {}
+        self.tombstones: dict[bytes, int] = {}
+        self.absent_floor = 0
+        self.expires_count = 0
+        self._expiry_heap: list[tuple[int, bytes]] = []
+        self._scan_index: SortedKeyList | None = None
+        self._order_index: SortedList | None = None
+
+    # -- reads -------------------------------------------------------------
+    def get(self, key: bytes) -> Record | None:
+        return self.data.get(key)
+
+    def version_of(self, key: bytes) -> int:
+        rec = self.data.get(key)
+        if rec is not None:
+            return rec.version
+        return self.tombstones.get(key, self.absent_floor)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def items(self) -> Iterator[tuple[bytes, Record]]:
+        return iter(self.data.items())
+
+    # -- the one write path --------------------------------------------------
+    def apply(
+        self,
+        op: tuple,
+        version: int,
+        deps: tuple[int, ...] | None,
+        undo: list | None = None,
+    ) -> None:
+        code = op[0]
+        data = self.data
+        if code == OP_SET:
+            key = op[1]
+            prev = data.get(key)
+            if undo is not None:
+                undo.append((_U_RECORD, key, prev))
+            self._replace(key, prev, Record(op[2], op[3], op[4], version, deps))
+        elif code == OP_DEL:
+            key = op[1]
+            prev = data.get(key)
+            if prev is not None:
+                if undo is not None:
+                    undo.append((_U_RECORD, key, prev))
+                self._replace(key, prev, None)
+                self._remember_deletion(key, version)
+        elif code == OP_HSET:
+            key = op[1]
+            rec = data.get(key)
+            if rec is None:
+                if undo is not None:
+                    undo.append((_U_RECORD, key, None))
+                self._replace(key, None, Record(KIND_HASH, dict(op[2]), None, version, deps))
+            else:
+                assert rec.kind == KIND_HASH, "hset op on a non-hash record"
+                fields = rec.value
+                if undo is not None:
+                    undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
+                    for field in op[2]:
+                        undo.append((_U_FIELD, rec, field, fields.get(field)))
+                fields.update(op[2])
+                rec.version = version
+                rec.deps = deps
+        elif code == OP_HDEL:
+            key = op[1]
+            rec = data.get(key)
+            if rec is None:
+                return
+            assert rec.kind == KIND_HASH, "hdel op on a non-hash record"
+            fields = rec.value
+            if undo is not None:
+                undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
+            for field in op[2]:
+                old = fields.pop(field, None)
+                if old is not None and undo is not None:
+                    undo.append((_U_FIELD, rec, field, old))
+            rec.version = version
+            rec.deps = deps
+            if not fields:
+                if undo is not None:
+                    undo.append((_U_RECORD, key, rec))
+                self._replace(key, rec, None)
+                self._remember_deletion(key, version)
+        elif code == OP_EXPIRE:
+            rec = data.get(op[1])
+            if rec is None:
+                return
+            if undo is not None:
+                undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
+            self._set_expire(op[1], rec, op[2])
+            rec.version = version
+            rec.deps = deps
+        elif code == OP_FLUSH:
+            if undo is not None:
+                undo.append((_U_FLUSH, self.data, self.tombstones, self.absent_floor, self.expires_count))
+            self.data = {}
+            self.tombstones = {}
+            self.absent_floor = max(self.absent_floor, version)
+            self.expires_count = 0
+            self._expiry_heap = []
+            self._scan_index = None
+            self._order_index = None
+        else:
+            raise AssertionError(f"unknown op code {code}")
+
+    def rollback(self, undo: list) -> None:
+        """Undo, newest first, what ``apply`` recorded in ``undo``."""
+        for entry in reversed(undo):
+            tag = entry[0]
+            if tag == _U_RECORD:
+                key, prev = entry[1], entry[2]
+                self._replace(key, self.data.get(key), prev)
+            elif tag == _U_FIELD:
+                rec, field, old = entry[1], entry[2], entry[3]
+                if old is None:
+                    rec.value.pop(field, None)
+                else:
+                    rec.value[field] = old
+            elif tag == _U_META:
+                key, rec = entry[1], entry[2]
+                rec.version, rec.deps = entry[3], entry[4]
+                if rec.expire_ms != entry[5]:
+                    if self.data.get(key) is rec:
+                        self._set_expire(key, rec, entry[5])
+                    else:
+                        # Detached now; _replace counts it when an older undo
+                        # entry re-attaches it.
+                        rec.expire_ms = entry[5]
+            elif tag == _U_FLUSH:
+                self.data, self.tombstones, self.absent_floor, self.expires_count = (
+                    entry[1],
+                    entry[2],
+                    entry[3],
+                    entry[4],
+                )
+                self._expiry_heap = [
+                    (rec.expire_ms, key) for key, rec in self.data.items() if rec.expire_ms is not None
+                ]
+                heapq.heapify(self._expiry_heap)
+                self._scan_index = None
+                self._order_index = None
+        undo.clear()
+
+    # -- expiry --------------------------------------------------------------
+    def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
+        """Up to ``limit`` keys whose expiry time has passed (active expiry).
+
+        The leader turns these into replicated deletes; nothing here deletes.
+        """
+        heap = self._expiry_heap
+        found: list[bytes] = []
+        seen: set[bytes] = set()
+        while heap and heap[0][0] <= now_ms and len(found) < limit:
+            expire_ms, key = heapq.heappop(heap)
+            rec = self.data.get(key)
+            if rec is not None and rec.expire_ms == expire_ms and key not in seen:
+                found.append(key)
+                seen.add(key)
+        # Stale heap entries (keys whose TTL changed) are dropped above as they
+        # surface; rebuild when they dominate so the heap stays bounded.
+        if len(heap) > 2 * self.expires_count + 1024:
+            self._expiry_heap = [
+                (rec.expire_ms, key) for key, rec in self.data.items() if rec.expire_ms is not None
+            ]
+            heapq.heapify(self._expiry_heap)
+        # Keys found but not yet deleted must be findable again next time.
+        for key in found:
+            heapq.heappush(self._expiry_heap, (self.data[key].expire_ms, key))
+        return found
+
+    # -- whole-keyspace reads ------------------------------------------------
+    def keys_matching(self, matcher: Callable[[bytes], bool] | None) -> list[bytes]:
+        if matcher is None:
+            return list(self.data)
+        return [key for key in self.data if matcher(key)]
+
+    def scan(
+        self,
+        cursor: int,
+        count: int,
+        matcher: Callable[[bytes], bool] | None,
+        kind: int | None,
+    ) -> tuple[int, list[bytes]]:
+        """One SCAN step in stable hash order; cursor 0 starts and ends a scan.
+
+        A key present for the whole scan is returned at least once: positions
+        are hashes of keys, so inserts and deletes never shift them.
+        """
+        index = self._scan_idx()
+        pos = index.bisect_key_left((cursor, b""))
+        end = len(index)
+        found: list[bytes] = []
+        examined = 0
+        data = self.data
+        while pos < end and examined < count:
+            key = index[pos]
+            pos += 1
+            examined += 1
+            if matcher is not None and not matcher(key):
+                continue
+            if kind is not None and data[key].kind != kind:
+                continue
+            found.append(key)
+        if pos >= end:
+            return 0, found
+        next_cursor = scan_hash(index[pos])
+        if next_cursor == cursor:
+            # A hash shared by more keys than COUNT: finish that group now.
+            while pos < end and scan_hash(index[pos]) == cursor:
+                key = index[pos]
+                pos += 1
+                if (matcher is None or matcher(key)) and (kind is None or data[key].kind == kind):
+                    found.append(key)
+            next_cursor = 0 if pos >= end else scan_hash(index[pos])
+        return next_cursor, found
+
+    def random_key(self, randrange: Callable[[int], int]) -> bytes | None:
+        if not self.data:
+            return None
+        index = self._scan_idx()
+        return index[randrange(len(index))]
+
+    def range_keys(
+        self, start: bytes, end: bytes | None, reverse: bool = False, limit: int | None = None
+    ) -> list[bytes]:
+        """Keys k with start <= k < end in byte order (stored procedures' range scans)."""
+        index = self._order_idx()
+        if end is None:
+            it = index.irange(minimum=start, reverse=reverse)
+        else:
+            it = index.irange(minimum=start, maximum=end, inclusive=(True, False), reverse=reverse)
+        if limit is None:
+            return list(it)
+        out = []
+        for key in it:
+            out.append(key)
+            if len(out) >= limit:
+                break
+        return out
+
+    # -- internals -------------------------------------------------------------
+    def _replace(self, key: bytes, prev: Record | None, new: Record | None) -> None:
+        """Point ``key`` at ``new`` (None deletes), keeping counts and indexes right."""
+        if prev is not None and prev.expire_ms is not None:
+            self.expires_count -= 1
+        if new is None:
+            if prev is not None:
+                del self.data[key]
+                if self._scan_index is not None:
+                    self._scan_index.remove(key)
+                if self._order_index is not None:
+                    self._order_index.remove(key)
+            return
+        self.data[key] = new
+        if prev is None:
+            self.tombstones.pop(key, None)
+            if self._scan_index is not None:
+                self._scan_index.add(key)
+            if self._order_index is not None:
+                self._order_index.add(key)
+        if new.expire_ms is not None:
+            self.expires_count += 1
+            heapq.heappush(self._expiry_heap, (new.expire_ms, key))
+
+    def _set_expire(self, key: bytes, rec: Record, expire_ms: int | None) -> None:
+        if rec.expire_ms is not None:
+            self.expires_count -= 1
+        rec.expire_ms = expire_ms
+        if expire_ms is not None:
+            self.expires_count += 1
+            heapq.heappush(self._expiry_heap, (expire_ms, key))
+
+    def _remember_deletion(self, key: bytes, version: int) -> None:
+        tombstones = self.tombstones
+        tombstones[key] = version
+        if len(tombstones) > TOMBSTONES_MAX:
+            oldest = next(iter(tombstones))
+            self.absent_floor = max(self.absent_floor, tombstones.pop(oldest))
+
+    def _scan_idx(self) -> SortedKeyList:
+        if self._scan_index is None:
+            self._scan_index = SortedKeyList(self.data, key=lambda k: (scan_hash(k), k))
+        return self._scan_index
+
+    def _order_idx(self) -> SortedList:
+        if self._order_index is None:
+            self._order_index = SortedList(self.data)
+        return self._order_index
+

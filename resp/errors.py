@@ -1,0 +1,148 @@
+"""Every error text makodb sends to a client, in one place.
+
+Redis clients parse these (redis-py maps prefixes such as WRONGTYPE, NOAUTH,
+EXECABORT, TRYAGAIN to exception classes), so the wording follows Redis's own
+(src/server.c, src/multi.c, src/t_string.c, ...) byte for byte. A text with no
+upper-case code in front gets ``ERR `` prepended when it is encoded.
+"""
+
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    """Raised by a command handler; becomes an error reply with this text.
+
+    ``text`` is the whole error line without the leading ``-`` (e.g.
+    ``"WRONGTYPE Operation against a key holding the wrong kind of value"``).
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class ProtocolError(Exception):
+    """The client broke the RESP framing; the reply is sent, then the connection closed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.text = f"ERR Protocol error: {detail}"
+
+
+# -- generic ---------------------------------------------------------------
+SYNTAX = "ERR syntax error"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+OVERFLOW = "ERR increment or decrement would overflow"
+INCR_FLOAT_NAN = "ERR increment would produce NaN or Infinity"
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NO_SUCH_KEY = "ERR no such key"
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+INVALID_EXPIRE = "ERR invalid expire time in '{}' command"
+DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
+SELECT_NOT_ALLOWED = "ERR SELECT is not allowed in cluster mode"
+INVALID_CURSOR = "ERR invalid cursor"
+COUNT_NOT_POSITIVE = "ERR value is out of range, must be positive"
+NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatible"
+GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+EXPIRE_OPTIONS_CONFLICT = NX_XX_GT_LT
+
+
+def unknown_command(name: bytes | str, args: list[bytes]) -> str:
+    """Redis's text: name as sent, then each argument quoted and followed by a space.
+
+    Redis caps the argument list at 128 characters (src/server.c:
+    ``processCommand``: "args beginning with" built with a 128-byte limit).
+    """
+    name_s = _printable(name)
+    shown = ""
+    for arg in args:
+        if len(shown) >= 128:
+            break
+        remaining = 128 - len(shown)
+        shown += f"'{_printable(arg)[:remaining]}' "
+    return f"ERR unknown command '{name_s}', with args beginning with: {shown}"
+
+
+def wrong_arity(name: str) -> str:
+    return f"ERR wrong number of arguments for '{name.lower()}' command"
+
+
+def unknown_subcommand(sub: bytes | str, command: str) -> str:
+    return f"ERR unknown subcommand '{_printable(sub)}'. Try {command.upper()} HELP."
+
+
+def wrong_arity_subcommand(command: str, sub: str) -> str:
+    return f"ERR wrong number of arguments for '{command.lower()}|{sub.lower()}' command"
+
+
+def invalid_expire(command: str) -> str:
+    return INVALID_EXPIRE.format(command.lower())
+
+
+# -- transactions (src/multi.c) --------------------------------------------
+MULTI_NESTED = "ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+NOT_ALLOWED_IN_MULTI = "ERR Command not allowed inside a transaction"
+
+# -- auth and connection ---------------------------------------------------
+NOAUTH = "NOAUTH Authentication required."
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+AUTH_NOT_CONFIGURED = (
+    "ERR AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?"
+)
+NOPROTO = "NOPROTO unsupported protocol version"
+PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
+CLIENT_NAME_SPACES = "ERR Client names cannot contain spaces, newlines or special characters."
+CONFIG_UNKNOWN_PARAM = "ERR Unknown option or number of arguments for CONFIG SET - '{}'"
+CONFIG_INVALID_VALUE = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"
+
+# -- protocol (src/networking.c); ProtocolError adds the "ERR Protocol error: " prefix
+PROTO_INVALID_MULTIBULK = "invalid multibulk length"
+PROTO_INVALID_BULK = "invalid bulk length"
+PROTO_UNBALANCED_QUOTES = "unbalanced quotes in request"
+PROTO_TOO_BIG_INLINE = "too big inline request"
+PROTO_TOO_BIG_MBULK = "too big mbulk count string"
+PROTO_TOO_BIG_BULK = "too big bulk count string"
+
+
+def proto_expected_dollar(got: bytes) -> str:
+    return f"expected '$', got '{_printable(got[:1])}'"
+
+
+# -- distributed operation ---------------------------------------------------
+# TRYAGAIN, CLUSTERDOWN and LOADING are prefixes redis-py maps to its own
+# exception classes, so scripts can branch on them without parsing text.
+TRYAGAIN_ROLLED_BACK = (
+    "TRYAGAIN transaction rolled back: shard {} lost its leader before the transaction "
+    "was replicated; nothing of it was applied, retry it"
+)
+TRYAGAIN_CONFLICT = "TRYAGAIN transaction aborted by a conflicting transaction; retry it"
+TRYAGAIN_BUSY_KEY = "TRYAGAIN key is locked by a distributed transaction in progress; retry it"
+CLUSTERDOWN_NO_LEADER = "CLUSTERDOWN shard {} has no leader reachable from this node"
+CLUSTERDOWN_UNKNOWN_OUTCOME = (
+    "CLUSTERDOWN shard {} lost its leader before the write was replicated; "
+    "its outcome is unknown"
+)
+LOADING = "LOADING makodb is loading the dataset in memory"
+TIMEOUT = "TIMEOUT no reply from shard {} within {} ms; the outcome is unknown"
+UNKNOWN_PROCEDURE = "ERR unknown procedure '{}'"
+
+
+def _printable(value: bytes | str) -> str:
+    """Render user text for an error line: \\r and \\n become spaces (Redis does the same)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value.replace("\r", " ").replace("\n", " ")
+
+
+def sanitize(text: str) -> str:
+    """Error replies are a single line: replace CR and LF as Redis's addReplyError does."""
+    return text.replace("\r", " ").replace("\n", " ")
