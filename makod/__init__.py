@@ -1,0 +1,3 @@
+"""makod: the makodb daemon."""
+
+__version__ = "0.1.0"

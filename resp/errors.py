@@ -146,3 +146,24 @@ def _printable(value: bytes | str) -> str:
 def sanitize(text: str) -> str:
     """Error replies are a single line: replace CR and LF as Redis's addReplyError does."""
     return text.replace("\r", " ").replace("\n", " ")
+
+
+# -- data commands (added) ---------------------------------------------------
+# DECRBY with LLONG_MIN: negating it would overflow (src/t_string.c).
+DECR_OVERFLOW = "ERR decrement would overflow"
+# HINCRBYFLOAT with an infinite increment (src/t_hash.c).
+HASH_INCR_NAN = "ERR value is NaN or Infinity"
+# HRANDFIELD ... WITHVALUES with |count| > LONG_MAX/2 (src/t_hash.c).
+VALUE_OUT_OF_RANGE = "ERR value is out of range"
+# EXPIRE family (src/expire.c: parseExtendedExpireArgumentsOrReply).
+GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
+
+
+def unsupported_option(opt: bytes | str) -> str:
+    """EXPIRE family: an unknown trailing option, quoted as sent."""
+    return f"ERR Unsupported option {_printable(opt)}"
+
+
+def value_out_of_range_between(low: int, high: int) -> str:
+    """getRangeLongFromObjectOrReply's text (sic: "must between")."""
+    return f"ERR value is out of range, value must between {low} and {high}"

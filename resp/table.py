@@ -173,18 +173,20 @@ def container(
     since: str,
     subcommands: list[CommandSpec],
     flags: str = "",
+    handler: Callable[..., Any] | None = None,
     table: CommandTable = TABLE,
 ) -> CommandSpec:
     """Declare a command with subcommands (CLIENT, CONFIG, COMMAND).
 
-    The container's arity is -2 as in Redis; the subcommand's own arity counts
-    the container name too (``CLIENT SETNAME name`` is arity 3).
+    The container's arity is -2 as in Redis (-1 when ``handler`` answers the
+    bare form, as COMMAND does); a subcommand's own arity counts the container
+    name too (``CLIENT SETNAME name`` is arity 3).
     """
     spec = CommandSpec(
         name=name.lower(),
-        arity=-2,
+        arity=-1 if handler is not None else -2,
         flags=frozenset(flags.split()),
-        handler=None,
+        handler=handler,
         scope=scope,
         group=group,
         summary=summary,

@@ -37,9 +37,8 @@ def vec_max(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
 
 
 class DirectContext:
-    proto_max_bulk_len = 512 * 1024 * 1024
-
     __slots__ = (
+        "proto_max_bulk_len",
         "ks",
         "now_ms",
         "rng",
@@ -50,22 +49,34 @@ class DirectContext:
         "all_deps",
         "matcher_factory",
         "written",
+        "own_deps",
+        "before_write",
+        "captured",
+        "has_flush",
     )
 
     def __init__(
         self,
         ks: Keyspace,
         version: int,
-        deps: tuple[int, ...],
+        own_deps: tuple[int, ...],
         all_deps: tuple[int, ...],
         now_ms: int,
         rng: random.Random,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
+        before_write: Callable[[bytes, set], None] | None = None,
     ) -> None:
         self.ks = ks
         self.version = version
-        self.deps = deps  # starts as this transaction's own clock vector
+        # own_deps: this transaction's own clock vector (``version`` at this
+        # shard's position); it joins ``deps`` only if the transaction writes.
+        self.own_deps = own_deps
+        self.deps = tuple(0 for _ in own_deps)
         self.all_deps = all_deps  # what a whole-keyspace read depends on
+        self.before_write = before_write
+        self.captured: set[bytes] = set()
+        self.has_flush = False
+        self.proto_max_bulk_len = 512 * 1024 * 1024
         self.now_ms = now_ms
         self.rng = rng
         self.matcher_factory = matcher_factory
@@ -130,6 +141,7 @@ class DirectContext:
 
     def flush(self) -> None:
         self.deps = vec_max(self.deps, self.all_deps)
+        self.has_flush = True
         self.ops.append((OP_FLUSH,))
         self.ks.apply((OP_FLUSH,), self.version, self.deps, self.undo)
 
@@ -178,13 +190,21 @@ class DirectContext:
         # back restores ``prev``, which is only right if prev's writer stands.
         if prev is not None and prev.deps is not None:
             self.deps = vec_max(self.deps, prev.deps)
+        if self.before_write is not None:
+            self.before_write(key, self.captured)
         self.ops.append(op)
         self.written.add(key)
         self.ks.apply(op, self.version, self.deps, self.undo)
 
     def finish(self) -> tuple[int, ...]:
-        """Stamp the final dependency vector on everything written; return it."""
-        deps = self.deps
+        """Stamp the final dependency vector on everything written; return it.
+
+        A transaction that wrote depends on its own clock too; a read-only one
+        depends only on what it read.
+        """
+        if not self.ops:
+            return self.deps
+        deps = self.deps = vec_max(self.deps, self.own_deps)
         data = self.ks.data
         for key in self.written:
             rec = data.get(key)

@@ -55,6 +55,20 @@ class Keyspace:
         self._scan_index: SortedKeyList | None = None
         self._order_index: SortedList | None = None
 
+    @classmethod
+    def from_records(cls, items) -> "Keyspace":
+        """A keyspace holding ``(key, record)`` pairs, as loaded from storage."""
+        ks = cls()
+        data = ks.data
+        heap = ks._expiry_heap
+        for key, rec in items:
+            data[key] = rec
+            if rec.expire_ms is not None:
+                ks.expires_count += 1
+                heap.append((rec.expire_ms, key))
+        heapq.heapify(heap)
+        return ks
+
     # -- reads -------------------------------------------------------------
     def get(self, key: bytes) -> Record | None:
         return self.data.get(key)

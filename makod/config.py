@@ -1,0 +1,303 @@
+"""The cluster configuration: one YAML file describes every shard and replica.
+
+Every node reads the same file and finds itself by name. Validation errors
+name the file, the field (as a path such as ``shards[1].replicas[0].resp_port``)
+and what was expected, because the person reading them is fixing a file.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+NUM_SLOTS = 16384
+PROTOCOLS = ("mako", "2pc-paxos")
+ACK_MODES = ("durable", "speculative")
+
+
+class ConfigError(Exception):
+    def __init__(self, file: str, path: str, expected: str, got: Any = None, has_got: bool = True) -> None:
+        self.file, self.path, self.expected = file, path, expected
+        detail = f"{file}: {path}: expected {expected}"
+        if has_got:
+            detail += f", got {got!r}"
+        super().__init__(detail)
+
+
+@dataclass
+class ReplicaConfig:
+    name: str
+    node_id: int  # cluster-wide, 0..N-1 in file order
+    shard: int
+    host: str
+    resp_port: int
+    peer_port: int
+    datacenter: str
+    voter: bool = True
+
+
+@dataclass
+class ShardConfig:
+    id: int
+    slots: list[tuple[int, int]]  # inclusive ranges
+    replicas: list[ReplicaConfig]
+
+
+@dataclass
+class ClusterConfig:
+    name: str
+    shards: list[ShardConfig]
+    protocol: str = "mako"
+    ack: str = "durable"
+    bind: str = "127.0.0.1"
+    requirepass: str | None = None
+    proto_max_bulk_len: int = 512 * 1024 * 1024
+    maxclients: int = 10_000
+    election_timeout_ms: int = 800
+    heartbeat_ms: int = 100
+    tick_ms: int = 10
+    checkpoint_interval_ms: int = 1000
+    log_retain_slots: int = 20_000
+    # One-way delay added to every message between replicas in different
+    # datacenters (WAN emulation for benchmarks).
+    inject_delay_ms: float = 0.0
+    source: str = "<embedded default>"
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def replicas(self) -> list[ReplicaConfig]:
+        return [r for shard in self.shards for r in shard.replicas]
+
+    def replica(self, name: str) -> ReplicaConfig:
+        for r in self.replicas:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def by_id(self, node_id: int) -> ReplicaConfig:
+        return self.replicas[node_id]
+
+    def shard_of_slot(self, slot: int) -> int:
+        for shard in self.shards:
+            for lo, hi in shard.slots:
+                if lo <= slot <= hi:
+                    return shard.id
+        raise AssertionError(f"slot {slot} is not covered")
+
+
+def default_config_dict(shards: int = 2, replicas: int = 3, base_port: int = 7379, host: str = "127.0.0.1") -> dict:
+    """The embedded default: ``shards`` x ``replicas`` on localhost, replica r in datacenter dc{r}.
+
+    Every shard's replica 0 sits in dc0, so shard leaders start side by side
+    (Mako's geo layout: 2PC between leaders stays local, replication crosses
+    datacenters).
+    """
+    per = NUM_SLOTS // shards
+    out_shards = []
+    port = base_port
+    for s in range(shards):
+        lo = s * per
+        hi = NUM_SLOTS - 1 if s == shards - 1 else (s + 1) * per - 1
+        reps = []
+        for r in range(replicas):
+            reps.append(
+                {
+                    "name": f"s{s}r{r}",
+                    "host": host,
+                    "resp_port": port,
+                    "peer_port": port + 10000,
+                    "datacenter": f"dc{r}",
+                }
+            )
+            port += 1
+        out_shards.append({"id": s, "slots": f"{lo}-{hi}", "replicas": reps})
+    return {"cluster": "makodb", "shards": out_shards}
+
+
+def load_config_file(path: str) -> ClusterConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(path, "(file)", "a readable YAML file", exc.strerror, True) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(path, where, "valid YAML", getattr(exc, "problem", str(exc)), True) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, source: str) -> ClusterConfig:
+    v = _Validator(source)
+    if not isinstance(data, dict):
+        raise ConfigError(source, "(top level)", "a mapping with 'cluster' and 'shards'", data)
+    known = {
+        "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
+        "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
+        "inject_delay_ms",
+    }
+    for key in data:
+        if key not in known:
+            raise ConfigError(source, str(key), f"one of the known fields ({', '.join(sorted(known))})", key)
+    name = v.string(data, "cluster", default="makodb")
+    shards_raw = data.get("shards")
+    if not isinstance(shards_raw, list) or not shards_raw:
+        raise ConfigError(source, "shards", "a non-empty list of shards", shards_raw)
+    shards: list[ShardConfig] = []
+    names: set[str] = set()
+    endpoints: set[tuple[str, int]] = set()
+    node_id = 0
+    for i, shard_raw in enumerate(shards_raw):
+        where = f"shards[{i}]"
+        if not isinstance(shard_raw, dict):
+            raise ConfigError(source, where, "a mapping with 'id', 'slots' and 'replicas'", shard_raw)
+        sid = v.integer(shard_raw, "id", where, lo=0, hi=255, default=i)
+        if sid != i:
+            raise ConfigError(source, f"{where}.id", f"{i} (shards are numbered in order from 0)", sid)
+        slots = v.slot_ranges(shard_raw.get("slots"), f"{where}.slots")
+        reps_raw = shard_raw.get("replicas")
+        if not isinstance(reps_raw, list) or not reps_raw:
+            raise ConfigError(source, f"{where}.replicas", "a non-empty list of replicas", reps_raw)
+        replicas = []
+        for j, rep_raw in enumerate(reps_raw):
+            rwhere = f"{where}.replicas[{j}]"
+            if not isinstance(rep_raw, dict):
+                raise ConfigError(source, rwhere, "a mapping with 'name', 'host', 'resp_port', 'peer_port'", rep_raw)
+            for key in rep_raw:
+                if key not in ("name", "host", "resp_port", "peer_port", "datacenter", "role"):
+                    raise ConfigError(
+                        source, f"{rwhere}.{key}", "one of name, host, resp_port, peer_port, datacenter, role", key
+                    )
+            rname = v.string(rep_raw, "name", rwhere)
+            if not rname.replace("-", "").replace("_", "").isalnum():
+                raise ConfigError(source, f"{rwhere}.name", "letters, digits, '-' and '_' only", rname)
+            if rname in names:
+                raise ConfigError(source, f"{rwhere}.name", "a name no other replica has", rname)
+            names.add(rname)
+            host = v.string(rep_raw, "host", rwhere, default="127.0.0.1")
+            resp_port = v.integer(rep_raw, "resp_port", rwhere, lo=1, hi=65535)
+            peer_port = v.integer(rep_raw, "peer_port", rwhere, lo=1, hi=65535, default=resp_port + 10000)
+            for port, fname in ((resp_port, "resp_port"), (peer_port, "peer_port")):
+                if (host, port) in endpoints:
+                    raise ConfigError(source, f"{rwhere}.{fname}", "a port no other endpoint on this host uses", port)
+                endpoints.add((host, port))
+            dc = v.string(rep_raw, "datacenter", rwhere, default=f"dc{j}")
+            role = v.choice(rep_raw, "role", rwhere, ("voter", "learner"), default="voter")
+            replicas.append(ReplicaConfig(rname, node_id, sid, host, resp_port, peer_port, dc, role == "voter"))
+            node_id += 1
+        if not any(r.voter for r in replicas):
+            raise ConfigError(source, f"{where}.replicas", "at least one replica with role voter", "only learners")
+        shards.append(ShardConfig(sid, slots, replicas))
+    if node_id > 255:
+        raise ConfigError(source, "shards", "at most 255 replicas in the whole cluster", node_id)
+    _check_slot_cover(source, shards)
+    cfg = ClusterConfig(name=name, shards=shards, source=source, raw=copy.deepcopy(data))
+    cfg.protocol = v.choice(data, "protocol", "", PROTOCOLS, default=cfg.protocol)
+    cfg.ack = v.choice(data, "ack", "", ACK_MODES, default=cfg.ack)
+    cfg.bind = v.string(data, "bind", default=cfg.bind)
+    req = data.get("requirepass")
+    if req is not None and (not isinstance(req, str) or not req):
+        raise ConfigError(source, "requirepass", "a non-empty string or null", req)
+    cfg.requirepass = req
+    cfg.proto_max_bulk_len = v.integer(data, "proto_max_bulk_len", lo=1024, hi=1 << 40, default=cfg.proto_max_bulk_len)
+    cfg.maxclients = v.integer(data, "maxclients", lo=1, hi=1_000_000, default=cfg.maxclients)
+    cfg.election_timeout_ms = v.integer(data, "election_timeout_ms", lo=10, hi=600_000, default=cfg.election_timeout_ms)
+    cfg.heartbeat_ms = v.integer(data, "heartbeat_ms", lo=1, hi=60_000, default=cfg.heartbeat_ms)
+    if cfg.heartbeat_ms * 2 > cfg.election_timeout_ms:
+        raise ConfigError(source, "heartbeat_ms", f"at most half of election_timeout_ms ({cfg.election_timeout_ms})", cfg.heartbeat_ms)
+    cfg.tick_ms = v.integer(data, "tick_ms", lo=1, hi=1000, default=cfg.tick_ms)
+    cfg.checkpoint_interval_ms = v.integer(data, "checkpoint_interval_ms", lo=10, hi=3_600_000, default=cfg.checkpoint_interval_ms)
+    cfg.log_retain_slots = v.integer(data, "log_retain_slots", lo=16, hi=100_000_000, default=cfg.log_retain_slots)
+    cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
+    return cfg
+
+
+def _check_slot_cover(source: str, shards: list[ShardConfig]) -> None:
+    ranges = sorted((lo, hi, shard.id) for shard in shards for lo, hi in shard.slots)
+    nxt = 0
+    prev_owner = None
+    for lo, hi, owner in ranges:
+        if lo < nxt:
+            raise ConfigError(
+                source, f"shards[{owner}].slots", f"ranges that do not overlap shard {prev_owner}'s", f"{lo}-{hi}"
+            )
+        if lo > nxt:
+            raise ConfigError(source, "shards[*].slots", f"every hash slot 0-{NUM_SLOTS - 1} covered", f"slot {nxt} missing")
+        nxt = hi + 1
+        prev_owner = owner
+    if nxt < NUM_SLOTS:
+        raise ConfigError(source, "shards[*].slots", f"every hash slot 0-{NUM_SLOTS - 1} covered", f"slot {nxt} missing")
+
+
+class _Validator:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _path(self, where: str, key: str) -> str:
+        return f"{where}.{key}" if where else key
+
+    def string(self, d: dict, key: str, where: str = "", default: Any = ...) -> str:
+        if key not in d:
+            if default is ...:
+                raise ConfigError(self.source, self._path(where, key), "a string (required field)", None, False)
+            return default
+        value = d[key]
+        if not isinstance(value, str) or not value:
+            raise ConfigError(self.source, self._path(where, key), "a non-empty string", value)
+        return value
+
+    def integer(self, d: dict, key: str, where: str = "", lo: int = 0, hi: int = 1 << 62, default: Any = ...) -> int:
+        if key not in d:
+            if default is ...:
+                raise ConfigError(self.source, self._path(where, key), f"an integer {lo}-{hi} (required field)", None, False)
+            return default
+        value = d[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ConfigError(self.source, self._path(where, key), f"an integer {lo}-{hi}", value)
+        return value
+
+    def number(self, d: dict, key: str, where: str = "", lo: float = 0, hi: float = 1e12, default: Any = ...) -> float:
+        if key not in d:
+            return default
+        value = d[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise ConfigError(self.source, self._path(where, key), f"a number {lo}-{hi}", value)
+        return float(value)
+
+    def choice(self, d: dict, key: str, where: str, choices: tuple[str, ...], default: str) -> str:
+        if key not in d:
+            return default
+        value = d[key]
+        if value not in choices:
+            raise ConfigError(self.source, self._path(where, key), "one of " + ", ".join(choices), value)
+        return value
+
+    def slot_ranges(self, raw: Any, where: str) -> list[tuple[int, int]]:
+        expected = "slot ranges like \"0-8191\" or a list of them, within 0-16383"
+        if raw is None:
+            raise ConfigError(self.source, where, expected + " (required field)", None, False)
+        items = raw if isinstance(raw, list) else [raw]
+        out = []
+        for item in items:
+            text = str(item).strip()
+            try:
+                if "-" in text:
+                    lo_s, hi_s = text.split("-", 1)
+                    lo, hi = int(lo_s), int(hi_s)
+                else:
+                    lo = hi = int(text)
+            except ValueError:
+                raise ConfigError(self.source, where, expected, raw) from None
+            if not 0 <= lo <= hi < NUM_SLOTS:
+                raise ConfigError(self.source, where, expected, raw)
+            out.append((lo, hi))
+        return out
+
+
+def dump_config(cfg: ClusterConfig) -> str:
+    return yaml.safe_dump(cfg.raw, sort_keys=False)

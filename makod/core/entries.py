@@ -1,0 +1,118 @@
+"""What a Paxos slot holds, and the reply values that travel between replicas.
+
+A slot's value is bytes: empty for a no-op, else a msgpack array whose first
+element says what it is:
+
+* ``[ENTRY_BATCH, epoch, watermark, txns]``: installed transactions, each
+  ``[version, deps, ops]`` (deps None when it is just this shard's clock).
+  ``watermark``: every transaction of this shard with a clock at or below it
+  is in this slot or an earlier one.
+* ``[ENTRY_EPOCH, epoch, extra]``: a new leader's first entry; once it is
+  applied, everything of earlier epochs is too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from resp.replies import (
+    NULL_ARRAY,
+    Bool,
+    Double,
+    ErrorReply,
+    Map,
+    Pairs,
+    Set,
+    SimpleString,
+    Verbatim,
+)
+
+ENTRY_BATCH = 1
+ENTRY_EPOCH = 2
+
+
+def encode_batch(epoch: int, watermark: int, txns: list[tuple[int, Any, list]]) -> bytes:
+    return msgpack.packb([ENTRY_BATCH, epoch, watermark, txns], use_bin_type=True)
+
+
+def encode_epoch(epoch: int, extra: Any = None) -> bytes:
+    return msgpack.packb([ENTRY_EPOCH, epoch, extra], use_bin_type=True)
+
+
+def decode_entry(value: bytes) -> list | None:
+    """None for a no-op; otherwise the decoded array. Ops come back as lists."""
+    if not value:
+        return None
+    return msgpack.unpackb(value, raw=False, strict_map_key=False, use_list=True)
+
+
+def op_from_wire(op: list) -> tuple:
+    return tuple(op)
+
+
+# -- reply values over the wire (forwarded requests) --------------------------------
+_EXT_ERROR = 1
+_EXT_SIMPLE = 2
+_EXT_MAP = 3
+_EXT_SET = 4
+_EXT_DOUBLE = 5
+_EXT_BOOL = 6
+_EXT_VERBATIM = 7
+_EXT_NULL_ARRAY = 8
+_EXT_PAIRS = 9
+
+
+def _default(obj: Any) -> Any:
+    t = type(obj)
+    if t is ErrorReply:
+        return msgpack.ExtType(_EXT_ERROR, obj.text.encode())
+    if t is SimpleString:
+        return msgpack.ExtType(_EXT_SIMPLE, obj.text.encode())
+    if t is Map:
+        return msgpack.ExtType(_EXT_MAP, pack_value(obj.items))
+    if t is Set:
+        return msgpack.ExtType(_EXT_SET, pack_value(obj.members))
+    if t is Pairs:
+        return msgpack.ExtType(_EXT_PAIRS, pack_value(obj.items))
+    if t is Double:
+        return msgpack.ExtType(_EXT_DOUBLE, msgpack.packb(obj.value))
+    if t is Bool:
+        return msgpack.ExtType(_EXT_BOOL, b"\x01" if obj.value else b"\x00")
+    if t is Verbatim:
+        return msgpack.ExtType(_EXT_VERBATIM, pack_value([obj.fmt, obj.data]))
+    if obj is NULL_ARRAY:
+        return msgpack.ExtType(_EXT_NULL_ARRAY, b"")
+    raise TypeError(f"cannot send {t.__name__} between replicas")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_ERROR:
+        return ErrorReply(data.decode())
+    if code == _EXT_SIMPLE:
+        return SimpleString(data.decode())
+    if code == _EXT_MAP:
+        return Map([tuple(pair) for pair in unpack_value(data)])
+    if code == _EXT_SET:
+        return Set(unpack_value(data))
+    if code == _EXT_PAIRS:
+        return Pairs([tuple(pair) for pair in unpack_value(data)])
+    if code == _EXT_DOUBLE:
+        return Double(msgpack.unpackb(data))
+    if code == _EXT_BOOL:
+        return Bool(data == b"\x01")
+    if code == _EXT_VERBATIM:
+        fmt, body = unpack_value(data)
+        return Verbatim(body, fmt)
+    if code == _EXT_NULL_ARRAY:
+        return NULL_ARRAY
+    return msgpack.ExtType(code, data)
+
+
+def pack_value(value: Any) -> bytes:
+    return msgpack.packb(value, default=_default, use_bin_type=True)
+
+
+def unpack_value(data: bytes) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)

@@ -1,0 +1,565 @@
+"""Multi-Paxos for one shard, as a pure state machine.
+
+Inputs: ``tick(now_ms)``, ``step(message)``, ``propose(value)``,
+``transfer_leadership(target)``, ``snapshot_installed(slot)``,
+``compacted(slot)``. Output: ``ready()`` hands back a ``Ready``: the promised
+ballot and log entries to persist (and sync), messages to send, and newly
+chosen entries to apply, in slot order. The driver persists BEFORE it sends,
+then calls ``advance(ready)``. No sockets, no clock, no global randomness.
+
+The protocol (DESIGN.md, "Replication"):
+
+* Ballots are ``round * 256 + replica``. A candidate runs phase 1 once for
+  every slot above its chosen prefix; acceptors answer with what they have
+  accepted there. The new leader re-proposes, under its own ballot, the
+  highest-ballot value of every such slot and fills holes with no-ops (an
+  empty value).
+* Phase 2 streams contiguous ranges of slots to each follower. A follower's
+  ``match`` is the highest slot m such that every slot up to m is chosen or
+  accepted in the current ballot; a slot is chosen when a majority of voters
+  (the leader included, once its own copy is persisted) have match >= slot.
+* Followers that heard from a live leader within the election timeout refuse
+  to promise anyone else (unless the leader itself hands over leadership).
+  That gives the leader a lease: after a majority acknowledged a message sent
+  at time t, no other leader can exist before t + election timeout, so reads
+  served on the lease are linearizable.
+* A leader that has not heard from a majority for an election timeout steps
+  down (check quorum).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from makod.core.messages import (
+    Accept,
+    Accepted,
+    Message,
+    Prepare,
+    Promise,
+    TimeoutNow,
+    ballot_node,
+    ballot_round,
+    make_ballot,
+)
+
+FOLLOWER = "follower"
+CANDIDATE = "candidate"
+LEADER = "leader"
+LEARNER = "learner"
+
+NOOP = b""
+
+INF_MS = float("inf")
+
+
+@dataclass
+class PaxosConfig:
+    election_timeout_ms: int = 800
+    heartbeat_ms: int = 100
+    # Per follower: slots sent but not yet acknowledged. Bounds memory and the
+    # size of a new leader's phase 1.
+    max_inflight_slots: int = 256
+    # Per Accept message.
+    max_values_per_accept: int = 64
+    max_bytes_per_accept: int = 4 * 1024 * 1024
+    # An acceptor holding more unchosen entries than this above a candidate's
+    # prefix tells it that it is too far behind to lead.
+    max_promise_entries: int = 4096
+    # Committed entries handed out per ready(), so one ready stays small.
+    max_committed_per_ready: int = 512
+    # Lease length as a share of the election timeout (margin for clock rate).
+    lease_fraction: float = 0.9
+
+
+@dataclass
+class Ready:
+    promised: int | None = None  # persist this promised ballot
+    entries: list[tuple[int, int, bytes]] = field(default_factory=list)  # (slot, ballot, value)
+    messages: list[tuple[int, Message]] = field(default_factory=list)  # (replica id, message)
+    committed: list[tuple[int, bytes]] = field(default_factory=list)  # (slot, value), in order
+    snapshot_to: list[int] = field(default_factory=list)  # followers the leader's log no longer covers
+
+    @property
+    def must_sync(self) -> bool:
+        return self.promised is not None or bool(self.entries)
+
+    def empty(self) -> bool:
+        return not (
+            self.promised is not None
+            or self.entries
+            or self.messages
+            or self.committed
+            or self.snapshot_to
+        )
+
+
+class Paxos:
+    def __init__(
+        self,
+        shard: int,
+        node_id: int,
+        voters: list[int],
+        learners: list[int],
+        config: PaxosConfig,
+        rng: random.Random,
+        promised: int = 0,
+        log: dict[int, tuple[int, bytes]] | None = None,
+        chosen_upto: int = 0,
+    ) -> None:
+        assert node_id in voters or node_id in learners
+        assert not set(voters) & set(learners)
+        self.shard = shard
+        self.id = node_id
+        self.voters = sorted(voters)
+        self.learners = sorted(learners)
+        self.is_voter = node_id in voters
+        self.quorum = len(self.voters) // 2 + 1
+        self.cfg = config
+        self.rng = rng
+
+        # Persistent (the driver wrote them; we were handed them back).
+        self.promised = promised
+        self.log: dict[int, tuple[int, bytes]] = dict(log or {})
+        # chosen_upto: the prefix known chosen at startup (the applied index
+        # the state machine recovered); entries at or below it may be gone.
+        self.commit = chosen_upto
+        self.first_slot = min(self.log) if self.log else chosen_upto + 1
+        self.first_slot = min(self.first_slot, chosen_upto + 1)
+        self.last_slot = max(max(self.log) if self.log else 0, chosen_upto)
+        self.handed = chosen_upto  # committed entries given to the state machine
+
+        self.role = FOLLOWER if self.is_voter else LEARNER
+        self.leader: int | None = None
+        self.max_round_seen = ballot_round(promised)
+        self.now = 0.0
+        self.last_heard_leader = -INF_MS
+        self.election_deadline = 0.0  # set on the first tick
+        self._timer_started = False
+
+        # Follower: the trusted prefix in the promised ballot (see module doc).
+        self.accepted_upto = chosen_upto
+
+        # Candidate.
+        self.promises: dict[int, Promise] = {}
+
+        # Leader.
+        self.next: dict[int, int] = {}
+        self.match: dict[int, int] = {}
+        self.self_match = 0  # persisted prefix of the leader's own log
+        self.seq = 0
+        self.seq_sent_ms: dict[int, float] = {}
+        self.ack_sent_ms: dict[int, float] = {}  # per replica: send time of newest acked message
+        self.heartbeat_due = 0.0
+        self.lease_until = -INF_MS
+        self.leader_since_slot = 0  # last slot re-proposed at election: the epoch boundary
+        self.transfer_target: int | None = None
+        self.transfer_deadline = 0.0
+        self.snapshot_sent_ms: dict[int, float] = {}
+
+        self._ready = Ready()
+        self._check()
+
+    # -- invariants ------------------------------------------------------------------
+    def _check(self) -> None:
+        assert self.handed <= self.commit <= self.last_slot, (self.handed, self.commit, self.last_slot)
+        assert self.first_slot <= self.commit + 1, (self.first_slot, self.commit)
+        if self.role == LEADER:
+            assert ballot_node(self.promised) == self.id
+
+    # -- inputs ------------------------------------------------------------------------
+    def tick(self, now_ms: float) -> None:
+        assert now_ms >= self.now, "time went backwards"
+        self.now = now_ms
+        if not self._timer_started:
+            self._timer_started = True
+            self._reset_election_timer()
+            if self.is_voter and len(self.voters) == 1:
+                self._campaign(transfer=False)
+            return
+        if self.role == LEADER:
+            if now_ms >= self.heartbeat_due:
+                self._broadcast(heartbeat=True)
+            if not self._quorum_alive():
+                self._step_down(leader=None)
+                return
+            if self.transfer_target is not None and now_ms >= self.transfer_deadline:
+                self.transfer_target = None
+        elif self.is_voter and now_ms >= self.election_deadline:
+            self._campaign(transfer=False)
+
+    def step(self, msg: Message) -> None:
+        ballot = getattr(msg, "ballot", 0)
+        self.max_round_seen = max(self.max_round_seen, ballot_round(ballot))
+        t = type(msg)
+        if t is Accept:
+            self._on_accept(msg)  # type: ignore[arg-type]
+        elif t is Accepted:
+            self._on_accepted(msg)  # type: ignore[arg-type]
+        elif t is Prepare:
+            self._on_prepare(msg)  # type: ignore[arg-type]
+        elif t is Promise:
+            self._on_promise(msg)  # type: ignore[arg-type]
+        elif t is TimeoutNow:
+            if self.is_voter and msg.ballot == self.promised and self.role != LEADER:
+                self._campaign(transfer=True)
+        else:
+            raise AssertionError(f"paxos cannot step {msg!r}")
+        self._check()
+
+    def propose(self, value: bytes) -> int | None:
+        """Append ``value`` at the next slot; None when this replica may not propose."""
+        if self.role != LEADER or self.transfer_target is not None:
+            return None
+        self.last_slot += 1
+        slot = self.last_slot
+        self.log[slot] = (self.promised, value)
+        self._ready.entries.append((slot, self.promised, value))
+        for peer in self._peers():
+            self._send_entries(peer)
+        return slot
+
+    def transfer_leadership(self, target: int) -> bool:
+        if self.role != LEADER or target == self.id or target not in self.voters:
+            return False
+        self.transfer_target = target
+        self.transfer_deadline = self.now + self.cfg.election_timeout_ms
+        self._maybe_finish_transfer()
+        return True
+
+    def snapshot_installed(self, slot: int) -> None:
+        """The driver replaced this replica's state with a snapshot taken at ``slot``."""
+        if slot <= self.commit:
+            return
+        for s in [s for s in self.log if s <= slot]:
+            del self.log[s]
+        self.commit = slot
+        self.handed = slot
+        self.accepted_upto = max(self.accepted_upto, slot)
+        self.first_slot = slot + 1
+        self.last_slot = max(self.last_slot, slot)
+        self._check()
+
+    def compacted(self, slot: int) -> None:
+        """The driver removed log entries up to ``slot`` (they are applied and checkpointed)."""
+        assert slot <= self.handed, "compacting entries the state machine has not applied"
+        for s in range(self.first_slot, slot + 1):
+            self.log.pop(s, None)
+        self.first_slot = max(self.first_slot, slot + 1)
+
+    # -- outputs -------------------------------------------------------------------------
+    def ready(self) -> Ready:
+        if self.handed < self.commit:
+            upto = min(self.commit, self.handed + self.cfg.max_committed_per_ready)
+            committed = self._ready.committed
+            for slot in range(self.handed + 1, upto + 1):
+                committed.append((slot, self.log[slot][1]))
+            self.handed = upto
+        ready, self._ready = self._ready, Ready()
+        return ready
+
+    def advance(self, ready: Ready) -> None:
+        """The driver persisted ``ready``'s entries and promise."""
+        if self.role == LEADER and ready.entries:
+            top = max((slot for slot, ballot, _ in ready.entries if ballot == self.promised), default=0)
+            if top > self.self_match:
+                self.self_match = top
+                self._advance_commit()
+
+    @property
+    def has_ready(self) -> bool:
+        return not self._ready.empty() or self.handed < self.commit
+
+    # -- queries ----------------------------------------------------------------------------
+    def lease_valid(self) -> bool:
+        return self.role == LEADER and self.transfer_target is None and self.now < self.lease_until
+
+    def known_leader(self) -> int | None:
+        return self.id if self.role == LEADER else self.leader
+
+    def follower_progress(self) -> dict[int, int]:
+        return dict(self.match) if self.role == LEADER else {}
+
+    # -- election ------------------------------------------------------------------------------
+    def _reset_election_timer(self) -> None:
+        timeout = self.cfg.election_timeout_ms
+        self.election_deadline = self.now + timeout + self.rng.random() * timeout
+
+    def _campaign(self, transfer: bool) -> None:
+        assert self.is_voter
+        round_ = max(ballot_round(self.promised), self.max_round_seen) + 1
+        ballot = make_ballot(round_, self.id)
+        self.max_round_seen = round_
+        self.promised = ballot
+        self._ready.promised = ballot
+        self.role = CANDIDATE
+        self.leader = None
+        self.lease_until = -INF_MS
+        self.accepted_upto = self.commit
+        self._reset_election_timer()
+        own_entries = [(s, b, v) for s, (b, v) in self.log.items() if s > self.commit]
+        self.promises = {
+            self.id: Promise(self.shard, self.id, ballot, True, ballot, self.commit, self.first_slot, own_entries, "")
+        }
+        for peer in self.voters:
+            if peer != self.id:
+                self._send(peer, Prepare(self.shard, self.id, ballot, self.commit + 1, transfer))
+        if len(self.promises) >= self.quorum:
+            self._become_leader()
+
+    def _leader_alive(self) -> bool:
+        if self.role == LEADER:
+            return self._quorum_alive()
+        return self.leader is not None and self.now - self.last_heard_leader < self.cfg.election_timeout_ms
+
+    def _on_prepare(self, msg: Prepare) -> None:
+        def refuse(reason: str) -> None:
+            self._send(
+                msg.src,
+                Promise(self.shard, self.id, msg.ballot, False, self.promised, self.commit, self.first_slot, [], reason),
+            )
+
+        if msg.ballot < self.promised:
+            refuse("stale ballot")
+            return
+        if msg.ballot > self.promised and not msg.transfer and self._leader_alive():
+            refuse("leader alive")
+            return
+        if self.first_slot > msg.from_slot:
+            refuse("candidate behind")
+            return
+        entries = [(s, b, v) for s, (b, v) in self.log.items() if s >= msg.from_slot]
+        if len(entries) > self.cfg.max_promise_entries:
+            refuse("candidate behind")
+            return
+        if msg.ballot > self.promised:
+            self.promised = msg.ballot
+            self._ready.promised = msg.ballot
+            if self.role in (LEADER, CANDIDATE):
+                self._step_down(leader=None)
+            self.leader = None
+            self.accepted_upto = self.commit
+            # A promise resets the timer: give the candidate time to finish.
+            self._reset_election_timer()
+        self._send(
+            msg.src,
+            Promise(self.shard, self.id, msg.ballot, True, self.promised, self.commit, self.first_slot, entries, ""),
+        )
+
+    def _on_promise(self, msg: Promise) -> None:
+        if self.role != CANDIDATE or msg.ballot != self.promised:
+            return
+        if not msg.ok:
+            if msg.promised > self.promised:
+                self._step_down(leader=None)
+            return
+        self.promises[msg.src] = msg
+        if len(self.promises) >= self.quorum:
+            self._become_leader()
+
+    def _become_leader(self) -> None:
+        ballot = self.promised
+        start = self.commit + 1
+        best: dict[int, tuple[int, bytes]] = {}
+        for promise in self.promises.values():
+            assert promise.first_slot <= start, "a promiser truncated slots the candidate lacks"
+            for slot, entry_ballot, value in promise.entries:
+                if slot < start:
+                    continue
+                if slot not in best or entry_ballot > best[slot][0]:
+                    best[slot] = (entry_ballot, value)
+        top = max([self.last_slot, *best.keys()])
+        for slot in range(start, top + 1):
+            value = best[slot][1] if slot in best else NOOP
+            self.log[slot] = (ballot, value)
+            self._ready.entries.append((slot, ballot, value))
+        self.last_slot = top
+        self.role = LEADER
+        self.leader = self.id
+        self.leader_since_slot = top
+        self.self_match = self.commit
+        self.next = {peer: start for peer in self._peers()}
+        self.match = {peer: 0 for peer in self._peers()}
+        for peer, promise in self.promises.items():
+            if peer != self.id:
+                self.match[peer] = min(promise.chosen_upto, self.commit)
+        self.ack_sent_ms = {peer: self.now for peer in self.voters}
+        self.seq_sent_ms = {}
+        self.lease_until = INF_MS if len(self.voters) == 1 else -INF_MS
+        self.transfer_target = None
+        self.promises = {}
+        self._broadcast(heartbeat=True)
+
+    def _step_down(self, leader: int | None) -> None:
+        self.role = FOLLOWER if self.is_voter else LEARNER
+        self.leader = leader
+        self.lease_until = -INF_MS
+        self.transfer_target = None
+        self.promises = {}
+        self.accepted_upto = self.commit
+        self._reset_election_timer()
+
+    # -- replication: leader ------------------------------------------------------------------
+    def _peers(self) -> list[int]:
+        return [p for p in self.voters + self.learners if p != self.id]
+
+    def _broadcast(self, heartbeat: bool) -> None:
+        for peer in self._peers():
+            self._send_entries(peer, heartbeat=heartbeat)
+        if heartbeat:
+            self.heartbeat_due = self.now + self.cfg.heartbeat_ms
+
+    def _send_entries(self, peer: int, heartbeat: bool = False) -> None:
+        """Send the next window of entries to ``peer`` (or an empty heartbeat)."""
+        nxt = self.next[peer]
+        if nxt < self.first_slot:
+            # Our log no longer reaches back that far: the driver streams a
+            # snapshot; meanwhile keep the follower's timer quiet.
+            last = self.snapshot_sent_ms.get(peer, -INF_MS)
+            if self.now - last >= self.cfg.election_timeout_ms * 4:
+                self.snapshot_sent_ms[peer] = self.now
+                self._ready.snapshot_to.append(peer)
+            if heartbeat:
+                self._send_accept(peer, self.first_slot, [])
+            return
+        inflight = nxt - 1 - self.match[peer]
+        room = self.cfg.max_inflight_slots - inflight
+        values: list[bytes] = []
+        size = 0
+        slot = nxt
+        while (
+            slot <= self.last_slot
+            and len(values) < min(room, self.cfg.max_values_per_accept)
+            and size < self.cfg.max_bytes_per_accept
+        ):
+            value = self.log[slot][1]
+            values.append(value)
+            size += len(value)
+            slot += 1
+        if values or heartbeat:
+            self._send_accept(peer, nxt, values)
+            self.next[peer] = nxt + len(values)
+
+    def _send_accept(self, peer: int, first_slot: int, values: list[bytes]) -> None:
+        self.seq += 1
+        self.seq_sent_ms[self.seq] = self.now
+        if len(self.seq_sent_ms) > 4096:
+            # Forget the oldest send times; an ack for them only dates the lease less well.
+            for old in list(self.seq_sent_ms)[:2048]:
+                del self.seq_sent_ms[old]
+        self._send(peer, Accept(self.shard, self.id, self.promised, first_slot, values, self.commit, self.seq))
+
+    def _on_accepted(self, msg: Accepted) -> None:
+        if not msg.ok:
+            if msg.promised > self.promised and self.role in (LEADER, CANDIDATE):
+                self._step_down(leader=None)
+            return
+        if self.role != LEADER or msg.ballot != self.promised or msg.src not in self.match:
+            return
+        peer = msg.src
+        sent = self.seq_sent_ms.get(msg.seq)
+        if sent is not None and sent > self.ack_sent_ms.get(peer, -INF_MS):
+            self.ack_sent_ms[peer] = sent
+            self._update_lease()
+        if msg.match > self.match[peer]:
+            self.match[peer] = msg.match
+        if msg.first_slot > msg.match + 1 or self.next[peer] <= msg.match:
+            # The follower has a gap (a lost message) or is ahead of our guess.
+            self.next[peer] = msg.match + 1
+        if msg.match >= self.first_slot - 1:
+            self.snapshot_sent_ms.pop(peer, None)
+        self._advance_commit()
+        self._send_entries(peer)
+        self._maybe_finish_transfer()
+
+    def _advance_commit(self) -> None:
+        if self.role != LEADER:
+            return
+        matches = sorted(
+            (self.self_match if peer == self.id else self.match.get(peer, 0)) for peer in self.voters
+        )
+        candidate = matches[len(matches) - self.quorum]
+        if candidate > self.commit:
+            assert candidate <= self.last_slot
+            self.commit = candidate
+
+    def _quorum_alive(self) -> bool:
+        if len(self.voters) == 1:
+            return True
+        times = sorted(
+            (self.now if peer == self.id else self.ack_sent_ms.get(peer, -INF_MS)) for peer in self.voters
+        )
+        newest_quorum = times[len(times) - self.quorum]
+        return self.now - newest_quorum < self.cfg.election_timeout_ms
+
+    def _update_lease(self) -> None:
+        if len(self.voters) == 1:
+            self.lease_until = INF_MS
+            return
+        times = sorted(
+            (self.now if peer == self.id else self.ack_sent_ms.get(peer, -INF_MS)) for peer in self.voters
+        )
+        base = times[len(times) - self.quorum]
+        self.lease_until = max(self.lease_until, base + self.cfg.election_timeout_ms * self.cfg.lease_fraction)
+
+    def _maybe_finish_transfer(self) -> None:
+        target = self.transfer_target
+        if target is None or self.role != LEADER:
+            return
+        if self.match.get(target, 0) >= self.last_slot:
+            self._send(target, TimeoutNow(self.shard, self.id, self.promised))
+            self._step_down(leader=None)
+            # Do not refuse the successor's prepare as "leader alive".
+            self.last_heard_leader = -INF_MS
+
+    # -- replication: follower -------------------------------------------------------------------
+    def _on_accept(self, msg: Accept) -> None:
+        if msg.ballot < self.promised:
+            self._send(
+                msg.src,
+                Accepted(self.shard, self.id, msg.ballot, False, self.accepted_upto, self.promised, msg.seq, msg.first_slot),
+            )
+            return
+        if msg.ballot > self.promised:
+            self.promised = msg.ballot
+            self._ready.promised = msg.ballot
+            self.accepted_upto = self.commit
+        if self.role in (LEADER, CANDIDATE):
+            self._step_down(leader=msg.src)
+        self.leader = msg.src
+        self.last_heard_leader = self.now
+        self._reset_election_timer()
+
+        first = msg.first_slot
+        ballot = msg.ballot
+        log = self.log
+        for i, value in enumerate(msg.values):
+            slot = first + i
+            if slot <= self.commit:
+                continue
+            current = log.get(slot)
+            if current is not None and current[0] == ballot:
+                continue  # a retransmission
+            log[slot] = (ballot, value)
+            self._ready.entries.append((slot, ballot, value))
+            if slot > self.last_slot:
+                self.last_slot = slot
+        if msg.values and first <= self.accepted_upto + 1:
+            self.accepted_upto = max(self.accepted_upto, first + len(msg.values) - 1)
+        while True:
+            nxt = log.get(self.accepted_upto + 1)
+            if nxt is None or nxt[0] != ballot:
+                break
+            self.accepted_upto += 1
+        new_commit = min(msg.commit, self.accepted_upto)
+        if new_commit > self.commit:
+            self.commit = new_commit
+        self._send(
+            msg.src,
+            Accepted(self.shard, self.id, ballot, True, self.accepted_upto, self.promised, msg.seq, first),
+        )
+
+    # -- plumbing --------------------------------------------------------------------------------------
+    def _send(self, peer: int, msg: Message) -> None:
+        self._ready.messages.append((peer, msg))

@@ -1,0 +1,69 @@
+"""``makod``: run one replica in the foreground.
+
+Usually started by ``makoctl cluster start``; run by hand as
+``makod --config mako-data/cluster.yaml --node s0r0``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+import click
+
+from makod import __version__
+from makod.config import ConfigError, load_config_file
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Cluster YAML file.")
+@click.option("--node", "node_name", required=True, help="Which replica of the config this process is.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory holding each node's LMDB files [default: the config file's directory].",
+)
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]), show_default=True)
+@click.version_option(__version__, prog_name="makod")
+def main(config_path: str, node_name: str, data_dir: str | None, log_level: str) -> None:
+    """Run one makodb replica: a shard member that speaks Redis on its RESP port."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        cfg = load_config_file(config_path)
+        cfg.replica(node_name)
+    except ConfigError as exc:
+        click.echo(f"makod: bad config: {exc}", err=True)
+        sys.exit(2)
+    except KeyError:
+        click.echo(f"makod: {config_path} has no replica named {node_name!r}", err=True)
+        sys.exit(2)
+    from makod.server import Node
+    from makod.storage.lmdb_store import StoreError
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    try:
+        node = Node(cfg, node_name, data_dir or os.path.dirname(os.path.abspath(config_path)), config_path)
+    except StoreError as exc:
+        click.echo(f"makod: {exc}", err=True)
+        sys.exit(2)
+    try:
+        asyncio.run(node.run())
+    except OSError as exc:
+        click.echo(f"makod: cannot listen: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The asyncio side of a client connection: bytes in, bytes out, nothing more.
+
+All Redis logic lives in resp.session.Session; this protocol moves bytes and
+applies back-pressure: it stops reading while the session has too many
+parsed commands waiting or while the socket's send buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from resp.session import Session
+
+if TYPE_CHECKING:
+    from makod.server import Node
+
+MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
+
+
+class ClientProtocol(asyncio.Protocol):
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None  # type: ignore[assignment]
+        self.reading_paused = False
+        self.writing_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        node = self.node
+        if len(node.clients) >= node.maxclients:
+            node.stats.rejected_connections += 1
+            transport.write(MAX_CLIENTS_ERROR)  # type: ignore[attr-defined]
+            transport.close()
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        local = transport.get_extra_info("sockname") or ("?", 0)
+        node.next_client_id += 1
+        self.session = Session(
+            node, node.next_client_id, f"{peer[0]}:{peer[1]}", f"{local[0]}:{local[1]}"
+        )
+        node.clients[self.session.id] = self
+        node.stats.total_connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None:
+            return
+        session.feed(data)
+        if session.has_output or session.closing:
+            self.flush()
+        if not session.wants_input and not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def flush(self) -> None:
+        session = self.session
+        transport = self.transport
+        if session is None or transport is None or transport.is_closing():
+            return
+        data = session.take_output()
+        if data:
+            transport.write(data)
+        if session.finished:
+            transport.close()
+            return
+        if self.reading_paused and session.wants_input and not self.writing_paused:
+            self.reading_paused = False
+            transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.session is not None:
+            self.node.clients.pop(self.session.id, None)
+            self.session.closing = True
+            self.node.dirty.discard(self)

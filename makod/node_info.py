@@ -1,0 +1,248 @@
+"""INFO sections and CONFIG GET/SET for one node.
+
+INFO follows Redis's layout (``# Section`` headers, ``field:value`` lines
+ending in CRLF, a blank line between sections), with the fields clients and
+tools read (REDIS_COMPAT.md, "INFO"), plus a ``# Mako`` section with the
+replication state makoctl shows.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from makod import __version__
+from resp import errors, glob
+from resp.commands.connection import REDIS_COMPAT_VERSION
+from resp.errors import CommandError
+
+if TYPE_CHECKING:
+    from makod.server import Node
+
+DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"]
+ALL_SECTIONS = DEFAULT_SECTIONS + ["mako"]
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.2f}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1024
+    return f"{n:.2f}T"
+
+
+class NodeInfo:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.run_id = os.urandom(20).hex()
+        self.total_connections = 0
+        self.rejected_connections = 0
+        self._params = self._build_params()
+
+    def reset(self) -> None:
+        self.total_connections = 0
+        self.rejected_connections = 0
+
+    # -- INFO ---------------------------------------------------------------------------
+    def render(self, sections: list[str]) -> str:
+        if not sections or sections == ["default"]:
+            wanted = DEFAULT_SECTIONS
+        elif "all" in sections or "everything" in sections:
+            wanted = ALL_SECTIONS
+        else:
+            wanted = [s for s in ALL_SECTIONS if s in sections]
+        parts = []
+        for name in wanted:
+            fields = getattr(self, f"_section_{name}")()
+            body = "".join(f"{k}:{v}\r\n" for k, v in fields)
+            parts.append(f"# {name.capitalize()}\r\n{body}")
+        return "\r\n".join(parts)
+
+    def _section_server(self) -> list[tuple[str, Any]]:
+        node = self.node
+        uptime = int(time.monotonic() - node.started_mono)
+        uname = platform.uname()
+        return [
+            ("redis_version", REDIS_COMPAT_VERSION),
+            ("makodb_version", __version__),
+            ("redis_mode", "standalone"),
+            ("os", f"{uname.system} {uname.release} {uname.machine}"),
+            ("arch_bits", 64 if platform.architecture()[0] == "64bit" else 32),
+            ("multiplexing_api", "epoll"),
+            ("process_id", os.getpid()),
+            ("run_id", self.run_id),
+            ("tcp_port", node.me.resp_port),
+            ("server_time_usec", node.time_us()),
+            ("uptime_in_seconds", uptime),
+            ("uptime_in_days", uptime // 86400),
+            ("executable", "makod"),
+            ("config_file", os.path.abspath(node.config_path) if node.config_path else ""),
+        ]
+
+    def _section_clients(self) -> list[tuple[str, Any]]:
+        node = self.node
+        return [
+            ("connected_clients", len(node.clients)),
+            ("maxclients", node.maxclients),
+            ("blocked_clients", 0),
+        ]
+
+    def _section_memory(self) -> list[tuple[str, Any]]:
+        rss = _rss_bytes()
+        return [
+            ("used_memory", rss),
+            ("used_memory_human", _human(rss)),
+            ("used_memory_rss", rss),
+            ("used_memory_rss_human", _human(rss)),
+            ("maxmemory", 0),
+            ("maxmemory_human", "0B"),
+            ("maxmemory_policy", "noeviction"),
+        ]
+
+    def _section_persistence(self) -> list[tuple[str, Any]]:
+        node = self.node
+        used = node.store.stats()["used_bytes"]
+        return [
+            ("loading", 0),
+            ("rdb_changes_since_last_save", node.core.tracker.pending),
+            ("rdb_bgsave_in_progress", 0),
+            ("aof_enabled", 1),
+            ("aof_rewrite_in_progress", 0),
+            ("storage_engine", "lmdb"),
+            ("lmdb_used_bytes", used),
+            ("checkpoints", node.checkpoints),
+            ("checkpoint_applied_index", node.core.applied_slot),
+            ("log_first_index", node.core.paxos.first_slot),
+        ]
+
+    def _section_stats(self) -> list[tuple[str, Any]]:
+        node = self.node
+        processed = sum(s.commands_processed for s in node.sessions())
+        return [
+            ("total_connections_received", self.total_connections),
+            ("total_commands_processed", processed),
+            ("rejected_connections", self.rejected_connections),
+            ("keyspace_hits", 0),
+            ("keyspace_misses", 0),
+        ]
+
+    def _section_replication(self) -> list[tuple[str, Any]]:
+        core = self.node.core
+        leader = core.paxos.role == "leader"
+        fields: list[tuple[str, Any]] = [
+            ("role", "master" if leader else "slave"),
+            ("mako_role", core.paxos.role),
+        ]
+        if leader:
+            fields.append(("connected_slaves", len(core.paxos.match)))
+        else:
+            leader_id = core.paxos.known_leader()
+            if leader_id is not None:
+                rep = self.node.cfg.by_id(leader_id)
+                fields += [("master_host", rep.host), ("master_port", rep.resp_port), ("master_link_status", "up")]
+            else:
+                fields.append(("master_link_status", "down"))
+        fields += [("master_repl_offset", core.applied_slot)]
+        return fields
+
+    def _section_cpu(self) -> list[tuple[str, Any]]:
+        t = os.times()
+        return [("used_cpu_sys", f"{t.system:.6f}"), ("used_cpu_user", f"{t.user:.6f}")]
+
+    def _section_cluster(self) -> list[tuple[str, Any]]:
+        return [("cluster_enabled", 0)]
+
+    def _section_keyspace(self) -> list[tuple[str, Any]]:
+        ks = self.node.core.ks
+        if not len(ks):
+            return []
+        return [("db0", f"keys={len(ks)},expires={ks.expires_count},avg_ttl=0")]
+
+    def _section_mako(self) -> list[tuple[str, Any]]:
+        st = self.node.core.status()
+        return [(k, v) for k, v in st.items() if not isinstance(v, (dict, list))]
+
+    # -- CONFIG -------------------------------------------------------------------------
+    def _build_params(self) -> dict[str, tuple[Callable[[], str], Callable[[str], None] | None]]:
+        node = self.node
+        cfg = node.cfg
+
+        def set_requirepass(value: str) -> None:
+            node.requirepass = value or None
+
+        def set_bulk(value: str) -> None:
+            n = _parse_memory(value)
+            if n < 1024:
+                raise ValueError("argument must be a memory value of at least 1kb")
+            node.proto_max_bulk_len = n
+
+        def set_maxclients(value: str) -> None:
+            n = int(value)
+            if n < 1:
+                raise ValueError("argument must be between 1 and 1000000 inclusive")
+            node.maxclients = n
+
+        const = lambda v: (lambda: str(v))  # noqa: E731
+        return {
+            "requirepass": (lambda: node.requirepass or "", set_requirepass),
+            "proto-max-bulk-len": (lambda: str(node.proto_max_bulk_len), set_bulk),
+            "maxclients": (lambda: str(node.maxclients), set_maxclients),
+            "port": (const(node.me.resp_port), None),
+            "bind": (const(cfg.bind), None),
+            "dir": (const(os.path.abspath(os.path.join(node.data_dir, node.me.name))), None),
+            "databases": (const(1), None),
+            "save": (const(""), None),
+            "appendonly": (const("yes"), None),
+            "appendfsync": (const("always"), None),
+            "maxmemory": (const(0), None),
+            "maxmemory-policy": (const("noeviction"), None),
+            "timeout": (const(0), None),
+            "cluster-enabled": (const("no"), None),
+            "election-timeout-ms": (const(cfg.election_timeout_ms), None),
+            "heartbeat-ms": (const(cfg.heartbeat_ms), None),
+            "checkpoint-interval-ms": (const(cfg.checkpoint_interval_ms), None),
+            "mako-protocol": (const(cfg.protocol), None),
+            "mako-ack": (const(cfg.ack), None),
+        }
+
+    def config_get(self, patterns: list[str]) -> list[tuple[str, str]]:
+        out: dict[str, str] = {}
+        for pattern in patterns:
+            matcher = glob.compile_matcher(pattern.lower().encode())
+            for name, (getter, _) in self._params.items():
+                if name not in out and matcher(name.encode()):
+                    out[name] = getter()
+        return list(out.items())
+
+    def config_set(self, pairs: list[tuple[str, str]]) -> None:
+        for name, value in pairs:
+            param = self._params.get(name.lower())
+            if param is None:
+                raise CommandError(errors.CONFIG_UNKNOWN_PARAM.format(name))
+            if param[1] is None:
+                raise CommandError(errors.CONFIG_INVALID_VALUE.format(name, "can't set immutable config"))
+        for name, value in pairs:
+            try:
+                self._params[name.lower()][1](value)  # type: ignore[misc]
+            except ValueError as exc:
+                raise CommandError(errors.CONFIG_INVALID_VALUE.format(name, exc)) from None
+
+
+def _parse_memory(value: str) -> int:
+    text = value.strip().lower()
+    units = {"kb": 1024, "mb": 1024**2, "gb": 1024**3, "k": 1000, "m": 1000**2, "g": 1000**3, "b": 1}
+    for suffix, mult in units.items():
+        if text.endswith(suffix):
+            return int(text[: -len(suffix)]) * mult
+    return int(text)

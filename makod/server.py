@@ -1,0 +1,284 @@
+"""One makod process: wires a replica core to LMDB, peers and RESP clients.
+
+The core decides; this driver only does what it is told, in the order the
+rules require: persist (with sync) what a ready batch asks, THEN send its
+messages, then deliver results and releases to client sessions. Inputs are
+batched per event-loop iteration, which is the group commit: every client
+write that arrived in one iteration goes into one Paxos slot and one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import time
+from typing import Any
+
+from makod import __version__
+from makod.config import ClusterConfig
+from makod.core.messages import Message
+from makod.core.paxos import PaxosConfig
+from makod.core.replica import ReplicaConfig as CoreConfig
+from makod.core.replica import ReplicaCore
+from makod.net.peers import PeerTransport
+from makod.net.resp_server import ClientProtocol
+from makod.node_info import NodeInfo
+from makod.storage.lmdb_store import LmdbStore
+from resp import glob
+from resp.errors import CommandError
+from resp.replies import ErrorReply
+from resp.session import Session
+from resp.table import TABLE
+
+log = logging.getLogger("makod")
+
+
+class Node:
+    def __init__(self, cfg: ClusterConfig, name: str, data_dir: str, config_path: str = "") -> None:
+        self.cfg = cfg
+        self.me = cfg.replica(name)
+        self.data_dir = data_dir
+        self.config_path = config_path
+        self.started_mono = time.monotonic()
+        self.requirepass = cfg.requirepass
+        self.proto_max_bulk_len = cfg.proto_max_bulk_len
+        self.maxclients = cfg.maxclients
+        shard = cfg.shards[self.me.shard]
+        self.store = LmdbStore(
+            os.path.join(data_dir, name, "lmdb"),
+            identity={"cluster": cfg.name, "node": name, "shard": self.me.shard},
+        )
+        loaded = self.store.load()
+        self.core = ReplicaCore(
+            shard=self.me.shard,
+            node_id=self.me.node_id,
+            num_shards=1,
+            voters=[r.node_id for r in shard.replicas if r.voter],
+            learners=[r.node_id for r in shard.replicas if not r.voter],
+            rng=random.Random(os.urandom(8)),
+            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len),
+            paxos_config=PaxosConfig(
+                election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
+            ),
+            keyspace=loaded.keyspace,
+            applied_slot=loaded.applied_slot,
+            clock=loaded.clock,
+            promised=loaded.promised,
+            log=loaded.log,
+            handlers=TABLE.lookup,
+            matcher_factory=glob.compile_matcher,
+        )
+        self.compacted_upto = loaded.applied_slot
+        self.last_checkpoint_mono = time.monotonic()
+        self.checkpoints = 0
+        self.peers = PeerTransport(
+            self.me.node_id,
+            cfg.bind if self.me.host in ("127.0.0.1", "localhost") else "0.0.0.0",
+            self.me.peer_port,
+            {r.node_id: (r.host, r.peer_port) for r in cfg.replicas},
+            self._on_peer_message,
+            delay_ms=self._delay_to,
+        )
+        self.clients: dict[int, ClientProtocol] = {}
+        self.next_client_id = 0
+        self.next_rid = 0
+        self.pending: dict[int, tuple[Session, int]] = {}
+        self.dirty: set[ClientProtocol] = set()
+        self.pump_scheduled = False
+        self.stats = NodeInfo(self)
+        self.server: asyncio.AbstractServer | None = None
+        self.stopping: asyncio.Event | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        await self.peers.start()
+        self.server = await loop.create_server(
+            lambda: ClientProtocol(self), self.cfg.bind, self.me.resp_port, reuse_address=True
+        )
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self._tick()
+        log.info("makod %s (%s) serving RESP on %s:%d", self.me.name, __version__, self.cfg.bind, self.me.resp_port)
+        await self.stopping.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self._pump()
+        self._checkpoint(force=True)
+        await self.peers.close()
+        self.store.close()
+        log.info("makod %s stopped", self.me.name)
+
+    # -- time ---------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def time_us(self) -> int:
+        return time.time_ns() // 1000
+
+    def _tick(self) -> None:
+        self.core.tick(time.monotonic() * 1000, self.now_ms())
+        self._checkpoint()
+        self._pump()
+        asyncio.get_running_loop().call_later(self.cfg.tick_ms / 1000, self._tick)
+
+    def _delay_to(self, peer: int) -> float:
+        other = self.cfg.by_id(peer)
+        return self.cfg.inject_delay_ms if other.datacenter != self.me.datacenter else 0.0
+
+    # -- the ready loop ---------------------------------------------------------------------
+    def schedule_pump(self) -> None:
+        if not self.pump_scheduled:
+            self.pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self.pump_scheduled = False
+        core = self.core
+        while core.has_ready:
+            out = core.ready()
+            pready = out.paxos
+            if pready.promised is not None or pready.entries:
+                self.store.persist(pready.promised, pready.entries)
+            send = self.peers.send
+            for dest, msg in out.messages:
+                send(dest, msg)
+            for rid, result, released in out.results:
+                self._deliver(rid, result, released)
+            for rid in out.releases:
+                entry = self.pending.pop(rid, None)
+                if entry is not None:
+                    entry[0].on_release(entry[1])
+                    self._mark(entry[0])
+            core.advance(out)
+        self._flush_clients()
+
+    def _deliver(self, rid: int, result: Any, released: bool) -> None:
+        entry = self.pending.get(rid)
+        if entry is None:
+            return
+        if released:
+            del self.pending[rid]
+        entry[0].on_result(entry[1], result, released)
+        self._mark(entry[0])
+
+    def _mark(self, session: Session) -> None:
+        proto = self.clients.get(session.id)
+        if proto is not None:
+            self.dirty.add(proto)
+
+    def _flush_clients(self) -> None:
+        if not self.dirty:
+            return
+        dirty, self.dirty = self.dirty, set()
+        for proto in dirty:
+            proto.flush()
+
+    def _on_peer_message(self, msg: Message) -> None:
+        self.core.step(msg)
+        self.schedule_pump()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _checkpoint(self, force: bool = False) -> None:
+        now = time.monotonic()
+        due = (now - self.last_checkpoint_mono) * 1000 >= self.cfg.checkpoint_interval_ms
+        if not (force or due or self.core.tracker.pending >= 200_000):
+            return
+        ckpt = self.core.checkpoint()
+        if ckpt is None:
+            return
+        self.last_checkpoint_mono = now
+        if ckpt.puts or ckpt.flush or force:
+            self.store.checkpoint(ckpt)
+            self.checkpoints += 1
+        upto = ckpt.applied_slot - self.cfg.log_retain_slots
+        if upto > self.compacted_upto:
+            self.store.compact(upto)
+            self.core.paxos.compacted(upto)
+            self.compacted_upto = upto
+
+    # -- what sessions call (SessionHost) ------------------------------------------------------
+    def submit(self, session: Session, token: int, request: Any) -> tuple[Any, bool] | None:
+        self.next_rid += 1
+        rid = self.next_rid
+        try:
+            answer = self.core.submit(rid, request)
+        except Exception as exc:  # a handler bug: answer the client, keep serving
+            log.exception("internal error running %r", request)
+            return (ErrorReply(f"ERR internal error: {type(exc).__name__}: {exc}"), True)
+        if answer is None or not answer[1]:
+            self.pending[rid] = (session, token)
+        if self.core.has_ready:
+            self.schedule_pump()
+        return answer
+
+    def sessions(self) -> list[Session]:
+        return [proto.session for proto in self.clients.values()]
+
+    def wake(self, sessions: list[Session]) -> None:
+        for s in sessions:
+            self._mark(s)
+        self.schedule_pump()
+
+    def info(self, sections: list[str]) -> str:
+        return self.stats.render(sections)
+
+    def config_get(self, patterns: list[str]) -> list[tuple[str, str]]:
+        return self.stats.config_get(patterns)
+
+    def config_set(self, pairs: list[tuple[str, str]]) -> None:
+        self.stats.config_set(pairs)
+
+    def reset_stats(self) -> None:
+        self.stats.reset()
+
+    def mako_status(self) -> dict:
+        status = self.core.status()
+        status.update(
+            {
+                "name": self.me.name,
+                "node_id": self.me.node_id,
+                "pid": os.getpid(),
+                "host": self.me.host,
+                "resp_port": self.me.resp_port,
+                "peer_port": self.me.peer_port,
+                "datacenter": self.me.datacenter,
+                "connected_clients": len(self.clients),
+                "checkpoints": self.checkpoints,
+                "version": __version__,
+            }
+        )
+        if status.get("leader") is not None:
+            status["leader_name"] = self.cfg.by_id(status["leader"]).name
+        return status
+
+    def mako_failover(self, target: str | None) -> None:
+        core = self.core
+        if core.paxos.role != "leader":
+            raise CommandError("ERR this node is not its shard's leader")
+        shard = self.cfg.shards[self.me.shard]
+        if target is None:
+            voters = [r for r in shard.replicas if r.voter and r.node_id != self.me.node_id]
+            if not voters:
+                raise CommandError("ERR no other voter to hand leadership to")
+            progress = core.paxos.follower_progress()
+            target_id = max(voters, key=lambda r: progress.get(r.node_id, 0)).node_id
+        else:
+            try:
+                rep = self.cfg.replica(target)
+            except KeyError:
+                raise CommandError(f"ERR no replica named '{target}'") from None
+            if rep.shard != self.me.shard or not rep.voter or rep.node_id == self.me.node_id:
+                raise CommandError(f"ERR '{target}' is not another voter of shard {self.me.shard}")
+            target_id = rep.node_id
+        if not core.paxos.transfer_leadership(target_id):
+            raise CommandError("ERR leadership transfer refused")
+        self.schedule_pump()
+

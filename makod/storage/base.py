@@ -1,0 +1,66 @@
+"""The storage interface one replica needs, and the record encoding both stores share.
+
+A replica persists three things: the Paxos promise and log (before it sends
+anything that depends on them), and checkpoints of its applied state (with
+the applied slot and clock in the same atomic write, so applying is
+idempotent across restarts: entries above the applied slot are replayed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Protocol
+
+import msgpack
+
+from makod.core.durability import Checkpoint
+from makod.core.keyspace import Keyspace
+from makod.core.records import Record
+
+
+@dataclass
+class LoadedState:
+    promised: int = 0
+    log: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+    applied_slot: int = 0
+    clock: int = 0
+    keyspace: Keyspace = field(default_factory=Keyspace)
+
+
+def encode_record(rec: Record) -> bytes:
+    return msgpack.packb([rec.kind, rec.value, rec.expire_ms, rec.version], use_bin_type=True)
+
+
+def decode_record(data: bytes) -> Record:
+    kind, value, expire_ms, version = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return Record(kind, value, expire_ms, version, None)
+
+
+def encode_log_entry(ballot: int, value: bytes) -> bytes:
+    return msgpack.packb([ballot, value], use_bin_type=True)
+
+
+def decode_log_entry(data: bytes) -> tuple[int, bytes]:
+    ballot, value = msgpack.unpackb(data, raw=False)
+    return ballot, value
+
+
+class ReplicaStore(Protocol):
+    def load(self) -> LoadedState: ...
+
+    def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
+        """Durable when it returns."""
+
+    def checkpoint(self, ckpt: Checkpoint) -> None:
+        """Durable when it returns."""
+
+    def compact(self, upto_slot: int) -> None: ...
+
+    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
+        """(applied_slot, clock, [(key, encoded record)]) chunks of one consistent state."""
+
+    def install_snapshot(
+        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]]
+    ) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,92 @@
+"""The in-memory twin of LmdbStore, for the simulator.
+
+Same interface, same encoding (records and log entries go through the same
+msgpack functions, so encoding bugs show up in simulation too). What it holds
+is what "the disk" holds: a simulated crash keeps it and throws away the
+replica's memory.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from makod.core.durability import Checkpoint
+from makod.core.keyspace import Keyspace
+from makod.storage.base import (
+    LoadedState,
+    decode_log_entry,
+    decode_record,
+    encode_log_entry,
+    encode_record,
+)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.promised = 0
+        self.applied_slot = 0
+        self.clock = 0
+        self.log: dict[int, bytes] = {}
+        self.state: dict[bytes, bytes] = {}
+        self.writes = 0  # number of durable write transactions (tests count syncs)
+
+    def load(self) -> LoadedState:
+        ks = Keyspace.from_records((key, decode_record(value)) for key, value in self.state.items())
+        log = {
+            slot: decode_log_entry(value) for slot, value in self.log.items() if slot > self.applied_slot
+        }
+        return LoadedState(self.promised, log, self.applied_slot, self.clock, ks)
+
+    def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
+        if promised is None and not entries:
+            return
+        self.writes += 1
+        if promised is not None:
+            assert promised >= self.promised, "a promised ballot never decreases"
+            self.promised = promised
+        for slot, ballot, value in entries:
+            self.log[slot] = encode_log_entry(ballot, value)
+
+    def checkpoint(self, ckpt: Checkpoint) -> None:
+        self.writes += 1
+        assert ckpt.applied_slot >= self.applied_slot, "applied slot never goes back"
+        if ckpt.flush:
+            self.state.clear()
+        for key, rec in ckpt.puts:
+            if rec is None:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = encode_record(rec)
+        self.applied_slot = ckpt.applied_slot
+        self.clock = ckpt.clock
+
+    def compact(self, upto_slot: int) -> None:
+        for slot in [s for s in self.log if s <= upto_slot]:
+            del self.log[slot]
+
+    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
+        items = list(self.state.items())
+        chunk: list[tuple[bytes, bytes]] = []
+        size = 0
+        for key, value in items:
+            chunk.append((key, value))
+            size += len(key) + len(value)
+            if size >= max_bytes:
+                yield self.applied_slot, self.clock, chunk
+                chunk, size = [], 0
+        yield self.applied_slot, self.clock, chunk
+
+    def install_snapshot(
+        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]]
+    ) -> None:
+        self.writes += 1
+        self.state = {}
+        self.log = {}
+        for chunk in chunks:
+            for key, value in chunk:
+                self.state[key] = value
+        self.applied_slot = applied_slot
+        self.clock = clock
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,276 @@
+"""Server-scope commands: INFO, CONFIG, TIME, COMMAND, and makodb's own MAKO.
+
+They answer from the node (the session's host), not from the keyspace.
+COMMAND answers from the command table itself, so it can never disagree
+with what the server actually accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from resp import errors
+from resp.errors import CommandError
+from resp.replies import OK, Map, Set, SimpleString, Verbatim
+from resp.table import TABLE, CommandSpec, command, container, subcommand
+
+
+# -- INFO / TIME ----------------------------------------------------------------------------
+@command("info", -1, "loading stale", scope="server", group="server", summary="Returns information and statistics about the server.", complexity="O(1)")
+def info(session: Any, argv: list[bytes]) -> Any:
+    sections = [a.decode("utf-8", "replace").lower() for a in argv[1:]]
+    return Verbatim(session.host.info(sections).encode())
+
+
+@command("time", 1, "loading stale fast", scope="server", group="server", summary="Returns the server time.", since="2.6.0")
+def time_(session: Any, argv: list[bytes]) -> Any:
+    us = session.host.time_us()
+    return [str(us // 1_000_000), str(us % 1_000_000)]
+
+
+# -- CONFIG ----------------------------------------------------------------------------------
+def _config_get(session: Any, argv: list[bytes]) -> Any:
+    patterns = [a.decode("utf-8", "replace") for a in argv[2:]]
+    return Map(session.host.config_get(patterns))
+
+
+def _config_set(session: Any, argv: list[bytes]) -> Any:
+    if len(argv) % 2:
+        raise CommandError(errors.wrong_arity_subcommand("config", "set"))
+    pairs = [
+        (argv[i].decode("utf-8", "replace"), argv[i + 1].decode("utf-8", "replace"))
+        for i in range(2, len(argv), 2)
+    ]
+    session.host.config_set(pairs)
+    return OK
+
+
+def _config_resetstat(session: Any, argv: list[bytes]) -> Any:
+    session.host.reset_stats()
+    return OK
+
+
+def _config_help(session: Any, argv: list[bytes]) -> Any:
+    return [
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Print this help.",
+    ]
+
+
+_ADMIN = "admin noscript loading stale"
+container(
+    "config",
+    scope="server",
+    group="server",
+    summary="A container for server configuration commands.",
+    since="2.0.0",
+    subcommands=[
+        subcommand("config", "get", -3, _config_get, _ADMIN, scope="server", group="server", summary="Returns the effective values of configuration parameters.", since="2.0.0", complexity="O(N)"),
+        subcommand("config", "set", -4, _config_set, _ADMIN, scope="server", group="server", summary="Sets configuration parameters in-flight.", since="2.0.0", complexity="O(N)"),
+        subcommand("config", "resetstat", 2, _config_resetstat, _ADMIN, scope="server", group="server", summary="Resets the server's statistics.", since="2.0.0"),
+        subcommand("config", "help", 2, _config_help, "loading stale", scope="server", group="server", summary="Returns helpful text about the different subcommands.", since="5.0.0"),
+    ],
+)
+
+
+# -- COMMAND ------------------------------------------------------------------------------------
+_GROUP_CATEGORY = {
+    "string": "@string",
+    "hash": "@hash",
+    "generic": "@keyspace",
+    "connection": "@connection",
+    "transactions": "@transaction",
+    "server": "@admin",
+    "mako": "@admin",
+}
+
+
+def acl_categories(spec: CommandSpec) -> list[str]:
+    cats = []
+    if "write" in spec.flags:
+        cats.append("@write")
+    if "readonly" in spec.flags:
+        cats.append("@read")
+    group = _GROUP_CATEGORY.get(spec.group)
+    if group and group not in cats:
+        cats.append(group)
+    if "admin" in spec.flags and "@admin" not in cats:
+        cats += ["@admin", "@dangerous"]
+    cats.append("@fast" if "fast" in spec.flags else "@slow")
+    return cats
+
+
+def _tips(spec: CommandSpec) -> list[str]:
+    if spec.scope != "keyspace":
+        return []
+    policy = {
+        "sum": ["request_policy:all_shards", "response_policy:agg_sum"],
+        "concat": ["request_policy:all_shards", "nondeterministic_output_order"],
+        "all_ok": ["request_policy:all_shards", "response_policy:all_succeeded"],
+        "scan": ["nondeterministic_output", "request_policy:special", "response_policy:special"],
+        "any": ["request_policy:all_shards", "response_policy:special", "nondeterministic_output"],
+    }
+    return policy.get(spec.merge, [])
+
+
+def _key_specs(spec: CommandSpec) -> list[Map]:
+    if not spec.first_key:
+        return []
+    flags = ["RO", "access"] if "readonly" in spec.flags else ["RW", "update"]
+    last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
+    return [
+        Map(
+            [
+                ("flags", Set([SimpleString(f) for f in flags])),
+                ("begin_search", Map([("type", "index"), ("spec", Map([("index", spec.first_key)]))])),
+                (
+                    "find_keys",
+                    Map(
+                        [
+                            ("type", "range"),
+                            ("spec", Map([("lastkey", last), ("keystep", spec.key_step), ("limit", 0)])),
+                        ]
+                    ),
+                ),
+            ]
+        )
+    ]
+
+
+def command_info(spec: CommandSpec) -> list:
+    """One COMMAND INFO entry, in the 10-element form of Redis 7."""
+    return [
+        spec.name,
+        spec.arity,
+        Set([SimpleString(f) for f in sorted(spec.flags)]),
+        spec.first_key,
+        spec.last_key,
+        spec.key_step,
+        Set([SimpleString(c) for c in acl_categories(spec)]),
+        Set(_tips(spec)),
+        Set(_key_specs(spec)),
+        [command_info(sub) for sub in spec.subcommands.values()],
+    ]
+
+
+def command_docs(spec: CommandSpec) -> Map:
+    items: list[tuple[str, Any]] = [
+        ("summary", spec.summary),
+        ("since", spec.since),
+        ("group", spec.group),
+        ("complexity", spec.complexity),
+    ]
+    if spec.subcommands:
+        items.append(("subcommands", Map([(sub.name, command_docs(sub)) for sub in spec.subcommands.values()])))
+    return Map(items)
+
+
+def _command_all(session: Any, argv: list[bytes]) -> Any:
+    return [command_info(spec) for spec in TABLE]
+
+
+def _command_count(session: Any, argv: list[bytes]) -> Any:
+    return len(TABLE)
+
+
+def _command_list(session: Any, argv: list[bytes]) -> Any:
+    return [spec.name for spec in TABLE]
+
+
+def _command_info(session: Any, argv: list[bytes]) -> Any:
+    if len(argv) == 2:
+        return _command_all(session, argv)
+    out = []
+    for name in argv[2:]:
+        spec = TABLE.lookup(name)
+        out.append(command_info(spec) if spec is not None else None)
+    return out
+
+
+def _command_docs(session: Any, argv: list[bytes]) -> Any:
+    specs = list(TABLE) if len(argv) == 2 else [TABLE.lookup(n) for n in argv[2:]]
+    return Map([(spec.name, command_docs(spec)) for spec in specs if spec is not None])
+
+
+def _command_getkeys(session: Any, argv: list[bytes]) -> Any:
+    target = argv[2:]
+    spec = TABLE.lookup(target[0])
+    if spec is None:
+        raise CommandError("ERR Invalid command specified")
+    if not spec.arity_ok(len(target)):
+        raise CommandError("ERR Invalid number of arguments specified for command")
+    keys = spec.keys(target)
+    if not keys:
+        raise CommandError("ERR The command has no key arguments")
+    return keys
+
+
+def _command_help(session: Any, argv: list[bytes]) -> Any:
+    return [
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "HELP",
+        "    Print this help.",
+    ]
+
+
+_CMD = "loading stale"
+container(
+    "command",
+    scope="server",
+    group="server",
+    summary="Returns detailed information about all commands.",
+    since="2.8.13",
+    handler=_command_all,
+    subcommands=[
+        subcommand("command", "count", 2, _command_count, _CMD, scope="server", group="server", summary="Returns a count of commands.", since="2.8.13"),
+        subcommand("command", "list", -2, _command_list, _CMD, scope="server", group="server", summary="Returns a list of command names.", since="7.0.0", complexity="O(N)"),
+        subcommand("command", "info", -2, _command_info, _CMD, scope="server", group="server", summary="Returns information about one, multiple or all commands.", since="2.8.13", complexity="O(N)"),
+        subcommand("command", "docs", -2, _command_docs, _CMD, scope="server", group="server", summary="Returns documentary information about one, multiple or all commands.", since="7.0.0", complexity="O(N)"),
+        subcommand("command", "getkeys", -3, _command_getkeys, _CMD, scope="server", group="server", summary="Extracts the key names from an arbitrary command.", since="2.8.13", complexity="O(N)"),
+        subcommand("command", "help", 2, _command_help, _CMD, scope="server", group="server", summary="Returns helpful text about the different subcommands.", since="5.0.0"),
+    ],
+)
+
+
+# -- MAKO: makodb's own administration ---------------------------------------------------------------
+def _mako_status(session: Any, argv: list[bytes]) -> Any:
+    return json.dumps(session.host.mako_status(), sort_keys=True)
+
+
+def _mako_failover(session: Any, argv: list[bytes]) -> Any:
+    target = argv[2].decode("utf-8", "replace") if len(argv) > 2 else None
+    session.host.mako_failover(target)
+    return OK
+
+
+container(
+    "mako",
+    scope="server",
+    group="mako",
+    summary="makodb cluster administration.",
+    since="0.1.0",
+    subcommands=[
+        subcommand("mako", "status", 2, _mako_status, "admin loading stale", scope="server", group="mako", summary="This node's replication and shard status as JSON.", since="0.1.0"),
+        subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
+    ],
+)

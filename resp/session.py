@@ -1,0 +1,315 @@
+"""The Redis session of one client connection, with no I/O (the h11 shape).
+
+``feed(bytes)`` parses and runs commands; ``take_output()`` returns the bytes
+to send. Commands that touch data go to the host (``host.submit``), which
+answers at once or later through ``on_result``; a reply may also be held
+until the host ``on_release``s it (a write is acknowledged only once it is
+replicated). Replies always leave in command order.
+
+Rule 1, after h11: everything that changes a session's state (protocol
+version, authentication, MULTI queue, WATCH set, name) happens in this file
+or in the session-scope handlers it calls.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from makod.core.requests import TxnRequest, WatchRequest
+from resp import errors
+from resp.errors import CommandError
+from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
+from resp.replies import NULL_ARRAY, OK, QUEUED, ErrorReply, encode
+from resp.table import TABLE, CommandSpec, CommandTable
+
+# Commands that act at once even inside MULTI (src/server.c processCommand).
+_NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+# What a session-scope handler returns when its reply will come from the host.
+DEFERRED = object()
+
+# A client that pipelines faster than we answer stops being read past this
+# many parsed-but-unrun commands (the driver pauses reading).
+MAX_PENDING_COMMANDS = 4096
+
+
+class SessionHost(Protocol):
+    """What a session needs from the server it lives in."""
+
+    requirepass: str | None
+    proto_max_bulk_len: int
+
+    def submit(self, session: "Session", token: int, request: Any) -> tuple[Any, bool] | None: ...
+
+    def now_ms(self) -> int: ...
+
+
+class Session:
+    def __init__(
+        self,
+        host: SessionHost,
+        client_id: int,
+        addr: str = "",
+        laddr: str = "",
+        table: CommandTable = TABLE,
+    ) -> None:
+        self.host = host
+        self.table = table
+        self.id = client_id
+        self.addr = addr
+        self.laddr = laddr
+        self.parser = RequestParser(max_bulk_len=getattr(host, "proto_max_bulk_len", DEFAULT_MAX_BULK_LEN))
+        self.proto = 2
+        self.authenticated = host.requirepass is None
+        self.name: bytes | None = None
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.db = 0
+        self.created_ms = host.now_ms()
+        self.last_active_ms = self.created_ms
+        self.last_command = b"NULL"
+        self.commands_processed = 0
+
+        self.in_multi = False
+        self.multi_error = False
+        self.multi_queue: list[tuple[CommandSpec, list[bytes]]] = []
+        self.watched: dict[bytes, int] = {}
+
+        self.closing = False
+        self._pending: deque[list[bytes]] = deque()
+        self._running = False
+        self._blocked: int | None = None  # token of the request we wait on
+        self._next_token = 0
+        # In-order replies: [token, encoded or None, released]
+        self._slots: deque[list] = deque()
+        self._continuations: dict[int, tuple] = {}
+        self._out: list[bytes] = []
+
+    # -- driver API -------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if self.closing:
+            return
+        commands = self.parser.feed(data)
+        if commands:
+            self._pending.extend(commands)
+        self._run()
+
+    def take_output(self) -> bytes:
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out = []
+        return data
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out)
+
+    @property
+    def finished(self) -> bool:
+        """QUIT or a protocol error, and every reply is out: the driver closes."""
+        return self.closing and not self._slots and not self._out
+
+    @property
+    def wants_input(self) -> bool:
+        """False while enough parsed commands wait: the driver stops reading."""
+        return len(self._pending) < MAX_PENDING_COMMANDS and not self.closing
+
+    @property
+    def buffered_input(self) -> int:
+        return self.parser.buffered
+
+    def on_result(self, token: int, result: Any, released: bool) -> None:
+        """The host ran (or failed) the request ``token``."""
+        cont = self._continuations.pop(token, None)
+        if cont is not None:
+            result = self._continue(cont, result)
+        self._fill(token, result, released)
+        if self._blocked == token:
+            self._blocked = None
+            self._run()
+
+    def on_release(self, token: int) -> None:
+        for slot in self._slots:
+            if slot[0] == token:
+                slot[2] = True
+                break
+        self._flush_slots()
+
+    # -- the command loop -------------------------------------------------------------------
+    def _run(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        try:
+            while self._pending and self._blocked is None and not self.closing:
+                self._dispatch(self._pending.popleft())
+            if (
+                self.parser.error is not None
+                and not self._pending
+                and self._blocked is None
+                and not self.closing
+            ):
+                self._reply(ErrorReply(self.parser.error.text))
+                self.closing = True
+        finally:
+            self._running = False
+
+    def _dispatch(self, argv: list[bytes]) -> None:
+        self.commands_processed += 1
+        self.last_active_ms = self.host.now_ms()
+        name = argv[0]
+        spec = self.table.lookup(name)
+        if spec is None:
+            self._reject(errors.unknown_command(name, argv[1:]))
+            return
+        if spec.subcommands and (len(argv) >= 2 or spec.handler is None):
+            if len(argv) < 2:
+                self._reject(errors.wrong_arity(spec.name))
+                return
+            sub = spec.subcommands.get(argv[1].lower().decode("utf-8", "replace"))
+            if sub is None:
+                self._reject(errors.unknown_subcommand(argv[1], spec.name))
+                return
+            spec = sub
+        self.last_command = spec.name.encode()
+        if not spec.arity_ok(len(argv)):
+            self._reject(errors.wrong_arity(spec.name))
+            return
+        if not self.authenticated and "no_auth" not in spec.flags:
+            self._reject(errors.NOAUTH)
+            return
+        if self.in_multi and spec.name not in _NOT_QUEUED:
+            if "no_multi" in spec.flags:
+                self._reject(errors.NOT_ALLOWED_IN_MULTI)
+                return
+            self.multi_queue.append((spec, argv))
+            self._reply(QUEUED)
+            return
+        if spec.scope == "session" or spec.scope == "server":
+            reply = self._run_local(spec, argv)
+            if reply is not DEFERRED:
+                self._reply(reply)
+        else:
+            self._submit(TxnRequest([argv]), None)
+
+    def _run_local(self, spec: CommandSpec, argv: list[bytes]) -> Any:
+        try:
+            return spec.handler(self, argv)
+        except CommandError as exc:
+            return ErrorReply(exc.text)
+
+    def _reject(self, text: str) -> None:
+        """An error while queueing flags the transaction (src/multi.c flagTransaction)."""
+        if self.in_multi:
+            self.multi_error = True
+        self._reply(ErrorReply(text))
+
+    # -- replies ------------------------------------------------------------------------------
+    def _reply(self, reply: Any) -> None:
+        data = encode(reply, self.proto)
+        if self._slots:
+            self._slots.append([None, data, True])
+            self._flush_slots()
+        else:
+            self._out.append(data)
+
+    def _fill(self, token: int, reply: Any, released: bool) -> None:
+        for slot in self._slots:
+            if slot[0] == token:
+                slot[1] = encode(reply, slot[3]) if len(slot) > 3 else encode(reply, self.proto)
+                slot[2] = released or slot[2]
+                break
+        self._flush_slots()
+
+    def _flush_slots(self) -> None:
+        slots = self._slots
+        while slots and slots[0][1] is not None and slots[0][2]:
+            self._out.append(slots.popleft()[1])
+
+    def _submit(self, request: Any, continuation: tuple | None) -> None:
+        self._next_token += 1
+        token = self._next_token
+        if continuation is not None:
+            self._continuations[token] = continuation
+        # Reserve the reply's place; remember the protocol it must be encoded in.
+        self._slots.append([token, None, False, self.proto])
+        self._blocked = token
+        answer = self.host.submit(self, token, request)
+        if answer is not None:
+            self.on_result(token, answer[0], answer[1])
+
+    # -- transactions (called by the MULTI/EXEC/... handlers) ------------------------------------
+    def multi(self) -> Any:
+        if self.in_multi:
+            return ErrorReply(errors.MULTI_NESTED)
+        self.in_multi = True
+        self.multi_error = False
+        self.multi_queue = []
+        return OK
+
+    def discard(self) -> Any:
+        if not self.in_multi:
+            return ErrorReply(errors.DISCARD_WITHOUT_MULTI)
+        self._end_multi()
+        return OK
+
+    def _end_multi(self) -> None:
+        self.in_multi = False
+        self.multi_error = False
+        self.multi_queue = []
+        self.watched = {}
+
+    def exec_(self) -> Any:
+        """Returns a reply now, or DEFERRED when the answer comes from the host."""
+        if not self.in_multi:
+            return ErrorReply(errors.EXEC_WITHOUT_MULTI)
+        queue = self.multi_queue
+        failed = self.multi_error
+        watches = list(self.watched.items())
+        self._end_multi()
+        if failed:
+            return ErrorReply(errors.EXECABORT)
+        data = [argv for spec, argv in queue if spec.scope in ("data", "keyspace")]
+        if not data and not watches:
+            return [self._run_local(spec, argv) for spec, argv in queue]
+        self._submit(TxnRequest(data, multi=True, watches=watches or None), ("exec", queue))
+        return DEFERRED
+
+    def watch(self, keys: list[bytes]) -> Any:
+        if self.in_multi:
+            return ErrorReply(errors.WATCH_IN_MULTI)
+        self._submit(WatchRequest(keys), ("watch", keys))
+        return DEFERRED
+
+    def unwatch(self) -> Any:
+        self.watched = {}
+        return OK
+
+    def _continue(self, cont: tuple, result: Any) -> Any:
+        kind = cont[0]
+        if kind == "watch":
+            if isinstance(result, ErrorReply):
+                return result
+            for key, version in zip(cont[1], result):
+                # Redis keeps the first WATCH of a key (watchForKey).
+                self.watched.setdefault(key, version)
+            return OK
+        if kind == "exec":
+            if result is NULL_ARRAY or isinstance(result, ErrorReply):
+                return result
+            replies = iter(result)
+            return [
+                next(replies) if spec.scope in ("data", "keyspace") else self._run_local(spec, argv)
+                for spec, argv in cont[1]
+            ]
+        raise AssertionError(f"unknown continuation {kind}")
+
+    def reset(self) -> None:
+        """RESET: back to a fresh connection's state (src/networking.c resetCommand)."""
+        self._end_multi()
+        self.proto = 2
+        self.name = None
+        self.db = 0
+        self.authenticated = self.host.requirepass is None
