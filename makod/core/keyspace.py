@@ -147,12 +147,13 @@ class Keyspace:
                 self._replace(key, rec, None)
                 self._remember_deletion(key, version)
         elif code == OP_EXPIRE:
-            rec = data.get(op[1])
+            key = op[1]
+            rec = data.get(key)
             if rec is None:
                 return
             if undo is not None:
                 undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
-            self._set_expire(op[1], rec, op[2])
+            self._set_expire(key, rec, op[2])
             rec.version = version
             rec.deps = deps
         elif code == OP_FLUSH:

@@ -243,7 +243,7 @@ class ReplicaCore:
         if is_leader and not self.serving and self.epoch_slot is not None and self.applied_slot >= self.epoch_slot:
             self.serving = True
             self.clock = max(self.clock, self.applied_clock, self.epoch << EPOCH_SHIFT)
-            self.watermark[self.shard] = max(self.watermark[self.shard], self.applied_clock)
+            self._advance_watermark()
             self._drain_queue()
         self._check()
 
@@ -395,7 +395,7 @@ class ReplicaCore:
                 txn.undo = []
                 if txn.version > self.applied_clock:
                     self.applied_clock = txn.version
-            self.watermark[self.shard] = max(self.watermark[self.shard], self.applied_clock)
+            self._advance_watermark()
         else:
             entry = decode_entry(value)
             if entry is not None and entry[0] == ENTRY_BATCH:
@@ -423,6 +423,25 @@ class ReplicaCore:
         if not self.serving:
             self.clock = max(self.clock, self.applied_clock)
         self.watermark[self.shard] = max(self.watermark[self.shard], self.applied_clock)
+
+    def _advance_watermark(self) -> None:
+        """This shard's watermark: every version at or below it is chosen.
+
+        Single-shard transactions install in version order, so that is one
+        below the oldest installed-but-unchosen version, or the clock itself
+        when nothing is in flight (a new epoch's clock jumps ahead with
+        nothing below it pending).
+        """
+        if self.inflight:
+            w = self.inflight[min(self.inflight)][0].version - 1
+        elif self.batch:
+            w = self.batch[0].version - 1
+        elif self.serving:
+            w = self.clock
+        else:
+            w = self.applied_clock
+        if w > self.watermark[self.shard]:
+            self.watermark[self.shard] = w
 
     def _release(self) -> None:
         for token in self.releases.released(self.watermark):

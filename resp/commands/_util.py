@@ -55,18 +55,6 @@ def int_arg(s: bytes, error: str = errors.NOT_INTEGER) -> int:
     return v
 
 
-def format_int(v: int) -> bytes:
-    return b"%d" % v
-
-
-def incr_checked(old: int, incr: int) -> int:
-    """old + incr, or the overflow error Redis gives (incrDecrCommand)."""
-    new = old + incr
-    if new > INT64_MAX or new < INT64_MIN:
-        raise CommandError(errors.OVERFLOW)
-    return new
-
-
 # -- long double (x87 extended precision) -----------------------------------------
 
 # The x87 format: a 64-bit significand m (top bit set when normal) times 2**e.

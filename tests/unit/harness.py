@@ -39,41 +39,7 @@ def as_bytes(arg: Any) -> bytes:
     raise TypeError(f"cannot send {arg!r} as a command argument")
 
 
-def _expire_op_is_broken() -> bool:
-    """Keyspace.apply's OP_EXPIRE branch with an undo list used an unbound ``key``
-    (UnboundLocalError) when this harness was written; reported to the lead."""
-    from makod.core.records import KIND_STRING, OP_EXPIRE, OP_SET
-
-    ks = Keyspace()
-    ks.apply((OP_SET, b"k", KIND_STRING, b"v", None), 1, None)
-    try:
-        ks.apply((OP_EXPIRE, b"k", 5), 2, None, [])
-    except UnboundLocalError:
-        return True
-    return False
-
-
-class _PatchedKeyspace(Keyspace):
-    """Test-only stand-in until makod/core/keyspace.py's OP_EXPIRE undo is fixed."""
-
-    def apply(self, op, version, deps, undo=None):  # type: ignore[override]
-        from makod.core import keyspace as _k
-        from makod.core.records import OP_EXPIRE
-
-        if op[0] == OP_EXPIRE and undo is not None:
-            key = op[1]
-            rec = self.data.get(key)
-            if rec is None:
-                return
-            undo.append((_k._U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
-            self._set_expire(key, rec, op[2])
-            rec.version = version
-            rec.deps = deps
-            return
-        super().apply(op, version, deps, undo)
-
-
-KEYSPACE_CLASS = _PatchedKeyspace if _expire_op_is_broken() else Keyspace
+KEYSPACE_CLASS = Keyspace
 
 
 class Harness:
@@ -101,9 +67,7 @@ class Harness:
             matcher_factory=glob.compile_matcher,
         )
         if self.proto_max_bulk_len is not None:
-            # DirectContext declares the limit on the class; shadow it with a
-            # subclass instance attribute would need __dict__, so swap the class.
-            ctx.__class__ = _limited_context(self.proto_max_bulk_len)
+            ctx.proto_max_bulk_len = self.proto_max_bulk_len  # as the replica sets its config
         return ctx
 
     def run(self, *argv: Any) -> Any:
@@ -126,13 +90,3 @@ class Harness:
         """The reply as the client would receive it."""
         return encode(self.run(*argv), proto)
 
-
-_LIMITED: dict[int, type] = {}
-
-
-def _limited_context(limit: int) -> type:
-    cls = _LIMITED.get(limit)
-    if cls is None:
-        cls = type(f"DirectContextMaxBulk{limit}", (DirectContext,), {"__slots__": (), "proto_max_bulk_len": limit})
-        _LIMITED[limit] = cls
-    return cls

@@ -1,8 +1,8 @@
 """resp.glob against a line-by-line port of Redis 7.0's stringmatchlen.
 
-The port below is deliberately naive (recursive, byte by byte, reads past
-the end of the pattern see 0 as C sees the terminator) so that it can serve
-as the reference for the compiled, regex-based matcher.
+The port below is deliberately literal (recursive, byte by byte, signed
+chars, reads past the end of the pattern see 0 as C sees the terminator) so
+that it can serve as the reference for the compiled, regex-based matcher.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def _tolower(c: int) -> int:
 
 
 def reference(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
-    """src/util.c stringmatchlen_impl, without the skipLongerMatches shortcut."""
+    """src/util.c stringmatchlen_impl, skipLongerMatches included."""
     p = [_c_char(b) for b in pattern] + [0]
     s = [_c_char(b) for b in string] + [0]
+    skip_longer = [False]
 
     def impl(pi: int, plen: int, si: int, slen: int) -> bool:
         while plen and slen:
@@ -41,8 +42,11 @@ def reference(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
                 while slen:
                     if impl(pi + 1, plen - 1, si, slen):
                         return True
+                    if skip_longer[0]:
+                        return False
                     si += 1
                     slen -= 1
+                skip_longer[0] = True
                 return False
             elif c == ord("?"):
                 si += 1

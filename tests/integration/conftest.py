@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.cluster_util import Cluster
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """One makod (1 shard x 1 replica), shared by a module's tests."""
+    c = Cluster(tmp_path_factory.mktemp("single") / "data")
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def fresh_single(tmp_path):
+    c = Cluster(tmp_path / "data")
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    made: list[Cluster] = []
+
+    def make(**kwargs) -> Cluster:
+        c = Cluster(tmp_path / f"data{len(made)}", **kwargs)
+        made.append(c)
+        c.start()
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
