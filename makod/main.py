@@ -47,6 +47,8 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
     from makod.server import Node
     from makod.storage.lmdb_store import StoreError
 
+    # The storage writer thread needs the GIL back promptly when an fsync ends.
+    sys.setswitchinterval(0.0005)
     try:
         import uvloop
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from functools import partial
 import os
 import random
 import signal
@@ -19,7 +21,7 @@ from typing import Any
 
 from makod import __version__
 from makod.config import ClusterConfig
-from makod.core.messages import Message
+from makod.core.messages import Accept, Message
 from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig as CoreConfig
 from makod.core.replica import ReplicaCore
@@ -27,6 +29,7 @@ from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import LmdbStore
+from makod.storage.writer import StorageWriter
 from resp import glob
 from resp.errors import CommandError
 from resp.replies import ErrorReply
@@ -88,6 +91,15 @@ class Node:
         self.pending: dict[int, tuple[Session, int]] = {}
         self.dirty: set[ClientProtocol] = set()
         self.pump_scheduled = False
+        # Ready batches in the order the core produced them; [output, persisted].
+        # Each one's messages, results and advance() happen only once it and
+        # every earlier one are durable.
+        self.readies: deque[list] = deque()
+        self.unsynced: list[list] = []
+        self.persisting = False
+        self.persist_groups = 0
+        self.persist_entries = 0
+        self.writer: StorageWriter | None = None
         self.stats = NodeInfo(self)
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
@@ -96,6 +108,7 @@ class Node:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
+        self.writer = StorageWriter(loop)
         await self.peers.start()
         self.server = await loop.create_server(
             lambda: ClientProtocol(self), self.cfg.bind, self.me.resp_port, reuse_address=True
@@ -111,7 +124,13 @@ class Node:
         if self.server is not None:
             self.server.close()
         self._pump()
+        while self.writer is not None and self.writer.pending:
+            await asyncio.sleep(0.01)
         self._checkpoint(force=True)
+        while self.writer is not None and self.writer.pending:
+            await asyncio.sleep(0.01)
+        if self.writer is not None:
+            self.writer.stop()
         await self.peers.close()
         self.store.close()
         log.info("makod %s stopped", self.me.name)
@@ -142,12 +161,57 @@ class Node:
     def _pump(self) -> None:
         self.pump_scheduled = False
         core = self.core
+        send = self.peers.send
         while core.has_ready:
             out = core.ready()
             pready = out.paxos
             if pready.promised is not None or pready.entries:
-                self.store.persist(pready.promised, pready.entries)
-            send = self.peers.send
+                # A leader may stream its Accepts while its own copy is being
+                # written: it counts its own vote only after advance().
+                early = [(d, m) for d, m in out.messages if type(m) is Accept]
+                if early:
+                    for dest, msg in early:
+                        send(dest, msg)
+                    out.messages = [(d, m) for d, m in out.messages if type(m) is not Accept]
+                entry = [out, False]
+                self.readies.append(entry)
+                self.unsynced.append(entry)
+            else:
+                self.readies.append([out, True])
+        self._start_persist()
+        self._complete_readies()
+
+    def _start_persist(self) -> None:
+        """Group commit: everything waiting goes to disk in one synced LMDB write."""
+        if self.persisting or not self.unsynced:
+            return
+        batch, self.unsynced = self.unsynced, []
+        promised = None
+        entries: list = []
+        for entry in batch:
+            pready = entry[0].paxos
+            if pready.promised is not None:
+                promised = pready.promised
+            entries.extend(pready.entries)
+        self.persisting = True
+        self.persist_groups += 1
+        self.persist_entries += len(entries)
+        self.writer.submit(partial(self.store.persist, promised, entries), partial(self._persisted, batch))
+
+    def _persisted(self, batch: list) -> None:
+        for entry in batch:
+            entry[1] = True
+        self.persisting = False
+        self._start_persist()
+        self._complete_readies()
+
+    def _complete_readies(self) -> None:
+        """Send, deliver and advance every durable ready batch at the head, in order."""
+        readies = self.readies
+        core = self.core
+        send = self.peers.send
+        while readies and readies[0][1]:
+            out = readies.popleft()[0]
             for dest, msg in out.messages:
                 send(dest, msg)
             for rid, result, released in out.results:
@@ -158,6 +222,8 @@ class Node:
                     entry[0].on_release(entry[1])
                     self._mark(entry[0])
             core.advance(out)
+        if core.has_ready:
+            self.schedule_pump()
         self._flush_clients()
 
     def _deliver(self, rid: int, result: Any, released: bool) -> None:
@@ -196,13 +262,14 @@ class Node:
             return
         self.last_checkpoint_mono = now
         if ckpt.puts or ckpt.flush or force:
-            self.store.checkpoint(ckpt)
+            self.writer.submit(self.store.checkpoint_job(ckpt), _nothing)
             self.checkpoints += 1
         upto = ckpt.applied_slot - self.cfg.log_retain_slots
         if upto > self.compacted_upto:
-            self.store.compact(upto)
+            # The core forgets the entries now; the disk follows in order.
             self.core.paxos.compacted(upto)
             self.compacted_upto = upto
+            self.writer.submit(partial(self.store.compact, upto), _nothing)
 
     # -- what sessions call (SessionHost) ------------------------------------------------------
     def submit(self, session: Session, token: int, request: Any) -> tuple[Any, bool] | None:
@@ -252,6 +319,11 @@ class Node:
                 "datacenter": self.me.datacenter,
                 "connected_clients": len(self.clients),
                 "checkpoints": self.checkpoints,
+                "persist_groups": self.persist_groups,
+                "persist_entries": self.persist_entries,
+                "writer_jobs": self.writer.jobs_done if self.writer else 0,
+                "writer_job_ms_avg": round(1000 * self.writer.job_seconds / max(1, self.writer.jobs_done), 3) if self.writer else 0,
+                "writer_roundtrip_ms_avg": round(1000 * self.writer.roundtrip_seconds / max(1, self.writer.jobs_done), 3) if self.writer else 0,
                 "version": __version__,
             }
         )
@@ -282,3 +354,6 @@ class Node:
             raise CommandError("ERR leadership transfer refused")
         self.schedule_pump()
 
+
+def _nothing() -> None:
+    pass

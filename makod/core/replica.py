@@ -61,7 +61,7 @@ EPOCH_SHIFT = 32  # version = epoch << 32 | counter: versions never repeat acros
 class ReplicaConfig:
     max_batch_txns: int = 2048
     max_batch_ops: int = 16384
-    max_inflight_batches: int = 2
+    max_inflight_batches: int = 4
     max_queued_requests: int = 10_000
     max_held_replies: int = 100_000
     queue_timeout_ms: int = 5_000
@@ -226,8 +226,11 @@ class ReplicaCore:
             or self._out_messages
             or self._out_results
             or self._out_releases
-            or (self.batch and len(self.inflight) < self.cfg.max_inflight_batches)
+            or (self._may_propose() and len(self.inflight) < self.cfg.max_inflight_batches)
         )
+
+    def _may_propose(self) -> bool:
+        return bool(self.batch) and self.serving and self.paxos.transfer_target is None
 
     def checkpoint(self) -> Checkpoint | None:
         return self.tracker.take(self.applied_slot, self.applied_clock)
@@ -362,7 +365,7 @@ class ReplicaCore:
         self._install(ctx)
 
     def _maybe_propose(self) -> None:
-        while self.batch and self.serving and (
+        while self._may_propose() and (
             len(self.inflight) < self.cfg.max_inflight_batches
             or len(self.batch) >= self.cfg.max_batch_txns
             or self.batch_ops >= self.cfg.max_batch_ops

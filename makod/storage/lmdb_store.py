@@ -112,18 +112,26 @@ class LmdbStore:
         self._write(write)
 
     def checkpoint(self, ckpt: Checkpoint) -> None:
+        self.checkpoint_job(ckpt)()
+
+    def checkpoint_job(self, ckpt: Checkpoint):
+        """Encode the checkpoint now (its records are live objects) and return
+        the write, which may then run on another thread."""
+        puts = [(key, None if rec is None else encode_record(rec)) for key, rec in ckpt.puts]
+        applied, clock, flush = ckpt.applied_slot, ckpt.clock, ckpt.flush
+
         def write(txn: lmdb.Transaction) -> None:
-            if ckpt.flush:
+            if flush:
                 txn.drop(self.state, delete=False)
-            for key, rec in ckpt.puts:
-                if rec is None:
+            for key, data in puts:
+                if data is None:
                     txn.delete(key, db=self.state)
                 else:
-                    txn.put(key, encode_record(rec), db=self.state)
-            txn.put(b"applied_slot", _INT.pack(ckpt.applied_slot), db=self.meta)
-            txn.put(b"clock", _INT.pack(ckpt.clock), db=self.meta)
+                    txn.put(key, data, db=self.state)
+            txn.put(b"applied_slot", _INT.pack(applied), db=self.meta)
+            txn.put(b"clock", _INT.pack(clock), db=self.meta)
 
-        self._write(write)
+        return lambda: self._write(write)
 
     def compact(self, upto_slot: int) -> None:
         def write(txn: lmdb.Transaction) -> None:
