@@ -24,12 +24,13 @@ from makod.config import ClusterConfig
 from makod.core.messages import Accept, Message
 from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig as CoreConfig
-from makod.core.replica import ReplicaCore
+from makod.core.replica import ReplicaCore, first_request_id
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import LmdbStore
 from makod.storage.writer import StorageWriter
+import resp.commands  # noqa: F401  (registers every command in TABLE)
 from resp import glob
 from resp.errors import CommandError
 from resp.replies import ErrorReply
@@ -87,7 +88,7 @@ class Node:
         )
         self.clients: dict[int, ClientProtocol] = {}
         self.next_client_id = 0
-        self.next_rid = 0
+        self.next_rid = first_request_id(random.Random(os.urandom(8)))
         self.pending: dict[int, tuple[Session, int]] = {}
         self.dirty: set[ClientProtocol] = set()
         self.pump_scheduled = False
@@ -248,6 +249,7 @@ class Node:
             proto.flush()
 
     def _on_peer_message(self, msg: Message) -> None:
+        self.core.observe_time(time.monotonic() * 1000, self.now_ms())
         self.core.step(msg)
         self.schedule_pump()
 
@@ -275,6 +277,7 @@ class Node:
     def submit(self, session: Session, token: int, request: Any) -> tuple[Any, bool] | None:
         self.next_rid += 1
         rid = self.next_rid
+        self.core.observe_time(time.monotonic() * 1000, self.now_ms())
         try:
             answer = self.core.submit(rid, request)
         except Exception as exc:  # a handler bug: answer the client, keep serving

@@ -149,3 +149,22 @@ def from_wire(fields: list[Any]) -> Message:
 
 def to_wire(msg: Message) -> tuple:
     return (msg.TYPE, *msg.fields())
+
+
+@message
+class SnapshotChunk(Message):
+    """Part of a leader's checkpointed state, streamed to a replica its log no longer covers.
+
+    ``items`` are (key, encoded record) pairs; the receiver installs the
+    whole snapshot once the ``last`` chunk of one (src, applied_slot) arrives.
+    """
+
+    __slots__ = ("shard", "src", "applied_slot", "clock", "index", "last", "items")
+    TYPE = 6
+
+    def __init__(
+        self, shard: int, src: int, applied_slot: int, clock: int, index: int, last: bool, items: list
+    ) -> None:
+        self.shard, self.src, self.applied_slot, self.clock = shard, src, applied_slot, clock
+        self.index, self.last = index, last
+        self.items = [tuple(item) for item in items]

@@ -459,7 +459,7 @@ class Paxos:
             return
         peer = msg.src
         sent = self.seq_sent_ms.get(msg.seq)
-        if sent is not None and sent > self.ack_sent_ms.get(peer, -INF_MS):
+        if sent is not None and sent >= self.ack_sent_ms.get(peer, -INF_MS):
             self.ack_sent_ms[peer] = sent
             self._update_lease()
         if msg.match > self.match[peer]:

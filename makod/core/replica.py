@@ -54,7 +54,14 @@ from resp import errors
 from resp.errors import CommandError
 from resp.replies import NULL_ARRAY, ErrorReply
 
-EPOCH_SHIFT = 32  # version = epoch << 32 | counter: versions never repeat across leaders
+EPOCH_SHIFT = 32
+FORWARD_DEDUP_WINDOW = 65_536
+FORWARD_SOURCES_MAX = 1024  # (origin, incarnation) pairs remembered
+
+
+def first_request_id(rng: random.Random) -> int:
+    """Where a driver starts numbering requests: a fresh incarnation in the high bits."""
+    return rng.getrandbits(31) << 32  # version = epoch << 32 | counter: versions never repeat across leaders
 
 
 @dataclass
@@ -157,6 +164,7 @@ class ReplicaCore:
 
         # Requests waiting for a leader that can serve them: (token, request, since).
         self.queue: deque[tuple[Any, Any, float]] = deque()
+        self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
         # Follower: requests handed to the leader, rid -> (leader, request, since).
         self.forwarded: dict[int, tuple[int, Any, float]] = {}
 
@@ -174,6 +182,19 @@ class ReplicaCore:
             self._active_expire()
         self._drain_queue()
         self._expire_forwards()
+
+    def observe_time(self, mono_ms: float, wall_ms: int) -> None:
+        """Refresh the clock without running timers.
+
+        Drivers call this before every input: after a long pause (a GC, a
+        stopped VM) a request may be handled before the next tick, and the
+        lease must be judged by the time now, not the time of the last tick.
+        """
+        if mono_ms > self.paxos.now:
+            self.paxos.now = mono_ms
+            self.mono_ms = mono_ms
+        if wall_ms > self.wall_ms:
+            self.wall_ms = wall_ms
 
     def step(self, msg: Message) -> None:
         t = type(msg)
@@ -231,6 +252,19 @@ class ReplicaCore:
 
     def _may_propose(self) -> bool:
         return bool(self.batch) and self.serving and self.paxos.transfer_target is None
+
+    def install_snapshot(self, applied_slot: int, clock: int, keyspace: Keyspace) -> bool:
+        """Replace this follower's state with a leader's snapshot taken at ``applied_slot``."""
+        if applied_slot <= self.applied_slot or self.paxos.role == LEADER:
+            return False
+        self.ks = keyspace
+        self.tracker = CheckpointTracker(keyspace)
+        self.applied_slot = applied_slot
+        self.applied_clock = clock
+        self.clock = max(self.clock, clock)
+        self.watermark[self.shard] = max(self.watermark[self.shard], clock)
+        self.paxos.snapshot_installed(applied_slot)
+        return True
 
     def checkpoint(self) -> Checkpoint | None:
         return self.tracker.take(self.applied_slot, self.applied_clock)
@@ -508,8 +542,34 @@ class ReplicaCore:
                 continue
             break
 
+    def _first_time(self, origin: int, rid: int) -> bool:
+        """Exactly once: the network may deliver a forwarded request twice.
+
+        Request ids are ``incarnation << 32 | counter`` (drivers pick a random
+        incarnation at start, so a restarted replica never reuses an id). Per
+        (origin, incarnation), remember the counters seen within a window
+        below the highest; anything older is a very late duplicate.
+        """
+        source = (origin, rid >> 32)
+        counter = rid & 0xFFFFFFFF
+        top, seen = self.forwards_seen.pop(source, (0, set()))
+        if counter in seen or counter <= top - FORWARD_DEDUP_WINDOW:
+            self.forwards_seen[source] = (top, seen)
+            return False
+        seen.add(counter)
+        if counter > top:
+            top = counter
+            if len(seen) > 2 * FORWARD_DEDUP_WINDOW:
+                seen = {c for c in seen if c > top - FORWARD_DEDUP_WINDOW}
+        self.forwards_seen[source] = (top, seen)  # re-inserted: most recent last
+        if len(self.forwards_seen) > FORWARD_SOURCES_MAX:
+            del self.forwards_seen[next(iter(self.forwards_seen))]
+        return True
+
     def _on_forward_request(self, msg: ForwardRequest) -> None:
         token = (msg.src, msg.rid)
+        if not self._first_time(msg.src, msg.rid):
+            return
         if self.paxos.role != LEADER:
             # Not executed: the follower may send it to the real leader.
             self._out_messages.append((msg.src, ForwardReply(self.shard, self.id, msg.rid, b"")))

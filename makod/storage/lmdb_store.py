@@ -167,7 +167,13 @@ class LmdbStore:
     ) -> None:
         def write(txn: lmdb.Transaction) -> None:
             txn.drop(self.state, delete=False)
-            txn.drop(self.log, delete=False)
+            # Entries above the snapshot stay: this replica may have
+            # acknowledged them, and a chosen value needs every such copy.
+            cursor = txn.cursor(db=self.log)
+            if cursor.first():
+                while _SLOT.unpack(cursor.key())[0] <= applied_slot:
+                    if not cursor.delete():
+                        break
             for chunk in chunks:
                 for key, value in chunk:
                     txn.put(key, value, db=self.state)

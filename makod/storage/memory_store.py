@@ -81,7 +81,7 @@ class MemoryStore:
     ) -> None:
         self.writes += 1
         self.state = {}
-        self.log = {}
+        self.log = {slot: v for slot, v in self.log.items() if slot > applied_slot}
         for chunk in chunks:
             for key, value in chunk:
                 self.state[key] = value

@@ -1,0 +1,45 @@
+"""Receiving a snapshot: collect one stream's chunks, then hand them over whole.
+
+Shared by the real driver and the simulator. Chunks of a stream arrive in
+order on one connection; a chunk out of order (a lost message in between),
+or a newer stream, discards what was collected. Bounded: one stream at a time.
+"""
+
+from __future__ import annotations
+
+from makod.core.messages import SnapshotChunk
+
+SNAPSHOT_CHUNK_BYTES = 1024 * 1024
+
+
+class SnapshotReceiver:
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None  # (src, applied_slot)
+        self.next_index = 0
+        self.chunks: list[list] = []
+
+    def receive(self, msg: SnapshotChunk, applied_slot: int) -> tuple[int, int, list[list]] | None:
+        """Returns (applied_slot, clock, chunks) when a whole snapshot newer than ours arrived."""
+        if msg.applied_slot <= applied_slot:
+            return None
+        key = (msg.src, msg.applied_slot)
+        if key != self.key or msg.index != self.next_index:
+            if msg.index != 0:
+                self.key, self.next_index, self.chunks = None, 0, []
+                return None
+            self.key, self.next_index, self.chunks = key, 0, []
+        self.chunks.append(msg.items)
+        self.next_index += 1
+        if not msg.last:
+            return None
+        chunks, self.key, self.next_index, self.chunks = self.chunks, None, 0, []
+        return msg.applied_slot, msg.clock, chunks
+
+
+def snapshot_messages(shard: int, src: int, chunk_iter) -> list[SnapshotChunk]:
+    """Turn a store's snapshot_chunks() into the messages of one stream."""
+    chunks = list(chunk_iter)
+    out = []
+    for i, (applied, clock, items) in enumerate(chunks):
+        out.append(SnapshotChunk(shard, src, applied, clock, i, i == len(chunks) - 1, items))
+    return out

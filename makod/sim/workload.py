@@ -1,0 +1,122 @@
+"""Simulated clients and the history they record.
+
+Each client is closed-loop: it sends one request to a random replica (which
+may be down, partitioned or deposed), waits for the reply or gives up after a
+timeout, and records when it invoked and when (if ever) it got an answer.
+
+Operations, chosen so the history can be checked exactly:
+* ``APPEND k "<op id>,"``: every write leaves a unique mark in the value, so
+  the final value tells which writes happened, in which order, and whether
+  any happened twice;
+* ``GET k``: a read returns the whole list written so far;
+* ``INCR counter``: exactly-once under retries and failovers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from makod.core.requests import TxnRequest
+from resp.replies import ErrorReply
+
+
+@dataclass
+class Op:
+    op_id: int
+    client: int
+    kind: str  # append | get | incr
+    key: bytes
+    node: int
+    invoke_ms: float
+    complete_ms: float | None = None
+    ok: bool | None = None  # True: acknowledged; False: error reply; None: no answer
+    result: Any = None
+
+    @property
+    def mark(self) -> bytes:
+        return b"%d," % self.op_id
+
+
+class Workload:
+    def __init__(
+        self,
+        world: Any,
+        clients: int = 4,
+        keys: int = 4,
+        timeout_ms: float = 2500.0,
+        think_ms: float = 5.0,
+        read_ratio: float = 0.3,
+        incr_ratio: float = 0.1,
+    ) -> None:
+        self.world = world
+        self.rng = random.Random(world.rng.random())
+        self.keys = [b"k%d" % i for i in range(keys)]
+        self.timeout_ms = timeout_ms
+        self.think_ms = think_ms
+        self.read_ratio = read_ratio
+        self.incr_ratio = incr_ratio
+        self.history: list[Op] = []
+        self.next_op = 0
+        self.active = True
+        self.clients = clients
+        self.outstanding: dict[int, Op] = {}
+
+    def start(self) -> None:
+        for c in range(self.clients):
+            self.world.at(self.rng.random() * 10, lambda c=c: self._issue(c))
+
+    def stop(self) -> None:
+        self.active = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.outstanding
+
+    def _issue(self, client: int) -> None:
+        if not self.active:
+            return
+        world = self.world
+        self.next_op += 1
+        roll = self.rng.random()
+        if roll < self.incr_ratio:
+            kind, key = "incr", b"counter"
+        elif roll < self.incr_ratio + self.read_ratio:
+            kind, key = "get", self.rng.choice(self.keys)
+        else:
+            kind, key = "append", self.rng.choice(self.keys)
+        node_id = self.rng.choice(world.ids)
+        op = Op(self.next_op, client, kind, key, node_id, world.now)
+        self.history.append(op)
+        self.outstanding[client] = op
+        if kind == "append":
+            argv = [b"APPEND", key, op.mark]
+        elif kind == "get":
+            argv = [b"GET", key]
+        else:
+            argv = [b"INCR", key]
+        done = {"flag": False}
+
+        def reply(result: Any) -> None:
+            if done["flag"]:
+                return
+            done["flag"] = True
+            op.complete_ms = world.now
+            op.ok = not isinstance(result, ErrorReply)
+            op.result = result
+            self.outstanding.pop(client, None)
+            world.at(self.think_ms * self.rng.random(), lambda: self._issue(client))
+
+        def give_up() -> None:
+            if done["flag"]:
+                return
+            done["flag"] = True
+            self.outstanding.pop(client, None)
+            world.at(self.think_ms * self.rng.random(), lambda: self._issue(client))
+
+        node = world.nodes.get(node_id)
+        world.at(self.timeout_ms, give_up)
+        if node is None or world.now < node.paused_until:
+            return  # the connection fails: no answer ever comes
+        node.submit(TxnRequest([argv]), reply)

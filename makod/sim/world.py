@@ -1,0 +1,285 @@
+"""The simulated world: one clock, one network, one disk per replica, one seed.
+
+Events sit in a heap ordered by (time, sequence number), so equal times keep
+insertion order and a seed replays exactly. The world injects faults (loss,
+duplication, delay spikes that reorder, partitions, crashes that keep only
+what reached the disk, pauses) and checks after every chosen slot that no
+slot ever has two values.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import Any, Callable
+
+from makod.core.messages import Message, Promise
+from makod.core.paxos import LEADER, PaxosConfig
+from makod.core.replica import ReplicaConfig
+from makod.sim.faults import Faults
+from makod.sim.node import SimNode
+from makod.storage.memory_store import MemoryStore
+
+WALL_BASE_MS = 1_800_000_000_000  # the simulated wall clock starts in 2027
+
+
+class SafetyViolation(AssertionError):
+    pass
+
+
+class World:
+    def __init__(
+        self,
+        seed: int,
+        replicas: int = 3,
+        learners: int = 0,
+        faults: Faults | None = None,
+        election_timeout_ms: int = 300,
+        heartbeat_ms: int = 50,
+        tick_ms: float = 10.0,
+        log_retain_slots: int = 30,
+        checkpoint_every_ms: float = 500.0,
+        trace_enabled: bool = False,
+    ) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.faults = faults if faults is not None else Faults.from_seed(self.rng)
+        self.now = 0.0
+        self.tick_ms = tick_ms
+        self._events: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.voters = list(range(replicas))
+        self.learners = list(range(replicas, replicas + learners))
+        self.ids = self.voters + self.learners
+        self.paxos_config = PaxosConfig(election_timeout_ms=election_timeout_ms, heartbeat_ms=heartbeat_ms)
+        self.replica_config = ReplicaConfig(queue_timeout_ms=2000, forward_timeout_ms=3000)
+        self.log_retain_slots = log_retain_slots
+        self.checkpoint_every_ms = checkpoint_every_ms
+        self.disks = {i: MemoryStore() for i in self.ids}
+        self.nodes: dict[int, SimNode | None] = {}
+        self.generation = {i: 0 for i in self.ids}  # bumps on crash: stale events are ignored
+        self.partition: list[set[int]] | None = None
+        self.chosen: dict[int, bytes] = {}
+        self.trace_enabled = trace_enabled
+        self.trace_lines: list[str] = []
+        self.stats = {"sent": 0, "dropped": 0, "duplicated": 0, "crashes": 0, "partitions": 0, "pauses": 0}
+        self.faults_on = True
+        for i in self.ids:
+            self._boot(i)
+
+    # -- time and events -------------------------------------------------------------------
+    def wall_ms(self) -> float:
+        return WALL_BASE_MS + self.now
+
+    def at(self, delay_ms: float, fn: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (self.now + delay_ms, self._seq, fn))
+
+    def run_until(self, t_ms: float, stop: Callable[[], bool] | None = None) -> bool:
+        """Run events up to time ``t_ms``; True if ``stop()`` became true first."""
+        events = self._events
+        while events and events[0][0] <= t_ms:
+            when, _, fn = heapq.heappop(events)
+            self.now = when
+            fn()
+            if stop is not None and stop():
+                return True
+        self.now = max(self.now, t_ms)
+        return False
+
+    def trace(self, line: str) -> None:
+        if self.trace_enabled:
+            self.trace_lines.append(f"{self.now:10.1f} {line}")
+
+    # -- replicas ---------------------------------------------------------------------------
+    def _boot(self, node_id: int) -> None:
+        node = SimNode(
+            self,
+            node_id,
+            0,
+            self.voters,
+            self.learners,
+            self.disks[node_id],
+            random.Random(self.rng.random()),
+            self.paxos_config,
+            self.replica_config,
+            self.log_retain_slots,
+            self.checkpoint_every_ms,
+        )
+        self.nodes[node_id] = node
+        gen = self.generation[node_id]
+        # Replicas do not tick in lockstep: each starts at its own phase.
+        self.at(self.rng.random() * self.tick_ms, lambda: self._tick(node_id, gen))
+
+    def _tick(self, node_id: int, gen: int) -> None:
+        if self.generation[node_id] != gen:
+            return
+        node = self.nodes[node_id]
+        if node is not None:
+            if self.now >= node.paused_until:
+                node.tick()
+            self.at(self.tick_ms, lambda: self._tick(node_id, gen))
+
+    def crash(self, node_id: int) -> None:
+        """Lose the replica's memory and any disk write not yet finished."""
+        if self.nodes.get(node_id) is None:
+            return
+        self.trace(f"n{node_id} CRASH")
+        self.stats["crashes"] += 1
+        self.nodes[node_id] = None
+        self.generation[node_id] += 1
+
+    def restart(self, node_id: int) -> None:
+        if self.nodes.get(node_id) is not None:
+            return
+        self.trace(f"n{node_id} RESTART")
+        self._boot(node_id)
+
+    def pause(self, node_id: int, length_ms: float) -> None:
+        node = self.nodes.get(node_id)
+        if node is not None:
+            self.trace(f"n{node_id} PAUSE {length_ms:.0f}ms")
+            self.stats["pauses"] += 1
+            node.paused_until = self.now + length_ms
+
+    def leaders(self) -> list[int]:
+        return [i for i, n in self.nodes.items() if n is not None and n.core.paxos.role == LEADER]
+
+    def alive(self) -> list[int]:
+        return [i for i, n in self.nodes.items() if n is not None]
+
+    # -- disk --------------------------------------------------------------------------------
+    def schedule_disk(self, node: SimNode, batch: list) -> None:
+        f = self.faults
+        latency = f.disk_latency_ms_min + self.rng.random() * (f.disk_latency_ms_max - f.disk_latency_ms_min)
+        gen = self.generation[node.id]
+
+        def done() -> None:
+            if self.generation[node.id] == gen and self.nodes.get(node.id) is node:
+                if self.now < node.paused_until:
+                    self.at(node.paused_until - self.now, done)
+                    return
+                node.disk_done(batch)
+
+        self.at(latency, done)
+
+    # -- network -------------------------------------------------------------------------------
+    def connected(self, a: int, b: int) -> bool:
+        if self.partition is None:
+            return True
+        return any(a in group and b in group for group in self.partition)
+
+    def send(self, src: int, dst: int, msg: Message) -> None:
+        self.stats["sent"] += 1
+        f = self.faults
+        if not self.faults_on:
+            self._deliver_later(src, dst, msg, f.delay_ms_min)
+            return
+        if type(msg) is Promise and msg.ok and self.rng.random() < f.crash_after_promise_rate:
+            self.at(self.rng.random() * 5, lambda: self.crash(src))
+            self.at(10 + self.rng.random() * 20, lambda: self.restart(src))
+        if self.rng.random() < f.drop_rate:
+            self.stats["dropped"] += 1
+            return
+        copies = 2 if self.rng.random() < f.duplicate_rate else 1
+        if copies == 2:
+            self.stats["duplicated"] += 1
+        for _ in range(copies):
+            delay = f.delay_ms_min + self.rng.random() * (f.delay_ms_max - f.delay_ms_min)
+            if self.rng.random() < f.delay_spike_rate:
+                delay += self.rng.random() * f.delay_spike_ms
+            self._deliver_later(src, dst, msg, delay)
+
+    def _deliver_later(self, src: int, dst: int, msg: Message, delay: float) -> None:
+        def deliver() -> None:
+            node = self.nodes.get(dst)
+            if node is None or not self.connected(src, dst):
+                return
+            if self.now < node.paused_until:
+                # A paused process does not read its socket; the message waits.
+                self.at(node.paused_until - self.now, deliver)
+                return
+            node.receive(msg)
+
+        self.at(delay, deliver)
+
+    # -- invariants -----------------------------------------------------------------------------
+    def observe_chosen(self, node_id: int, slot: int, value: bytes) -> None:
+        """Called whenever a replica learns a slot is chosen: no slot ever gets two values."""
+        known = self.chosen.get(slot)
+        if known is None:
+            self.chosen[slot] = value
+        elif known != value:
+            raise SafetyViolation(
+                f"seed {self.seed}: slot {slot} chosen twice with different values "
+                f"(replica n{node_id} applied {value[:40]!r}, earlier {known[:40]!r})"
+            )
+
+    # -- fault schedule -----------------------------------------------------------------------------
+    def start_faults(self, until_ms: float) -> None:
+        f = self.faults
+        if f.partition_every_ms:
+            self._schedule(f.partition_every_ms, until_ms, self._partition_event)
+        if f.crash_every_ms:
+            self._schedule(f.crash_every_ms, until_ms, self._crash_event)
+        if f.pause_every_ms:
+            self._schedule(f.pause_every_ms, until_ms, self._pause_event)
+
+    def _schedule(self, mean_ms: float, until_ms: float, fn: Callable[[float], None]) -> None:
+        delay = self.rng.expovariate(1.0 / mean_ms)
+        if self.now + delay < until_ms:
+            def fire() -> None:
+                if self.faults_on:
+                    fn(until_ms)
+                    self._schedule(mean_ms, until_ms, fn)
+
+            self.at(delay, fire)
+
+    def _partition_event(self, until_ms: float) -> None:
+        ids = list(self.ids)
+        self.rng.shuffle(ids)
+        cut = self.rng.randrange(1, len(ids)) if len(ids) > 1 else 1
+        self.partition = [set(ids[:cut]), set(ids[cut:])]
+        self.stats["partitions"] += 1
+        self.trace(f"PARTITION {sorted(self.partition[0])} | {sorted(self.partition[1])}")
+        length = self.rng.random() * self.faults.partition_length_ms * 2
+
+        def heal() -> None:
+            self.partition = None
+            self.trace("HEAL")
+
+        self.at(length, heal)
+
+    def _crash_event(self, until_ms: float) -> None:
+        alive = self.alive()
+        if not alive:
+            return
+        leaders = self.leaders()
+        if leaders and self.rng.random() < self.faults.crash_leader_bias:
+            victim = self.rng.choice(leaders)
+        else:
+            victim = self.rng.choice(alive)
+        self.crash(victim)
+        delay = self.rng.random() * self.faults.restart_after_ms * 2
+        self.at(delay, lambda: self.restart(victim))
+
+    def _pause_event(self, until_ms: float) -> None:
+        alive = self.alive()
+        if not alive:
+            return
+        leaders = self.leaders()
+        if leaders and self.rng.random() < self.faults.pause_leader_bias:
+            victim = self.rng.choice(leaders)
+        else:
+            victim = self.rng.choice(alive)
+        self.pause(victim, self.rng.random() * self.faults.pause_length_ms * 2)
+
+    def heal_all(self) -> None:
+        """End of the safety phase: no more faults, everyone back."""
+        self.faults_on = False
+        self.partition = None
+        for i in self.ids:
+            self.restart(i)
+            node = self.nodes[i]
+            if node is not None:
+                node.paused_until = -1.0
