@@ -10,7 +10,9 @@ write that arrived in one iteration goes into one Paxos slot and one fsync.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import threading
 from collections import deque
 from functools import partial
 import os
@@ -21,7 +23,8 @@ from typing import Any
 
 from makod import __version__
 from makod.config import ClusterConfig
-from makod.core.messages import Accept, Message
+from makod.core.messages import Accept, Message, SnapshotChunk
+from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
 from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig as CoreConfig
 from makod.core.replica import ReplicaCore, first_request_id
@@ -102,6 +105,7 @@ class Node:
         self.persist_entries = 0
         self.writer: StorageWriter | None = None
         self.stats = NodeInfo(self)
+        self.snapshots = SnapshotReceiver()
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
 
@@ -166,6 +170,8 @@ class Node:
         while core.has_ready:
             out = core.ready()
             pready = out.paxos
+            for peer in pready.snapshot_to:
+                self._send_snapshot(peer)
             if pready.promised is not None or pready.entries:
                 # A leader may stream its Accepts while its own copy is being
                 # written: it counts its own vote only after advance().
@@ -250,8 +256,46 @@ class Node:
 
     def _on_peer_message(self, msg: Message) -> None:
         self.core.observe_time(time.monotonic() * 1000, self.now_ms())
-        self.core.step(msg)
+        if type(msg) is SnapshotChunk:
+            self._on_snapshot_chunk(msg)
+        else:
+            self.core.step(msg)
         self.schedule_pump()
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def _send_snapshot(self, peer: int) -> None:
+        """Stream our last checkpoint to ``peer`` from a thread (LMDB reads are
+        consistent within one read transaction); sends hop back to the loop."""
+        loop = asyncio.get_running_loop()
+        shard, me = self.me.shard, self.me.node_id
+
+        def stream() -> None:
+            try:
+                for msg in snapshot_messages(shard, me, self.store.snapshot_chunks(SNAPSHOT_CHUNK_BYTES)):
+                    loop.call_soon_threadsafe(self.peers.send, peer, msg)
+            except Exception:
+                log.exception("snapshot stream to %d failed", peer)
+
+        log.info("sending a snapshot to node %d", peer)
+        threading.Thread(target=stream, name="makod-snapshot", daemon=True).start()
+
+    def _on_snapshot_chunk(self, msg: SnapshotChunk) -> None:
+        got = self.snapshots.receive(msg, self.core.applied_slot)
+        if got is None or self.core.paxos.role == "leader":
+            return
+        applied, clock, chunks = got
+
+        def install() -> None:
+            self.store.install_snapshot(applied, clock, chunks)
+
+        def installed() -> None:
+            loaded = self.store.load()
+            if self.core.install_snapshot(applied, clock, loaded.keyspace):
+                self.compacted_upto = max(self.compacted_upto, applied)
+                log.info("installed a snapshot at slot %d (%d keys)", applied, len(loaded.keyspace))
+            self.schedule_pump()
+
+        self.writer.submit(install, installed)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _checkpoint(self, force: bool = False) -> None:
@@ -333,6 +377,17 @@ class Node:
         if status.get("leader") is not None:
             status["leader_name"] = self.cfg.by_id(status["leader"]).name
         return status
+
+    def mako_digest(self) -> str:
+        """A hash of this replica's own applied state (not forwarded): tests
+        compare replicas with it once they have applied the same prefix."""
+        h = hashlib.sha256()
+        ks = self.core.ks
+        for key in sorted(ks.data):
+            rec = ks.data[key]
+            value = sorted(rec.value.items()) if isinstance(rec.value, dict) else rec.value
+            h.update(repr((key, rec.kind, value, rec.expire_ms)).encode())
+        return f"{self.core.applied_slot} {len(ks)} {h.hexdigest()}"
 
     def mako_failover(self, target: str | None) -> None:
         core = self.core

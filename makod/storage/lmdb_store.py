@@ -134,18 +134,18 @@ class LmdbStore:
         return lambda: self._write(write)
 
     def compact(self, upto_slot: int) -> None:
-        def write(txn: lmdb.Transaction) -> None:
-            cursor = txn.cursor(db=self.log)
-            if not cursor.first():
-                return
-            while True:
-                slot = _SLOT.unpack(cursor.key())[0]
-                if slot > upto_slot:
-                    break
-                if not cursor.delete():
-                    break
+        self._write(lambda txn: self._delete_log_upto(txn, upto_slot))
 
-        self._write(write)
+    def _delete_log_upto(self, txn: lmdb.Transaction, upto_slot: int) -> None:
+        cursor = txn.cursor(db=self.log)
+        if not cursor.first():
+            return
+        while True:
+            key = cursor.key()
+            if not key or _SLOT.unpack(key)[0] > upto_slot:
+                return
+            if not cursor.delete():  # moves to the next entry; False at the end
+                return
 
     # -- snapshots (catch-up of a lagging replica) ------------------------------------------
     def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
@@ -169,11 +169,7 @@ class LmdbStore:
             txn.drop(self.state, delete=False)
             # Entries above the snapshot stay: this replica may have
             # acknowledged them, and a chosen value needs every such copy.
-            cursor = txn.cursor(db=self.log)
-            if cursor.first():
-                while _SLOT.unpack(cursor.key())[0] <= applied_slot:
-                    if not cursor.delete():
-                        break
+            self._delete_log_upto(txn, applied_slot)
             for chunk in chunks:
                 for key, value in chunk:
                     txn.put(key, value, db=self.state)

@@ -263,6 +263,10 @@ def _mako_failover(session: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _mako_digest(session: Any, argv: list[bytes]) -> Any:
+    return session.host.mako_digest()
+
+
 container(
     "mako",
     scope="server",
@@ -271,6 +275,7 @@ container(
     since="0.1.0",
     subcommands=[
         subcommand("mako", "status", 2, _mako_status, "admin loading stale", scope="server", group="mako", summary="This node's replication and shard status as JSON.", since="0.1.0"),
+        subcommand("mako", "digest", 2, _mako_digest, "admin loading stale", scope="server", group="mako", summary="Applied slot, key count and a hash of this replica's own state.", since="0.1.0"),
         subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
     ],
 )
