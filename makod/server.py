@@ -33,12 +33,13 @@ from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import LmdbStore
 from makod.storage.writer import StorageWriter
+import makod.procs  # noqa: F401  (registers the built-in stored procedures)
 import resp.commands  # noqa: F401  (registers every command in TABLE)
 from resp import glob
 from resp.errors import CommandError
 from resp.replies import ErrorReply
 from resp.session import Session
-from resp.table import TABLE
+from resp.table import TABLE, resolve
 
 log = logging.getLogger("makod")
 
@@ -75,7 +76,7 @@ class Node:
             clock=loaded.clock,
             promised=loaded.promised,
             log=loaded.log,
-            handlers=TABLE.lookup,
+            handlers=partial(resolve, TABLE),
             matcher_factory=glob.compile_matcher,
         )
         self.compacted_upto = loaded.applied_slot

@@ -97,6 +97,14 @@ class CommandSpec:
         return args[self.first_key : last + 1 : self.key_step]
 
 
+def resolve(table: "CommandTable", argv: list[bytes]) -> "CommandSpec | None":
+    """The spec that runs ``argv``: the subcommand's for container commands."""
+    spec = table.lookup(argv[0])
+    if spec is not None and spec.subcommands and len(argv) >= 2:
+        return spec.subcommands.get(argv[1].lower().decode("utf-8", "replace"))
+    return spec
+
+
 class CommandTable:
     """Name -> spec, case-insensitive; built once at import by the command modules."""
 

@@ -163,6 +163,25 @@ class DirectContext:
         next_cursor, found = self.ks.scan(cursor, count, matcher, kind)
         return next_cursor, [key for key in found if self._alive(key)]
 
+    def range(
+        self, start: bytes, end: bytes | None, limit: int | None, reverse: bool
+    ) -> list[tuple[bytes, Record]]:
+        """Live records with start <= key < end in key order, at most ``limit``.
+
+        What a scan did not see (a key deleted by a transaction not yet
+        replicated) matters as much as what it saw, so a scan depends on
+        everything installed on this shard, like a whole-keyspace read.
+        """
+        self.deps = vec_max(self.deps, self.all_deps)
+        out: list[tuple[bytes, Record]] = []
+        for key in self.ks.range_iter(start, end, reverse):
+            rec = self.get(key)
+            if rec is not None:
+                out.append((key, rec))
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
     def random_key(self) -> bytes | None:
         self.deps = vec_max(self.deps, self.all_deps)
         # A few tries past expired keys, as Redis's dbRandomKey does.

@@ -286,6 +286,13 @@ class Keyspace:
         index = self._scan_idx()
         return index[randrange(len(index))]
 
+    def range_iter(self, start: bytes, end: bytes | None, reverse: bool = False):
+        """Keys k with start <= k < end in byte order; a snapshot, safe to delete while iterating."""
+        index = self._order_idx()
+        if end is None:
+            return list(index.irange(minimum=start, reverse=reverse))
+        return list(index.irange(minimum=start, maximum=end, inclusive=(True, False), reverse=reverse))
+
     def range_keys(
         self, start: bytes, end: bytes | None, reverse: bool = False, limit: int | None = None
     ) -> list[bytes]:

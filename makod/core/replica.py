@@ -41,6 +41,7 @@ from makod.core.entries import (
 from makod.core.keyspace import Keyspace
 from makod.core.messages import Message
 from makod.core.paxos import LEADER, Paxos, PaxosConfig, Ready
+from makod.core.procedures import Abort
 from makod.core.records import OP_FLUSH
 from makod.core.release import ReleaseQueue, covers
 from makod.core.requests import (
@@ -119,7 +120,7 @@ class ReplicaCore:
         clock: int = 0,
         promised: int = 0,
         log: dict[int, tuple[int, bytes]] | None = None,
-        handlers: Callable[[bytes], Any] | None = None,
+        handlers: Callable[[list[bytes]], Any] | None = None,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
     ) -> None:
         self.shard = shard
@@ -359,11 +360,16 @@ class ReplicaCore:
                         return NULL_ARRAY, ctx.finish()
             replies = []
             for argv in request.commands:
-                spec = self.lookup(argv[0])
+                spec = self.lookup(argv)
                 try:
                     replies.append(spec.handler(ctx, argv))
                 except CommandError as exc:
                     replies.append(ErrorReply(exc.text))
+        except Abort as exc:
+            # A stored procedure gave up: none of its writes happened.
+            self.ks.rollback(ctx.undo)
+            self.tracker.aborted(ctx.captured)
+            return ErrorReply(f"ABORT {exc.reason}"), ctx.deps
         except Exception:
             # A bug in a handler must not leave half a transaction behind.
             self.ks.rollback(ctx.undo)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from makod.core.messages import Accept, Message, SnapshotChunk
@@ -18,9 +19,10 @@ from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
 from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
 from makod.storage.memory_store import MemoryStore
+import makod.procs  # noqa: F401  (registers the built-in stored procedures)
 import resp.commands  # noqa: F401  (registers every command in TABLE)
 from resp import glob
-from resp.table import TABLE
+from resp.table import TABLE, resolve
 
 if TYPE_CHECKING:
     from makod.sim.world import World
@@ -62,7 +64,7 @@ class SimNode:
             clock=loaded.clock,
             promised=loaded.promised,
             log=loaded.log,
-            handlers=TABLE.lookup,
+            handlers=partial(resolve, TABLE),
             matcher_factory=glob.compile_matcher,
         )
         self.compacted_upto = loaded.applied_slot

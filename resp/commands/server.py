@@ -263,6 +263,30 @@ def _mako_failover(session: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _mako_call(ctx: Any, argv: list[bytes]) -> Any:
+    """MAKO CALL <procedure> [<msgpack args>]: run a stored procedure as one transaction."""
+    import msgpack
+
+    from makod.core.procedures import PROCEDURES, ProcTxn
+
+    name = argv[2].decode("utf-8", "replace")
+    proc = PROCEDURES.get(name)
+    if proc is None:
+        raise CommandError(errors.UNKNOWN_PROCEDURE.format(name))
+    try:
+        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
+    except (ValueError, msgpack.UnpackException):
+        raise CommandError("ERR procedure arguments are not valid msgpack") from None
+    result = proc.fn(ProcTxn(ctx), args)
+    return msgpack.packb(result, use_bin_type=True)
+
+
+def _mako_procedures(session: Any, argv: list[bytes]) -> Any:
+    from makod.core.procedures import PROCEDURES
+
+    return PROCEDURES.names()
+
+
 def _mako_digest(session: Any, argv: list[bytes]) -> Any:
     return session.host.mako_digest()
 
@@ -275,6 +299,8 @@ container(
     since="0.1.0",
     subcommands=[
         subcommand("mako", "status", 2, _mako_status, "admin loading stale", scope="server", group="mako", summary="This node's replication and shard status as JSON.", since="0.1.0"),
+        subcommand("mako", "call", -3, _mako_call, "write no_multi movablekeys", scope="data", group="mako", summary="Runs a registered stored procedure as one transaction.", since="0.1.0", complexity="depends on the procedure"),
+        subcommand("mako", "procedures", 2, _mako_procedures, "loading stale", scope="server", group="mako", summary="Lists the registered stored procedures.", since="0.1.0"),
         subcommand("mako", "digest", 2, _mako_digest, "admin loading stale", scope="server", group="mako", summary="Applied slot, key count and a hash of this replica's own state.", since="0.1.0"),
         subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
     ],
