@@ -27,7 +27,8 @@ from makod.core.messages import Accept, Message, SnapshotChunk
 from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
 from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig as CoreConfig
-from makod.core.replica import ReplicaCore, first_request_id
+from makod.core.node import NodeCore
+from makod.core.replica import first_request_id
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
@@ -60,24 +61,20 @@ class Node:
             identity={"cluster": cfg.name, "node": name, "shard": self.me.shard},
         )
         loaded = self.store.load()
-        self.core = ReplicaCore(
-            shard=self.me.shard,
-            node_id=self.me.node_id,
-            num_shards=1,
-            voters=[r.node_id for r in shard.replicas if r.voter],
-            learners=[r.node_id for r in shard.replicas if not r.voter],
+        self.core = NodeCore(
+            self.me.node_id,
+            self.me.shard,
+            [([r.node_id for r in sh.replicas if r.voter], [r.node_id for r in sh.replicas if not r.voter])
+             for sh in cfg.shards],
+            [sh.slots for sh in cfg.shards],
             rng=random.Random(os.urandom(8)),
-            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len),
+            loaded=loaded,
+            handlers=partial(resolve, TABLE),
+            matcher_factory=glob.compile_matcher,
+            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, protocol=cfg.protocol),
             paxos_config=PaxosConfig(
                 election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
             ),
-            keyspace=loaded.keyspace,
-            applied_slot=loaded.applied_slot,
-            clock=loaded.clock,
-            promised=loaded.promised,
-            log=loaded.log,
-            handlers=partial(resolve, TABLE),
-            matcher_factory=glob.compile_matcher,
         )
         self.compacted_upto = loaded.applied_slot
         self.last_checkpoint_mono = time.monotonic()

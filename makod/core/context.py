@@ -30,10 +30,48 @@ from makod.core.records import (
 )
 
 
+class KeyLocked(Exception):
+    """A key is locked by a cross-shard transaction being certified: retry later."""
+
+
+class NeedRemote(Exception):
+    """The transaction touched a key (or range) this replica does not own."""
+
+    def __init__(self, keys: list[bytes] | None = None, ranges: list[tuple] | None = None) -> None:
+        super().__init__(keys, ranges)
+        self.keys = keys or []
+        self.ranges = ranges or []
+
+
+class DependencyInDoubt(KeyLocked):
+    """Joining two dependencies on different epochs of one shard while the
+    older one's fate is unknown: a vector holds one clock per shard, so the
+    newer would hide the older (and a rollback of it). Retry once decided."""
+
+
+EPOCH_SHIFT = 32
+
+
 def vec_max(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Element-wise max, for vectors known to share epochs (or with no judge at hand)."""
     if a is b:
         return a
     return tuple(map(max, a, b))
+
+
+def vec_join(a: tuple[int, ...], b: tuple[int, ...], wm: Any) -> tuple[int, ...]:
+    """Element-wise max that refuses to let a newer epoch's clock hide an older
+    epoch's dependency that is not yet known to survive (see DependencyInDoubt)."""
+    if a is b:
+        return a
+    out = []
+    for shard, (x, y) in enumerate(zip(a, b)):
+        if x and y and (x ^ y) >> EPOCH_SHIFT:
+            older = x if x < y else y
+            if wm is None or wm.component(shard, older) != 1:  # 1 == watermark.COVERED
+                raise DependencyInDoubt(shard)
+        out.append(x if x > y else y)
+    return tuple(out)
 
 
 class DirectContext:
@@ -53,6 +91,9 @@ class DirectContext:
         "before_write",
         "captured",
         "has_flush",
+        "locks",
+        "owns",
+        "wm",
     )
 
     def __init__(
@@ -65,6 +106,9 @@ class DirectContext:
         rng: random.Random,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
         before_write: Callable[[bytes, set], None] | None = None,
+        locks: dict | None = None,
+        owns: Callable[[bytes], bool] | None = None,
+        wm: Any = None,
     ) -> None:
         self.ks = ks
         self.version = version
@@ -77,6 +121,12 @@ class DirectContext:
         self.captured: set[bytes] = set()
         self.has_flush = False
         self.proto_max_bulk_len = 512 * 1024 * 1024
+        # Keys locked by cross-shard transactions in certification: touching
+        # one aborts this execution (no waiting), and it is retried later.
+        self.locks = locks
+        # When set, a key this replica does not own ends the run (NeedRemote).
+        self.owns = owns
+        self.wm = wm  # judges dependencies on ended epochs (vec_join)
         self.now_ms = now_ms
         self.rng = rng
         self.matcher_factory = matcher_factory
@@ -86,6 +136,10 @@ class DirectContext:
 
     # -- reads -----------------------------------------------------------------
     def get(self, key: bytes) -> Record | None:
+        if self.locks and key in self.locks:
+            raise KeyLocked(key)
+        if self.owns is not None and not self.owns(key):
+            raise NeedRemote([key])
         rec = self.ks.data.get(key)
         if rec is None:
             return None
@@ -93,7 +147,7 @@ class DirectContext:
             self._write((OP_DEL, key), key, rec)
             return None
         if rec.deps is not None and rec.deps is not self.deps:
-            self.deps = vec_max(self.deps, rec.deps)
+            self.deps = vec_join(self.deps, rec.deps, self.wm)
         return rec
 
     def version_of(self, key: bytes) -> int:
@@ -140,25 +194,25 @@ class DirectContext:
         return True
 
     def flush(self) -> None:
-        self.deps = vec_max(self.deps, self.all_deps)
+        self.deps = vec_join(self.deps, self.all_deps, self.wm)
         self.has_flush = True
         self.ops.append((OP_FLUSH,))
         self.ks.apply((OP_FLUSH,), self.version, self.deps, self.undo)
 
     # -- whole keyspace ----------------------------------------------------------
     def dbsize(self) -> int:
-        self.deps = vec_max(self.deps, self.all_deps)
+        self.deps = vec_join(self.deps, self.all_deps, self.wm)
         return len(self.ks)
 
     def keys(self, pattern: bytes) -> list[bytes]:
-        self.deps = vec_max(self.deps, self.all_deps)
+        self.deps = vec_join(self.deps, self.all_deps, self.wm)
         matcher = self._matcher(pattern)
         return [key for key in self.ks.keys_matching(matcher) if self._alive(key)]
 
     def scan(
         self, cursor: int, count: int, pattern: bytes | None, kind: int | None
     ) -> tuple[int, list[bytes]]:
-        self.deps = vec_max(self.deps, self.all_deps)
+        self.deps = vec_join(self.deps, self.all_deps, self.wm)
         matcher = self._matcher(pattern) if pattern is not None else None
         next_cursor, found = self.ks.scan(cursor, count, matcher, kind)
         return next_cursor, [key for key in found if self._alive(key)]
@@ -172,7 +226,7 @@ class DirectContext:
         replicated) matters as much as what it saw, so a scan depends on
         everything installed on this shard, like a whole-keyspace read.
         """
-        self.deps = vec_max(self.deps, self.all_deps)
+        self.deps = vec_join(self.deps, self.all_deps, self.wm)
         out: list[tuple[bytes, Record]] = []
         for key in self.ks.range_iter(start, end, reverse):
             rec = self.get(key)
@@ -183,7 +237,7 @@ class DirectContext:
         return out
 
     def random_key(self) -> bytes | None:
-        self.deps = vec_max(self.deps, self.all_deps)
+        self.deps = vec_join(self.deps, self.all_deps, self.wm)
         # A few tries past expired keys, as Redis's dbRandomKey does.
         for _ in range(100):
             key = self.ks.random_key(self.rng.randrange)
@@ -205,10 +259,14 @@ class DirectContext:
         return self.matcher_factory(pattern)
 
     def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
+        if self.locks and key in self.locks:
+            raise KeyLocked(key)
+        if self.owns is not None and not self.owns(key):
+            raise NeedRemote([key])
         # Overwriting a record depends on it too: rolling this transaction
         # back restores ``prev``, which is only right if prev's writer stands.
         if prev is not None and prev.deps is not None:
-            self.deps = vec_max(self.deps, prev.deps)
+            self.deps = vec_join(self.deps, prev.deps, self.wm)
         if self.before_write is not None:
             self.before_write(key, self.captured)
         self.ops.append(op)
@@ -223,7 +281,7 @@ class DirectContext:
         """
         if not self.ops:
             return self.deps
-        deps = self.deps = vec_max(self.deps, self.own_deps)
+        deps = self.deps = vec_join(self.deps, self.own_deps, self.wm)
         data = self.ks.data
         for key in self.written:
             rec = data.get(key)

@@ -24,13 +24,16 @@ def clone(rec: Record | None) -> Record | None:
 
 
 class Checkpoint:
-    __slots__ = ("applied_slot", "clock", "puts", "flush")
+    __slots__ = ("applied_slot", "clock", "puts", "flush", "marks")
 
-    def __init__(self, applied_slot: int, clock: int, puts: list, flush: bool) -> None:
+    def __init__(self, applied_slot: int, clock: int, puts: list, flush: bool, marks: list | None = None) -> None:
         self.applied_slot = applied_slot
         self.clock = clock
         self.puts = puts  # (key, Record | None): None deletes the key
         self.flush = flush  # clear the stored state before the puts
+        # This shard's watermark state [epoch, w, closed {epoch: fvw}, closed_below]:
+        # verdicts on ended epochs must outlive the log entries that carried them.
+        self.marks = marks
 
 
 class CheckpointTracker:
@@ -94,6 +97,19 @@ class CheckpointTracker:
                 writers[key] = n
             self.dirty.add(key)
 
+    def rolled_back(self, keys: set[bytes], has_flush: bool) -> None:
+        """One speculative transaction was undone (its writes are gone from memory)."""
+        writers = self.spec_writers
+        for key in keys:
+            n = writers.get(key, 0) - 1
+            if n <= 0:
+                writers.pop(key, None)
+                self.shadow.pop(key, None)
+            else:
+                writers[key] = n
+        if has_flush:
+            self.spec_flushes -= 1
+
     def rolled_back_all(self) -> None:
         """Every speculative write was undone: memory is the committed state again."""
         self.spec_writers.clear()
@@ -108,14 +124,14 @@ class CheckpointTracker:
         self.dirty.update(keys)
 
     # -- taking a checkpoint ---------------------------------------------------------------
-    def take(self, applied_slot: int, clock: int) -> Checkpoint | None:
+    def take(self, applied_slot: int, clock: int, marks: list | None = None) -> Checkpoint | None:
         if self.spec_flushes:
             return None  # a speculative FLUSH: wait until it is chosen or undone
         data = self.ks.data
         shadow = self.shadow
         writers = self.spec_writers
         puts = [(key, shadow[key] if key in writers else data.get(key)) for key in self.dirty]
-        ckpt = Checkpoint(applied_slot, clock, puts, self.flush_committed)
+        ckpt = Checkpoint(applied_slot, clock, puts, self.flush_committed, marks)
         self.dirty = set()
         self.flush_committed = False
         return ckpt

@@ -1,10 +1,12 @@
-"""Replies held back until the replication watermark covers what they depend on.
+"""Replies held back until the vector watermark covers what they depend on.
 
 Mako's rule (DESIGN.md, "Reply"): a transaction with version vector c is
-released when c_i <= w_i for every shard i. The queue is keyed on this
-shard's component (the one that moves fastest); entries whose own component
-is covered but that still wait on another shard move to a short list that is
-rechecked whenever any watermark moves.
+released when c_i <= w_i for every shard i, judged epoch by epoch (see
+watermark.py). Entries are heaped on this shard's component, the one that
+moves fastest; those whose own component is settled but that still wait on
+another shard move to a short list rechecked whenever any watermark moves.
+A transaction some ended epoch rolled back comes out as rolled back, and its
+client gets an error instead of a reply.
 """
 
 from __future__ import annotations
@@ -12,12 +14,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-
-def covers(watermark: list[int], deps: tuple[int, ...]) -> bool:
-    for d, w in zip(deps, watermark):
-        if d > w:
-            return False
-    return True
+from makod.core.watermark import COVERED, PENDING, ROLLED_BACK, WatermarkTable
 
 
 class ReleaseQueue:
@@ -39,25 +36,30 @@ class ReleaseQueue:
         self._seq += 1
         heapq.heappush(self._heap, (deps[self.own], self._seq, deps, token))
 
-    def released(self, watermark: list[int]) -> list[Any]:
-        out: list[Any] = []
+    def settle(self, table: WatermarkTable) -> tuple[list[Any], list[Any]]:
+        """(released, rolled back) tokens for what the watermarks now decide."""
+        released: list[Any] = []
+        rolled_back: list[Any] = []
         heap = self._heap
-        own_w = watermark[self.own]
-        while heap and heap[0][0] <= own_w:
+        own = self.own
+        while heap and table.component(own, heap[0][0]) != PENDING:
             _, _, deps, token = heapq.heappop(heap)
-            if covers(watermark, deps):
-                out.append(token)
-            else:
-                self._remote.append((deps, token))
+            self._route(table.status(deps), deps, token, released, rolled_back, self._remote)
         if self._remote:
-            still = []
+            still: list[tuple[tuple[int, ...], Any]] = []
             for deps, token in self._remote:
-                if covers(watermark, deps):
-                    out.append(token)
-                else:
-                    still.append((deps, token))
+                self._route(table.status(deps), deps, token, released, rolled_back, still)
             self._remote = still
-        return out
+        return released, rolled_back
+
+    @staticmethod
+    def _route(status: int, deps, token, released, rolled_back, waiting) -> None:
+        if status == COVERED:
+            released.append(token)
+        elif status == ROLLED_BACK:
+            rolled_back.append(token)
+        else:
+            waiting.append((deps, token))
 
     def drain(self) -> list[Any]:
         """Everything still held (the leader lost its role: none of it will be covered here)."""

@@ -1,68 +1,53 @@
-"""One replica of one shard: execution on the leader, Multi-Paxos, apply, release.
+"""One replica of one shard: local execution, the Paxos log, apply, and the
+shard's side of Mako's cross-shard certification.
 
-Pure: the driver feeds ``tick(mono_ms, wall_ms)``, peer messages through
-``step``, client requests through ``submit``, and after each input drains
-``ready()``: it persists what the Paxos part asks, sends the messages, hands
-out results and releases, then calls ``advance``.
+Pure: the node core feeds time, messages and requests; ``ready()`` hands back
+what to persist and send. Life of a transaction on a shard leader:
 
-Life of a write on the leader: ``submit`` runs the commands against the
-keyspace at once (a single-shard transaction needs no locks: nothing else
-runs in between), so later commands see it; its ops join the open batch;
-``ready`` proposes the batch as one Paxos slot (at most
-``max_inflight_batches`` in flight, so batches grow under load); once the slot
-is chosen the shard's watermark moves past the batch and every reply whose
-dependency vector is now covered is released. A reply that read a value not
-yet replicated waits the same way, so no client ever sees a write that a
-failover could lose.
+1. *installed*: a single-shard transaction runs start to finish in one call
+   (nothing interleaves), or a cross-shard one is installed when its
+   coordinator says so; either way its writes are in memory at once, undo
+   kept, and later work sees them;
+2. *logged*: batches of installed transactions go into Paxos slots, each with
+   a marker: every version of this shard at or below it is in that slot or an
+   earlier one (``min(granted clocks) - 1``, else the clock);
+3. *final* once its whole version vector is covered by the watermarks (this
+   shard's comes from chosen markers, others' from gossip); or *rolled back*
+   if an ended epoch's verdict (FVW) excludes it: undone here, skipped by
+   every replica's apply, its client told so.
 
-A deposed leader undoes its speculative writes in reverse order and answers
-their clients with an error; followers forward clients' requests to the
-leader.
+Followers apply chosen transactions in log order, each only once final, and
+skip rolled-back ones, so every replica ends in the same state. A new leader
+closes the epochs before it (their FVW is the last chosen marker of each) in
+its first slot, and serves once everything before that slot is resolved.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from makod.core.context import DirectContext, vec_max
+from makod.core.context import DirectContext, KeyLocked
 from makod.core.durability import Checkpoint, CheckpointTracker
-from makod.core.entries import (
-    ENTRY_BATCH,
-    ENTRY_EPOCH,
-    decode_entry,
-    encode_batch,
-    encode_epoch,
-    pack_value,
-    unpack_value,
-)
+from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, decode_entry, encode_batch, encode_epoch
 from makod.core.keyspace import Keyspace
 from makod.core.messages import Message
 from makod.core.paxos import LEADER, Paxos, PaxosConfig, Ready
 from makod.core.procedures import Abort
 from makod.core.records import OP_FLUSH
-from makod.core.release import ReleaseQueue, covers
-from makod.core.requests import (
-    ForwardReply,
-    ForwardRequest,
-    TxnRequest,
-    WatchRequest,
-    request_from_wire,
-)
-from resp import errors
+from makod.core.requests import TxnRequest, WatchRequest
+from makod.core.watermark import COVERED, EPOCH_SHIFT, PENDING, ROLLED_BACK, WatermarkTable
 from resp.errors import CommandError
 from resp.replies import NULL_ARRAY, ErrorReply
 
-EPOCH_SHIFT = 32
-FORWARD_DEDUP_WINDOW = 65_536
-FORWARD_SOURCES_MAX = 1024  # (origin, incarnation) pairs remembered
+COORD_RECORDS_MAX = 100_000
 
-
-def first_request_id(rng: random.Random) -> int:
-    """Where a driver starts numbering requests: a fresh incarnation in the high bits."""
-    return rng.getrandbits(31) << 32  # version = epoch << 32 | counter: versions never repeat across leaders
+# Txn states.
+INSTALLED = 0
+FINAL = 1
+UNDONE = -1
 
 
 @dataclass
@@ -74,33 +59,40 @@ class ReplicaConfig:
     max_held_replies: int = 100_000
     queue_timeout_ms: int = 5_000
     forward_timeout_ms: int = 10_000
+    txn_timeout_ms: int = 2_000
+    orphan_query_ms: int = 1_000
+    max_txn_attempts: int = 8
     active_expire_keys_per_tick: int = 200
     proto_max_bulk_len: int = 512 * 1024 * 1024
-
-
-@dataclass
-class ReplicaOutput:
-    paxos: Ready
-    messages: list[tuple[int, Message]]
-    results: list[tuple[int, Any, bool]] = field(default_factory=list)  # (rid, result, released)
-    releases: list[int] = field(default_factory=list)
-
-    def empty(self) -> bool:
-        return self.paxos.empty() and not (self.messages or self.results or self.releases)
+    protocol: str = "mako"  # or "2pc-paxos"
 
 
 class Txn:
-    """An installed transaction whose slot is not yet chosen (leader only)."""
+    """A transaction installed on this leader, not yet final."""
 
-    __slots__ = ("version", "deps", "ops", "undo", "keys", "has_flush")
+    __slots__ = ("version", "deps", "ops", "undo", "keys", "has_flush", "record", "state", "slot")
 
-    def __init__(self, version: int, deps: tuple, ops: list, undo: list, keys: set, has_flush: bool) -> None:
+    def __init__(self, version: int, deps: tuple, ops: list, undo: list, keys: set, has_flush: bool, record: Any) -> None:
         self.version = version
         self.deps = deps
         self.ops = ops
         self.undo = undo
         self.keys = keys
         self.has_flush = has_flush
+        self.record = record  # a coordinator's record: [txn id, {shard: ops}] or None
+        self.state = INSTALLED
+        self.slot: int | None = None
+
+
+class Prepared:
+    __slots__ = ("txn", "keys", "clock", "since_ms", "queried_ms")
+
+    def __init__(self, txn: tuple, keys: list[bytes], clock: int, since_ms: float) -> None:
+        self.txn = txn
+        self.keys = keys
+        self.clock = clock
+        self.since_ms = since_ms
+        self.queried_ms = since_ms
 
 
 class ReplicaCore:
@@ -113,6 +105,7 @@ class ReplicaCore:
         learners: list[int],
         *,
         rng: random.Random,
+        wm: WatermarkTable | None = None,
         config: ReplicaConfig | None = None,
         paxos_config: PaxosConfig | None = None,
         keyspace: Keyspace | None = None,
@@ -120,8 +113,10 @@ class ReplicaCore:
         clock: int = 0,
         promised: int = 0,
         log: dict[int, tuple[int, bytes]] | None = None,
+        marks: list | None = None,
         handlers: Callable[[list[bytes]], Any] | None = None,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
+        owns: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.shard = shard
         self.id = node_id
@@ -131,174 +126,132 @@ class ReplicaCore:
         self.ks = keyspace if keyspace is not None else Keyspace()
         self.lookup = handlers
         self.matcher_factory = matcher_factory
+        self.owns = owns if num_shards > 1 else None
+        self.wm = wm if wm is not None else WatermarkTable(num_shards)
         self.paxos = Paxos(
-            shard,
-            node_id,
-            voters,
-            learners,
-            paxos_config or PaxosConfig(),
-            random.Random(rng.random()),
-            promised=promised,
-            log=log,
-            chosen_upto=applied_slot,
+            shard, node_id, voters, learners, paxos_config or PaxosConfig(),
+            random.Random(rng.random()), promised=promised, log=log, chosen_upto=applied_slot,
         )
         self.tracker = CheckpointTracker(self.ks)
         self.applied_slot = applied_slot
-        self.applied_clock = clock  # highest version applied as chosen
-        self.clock = clock  # highest version installed (>= applied_clock on a leader)
+        self.applied_clock = clock
+        self.clock = clock
         self.mono_ms = 0.0
         self.wall_ms = 0
-
         self.zero = tuple(0 for _ in range(num_shards))
-        self.watermark = [0] * num_shards
+        # Highest chosen marker per epoch of this shard (for closing epochs).
+        self.epoch_markers: dict[int, int] = {}
+        if marks:
+            epoch, w, closed, closed_below = marks
+            self.wm.observe(shard, epoch, w, {int(e): f for e, f in closed.items()}, closed_below)
+            self.epoch_markers[epoch] = w
 
         # Leader state.
         self.was_leader = False
         self.epoch = 0
-        self.epoch_slot: int | None = None  # our epoch entry; serve once applied
+        self.epoch_slot: int | None = None
         self.serving = False
-        self.batch: list[Txn] = []
+        self.txns: deque[Txn] = deque()  # installed, not final, in install order
+        self.batch: list[Txn] = []  # installed, not yet proposed
         self.batch_ops = 0
-        self.inflight: dict[int, list[Txn]] = {}
-        self.releases = ReleaseQueue(shard, self.cfg.max_held_replies)
-        self.held_results: dict[Any, Any] = {}  # token -> result, for forwarded requests
+        self.inflight: dict[int, tuple[int, list[Txn]]] = {}  # slot -> (marker, txns)
+        self.last_marker = 0  # the highest marker proposed in this epoch
+        # Committed slots not yet fully resolved: [slot, deque of Txn or decoded txn].
+        self.unresolved: deque[list] = deque()
 
-        # Requests waiting for a leader that can serve them: (token, request, since).
-        self.queue: deque[tuple[Any, Any, float]] = deque()
-        self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
-        # Follower: requests handed to the leader, rid -> (leader, request, since).
-        self.forwarded: dict[int, tuple[int, Any, float]] = {}
+        # Participant state (cross-shard certification).
+        self.locks: dict[bytes, tuple] = {}
+        self.granted: dict[tuple, int] = {}  # prepared txn -> clock handed out
+        self.prepared: dict[tuple, Prepared] = {}
+        self.recent_outcomes: OrderedDict[tuple, str] = OrderedDict()  # txn -> "installed" | "aborted"
+        # Coordinator records of this shard's chosen slots: txn -> (deps, {shard: ops}).
+        self.coord_records: OrderedDict[tuple, tuple] = OrderedDict()
+        # Epochs below this were closed by an epoch entry we applied.
+        self.closed_applied_below = marks[3] if marks else 0
+        self.rolled_back_versions: list[int] = []  # for status/tests
 
-        self._out_messages: list[tuple[int, Message]] = []
-        self._out_results: list[tuple[int, Any, bool]] = []
-        self._out_releases: list[int] = []
+        self.orphans_to_query: list[tuple] = []  # drained by the node core
+        self.lock_released = False  # tells the node core to retry blocked requests
 
-    # -- inputs ------------------------------------------------------------------------
+    # -- time and inputs -------------------------------------------------------------------
     def tick(self, mono_ms: float, wall_ms: int) -> None:
-        self.mono_ms = mono_ms
-        self.wall_ms = wall_ms
+        self.observe_time(mono_ms, wall_ms)
         self.paxos.tick(mono_ms)
-        self._after_paxos()
+        self.after_paxos()
         if self.serving:
             self._active_expire()
-        self._drain_queue()
-        self._expire_forwards()
+            self._query_orphans()
 
     def observe_time(self, mono_ms: float, wall_ms: int) -> None:
-        """Refresh the clock without running timers.
-
-        Drivers call this before every input: after a long pause (a GC, a
-        stopped VM) a request may be handled before the next tick, and the
-        lease must be judged by the time now, not the time of the last tick.
-        """
         if mono_ms > self.paxos.now:
             self.paxos.now = mono_ms
+        if mono_ms > self.mono_ms:
             self.mono_ms = mono_ms
         if wall_ms > self.wall_ms:
             self.wall_ms = wall_ms
 
-    def step(self, msg: Message) -> None:
-        t = type(msg)
-        if t is ForwardRequest:
-            self._on_forward_request(msg)  # type: ignore[arg-type]
-        elif t is ForwardReply:
-            self._on_forward_reply(msg)  # type: ignore[arg-type]
-        else:
-            self.paxos.step(msg)
-            self._after_paxos()
+    def step_paxos(self, msg: Message) -> None:
+        self.paxos.step(msg)
+        self.after_paxos()
 
-    def submit(self, rid: int, request: Any) -> tuple[Any, bool] | None:
-        """Run a client's request now if this replica can; else queue or forward it.
+    def can_serve(self) -> bool:
+        return self.serving and self.paxos.lease_valid()
 
-        Returns (result, released) when it ran now; otherwise the answer comes
-        later through ``ready().results``. A result that is not yet released
-        is followed by the rid in ``ready().releases``.
-        """
-        if self._can_serve():
-            return self._run_local(rid, request)
-        self._enqueue(rid, request)
-        return None
-
-    # -- outputs -------------------------------------------------------------------------
-    def ready(self) -> ReplicaOutput:
-        self._maybe_propose()
-        pready = self.paxos.ready()
-        for slot, value in pready.committed:
-            self._apply_chosen(slot, value)
-        self._after_paxos()
-        self._release()
-        out = ReplicaOutput(
-            paxos=pready,
-            messages=pready.messages + self._out_messages,
-            results=self._out_results,
-            releases=self._out_releases,
-        )
-        self._out_messages = []
-        self._out_results = []
-        self._out_releases = []
-        return out
-
-    def advance(self, out: ReplicaOutput) -> None:
-        self.paxos.advance(out.paxos)
-
-    @property
-    def has_ready(self) -> bool:
-        return bool(
-            self.paxos.has_ready
-            or self._out_messages
-            or self._out_results
-            or self._out_releases
-            or (self._may_propose() and len(self.inflight) < self.cfg.max_inflight_batches)
-        )
-
-    def _may_propose(self) -> bool:
-        return bool(self.batch) and self.serving and self.paxos.transfer_target is None
-
-    def install_snapshot(self, applied_slot: int, clock: int, keyspace: Keyspace) -> bool:
-        """Replace this follower's state with a leader's snapshot taken at ``applied_slot``."""
-        if applied_slot <= self.applied_slot or self.paxos.role == LEADER:
-            return False
-        self.ks = keyspace
-        self.tracker = CheckpointTracker(keyspace)
-        self.applied_slot = applied_slot
-        self.applied_clock = clock
-        self.clock = max(self.clock, clock)
-        self.watermark[self.shard] = max(self.watermark[self.shard], clock)
-        self.paxos.snapshot_installed(applied_slot)
-        return True
-
-    def checkpoint(self) -> Checkpoint | None:
-        return self.tracker.take(self.applied_slot, self.applied_clock)
-
-    # -- leadership ------------------------------------------------------------------------
-    def _after_paxos(self) -> None:
+    # -- leadership -------------------------------------------------------------------------
+    def after_paxos(self) -> None:
         is_leader = self.paxos.role == LEADER
         if is_leader and not self.was_leader:
             self._on_elected()
         elif self.was_leader and not is_leader:
             self._on_deposed()
         self.was_leader = is_leader
-        if is_leader and not self.serving and self.epoch_slot is not None and self.applied_slot >= self.epoch_slot:
+        if (
+            is_leader
+            and not self.serving
+            and self.epoch_slot is not None
+            and self.applied_slot >= self.epoch_slot
+        ):
             self.serving = True
-            self.clock = max(self.clock, self.applied_clock, self.epoch << EPOCH_SHIFT)
-            self._advance_watermark()
-            self._drain_queue()
+            self.clock = max(self.clock, self.epoch << EPOCH_SHIFT)
+            self.last_marker = 0
         self._check()
 
     def _on_elected(self) -> None:
+        """Close every earlier epoch in our first slot: its FVW is its last chosen marker."""
         self.epoch = self.paxos.promised
         self.serving = False
-        slot = self.paxos.propose(encode_epoch(self.epoch))
+        markers = dict(self.epoch_markers)
+        own = self.wm.shards[self.shard]
+        # The last watermark we heard of is a chosen marker too (we may hold
+        # no slot of that epoch, e.g. after installing a snapshot).
+        if own.epoch:
+            markers[own.epoch] = max(markers.get(own.epoch, 0), own.w)
+        # A verdict is given once, never recomputed: epochs an earlier epoch
+        # entry already closed (chosen, or among the slots we re-propose,
+        # which will be chosen) keep that entry's verdict.
+        decided = set(own.closed)
+        below = own.closed_below
+        for slot in range(self.paxos.commit + 1, self.paxos.last_slot + 1):
+            entry = decode_entry(self.paxos.log[slot][1])
+            if entry is None:
+                continue
+            if entry[0] == ENTRY_BATCH:
+                markers[entry[1]] = max(markers.get(entry[1], 0), entry[2])
+            elif entry[0] == ENTRY_EPOCH:
+                decided.update(int(e) for e in entry[2][0])
+                below = max(below, entry[2][1])
+        closed = {e: m for e, m in markers.items() if e < self.epoch and e not in decided and e >= below}
+        slot = self.paxos.propose(encode_epoch(self.epoch, [closed, self.epoch]))
         assert slot is not None
         self.epoch_slot = slot
 
     def _on_deposed(self) -> None:
-        """Undo every speculative write, newest first, and answer their clients."""
-        for txn in reversed(self.batch):
-            self.ks.rollback(txn.undo)
-        for slot in sorted(self.inflight, reverse=True):
-            for txn in reversed(self.inflight[slot]):
+        """Undo every speculative write, newest first; forget certification state."""
+        for txn in reversed(self.txns):
+            if txn.state == INSTALLED:
                 self.ks.rollback(txn.undo)
+                txn.state = UNDONE
+        self.txns.clear()
         self.batch = []
         self.batch_ops = 0
         self.inflight = {}
@@ -306,321 +259,467 @@ class ReplicaCore:
         self.clock = self.applied_clock
         self.serving = False
         self.epoch_slot = None
-        for token in self.releases.drain():
-            self._finish(token, ErrorReply(errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard)))
+        self.locks.clear()
+        self.granted.clear()
+        self.prepared.clear()
+        # Entries of our own slots must now be applied like any follower's:
+        # rebuild what is still unresolved from the log.
+        self._rebuild_unresolved()
 
-    def _can_serve(self) -> bool:
-        return self.serving and self.paxos.lease_valid()
+    def _rebuild_unresolved(self) -> None:
+        self.unresolved = deque()
+        for slot in range(self.applied_slot + 1, self.paxos.handed + 1):
+            value = self.paxos.log.get(slot)
+            if value is not None:
+                self.unresolved.append([slot, self._decoded_items(decode_entry(value[1]))])
 
     def _check(self) -> None:
-        assert self.applied_slot <= self.paxos.commit
-        assert self.applied_clock <= self.clock or not self.serving
+        assert self.applied_slot <= self.paxos.commit, (self.applied_slot, self.paxos.commit)
         if self.serving:
             assert self.paxos.role == LEADER
 
-    # -- execution on the leader ------------------------------------------------------------
-    def _run_local(self, token: Any, request: Any) -> tuple[Any, bool]:
-        if type(request) is WatchRequest:
-            result, deps = self._execute_watch(request)
-            # WATCH's answer carries versions only, never data: release it now.
-            return result, True
-        result, deps = self._execute_txn(request)
-        if covers(self.watermark, deps):
-            return result, True
-        self.releases.add(deps, token)
-        if type(token) is tuple:
-            self.held_results[token] = result
-        return result, False
-
-    def _new_context(self) -> DirectContext:
+    # -- local execution ----------------------------------------------------------------------
+    def new_context(self, trap_remote: bool = False) -> DirectContext:
         version = self.clock + 1
         own = list(self.zero)
         own[self.shard] = version
         all_deps = list(self.zero)
         all_deps[self.shard] = self.clock
-        return DirectContext(
-            self.ks,
-            version,
-            tuple(own),
-            tuple(all_deps),
-            self.wall_ms,
-            self.rng,
-            self.matcher_factory,
-            self.tracker.before_write,
+        ctx = DirectContext(
+            self.ks, version, tuple(own), tuple(all_deps), self.wall_ms, self.rng,
+            self.matcher_factory, self.tracker.before_write, self.locks,
+            self.owns if trap_remote else None, self.wm,
         )
+        ctx.proto_max_bulk_len = self.cfg.proto_max_bulk_len
+        return ctx
 
-    def _execute_txn(self, request: TxnRequest) -> tuple[Any, tuple[int, ...]]:
-        ctx = self._new_context()
-        ctx.proto_max_bulk_len = self.cfg.proto_max_bulk_len  # type: ignore[misc]
+    def execute(self, request: Any, trap_remote: bool = False) -> tuple[Any, tuple[int, ...]]:
+        """Run a single-shard request here and now; returns (result, deps).
+
+        Raises KeyLocked (a cross-shard transaction holds a key: retry later)
+        or NeedRemote (with ``trap_remote``: the request touched another
+        shard's key) after undoing everything it did.
+        """
+        ctx = self.new_context(trap_remote)
         try:
-            if request.watches:
-                for key, version in request.watches:
-                    if ctx.version_of(key) != version:
-                        self._install(ctx)
-                        return NULL_ARRAY, ctx.finish()
-            replies = []
-            for argv in request.commands:
-                spec = self.lookup(argv)
-                try:
-                    replies.append(spec.handler(ctx, argv))
-                except CommandError as exc:
-                    replies.append(ErrorReply(exc.text))
+            if type(request) is WatchRequest:
+                result: Any = [ctx.version_of(key) for key in request.keys]
+            else:
+                result = self._run_commands(ctx, request)
         except Abort as exc:
-            # A stored procedure gave up: none of its writes happened.
-            self.ks.rollback(ctx.undo)
-            self.tracker.aborted(ctx.captured)
+            self._undo(ctx)
             return ErrorReply(f"ABORT {exc.reason}"), ctx.deps
-        except Exception:
-            # A bug in a handler must not leave half a transaction behind.
-            self.ks.rollback(ctx.undo)
-            self.tracker.aborted(ctx.captured)
+        except BaseException:
+            self._undo(ctx)
             raise
-        self._install(ctx)
-        deps = ctx.finish()
-        return (replies if request.multi else replies[0]), deps
+        self.install(ctx)
+        return result, ctx.finish()
 
-    def _execute_watch(self, request: WatchRequest) -> tuple[list[int], tuple[int, ...]]:
-        ctx = self._new_context()
-        versions = [ctx.version_of(key) for key in request.keys]
-        self._install(ctx)
-        return versions, ctx.finish()
+    def _run_commands(self, ctx: DirectContext, request: TxnRequest) -> Any:
+        if request.watches:
+            for key, version in request.watches:
+                if ctx.version_of(key) != version:
+                    return NULL_ARRAY
+        replies = []
+        for argv in request.commands:
+            spec = self.lookup(argv)
+            try:
+                replies.append(spec.handler(ctx, argv))
+            except CommandError as exc:
+                replies.append(ErrorReply(exc.text))
+        return replies if request.multi else replies[0]
 
-    def _install(self, ctx: DirectContext) -> None:
+    def _undo(self, ctx: DirectContext) -> None:
+        self.ks.rollback(ctx.undo)
+        self.tracker.aborted(ctx.captured)
+
+    def install(self, ctx: DirectContext, record: Any = None) -> Txn | None:
         if not ctx.ops:
-            return
+            return None
         deps = ctx.finish()
-        txn = Txn(ctx.version, deps, ctx.ops, ctx.undo, ctx.written, ctx.has_flush)
-        self.clock = ctx.version
+        txn = Txn(ctx.version, deps, ctx.ops, ctx.undo, ctx.written, ctx.has_flush, record)
+        self.clock = max(self.clock, ctx.version)
+        self._add(txn)
+        return txn
+
+    def _add(self, txn: Txn) -> None:
+        self.txns.append(txn)
         self.batch.append(txn)
-        self.batch_ops += len(ctx.ops)
+        self.batch_ops += len(txn.ops)
         self.tracker.installed(txn.keys, txn.has_flush)
 
     def _active_expire(self) -> None:
         keys = self.ks.expired_keys(self.wall_ms, self.cfg.active_expire_keys_per_tick)
         if not keys:
             return
-        ctx = self._new_context()
-        for key in keys:
-            ctx.get(key)  # reads as expired: the context deletes it through an op
-        self._install(ctx)
+        ctx = self.new_context()
+        try:
+            for key in keys:
+                ctx.get(key)  # reads as expired: the context deletes it through an op
+        except KeyLocked:
+            self._undo(ctx)
+            return
+        self.install(ctx)
 
-    def _maybe_propose(self) -> None:
-        while self._may_propose() and (
+    # -- batching into Paxos -----------------------------------------------------------------------
+    def may_propose(self) -> bool:
+        if not self.serving or self.paxos.transfer_target is not None:
+            return False
+        return bool(self.batch) or (not self.inflight and self._current_marker() > self.last_marker)
+
+    def _current_marker(self) -> int:
+        """Every version at or below this is installed (in a batch) or was never handed out."""
+        pending = [t.version for t in self.batch]
+        if self.granted:
+            pending.append(min(self.granted.values()))
+        return (min(pending) - 1) if pending else self.clock
+
+    def maybe_propose(self) -> None:
+        # An idle shard must still move its watermark (a clock handed to a
+        # transaction that then aborted, a new epoch): an empty batch carries
+        # the new marker. Without it one idle shard stalls every reply.
+        while self.may_propose() and (
             len(self.inflight) < self.cfg.max_inflight_batches
             or len(self.batch) >= self.cfg.max_batch_txns
             or self.batch_ops >= self.cfg.max_batch_ops
         ):
             batch = self.batch[: self.cfg.max_batch_txns]
-            self.batch = self.batch[self.cfg.max_batch_txns :]
-            self.batch_ops = sum(len(t.ops) for t in self.batch)
+            rest = self.batch[self.cfg.max_batch_txns :]
+            # Every version at or below the marker is in this slot or an
+            # earlier one: the only versions not yet in a batch are clocks
+            # handed to cross-shard transactions still being certified, and
+            # the transactions left for the next batch.
+            pending = [t.version for t in rest]
+            if self.granted:
+                pending.append(min(self.granted.values()))
+            marker = (min(pending) - 1) if pending else self.clock
             own = self.shard
             txns = [
-                (t.version, None if _only_own(t.deps, own) else list(t.deps), t.ops) for t in batch
+                [t.version, None if _only_own(t.deps, own) else list(t.deps), t.ops, t.record]
+                for t in batch
             ]
-            # Single-shard transactions install in clock order, so everything
-            # at or below the last version is in this slot or earlier.
-            value = encode_batch(self.epoch, batch[-1].version, txns)
-            slot = self.paxos.propose(value)
+            slot = self.paxos.propose(encode_batch(self.epoch, marker, txns))
             if slot is None:
-                # Leadership is being handed over; keep the batch for now.
-                self.batch = batch + self.batch
-                self.batch_ops = sum(len(t.ops) for t in self.batch)
-                return
-            self.inflight[slot] = batch
+                return  # leadership is being handed over; keep the batch
+            self.last_marker = max(self.last_marker, marker)
+            for t in batch:
+                t.slot = slot
+            self.batch = rest
+            self.batch_ops = sum(len(t.ops) for t in rest)
+            self.inflight[slot] = (marker, batch)
 
-    # -- applying chosen slots ------------------------------------------------------------------
-    def _apply_chosen(self, slot: int, value: bytes) -> None:
-        assert slot == self.applied_slot + 1, (slot, self.applied_slot)
+    # -- chosen slots -------------------------------------------------------------------------------
+    def on_chosen(self, slot: int, value: bytes) -> None:
         own = self.inflight.pop(slot, None)
         if own is not None:
-            for txn in own:
-                self.tracker.committed_own(txn.version, txn.keys, txn.ops, txn.has_flush)
-                txn.undo = []
-                if txn.version > self.applied_clock:
-                    self.applied_clock = txn.version
-            self._advance_watermark()
-        else:
-            entry = decode_entry(value)
-            if entry is not None and entry[0] == ENTRY_BATCH:
-                self._apply_batch(entry)
-            elif entry is not None:
-                assert entry[0] == ENTRY_EPOCH, entry[0]
-        self.applied_slot = slot
+            marker, txns = own
+            self._mark(self.epoch, marker)
+            for txn in txns:
+                if txn.record is not None:
+                    self._remember_record(txn.record, txn.deps)
+            self.unresolved.append([slot, deque(txns)])
+            return
+        entry = decode_entry(value)
+        if entry is not None and entry[0] == ENTRY_BATCH:
+            self._mark(entry[1], entry[2])
+        elif entry is not None and entry[0] == ENTRY_EPOCH:
+            epoch, extra = entry[1], entry[2]
+            closed, closed_below = extra
+            closed = {int(e): f for e, f in closed.items()}
+            self.wm.observe(self.shard, epoch, epoch << EPOCH_SHIFT, closed, closed_below)
+            self.closed_applied_below = max(self.closed_applied_below, closed_below)
+            self.on_marks_changed()
+        self.unresolved.append([slot, self._decoded_items(entry)])
 
-    def _apply_batch(self, entry: list) -> None:
-        _, _epoch, _watermark, txns = entry
-        ks = self.ks
-        for version, _deps, ops in txns:
-            keys: set[bytes] = set()
-            has_flush = False
-            for op in ops:
-                op = tuple(op)
-                if op[0] == OP_FLUSH:
-                    has_flush = True
+    def _mark(self, epoch: int, marker: int) -> None:
+        if marker > self.epoch_markers.get(epoch, -1):
+            self.epoch_markers[epoch] = marker
+        self.wm.observe(self.shard, epoch, marker)
+
+    def _decoded_items(self, entry: list | None) -> deque:
+        if entry is None or entry[0] != ENTRY_BATCH:
+            return deque()
+        items: deque = deque()
+        own = self.shard
+        for version, deps, ops, record in entry[3]:
+            if deps is None:
+                vec = list(self.zero)
+                vec[own] = version
+                deps = tuple(vec)
+            else:
+                deps = tuple(deps)
+            if record is not None:
+                self._remember_record(record, deps)
+            items.append((version, deps, ops))
+        return items
+
+    def _remember_record(self, record: Any, deps: tuple) -> None:
+        txn_id = tuple(record[0])
+        self.coord_records[txn_id] = (deps, record[1])
+        if len(self.coord_records) > COORD_RECORDS_MAX:
+            self.coord_records.popitem(last=False)
+
+    def resolve(self) -> None:
+        """Finalize or skip, in log order, every transaction whose fate is now known."""
+        wm = self.wm
+        while self.unresolved:
+            slot, items = self.unresolved[0]
+            while items:
+                item = items[0]
+                if type(item) is Txn:
+                    if item.state == UNDONE:
+                        items.popleft()
+                        continue
+                    status = wm.status(item.deps)
+                    if status == PENDING:
+                        return
+                    if status == ROLLED_BACK:
+                        # Never alone: everything built on it goes with it,
+                        # newest first, or an undo would land under a dependent.
+                        self.on_marks_changed()
+                    else:
+                        self._finalize(item)
                 else:
-                    keys.add(op[1])
-                ks.apply(op, version, None)
-            self.tracker.applied(keys, has_flush)
-            if version > self.applied_clock:
-                self.applied_clock = version
+                    version, deps, ops = item
+                    status = wm.status(deps)
+                    if status == PENDING:
+                        return
+                    if status == COVERED:
+                        self._apply_ops(version, ops)
+                    else:
+                        self.rolled_back_versions.append(version)
+                items.popleft()
+            self.unresolved.popleft()
+            self.applied_slot = slot
+
+    def _finalize(self, txn: Txn) -> None:
+        txn.state = FINAL
+        self.tracker.committed_own(txn.version, txn.keys, txn.ops, txn.has_flush)
+        txn.undo = []
+        # Its writes are final: readers no longer inherit its dependencies.
+        data = self.ks.data
+        for key in txn.keys:
+            rec = data.get(key)
+            if rec is not None and rec.version == txn.version:
+                rec.deps = None
+        if txn.version > self.applied_clock:
+            self.applied_clock = txn.version
+        # Final transactions leave the speculative list from its head.
+        while self.txns and self.txns[0].state != INSTALLED:
+            self.txns.popleft()
+
+    def _apply_ops(self, version: int, ops: list) -> None:
+        ks = self.ks
+        keys: set[bytes] = set()
+        has_flush = False
+        for op in ops:
+            op = tuple(op)
+            if op[0] == OP_FLUSH:
+                has_flush = True
+            else:
+                keys.add(op[1])
+            ks.apply(op, version, None)
+        self.tracker.applied(keys, has_flush)
+        if version > self.applied_clock:
+            self.applied_clock = version
         if not self.serving:
             self.clock = max(self.clock, self.applied_clock)
-        self.watermark[self.shard] = max(self.watermark[self.shard], self.applied_clock)
 
-    def _advance_watermark(self) -> None:
-        """This shard's watermark: every version at or below it is chosen.
+    def on_marks_changed(self) -> None:
+        """Watermarks moved (ours or another shard's): roll back what an epoch verdict excludes."""
+        doomed = [t for t in self.txns if t.state == INSTALLED and self.wm.status(t.deps) == ROLLED_BACK]
+        if doomed:
+            self._roll_back(doomed)
 
-        Single-shard transactions install in version order, so that is one
-        below the oldest installed-but-unchosen version, or the clock itself
-        when nothing is in flight (a new epoch's clock jumps ahead with
-        nothing below it pending).
-        """
-        if self.inflight:
-            w = self.inflight[min(self.inflight)][0].version - 1
-        elif self.batch:
-            w = self.batch[0].version - 1
-        elif self.serving:
-            w = self.clock
-        else:
-            w = self.applied_clock
-        if w > self.watermark[self.shard]:
-            self.watermark[self.shard] = w
+    def _roll_back(self, txns: list[Txn]) -> None:
+        """Undo these transactions, newest first. Callers pass every doomed one at
+        once (on_marks_changed): anything that read or overwrote their writes
+        depends on them and carries the same verdict in its vector."""
+        doomed = {id(t) for t in txns}
+        for txn in reversed(self.txns):
+            if id(txn) in doomed and txn.state == INSTALLED:
+                self.ks.rollback(txn.undo)
+                txn.state = UNDONE
+                self.tracker.rolled_back(txn.keys, txn.has_flush)
+                self.rolled_back_versions.append(txn.version)
+        self.batch = [t for t in self.batch if t.state == INSTALLED]
+        self.batch_ops = sum(len(t.ops) for t in self.batch)
+        while self.txns and self.txns[0].state != INSTALLED:
+            self.txns.popleft()
 
-    def _release(self) -> None:
-        for token in self.releases.released(self.watermark):
-            if type(token) is tuple:
-                self._finish(token, self.held_results.pop(token))
+    def own_watermark(self) -> tuple[int, int, dict[int, int], int]:
+        return self.wm.snapshot(self.shard)
+
+    # -- the shard's side of cross-shard certification ----------------------------------------------
+    def read_items(self, keys: list[bytes]) -> list[list]:
+        from makod.storage.base import encode_record
+
+        out = []
+        data = self.ks.data
+        for key in keys:
+            rec = data.get(key)
+            if rec is None:
+                out.append([key, None, self.ks.version_of(key), None])
             else:
-                self._out_releases.append(token)
+                out.append([key, encode_record(rec), rec.version, list(rec.deps) if rec.deps else None])
+        return out
 
-    def _finish(self, token: Any, result: Any) -> None:
-        """Deliver a final result (already released) to a local or remote client."""
-        if type(token) is tuple:
-            origin, rid = token
-            self.held_results.pop(token, None)
-            self._out_messages.append(
-                (origin, ForwardReply(self.shard, self.id, rid, pack_value(result)))
-            )
-        else:
-            self._out_results.append((token, result, True))
+    def read_range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[list]:
+        return self.read_items(self._range_keys(start, end, limit, reverse))
 
-    # -- waiting and forwarding ----------------------------------------------------------------
-    def _enqueue(self, token: Any, request: Any) -> None:
-        if len(self.queue) >= self.cfg.max_queued_requests:
-            self._finish(token, ErrorReply(errors.CLUSTERDOWN_NO_LEADER.format(self.shard)))
-            return
-        self.queue.append((token, request, self.mono_ms))
-        self._drain_queue()
-
-    def _drain_queue(self) -> None:
-        queue = self.queue
-        while queue:
-            token, request, since = queue[0]
-            if self._can_serve():
-                queue.popleft()
-                try:
-                    result, released = self._run_local(token, request)
-                except Exception as exc:  # a handler bug: answer, keep serving
-                    self._finish(token, ErrorReply(f"ERR internal error: {type(exc).__name__}"))
-                    continue
-                if released:
-                    self._finish(token, result)
-                elif type(token) is not tuple:
-                    self._out_results.append((token, result, False))
+    def _range_keys(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[bytes]:
+        keys = []
+        data = self.ks.data
+        for key in self.ks.range_iter(start, end, reverse):
+            rec = data.get(key)
+            if rec is None or (rec.expire_ms is not None and rec.expire_ms <= self.wall_ms):
                 continue
-            leader = self.paxos.known_leader()
-            if type(token) is tuple and self.paxos.role != LEADER:
-                # Forwarded to us, but we lost the role before running it:
-                # nothing ran, so the origin may route it to the new leader.
-                queue.popleft()
-                self._out_messages.append((token[0], ForwardReply(self.shard, self.id, token[1], b"")))
-                continue
-            if leader is not None and leader != self.id and type(token) is not tuple:
-                queue.popleft()
-                self.forwarded[token] = (leader, request, self.mono_ms)
-                self._out_messages.append(
-                    (leader, ForwardRequest(self.shard, self.id, token, request.to_wire()))
-                )
-                continue
-            if self.mono_ms - since >= self.cfg.queue_timeout_ms:
-                queue.popleft()
-                self._finish(token, ErrorReply(errors.CLUSTERDOWN_NO_LEADER.format(self.shard)))
-                continue
-            break
+            keys.append(key)
+            if limit is not None and len(keys) >= limit:
+                break
+        return keys
 
-    def _first_time(self, origin: int, rid: int) -> bool:
-        """Exactly once: the network may deliver a forwarded request twice.
+    def prepare(self, txn: tuple, keys: list[bytes]) -> tuple[bool, int, str]:
+        """Lock ``keys`` and hand out the next clock; a held lock fails at once."""
+        if txn in self.prepared:
+            return True, self.prepared[txn].clock, ""
+        if txn in self.recent_outcomes:
+            # A duplicated prepare after the decision: locking again would
+            # leave an orphan holding keys and a clock forever.
+            return False, 0, "already " + self.recent_outcomes[txn]
+        locks = self.locks
+        for key in keys:
+            holder = locks.get(key)
+            if holder is not None and holder != txn:
+                return False, 0, "locked"
+        for key in keys:
+            locks[key] = txn
+        self.clock += 1
+        clock = self.clock
+        self.granted[txn] = clock
+        self.prepared[txn] = Prepared(txn, list(keys), clock, self.mono_ms)
+        return True, clock, ""
 
-        Request ids are ``incarnation << 32 | counter`` (drivers pick a random
-        incarnation at start, so a restarted replica never reuses an id). Per
-        (origin, incarnation), remember the counters seen within a window
-        below the highest; anything older is a very late duplicate.
+    def validate(self, txn: tuple, reads: list, ranges: list) -> tuple[bool, str]:
+        locks = self.locks
+        data = self.ks.data
+        now = self.wall_ms
+        for key, version in reads:
+            holder = locks.get(key)
+            if holder is not None and holder != txn:
+                return False, "locked"
+            rec = data.get(key)
+            if rec is not None and rec.expire_ms is not None and rec.expire_ms <= now:
+                return False, "expired"
+            if self.ks.version_of(key) != version:
+                return False, "changed"
+        for start, end, limit, reverse, seen in ranges:
+            current = self._range_keys(start, end, limit, reverse)
+            if [k for k, _ in seen] != current:
+                return False, "range changed"
+            for key, version in seen:
+                holder = locks.get(key)
+                if (holder is not None and holder != txn) or self.ks.version_of(key) != version:
+                    return False, "range changed"
+        return True, ""
+
+    def install_prepared(self, txn: tuple, deps: tuple, ops: list, record: Any = None) -> tuple[bool, str]:
+        """Apply a certified transaction's ops here at the clock we handed out."""
+        if self.recent_outcomes.get(txn) == "installed":
+            return True, ""
+        prepared = self.prepared.pop(txn, None)
+        if prepared is None:
+            return False, "unknown transaction"
+        self._unlock(prepared)
+        if self.wm.status(deps) == ROLLED_BACK:
+            # Already excluded by an epoch verdict: installing it would only
+            # let others build on writes that must vanish.
+            self.granted.pop(txn, None)
+            self._outcome(txn, "aborted")
+            return True, ""
+        version = prepared.clock
+        undo: list = []
+        keys: set[bytes] = set()
+        has_flush = False
+        captured: set[bytes] = set()
+        for op in ops:
+            op = tuple(op)
+            if op[0] == OP_FLUSH:
+                has_flush = True
+            else:
+                keys.add(op[1])
+                self.tracker.before_write(op[1], captured)
+            self.ks.apply(op, version, deps, undo)
+        self.granted.pop(txn, None)
+        self._outcome(txn, "installed")
+        if ops or record is not None:
+            self._add(Txn(version, deps, [tuple(op) for op in ops], undo, keys, has_flush, record))
+        return True, ""
+
+    def abort_prepared(self, txn: tuple) -> None:
+        prepared = self.prepared.pop(txn, None)
+        if prepared is not None:
+            self._unlock(prepared)
+        self.granted.pop(txn, None)
+        self._outcome(txn, "aborted")
+
+    def _unlock(self, prepared: Prepared) -> None:
+        for key in prepared.keys:
+            if self.locks.get(key) == prepared.txn:
+                del self.locks[key]
+        self.lock_released = True
+
+    def _outcome(self, txn: tuple, outcome: str) -> None:
+        self.recent_outcomes[txn] = outcome
+        if len(self.recent_outcomes) > 100_000:
+            self.recent_outcomes.popitem(last=False)
+
+    def decision_for(self, txn: tuple, participant_shard: int) -> tuple[str, Any, Any]:
+        """What became of a transaction this shard coordinated, if this replica can tell.
+
+        Any replica may answer: coordinator records come from chosen slots,
+        and once we applied the epoch entry that closed the coordinator's
+        epoch, every slot of that epoch is behind us, so a missing record
+        means the transaction was never committed.
         """
-        source = (origin, rid >> 32)
-        counter = rid & 0xFFFFFFFF
-        top, seen = self.forwards_seen.pop(source, (0, set()))
-        if counter in seen or counter <= top - FORWARD_DEDUP_WINDOW:
-            self.forwards_seen[source] = (top, seen)
+        record = self.coord_records.get(txn)
+        if record is not None:
+            deps, ops_by_shard = record
+            if self.wm.status(deps) == ROLLED_BACK:
+                return "abort", None, None
+            ops = ops_by_shard.get(participant_shard, ops_by_shard.get(str(participant_shard), []))
+            return "commit", deps, ops
+        if txn[1] < self.closed_applied_below:
+            return "abort", None, None
+        return "pending", None, None
+
+    def _query_orphans(self) -> None:
+        """Prepared transactions whose coordinator went quiet: ask what happened."""
+        for prepared in self.prepared.values():
+            if self.mono_ms - prepared.queried_ms >= self.cfg.orphan_query_ms:
+                prepared.queried_ms = self.mono_ms
+                self.orphans_to_query.append(prepared.txn)
+
+    # -- checkpoints and snapshots ----------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint | None:
+        epoch, w, closed, closed_below = self.wm.snapshot(self.shard)
+        return self.tracker.take(self.applied_slot, self.applied_clock, [epoch, w, closed, closed_below])
+
+    def install_snapshot(self, applied_slot: int, clock: int, keyspace: Keyspace) -> bool:
+        if applied_slot <= self.applied_slot or self.paxos.role == LEADER:
             return False
-        seen.add(counter)
-        if counter > top:
-            top = counter
-            if len(seen) > 2 * FORWARD_DEDUP_WINDOW:
-                seen = {c for c in seen if c > top - FORWARD_DEDUP_WINDOW}
-        self.forwards_seen[source] = (top, seen)  # re-inserted: most recent last
-        if len(self.forwards_seen) > FORWARD_SOURCES_MAX:
-            del self.forwards_seen[next(iter(self.forwards_seen))]
+        self.ks = keyspace
+        self.tracker = CheckpointTracker(keyspace)
+        self.applied_slot = applied_slot
+        self.applied_clock = clock
+        self.clock = max(self.clock, clock)
+        self.unresolved = deque(item for item in self.unresolved if item[0] > applied_slot)
+        self.paxos.snapshot_installed(applied_slot)
         return True
 
-    def _on_forward_request(self, msg: ForwardRequest) -> None:
-        token = (msg.src, msg.rid)
-        if not self._first_time(msg.src, msg.rid):
-            return
-        if self.paxos.role != LEADER:
-            # Not executed: the follower may send it to the real leader.
-            self._out_messages.append((msg.src, ForwardReply(self.shard, self.id, msg.rid, b"")))
-            return
-        request = request_from_wire(msg.request)
-        if self._can_serve():
-            try:
-                result, released = self._run_local(token, request)
-            except Exception as exc:
-                self._finish(token, ErrorReply(f"ERR internal error: {type(exc).__name__}"))
-                return
-            if released:
-                self._finish(token, result)
-        else:
-            self._enqueue(token, request)
-
-    def _on_forward_reply(self, msg: ForwardReply) -> None:
-        pending = self.forwarded.pop(msg.rid, None)
-        if pending is None:
-            return
-        if not msg.result:
-            # The replica we asked was not the leader and ran nothing: try again.
-            self.queue.appendleft((msg.rid, pending[1], pending[2]))
-            self._drain_queue()
-            return
-        self._out_results.append((msg.rid, unpack_value(msg.result), True))
-
-    def _expire_forwards(self) -> None:
-        if not self.forwarded:
-            return
-        leader = self.paxos.known_leader()
-        for rid, (sent_to, _request, since) in list(self.forwarded.items()):
-            if leader is not None and leader != sent_to:
-                # The leader we asked lost its role; it may or may not have run it.
-                del self.forwarded[rid]
-                self._finish(rid, ErrorReply(errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard)))
-            elif self.mono_ms - since >= self.cfg.forward_timeout_ms:
-                del self.forwarded[rid]
-                self._finish(
-                    rid, ErrorReply(errors.TIMEOUT.format(self.shard, self.cfg.forward_timeout_ms))
-                )
-
-    # -- status ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         p = self.paxos
+        epoch, w, closed, _ = self.wm.snapshot(self.shard)
         info = {
             "shard": self.shard,
             "role": p.role,
@@ -634,12 +733,16 @@ class ReplicaCore:
             "serving": self.serving,
             "lease_valid": p.lease_valid(),
             "clock": self.clock,
-            "watermark": list(self.watermark),
+            "watermark": w,
+            "closed_epochs": len(closed),
             "keys": len(self.ks),
             "expires": self.ks.expires_count,
             "inflight_batches": len(self.inflight),
-            "queued_requests": len(self.queue),
-            "held_replies": len(self.releases),
+            "speculative_txns": len(self.txns),
+            "unresolved_slots": len(self.unresolved),
+            "locks": len(self.locks),
+            "prepared": len(self.prepared),
+            "rolled_back": len(self.rolled_back_versions),
         }
         if p.role == LEADER:
             info["follower_match"] = {str(k): v for k, v in p.match.items()}
@@ -651,3 +754,8 @@ def _only_own(deps: tuple[int, ...], own: int) -> bool:
         if i != own and d:
             return False
     return True
+
+
+def first_request_id(rng: random.Random) -> int:
+    """Where a driver starts numbering requests: a fresh incarnation in the high bits."""
+    return rng.getrandbits(31) << 32

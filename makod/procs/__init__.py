@@ -5,7 +5,7 @@ Every makod imports it at start, so a procedure is available on every node.
 
 import importlib
 
-_MODULES = ["makod.procs.bank", "makod.procs.tpcc"]
+_MODULES = ["makod.procs.bank", "makod.procs.tpcc", "makod.procs.micro"]
 
 for _module in _MODULES:
     try:

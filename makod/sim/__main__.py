@@ -23,13 +23,14 @@ from makod.sim.runner import run_seed
 @click.option("--forever", is_flag=True, help="Run seeds until one fails.")
 @click.option("--replicas", default=3, show_default=True)
 @click.option("--learners", default=0, show_default=True)
+@click.option("--shards", default=1, show_default=True)
 @click.option("--safety-ms", default=6000.0, show_default=True, help="Simulated time with faults.")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, forever: bool, replicas: int, learners: int,
-         safety_ms: float, trace: bool) -> None:
+         shards: int, safety_ms: float, trace: bool) -> None:
     """Run simulated shards under faults and check every safety invariant."""
     if one_seed is not None:
-        result = run_seed(one_seed, replicas=replicas, learners=learners, safety_ms=safety_ms, trace=trace)
+        result = run_seed(one_seed, replicas=replicas, learners=learners, shards=shards, safety_ms=safety_ms, trace=trace)
         for line in result.trace:
             click.echo(line)
         click.echo(
@@ -42,9 +43,9 @@ def main(seeds: int, first: int, one_seed: int | None, forever: bool, replicas: 
     n = 0
     for seed in seq:
         try:
-            run_seed(seed, replicas=replicas, learners=learners, safety_ms=safety_ms)
+            run_seed(seed, replicas=replicas, learners=learners, shards=shards, safety_ms=safety_ms)
         except AssertionError as exc:
-            click.echo(f"FAILED seed {seed}: {exc}\nreplay: python -m makod.sim --seed {seed} --trace", err=True)
+            click.echo(f"FAILED seed {seed}: {exc}\nreplay: python -m makod.sim --seed {seed} --shards {shards} --trace", err=True)
             sys.exit(1)
         n += 1
         if n % 50 == 0:

@@ -21,6 +21,8 @@ read returns exactly the appends before it: a linearization.
 from __future__ import annotations
 
 from makod.core.records import KIND_STRING
+from makod.sim import elle
+from makod.sim.elle import MopTxn
 from makod.sim.workload import Op
 
 
@@ -45,94 +47,79 @@ def _freeze(value):
 
 
 def check_convergence(world) -> dict[bytes, tuple]:
+    """Every shard's replicas hold the same state; returns the union over shards."""
     states = replica_states(world)
-    applied = {i: n.core.applied_slot for i, n in world.nodes.items() if n is not None}
-    if len(set(applied.values())) != 1:
-        raise CheckFailed(f"seed {world.seed}: replicas applied different prefixes: {applied}")
-    reference_id = min(states)
-    reference = states[reference_id]
-    for node_id, state in states.items():
-        if state != reference:
-            diff = sorted(set(state.items()) ^ set(reference.items()))[:5]
-            raise CheckFailed(
-                f"seed {world.seed}: replica n{node_id} differs from n{reference_id}: {diff}"
-            )
-    return reference
+    merged: dict[bytes, tuple] = {}
+    for shard in range(world.num_shards):
+        members = [i for i in states if world.shard_of_node[i] == shard]
+        applied = {i: world.nodes[i].core.applied_slot for i in members}
+        if len(set(applied.values())) != 1:
+            raise CheckFailed(f"seed {world.seed}: shard {shard} replicas applied different prefixes: {applied}")
+        reference_id = min(members)
+        reference = states[reference_id]
+        for node_id in members:
+            if states[node_id] != reference:
+                diff = sorted(set(states[node_id].items()) ^ set(reference.items()))[:5]
+                raise CheckFailed(
+                    f"seed {world.seed}: replica n{node_id} differs from n{reference_id}: {diff}"
+                )
+        merged.update(reference)
+    return merged
 
 
 def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> dict[str, int]:
-    by_key: dict[bytes, list[Op]] = {}
+    """Strict serializability of the whole history (elle.py), plus exactly-once counters
+    and that every acknowledged APPEND answered the length its position implies."""
+    txns: list[MopTxn] = []
+    counter_ops = []
     for op in history:
-        by_key.setdefault(op.key, []).append(op)
-    checked = {"appends": 0, "reads": 0, "acked": 0}
-    for key, ops in by_key.items():
-        if key == b"counter":
-            _check_counter(seed, ops, final.get(key))
+        if op.kind == "incr":
+            counter_ops.append(op)
             continue
-        raw = final.get(key)
-        if raw is not None and raw[0] != KIND_STRING:
+        failed = op.ok is False and _definitely_failed(op.result)
+        if op.kind == "append":
+            mops = [("append", op.key, op.mark)]
+        elif op.kind == "get":
+            mops = [("read", op.key, _marks(op.result) if op.ok else None)]
+        else:
+            results = op.result if op.ok and isinstance(op.result, list) else None
+            mops = []
+            for i, (kind, key, arg) in enumerate(op.mops or []):
+                if kind == "read":
+                    arg = _marks(results[i]) if results is not None else None
+                mops.append((kind, key, arg))
+            if op.ok and not isinstance(op.result, list):
+                raise CheckFailed(f"seed {seed}: transaction {op.op_id} answered {op.result!r}")
+        txns.append(MopTxn(op.op_id, mops, op.invoke_ms, op.complete_ms, bool(op.ok), failed))
+    lists: dict[bytes, list[int]] = {}
+    for key, (kind, value) in final.items():
+        if key == b"counter":
+            continue
+        if kind != KIND_STRING:
             raise CheckFailed(f"seed {seed}: {key!r} is not a string at the end")
-        marks = [m for m in (raw[1] if raw else b"").split(b",") if m]
-        position: dict[int, int] = {}
-        for i, mark in enumerate(marks):
-            op_id = int(mark)
-            if op_id in position:
-                raise CheckFailed(f"seed {seed}: append {op_id} applied twice to {key!r}")
-            position[op_id] = i
-        appends = {op.op_id: op for op in ops if op.kind == "append"}
-        for op_id in position:
-            if op_id not in appends:
-                raise CheckFailed(f"seed {seed}: {key!r} holds append {op_id} that nobody issued")
-        for op in appends.values():
-            checked["appends"] += 1
-            if op.ok:
-                checked["acked"] += 1
-                if op.op_id not in position:
-                    raise CheckFailed(f"seed {seed}: acknowledged append {op.op_id} to {key!r} was lost")
-                if op.result != sum(len(b"%d," % int(m)) for m in marks[: position[op.op_id] + 1]):
-                    raise CheckFailed(
-                        f"seed {seed}: append {op.op_id} answered length {op.result}, "
-                        f"but its place in the final value gives another"
-                    )
-        # Real-time order between appends that happened. Only an acknowledged
-        # append's interval is closed: one answered with an error (outcome
-        # unknown) may still take effect after its client gave up.
-        done = sorted(
-            (op for op in appends.values() if op.op_id in position and op.ok),
-            key=lambda o: o.complete_ms,
-        )
-        present = [op for op in appends.values() if op.op_id in position]
-        for a in done:
-            for b in present:
-                if a.complete_ms < b.invoke_ms and position[a.op_id] > position[b.op_id]:
-                    raise CheckFailed(
-                        f"seed {seed}: append {a.op_id} finished before {b.op_id} started, "
-                        f"but comes after it in {key!r}"
-                    )
-        # Reads.
-        reads = [op for op in ops if op.kind == "get" and op.ok]
-        for r in reads:
-            checked["reads"] += 1
-            value = r.result or b""
-            got = [int(m) for m in value.split(b",") if m]
-            if [int(m) for m in marks[: len(got)]] != got:
-                raise CheckFailed(f"seed {seed}: read {r.op_id} of {key!r} returned {value!r}, not a prefix of the final value")
-            seen = set(got)
-            for a in appends.values():
-                if a.ok and a.complete_ms is not None and a.complete_ms < r.invoke_ms and a.op_id not in seen:
-                    raise CheckFailed(
-                        f"seed {seed}: read {r.op_id} of {key!r} missed append {a.op_id}, which finished before it started (stale read)"
-                    )
-                if a.op_id in seen and a.invoke_ms > r.complete_ms:
-                    raise CheckFailed(f"seed {seed}: read {r.op_id} saw append {a.op_id} from its future")
-        reads.sort(key=lambda o: o.invoke_ms)
-        for r1 in reads:
-            for r2 in reads:
-                if r1.complete_ms < r2.invoke_ms and len(r1.result or b"") > len(r2.result or b""):
-                    raise CheckFailed(
-                        f"seed {seed}: read {r2.op_id} of {key!r} returned less than the earlier read {r1.op_id}"
-                    )
-    return checked
+        lists[key] = _marks(value)
+    counts = elle.check(seed, txns, lists, realtime=True)
+    # An acknowledged single APPEND answers the length of the value it produced.
+    for op in history:
+        if op.kind == "append" and op.ok:
+            marks = lists.get(op.key, [])
+            pos = marks.index(op.mark)
+            if op.result != sum(len(b"%d," % m) for m in marks[: pos + 1]):
+                raise CheckFailed(f"seed {seed}: append {op.op_id} answered length {op.result}, not its position's")
+    _check_counter(seed, counter_ops, final.get(b"counter"))
+    return {"acked": sum(1 for t in txns if t.acked), **counts}
+
+
+def _marks(value) -> list[int]:
+    if not value:
+        return []
+    return [int(m) for m in value.split(b",") if m]
+
+
+def _definitely_failed(result) -> bool:
+    """Errors after which the transaction certainly had no effect."""
+    text = getattr(result, "text", "")
+    return text.startswith("TRYAGAIN") or "has no leader" in text
 
 
 def _check_counter(seed: int, ops: list[Op], final: tuple | None) -> None:

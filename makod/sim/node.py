@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from makod.core.messages import Accept, Message, SnapshotChunk
 from makod.core.paxos import PaxosConfig
-from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
+from makod.core.node import NodeCore
+from makod.core.replica import ReplicaConfig, first_request_id
 from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
 from makod.storage.memory_store import MemoryStore
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
@@ -34,8 +35,8 @@ class SimNode:
         world: "World",
         node_id: int,
         shard: int,
-        voters: list[int],
-        learners: list[int],
+        members: list[tuple[list[int], list[int]]],
+        slot_ranges: list[list[tuple[int, int]]],
         disk: MemoryStore,
         rng: random.Random,
         paxos_config: PaxosConfig,
@@ -50,22 +51,17 @@ class SimNode:
         self.log_retain_slots = log_retain_slots
         self.checkpoint_every_ms = checkpoint_every_ms
         loaded = disk.load()
-        self.core = ReplicaCore(
-            shard=shard,
-            node_id=node_id,
-            num_shards=1,
-            voters=voters,
-            learners=learners,
+        self.core = NodeCore(
+            node_id,
+            shard,
+            members,
+            slot_ranges,
             rng=rng,
-            config=replica_config,
-            paxos_config=paxos_config,
-            keyspace=loaded.keyspace,
-            applied_slot=loaded.applied_slot,
-            clock=loaded.clock,
-            promised=loaded.promised,
-            log=loaded.log,
+            loaded=loaded,
             handlers=partial(resolve, TABLE),
             matcher_factory=glob.compile_matcher,
+            config=replica_config,
+            paxos_config=paxos_config,
         )
         self.compacted_upto = loaded.applied_slot
         self.last_checkpoint_ms = world.now

@@ -32,6 +32,8 @@ def run_seed(
     seed: int,
     replicas: int = 3,
     learners: int = 0,
+    shards: int = 1,
+    txn_ratio: float | None = None,
     safety_ms: float = 6000.0,
     liveness_ms: float = 20000.0,
     intensity: float = 1.0,
@@ -40,8 +42,12 @@ def run_seed(
     import random
 
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity)
-    world = World(seed, replicas=replicas, learners=learners, faults=faults, trace_enabled=trace)
-    workload = Workload(world)
+    world = World(seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace)
+    workload = Workload(
+        world,
+        keys=4 * shards,
+        txn_ratio=(0.4 if shards > 1 else 0.15) if txn_ratio is None else txn_ratio,
+    )
     workload.start()
     world.start_faults(until_ms=safety_ms)
     world.run_until(safety_ms)
@@ -54,26 +60,34 @@ def run_seed(
     def settled() -> bool:
         if not workload.idle:
             return False
-        leaders = world.leaders()
-        if len(leaders) != 1:
-            return False
-        leader = world.nodes[leaders[0]]
-        if not leader.core.serving or leader.core.batch or leader.core.inflight:
-            return False
-        target = leader.core.paxos.commit
-        return all(n is not None and n.core.applied_slot == target for n in world.nodes.values())
+        for shard in range(world.num_shards):
+            leaders = world.leaders(shard)
+            if len(leaders) != 1:
+                return False
+            leader = world.nodes[leaders[0]].core.replica
+            if not leader.serving or leader.batch or leader.inflight or leader.prepared:
+                return False
+            target = leader.paxos.commit
+            if leader.applied_slot != target:
+                return False
+            for n in world.nodes.values():
+                if n is None:
+                    return False
+                if n.shard == shard and n.core.applied_slot != target:
+                    return False
+        return True
 
     if not world.run_until(deadline, stop=settled):
         state = {
-            i: (n.core.paxos.role, n.core.applied_slot, n.core.paxos.commit) if n else None
+            i: (n.core.paxos.role, n.core.applied_slot, n.core.paxos.commit, len(n.core.replica.unresolved)) if n else None
             for i, n in world.nodes.items()
         }
         raise CheckFailed(f"seed {seed}: no progress after healing for {liveness_ms:.0f} ms: {state}")
     final = check_convergence(world)
     counts = check_history(seed, workload.history, final)
     digest = hashlib.sha256()
-    for slot in sorted(world.chosen):
-        digest.update(b"%d:" % slot + world.chosen[slot])
+    for shard, slot in sorted(world.chosen):
+        digest.update(b"%d:%d:" % (shard, slot) + world.chosen[(shard, slot)])
     for op in workload.history:
         digest.update(repr((op.op_id, op.kind, op.key, op.node, op.invoke_ms, op.complete_ms, op.ok, op.result)).encode())
     return RunResult(

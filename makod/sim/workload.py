@@ -26,17 +26,19 @@ from resp.replies import ErrorReply
 class Op:
     op_id: int
     client: int
-    kind: str  # append | get | incr
+    kind: str  # append | get | incr | txn
     key: bytes
     node: int
     invoke_ms: float
     complete_ms: float | None = None
     ok: bool | None = None  # True: acknowledged; False: error reply; None: no answer
     result: Any = None
+    mops: list | None = None  # for "txn": [("append", key, mark) | ("read", key, None)]
 
     @property
-    def mark(self) -> bytes:
-        return b"%d," % self.op_id
+    def mark(self) -> int:
+        """Marks are unique across the run: op_id * 10 + position in the transaction."""
+        return self.op_id * 10
 
 
 class Workload:
@@ -49,6 +51,7 @@ class Workload:
         think_ms: float = 5.0,
         read_ratio: float = 0.3,
         incr_ratio: float = 0.1,
+        txn_ratio: float = 0.0,
     ) -> None:
         self.world = world
         self.rng = random.Random(world.rng.random())
@@ -57,6 +60,7 @@ class Workload:
         self.think_ms = think_ms
         self.read_ratio = read_ratio
         self.incr_ratio = incr_ratio
+        self.txn_ratio = txn_ratio
         self.history: list[Op] = []
         self.next_op = 0
         self.active = True
@@ -80,9 +84,11 @@ class Workload:
         world = self.world
         self.next_op += 1
         roll = self.rng.random()
-        if roll < self.incr_ratio:
+        if roll < self.txn_ratio:
+            kind, key = "txn", b""
+        elif roll < self.txn_ratio + self.incr_ratio:
             kind, key = "incr", b"counter"
-        elif roll < self.incr_ratio + self.read_ratio:
+        elif roll < self.txn_ratio + self.incr_ratio + self.read_ratio:
             kind, key = "get", self.rng.choice(self.keys)
         else:
             kind, key = "append", self.rng.choice(self.keys)
@@ -91,11 +97,24 @@ class Workload:
         self.history.append(op)
         self.outstanding[client] = op
         if kind == "append":
-            argv = [b"APPEND", key, op.mark]
+            request = TxnRequest([[b"APPEND", key, b"%d," % op.mark]])
         elif kind == "get":
-            argv = [b"GET", key]
+            request = TxnRequest([[b"GET", key]])
+        elif kind == "incr":
+            request = TxnRequest([[b"INCR", key]])
         else:
-            argv = [b"INCR", key]
+            op.mops = []
+            argvs = []
+            for i in range(self.rng.randint(1, 4)):
+                k = self.rng.choice(self.keys)
+                if self.rng.random() < 0.5:
+                    mark = op.mark + i
+                    op.mops.append(("append", k, mark))
+                    argvs.append([b"APPEND", k, b"%d," % mark])
+                else:
+                    op.mops.append(("read", k, None))
+                    argvs.append([b"GET", k])
+            request = TxnRequest(argvs, multi=True)
         done = {"flag": False}
 
         def reply(result: Any) -> None:
@@ -119,4 +138,4 @@ class Workload:
         world.at(self.timeout_ms, give_up)
         if node is None or world.now < node.paused_until:
             return  # the connection fails: no answer ever comes
-        node.submit(TxnRequest([argv]), reply)
+        node.submit(request, reply)

@@ -33,6 +33,7 @@ class World:
         seed: int,
         replicas: int = 3,
         learners: int = 0,
+        shards: int = 1,
         faults: Faults | None = None,
         election_timeout_ms: int = 300,
         heartbeat_ms: int = 50,
@@ -48,9 +49,19 @@ class World:
         self.tick_ms = tick_ms
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
-        self.voters = list(range(replicas))
-        self.learners = list(range(replicas, replicas + learners))
-        self.ids = self.voters + self.learners
+        per_shard = replicas + learners
+        self.members = [
+            (list(range(s * per_shard, s * per_shard + replicas)),
+             list(range(s * per_shard + replicas, (s + 1) * per_shard)))
+            for s in range(shards)
+        ]
+        self.shard_of_node = {n: s for s, (v, l) in enumerate(self.members) for n in v + l}
+        self.ids = sorted(self.shard_of_node)
+        self.num_shards = shards
+        per = 16384 // shards
+        self.slot_ranges = [
+            [(s * per, 16383 if s == shards - 1 else (s + 1) * per - 1)] for s in range(shards)
+        ]
         self.paxos_config = PaxosConfig(election_timeout_ms=election_timeout_ms, heartbeat_ms=heartbeat_ms)
         self.replica_config = ReplicaConfig(queue_timeout_ms=2000, forward_timeout_ms=3000)
         self.log_retain_slots = log_retain_slots
@@ -96,9 +107,9 @@ class World:
         node = SimNode(
             self,
             node_id,
-            0,
-            self.voters,
-            self.learners,
+            self.shard_of_node[node_id],
+            self.members,
+            self.slot_ranges,
             self.disks[node_id],
             random.Random(self.rng.random()),
             self.paxos_config,
@@ -142,8 +153,11 @@ class World:
             self.stats["pauses"] += 1
             node.paused_until = self.now + length_ms
 
-    def leaders(self) -> list[int]:
-        return [i for i, n in self.nodes.items() if n is not None and n.core.paxos.role == LEADER]
+    def leaders(self, shard: int | None = None) -> list[int]:
+        return [
+            i for i, n in self.nodes.items()
+            if n is not None and n.core.paxos.role == LEADER and (shard is None or n.shard == shard)
+        ]
 
     def alive(self) -> list[int]:
         return [i for i, n in self.nodes.items() if n is not None]
@@ -206,12 +220,13 @@ class World:
     # -- invariants -----------------------------------------------------------------------------
     def observe_chosen(self, node_id: int, slot: int, value: bytes) -> None:
         """Called whenever a replica learns a slot is chosen: no slot ever gets two values."""
-        known = self.chosen.get(slot)
+        key = (self.shard_of_node[node_id], slot)
+        known = self.chosen.get(key)
         if known is None:
-            self.chosen[slot] = value
+            self.chosen[key] = value
         elif known != value:
             raise SafetyViolation(
-                f"seed {self.seed}: slot {slot} chosen twice with different values "
+                f"seed {self.seed}: shard {key[0]} slot {slot} chosen twice with different values "
                 f"(replica n{node_id} applied {value[:40]!r}, earlier {known[:40]!r})"
             )
 

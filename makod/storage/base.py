@@ -25,6 +25,7 @@ class LoadedState:
     applied_slot: int = 0
     clock: int = 0
     keyspace: Keyspace = field(default_factory=Keyspace)
+    marks: list | None = None  # see durability.Checkpoint.marks
 
 
 def encode_record(rec: Record) -> bytes:

@@ -16,6 +16,7 @@ import struct
 from typing import Iterable, Iterator
 
 import lmdb
+import msgpack
 
 from makod.core.durability import Checkpoint
 from makod.core.keyspace import Keyspace
@@ -76,6 +77,8 @@ class LmdbStore:
             state.promised = self._get_int(txn, b"promised")
             state.applied_slot = self._get_int(txn, b"applied_slot")
             state.clock = self._get_int(txn, b"clock")
+            raw_marks = txn.get(b"marks", db=self.meta)
+            state.marks = msgpack.unpackb(raw_marks, strict_map_key=False) if raw_marks else None
             state.keyspace = Keyspace.from_records(
                 (bytes(key), decode_record(value)) for key, value in txn.cursor(db=self.state)
             )
@@ -119,6 +122,7 @@ class LmdbStore:
         the write, which may then run on another thread."""
         puts = [(key, None if rec is None else encode_record(rec)) for key, rec in ckpt.puts]
         applied, clock, flush = ckpt.applied_slot, ckpt.clock, ckpt.flush
+        marks = msgpack.packb(ckpt.marks) if ckpt.marks is not None else None
 
         def write(txn: lmdb.Transaction) -> None:
             if flush:
@@ -130,6 +134,8 @@ class LmdbStore:
                     txn.put(key, data, db=self.state)
             txn.put(b"applied_slot", _INT.pack(applied), db=self.meta)
             txn.put(b"clock", _INT.pack(clock), db=self.meta)
+            if marks is not None:
+                txn.put(b"marks", marks, db=self.meta)
 
         return lambda: self._write(write)
 

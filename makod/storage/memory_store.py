@@ -28,6 +28,7 @@ class MemoryStore:
         self.clock = 0
         self.log: dict[int, bytes] = {}
         self.state: dict[bytes, bytes] = {}
+        self.marks: list | None = None
         self.writes = 0  # number of durable write transactions (tests count syncs)
 
     def load(self) -> LoadedState:
@@ -35,7 +36,7 @@ class MemoryStore:
         log = {
             slot: decode_log_entry(value) for slot, value in self.log.items() if slot > self.applied_slot
         }
-        return LoadedState(self.promised, log, self.applied_slot, self.clock, ks)
+        return LoadedState(self.promised, log, self.applied_slot, self.clock, ks, self.marks)
 
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
         if promised is None and not entries:
@@ -59,6 +60,8 @@ class MemoryStore:
                 self.state[key] = encode_record(rec)
         self.applied_slot = ckpt.applied_slot
         self.clock = ckpt.clock
+        if ckpt.marks is not None:
+            self.marks = ckpt.marks
 
     def compact(self, upto_slot: int) -> None:
         for slot in [s for s in self.log if s <= upto_slot]:

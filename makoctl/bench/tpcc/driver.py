@@ -1,0 +1,179 @@
+"""The TPC-C driver: closed-loop terminals, each bound to a home warehouse.
+
+No keying or think time (as Mako runs it): a terminal sends its next
+transaction as soon as the previous one completes. Each terminal deals its
+transaction types from a shuffled deck of 100 cards, 45 New-Order, 43
+Payment and 4 each of Order-Status, Delivery and Stock-Level (clause 5.2.4).
+A transaction the server aborts (TRYAGAIN: a conflict, a lost leader) is
+retried with the same inputs; its latency runs from the first attempt to the
+last.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from makod.client import ClusterClient, ProcedureAborted
+from makod.procs.tpcc_schema import DISTRICTS, home_shard
+from makoctl.bench.tpcc.common import TypeStats, Window, is_retriable, run_clients
+from makoctl.bench.tpcc.gen import DECK, DELIVERY, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL, TYPES, NURandC, TxnInputs
+
+MAX_ATTEMPTS = 100
+PROCS = {
+    NEW_ORDER: "tpcc.new_order",
+    PAYMENT: "tpcc.payment",
+    ORDER_STATUS: "tpcc.order_status",
+    DELIVERY: "tpcc.delivery",
+    STOCK_LEVEL: "tpcc.stock_level",
+}
+
+
+@dataclass
+class RunSpec:
+    cfg: Any
+    warehouses: int
+    items: int
+    prefixes: dict[int, bytes]
+    item_prefixes: list[bytes]
+    consts: NURandC
+    seed: int
+    clients: int
+
+
+@dataclass
+class ClientStats:
+    types: dict[str, TypeStats] = field(default_factory=lambda: {t: TypeStats() for t in TYPES})
+    order_lines: int = 0  # lines of committed New-Orders
+    remote_lines: int = 0
+    payments: int = 0  # committed Payments
+    remote_payments: int = 0
+    by_name: int = 0  # committed Payments and Order-Status that chose the customer by last name
+    by_name_of: int = 0
+    skipped_deliveries: int = 0  # districts a committed Delivery found without a new order
+
+    def merge(self, other: "ClientStats") -> None:
+        for t in TYPES:
+            self.types[t].merge(other.types[t])
+        for name in ("order_lines", "remote_lines", "payments", "remote_payments", "by_name", "by_name_of",
+                     "skipped_deliveries"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class FatalError(Exception):
+    """A transaction failed in a way retrying cannot fix (a bug, a missing procedure)."""
+
+
+def terminal(idx: int, spec: RunSpec, window: Window, stats: ClientStats, nonce: int):
+    """The body of terminal ``idx``'s thread."""
+    w = idx % spec.warehouses + 1
+    shards = len(spec.cfg.shards)
+    rng = random.Random(f"{spec.seed}:terminal:{idx}")
+    gen = TxnInputs(
+        rng, w, spec.warehouses, spec.items, spec.prefixes,
+        spec.item_prefixes[home_shard(w, spec.warehouses, shards)], spec.consts,
+        stock_level_d=(idx // spec.warehouses) % DISTRICTS + 1,
+        uid_base=b"%08x%04x" % (nonce, idx % 0x10000),
+    )
+
+    def body() -> None:
+        client = ClusterClient(spec.cfg, socket_timeout=60)
+        route = gen.route
+        deck: list[str] = []
+        perf = time.perf_counter
+        mono = time.monotonic
+        try:
+            while not window.stop.is_set() and mono() < window.end:
+                if not deck:
+                    deck = DECK[:]
+                    rng.shuffle(deck)
+                kind = deck.pop()
+                now = int(time.time())
+                remote = 0
+                if kind == NEW_ORDER:
+                    args, remote = gen.new_order(now)
+                elif kind == PAYMENT:
+                    args, remote = gen.payment(now)
+                elif kind == ORDER_STATUS:
+                    args = gen.order_status()
+                elif kind == DELIVERY:
+                    args = gen.delivery(now)
+                else:
+                    args = gen.stock_level()
+                name = PROCS[kind]
+                aborts = 0
+                result: Any = None
+                rolled_back = failed = False
+                t0 = perf()
+                while True:
+                    try:
+                        result = client.call(name, args, route_key=route)
+                        break
+                    except ProcedureAborted as exc:
+                        if kind != NEW_ORDER:
+                            raise FatalError(f"{name} rolled back unexpectedly: {exc}") from None
+                        rolled_back = True
+                        break
+                    except Exception as exc:
+                        if not is_retriable(exc):
+                            raise FatalError(f"{name} failed: {type(exc).__name__}: {exc}") from None
+                        aborts += 1
+                        if aborts >= MAX_ATTEMPTS or window.stop.is_set():
+                            failed = True
+                            break
+                        time.sleep(rng.uniform(0, min(0.05, 0.0005 * (1 << min(aborts, 7)))))
+                latency = perf() - t0
+                if not window.measuring(mono()):
+                    continue
+                ts = stats.types[kind]
+                ts.aborts += aborts
+                ts.retries += aborts - (1 if failed else 0)
+                if failed:
+                    ts.failed += 1
+                    continue
+                ts.latencies.append(latency)
+                if rolled_back:
+                    ts.rollbacks += 1
+                    continue
+                ts.commits += 1
+                if kind == NEW_ORDER:
+                    stats.order_lines += len(args["l"])
+                    stats.remote_lines += remote
+                elif kind == PAYMENT:
+                    stats.payments += 1
+                    stats.remote_payments += 1 if remote else 0
+                if kind in (PAYMENT, ORDER_STATUS):
+                    stats.by_name_of += 1
+                    stats.by_name += 1 if "last" in args else 0
+                if kind == DELIVERY:
+                    stats.skipped_deliveries += sum(1 for o in result if not o)
+        finally:
+            client.close()
+
+    return body
+
+
+def run(spec: RunSpec, warmup: float, duration: float, live: bool, plain: bool = False) -> tuple[ClientStats, float]:
+    """Run the terminals; returns (merged stats of the measured window, its length in seconds)."""
+    window = Window(warmup, duration)
+    per_client = [ClientStats() for _ in range(spec.clients)]
+    nonce = int.from_bytes(os.urandom(4), "big")
+
+    def make(i: int, win: Window):
+        return terminal(i, spec, win, per_client[i], nonce)
+
+    def counter() -> int:
+        return sum(ts.completed for cs in per_client for ts in cs.types.values())
+
+    errors = run_clients(spec.clients, make, window, counter, live, "tpcc", plain)
+    if errors:
+        raise errors[0]
+    merged = ClientStats()
+    for cs in per_client:
+        merged.merge(cs)
+    measured = min(duration, max(0.0, time.monotonic() - window.start))
+    return merged, measured
+

@@ -1,0 +1,464 @@
+"""Mako's coordinator: cross-shard transactions certified among shard leaders
+without waiting for replication (DESIGN.md, "Transactions: speculative 2PC").
+
+For each transaction, in phases:
+
+1. READ: fetch every key (and range) it needs from the owning leaders, with
+   versions; our own shard answers at once. Run the commands (or the stored
+   procedure) on private copies; a procedure that reaches a key not fetched
+   yet ends the run (NeedRemote), the key is fetched, and it runs again.
+2. PREPARE: every shard it writes locks its keys (a held lock fails at once,
+   no waiting) and hands out its next clock (GetClock, post-increment); our
+   own shard always does, writes or not.
+3. VALIDATE: once every lock is held, every shard checks that what the
+   transaction read is unchanged and unlocked (remote reads too). Validating
+   before all locks are held would admit write skew.
+4. INSTALL: the version vector is the element-wise max of the clocks and of
+   the dependency vectors of everything read. Our shard installs its part
+   with the coordinator record (every shard's ops, for recovery) and each
+   participant installs its part and unlocks. Nobody waits for replication;
+   the reply waits for the vector watermark instead (node.finish).
+
+A conflict aborts everything prepared and retries from the start after a
+short random backoff, a bounded number of times. Lost Install/Abort messages
+are repaired by participants asking (TxnQuery) what became of a transaction
+they hold prepared.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from makod.core.context import DirectContext, KeyLocked, NeedRemote, vec_join
+from makod.core.keyspace import Keyspace
+from makod.core.procedures import Abort
+from makod.core.records import OP_FLUSH, Record
+from makod.core.requests import TxnRequest, WatchRequest
+from makod.core.txn_messages import (
+    TxnAbort,
+    TxnAborted,
+    TxnInstall,
+    TxnInstalled,
+    TxnPrepare,
+    TxnPrepared,
+    TxnRead,
+    TxnReadReply,
+    TxnValidate,
+    TxnValidated,
+)
+from makod.storage.base import decode_record
+from resp import errors
+from resp.errors import CommandError
+from resp.replies import NULL_ARRAY, ErrorReply
+
+if TYPE_CHECKING:
+    from makod.core.node import NodeCore
+
+READ, PREPARE, VALIDATE, BACKOFF = 0, 1, 2, 3
+
+KEYSPACE_IN_MULTI = (
+    "ERR DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB and FLUSHALL cannot be part of a "
+    "transaction that spans shards"
+)
+
+
+class DistTxn:
+    __slots__ = (
+        "id", "token", "request", "attempt", "phase", "deadline", "pending",
+        "fetched", "ranges", "need_keys", "need_ranges",
+        "result", "ops_by_shard", "read_deps", "clocks", "epochs", "retry_at", "asked",
+    )
+
+    def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
+        self.id = txn_id
+        self.token = token
+        self.request = request
+        self.attempt = 0
+        self.phase = READ
+        self.deadline = 0.0
+        self.pending: set[int] = set()
+        # key -> (record | None, version, deps | None): what we read, at which version.
+        self.fetched: dict[bytes, tuple[Record | None, int, tuple | None]] = {}
+        # (start, end, limit, reverse) -> [key, ...] as the owner scanned it.
+        self.ranges: dict[tuple, list[bytes]] = {}
+        self.need_keys: set[bytes] = set()
+        self.need_ranges: set[tuple] = set()
+        self.result: Any = None
+        self.ops_by_shard: dict[int, list] = {}
+        self.read_deps: tuple = ()
+        self.clocks: dict[int, int] = {}
+        self.epochs: dict[int, int] = {}
+        self.retry_at = 0.0
+        self.asked: dict[int, list[tuple]] = {}  # shard -> range specs asked, in order
+
+
+class ScratchContext(DirectContext):
+    """Runs handlers on private copies of fetched records; anything not fetched ends the run."""
+
+    __slots__ = ("fetched_keys", "fetched_ranges")
+
+    def get(self, key: bytes) -> Record | None:
+        if key not in self.fetched_keys:
+            raise NeedRemote([key])
+        return DirectContext.get(self, key)
+
+    def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
+        if key not in self.fetched_keys:
+            raise NeedRemote([key])
+        DirectContext._write(self, op, key, prev)
+
+    def range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool):
+        spec = (start, end, limit, reverse)
+        seen = self.fetched_ranges.get(spec)
+        if seen is None:
+            raise NeedRemote(ranges=[spec])
+        # What the owner scanned, plus what this transaction wrote in range.
+        keys = set(seen)
+        keys.update(k for k in self.ks.data if start <= k and (end is None or k < end))
+        out = []
+        for key in sorted(keys, reverse=reverse):
+            rec = DirectContext.get(self, key)
+            if rec is not None:
+                out.append((key, rec))
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def flush(self) -> None:
+        raise CommandError(KEYSPACE_IN_MULTI)
+
+
+class Coordinator:
+    def __init__(self, node: "NodeCore") -> None:
+        self.node = node
+        self.active: dict[tuple, DistTxn] = {}
+        self.seq = node.next_internal  # a random incarnation, like request ids
+        self.aborted: dict[tuple, bool] = {}
+
+    # -- starting ------------------------------------------------------------------------
+    def start(self, token: Any, request: Any) -> None:
+        node = self.node
+        self.seq += 1
+        txn = DistTxn((node.id, node.replica.epoch, self.seq), token, request)
+        self.active[txn.id] = txn
+        self._begin(txn)
+
+    def _begin(self, txn: DistTxn) -> None:
+        txn.attempt += 1
+        txn.phase = READ
+        txn.fetched = {}
+        txn.ranges = {}
+        txn.clocks = {}
+        txn.epochs = {}
+        txn.ops_by_shard = {}
+        request = txn.request
+        if type(request) is WatchRequest:
+            txn.need_keys = set(request.keys)
+        else:
+            keys: set[bytes] = set()
+            for argv in request.commands:
+                spec = self.node.lookup(argv)
+                keys.update(spec.keys(argv))
+            if request.watches:
+                keys.update(k for k, _ in request.watches)
+            txn.need_keys = keys
+        txn.need_ranges = set()
+        self._fetch(txn)
+
+    # -- READ ----------------------------------------------------------------------------------
+    def _fetch(self, txn: DistTxn) -> None:
+        node = self.node
+        by_shard: dict[int, tuple[list, list]] = {}
+        for key in txn.need_keys:
+            by_shard.setdefault(node.slots.shard_of(key), ([], []))[0].append(key)
+        for spec in txn.need_ranges:
+            by_shard.setdefault(node.slots.shard_of(spec[0]), ([], []))[1].append(spec)
+        txn.need_keys = set()
+        txn.need_ranges = set()
+        txn.pending = set()
+        txn.asked = {}
+        txn.deadline = node.mono_ms + node.cfg.txn_timeout_ms
+        for shard, (keys, ranges) in sorted(by_shard.items()):
+            if shard == node.shard:
+                replica = node.replica
+                self._absorb(txn, replica.read_items(keys), ranges, [replica.read_range(*r) for r in ranges])
+                continue
+            leader = node.leader_of(shard)
+            if leader is None:
+                self._abort(txn, retry=True)
+                return
+            txn.pending.add(shard)
+            txn.asked[shard] = ranges
+            node.send(leader, TxnRead(shard, node.id, txn.id, keys, ranges))
+        if not txn.pending:
+            self._execute(txn)
+
+    def _absorb(self, txn: DistTxn, items: list, range_specs: list, range_items: list) -> None:
+        for key, raw, version, deps in items:
+            txn.fetched[key] = (decode_record(raw) if raw is not None else None, version, tuple(deps) if deps else None)
+        for spec, found in zip(range_specs, range_items):
+            txn.ranges[tuple(spec)] = [item[0] for item in found]
+            for key, raw, version, deps in found:
+                txn.fetched[key] = (decode_record(raw) if raw is not None else None, version, tuple(deps) if deps else None)
+
+    def _execute(self, txn: DistTxn) -> None:
+        node = self.node
+        request = txn.request
+        zero = node.replica.zero
+        deps = zero
+        try:
+            for _rec, _version, rec_deps in txn.fetched.values():
+                if rec_deps is not None:
+                    deps = vec_join(deps, rec_deps, node.wm)
+        except KeyLocked:
+            # What it read depends on an ended epoch whose verdict is not in yet.
+            self._abort(txn, retry=True)
+            return
+        txn.read_deps = deps
+        if type(request) is WatchRequest:
+            self._done(txn, [txn.fetched[k][1] for k in request.keys], zero)
+            return
+        if request.watches:
+            for key, version in request.watches:
+                if txn.fetched[key][1] != version:
+                    self._done(txn, NULL_ARRAY, deps)
+                    return
+        scratch = Keyspace()
+        for key, (rec, _version, rec_deps) in txn.fetched.items():
+            if rec is not None:
+                rec.deps = rec_deps
+                scratch.data[key] = rec
+        ctx = ScratchContext(
+            scratch, 0, zero, zero, node.replica.wall_ms, node.rng, node.replica.matcher_factory, wm=node.wm
+        )
+        ctx.fetched_keys = txn.fetched
+        ctx.fetched_ranges = txn.ranges
+        ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
+        try:
+            replies = []
+            for argv in request.commands:
+                spec = node.lookup(argv)
+                if spec.scope == "keyspace":
+                    replies.append(ErrorReply(KEYSPACE_IN_MULTI))
+                    continue
+                try:
+                    replies.append(spec.handler(ctx, argv))
+                except CommandError as exc:
+                    replies.append(ErrorReply(exc.text))
+            result: Any = replies if request.multi else replies[0]
+        except NeedRemote as need:
+            txn.need_keys.update(need.keys)
+            txn.need_ranges.update(need.ranges)
+            self._fetch(txn)
+            return
+        except KeyLocked:
+            self._abort(txn, retry=True)
+            return
+        except Abort as exc:
+            # The procedure gave up after reading: answer that, once what it
+            # read is known to be a consistent snapshot.
+            result = ErrorReply(f"ABORT {exc.reason}")
+            ctx.ops = []
+        txn.result = result
+        by_shard: dict[int, list] = {}
+        for op in ctx.ops:
+            if op[0] == OP_FLUSH:
+                self._done(txn, ErrorReply(KEYSPACE_IN_MULTI), deps)
+                return
+            by_shard.setdefault(node.slots.shard_of(op[1]), []).append(op)
+        txn.ops_by_shard = by_shard
+        if by_shard:
+            self._prepare(txn)
+        else:
+            self._validate(txn)
+
+    # -- PREPARE ------------------------------------------------------------------------------------
+    def _prepare(self, txn: DistTxn) -> None:
+        node = self.node
+        txn.phase = PREPARE
+        txn.pending = set()
+        txn.deadline = node.mono_ms + node.cfg.txn_timeout_ms
+        shards = set(txn.ops_by_shard) | {node.shard}  # our own clock, writes or not
+        for shard in sorted(shards):
+            keys = sorted({op[1] for op in txn.ops_by_shard.get(shard, [])})
+            if shard == node.shard:
+                ok, clock, _reason = node.replica.prepare(txn.id, keys)
+                if not ok:
+                    self._abort(txn, retry=True)
+                    return
+                txn.clocks[shard] = clock
+                txn.epochs[shard] = node.replica.epoch
+                continue
+            leader = node.leader_of(shard)
+            if leader is None:
+                self._abort(txn, retry=True)
+                return
+            txn.pending.add(shard)
+            node.send(leader, TxnPrepare(shard, node.id, txn.id, keys))
+        if not txn.pending:
+            self._validate(txn)
+
+    # -- VALIDATE ------------------------------------------------------------------------------------
+    def _validate(self, txn: DistTxn) -> None:
+        node = self.node
+        txn.phase = VALIDATE
+        txn.pending = set()
+        txn.deadline = node.mono_ms + node.cfg.txn_timeout_ms
+        reads: dict[int, list] = {}
+        ranges: dict[int, list] = {}
+        for key, (_rec, version, _deps) in txn.fetched.items():
+            reads.setdefault(node.slots.shard_of(key), []).append([key, version])
+        for spec, keys in txn.ranges.items():
+            seen = [[k, txn.fetched[k][1]] for k in keys]
+            ranges.setdefault(node.slots.shard_of(spec[0]), []).append([*spec, seen])
+        for shard in sorted(set(reads) | set(ranges)):
+            if shard == node.shard:
+                ok, _ = node.replica.validate(txn.id, reads.get(shard, []), ranges.get(shard, []))
+                if not ok:
+                    self._abort(txn, retry=True)
+                    return
+                continue
+            leader = node.leader_of(shard)
+            if leader is None:
+                self._abort(txn, retry=True)
+                return
+            txn.pending.add(shard)
+            node.send(leader, TxnValidate(shard, node.id, txn.id, reads.get(shard, []), ranges.get(shard, [])))
+        if not txn.pending:
+            self._commit(txn)
+
+    # -- INSTALL ---------------------------------------------------------------------------------------
+    def _commit(self, txn: DistTxn) -> None:
+        node = self.node
+        if not txn.ops_by_shard:
+            # Read-only: nothing to install; the reply waits for what it read.
+            self._done(txn, txn.result, txn.read_deps)
+            return
+        clocks = list(node.replica.zero)
+        for shard, clock in txn.clocks.items():
+            clocks[shard] = clock
+        try:
+            # A new epoch's clock must not hide a dependency on an older epoch
+            # of the same shard whose fate is still open (see vec_join).
+            deps = vec_join(txn.read_deps, tuple(clocks), node.wm)
+        except KeyLocked:
+            self._abort(txn, retry=True)
+            return
+        remote_ops = {s: ops for s, ops in txn.ops_by_shard.items() if s != node.shard}
+        record = [list(txn.id), remote_ops]
+        ok, _ = node.replica.install_prepared(txn.id, deps, txn.ops_by_shard.get(node.shard, []), record)
+        assert ok, "our own prepared part vanished while we held the role"
+        for shard, ops in remote_ops.items():
+            leader = node.leader_of(shard)
+            if leader is not None:
+                node.send(leader, TxnInstall(shard, node.id, txn.id, txn.epochs[shard], deps, ops))
+            # A lost Install is repaired by the participant's TxnQuery.
+        self._done(txn, txn.result, deps)
+
+    def _done(self, txn: DistTxn, result: Any, deps: tuple) -> None:
+        self.active.pop(txn.id, None)
+        self.node.finish(txn.token, result, deps)
+
+    # -- aborts and retries ----------------------------------------------------------------------------
+    def _abort(self, txn: DistTxn, retry: bool) -> None:
+        node = self.node
+        for shard in list(txn.clocks) + list(txn.pending if txn.phase == PREPARE else []):
+            if shard == node.shard:
+                node.replica.abort_prepared(txn.id)
+                continue
+            leader = node.leader_of(shard)
+            if leader is not None:
+                node.send(leader, TxnAbort(shard, node.id, txn.id))
+        self.aborted[txn.id] = True
+        if len(self.aborted) > 100_000:
+            del self.aborted[next(iter(self.aborted))]
+        self.active.pop(txn.id, None)
+        if retry and txn.attempt < node.cfg.max_txn_attempts and node.replica.can_serve():
+            # Same transaction, new identity: the old one is aborted for good.
+            self.seq += 1
+            old = txn.id
+            txn.id = (node.id, node.replica.epoch, self.seq)
+            del old
+            txn.phase = BACKOFF
+            txn.retry_at = node.mono_ms + node.rng.random() * min(50.0, 2.0 * txn.attempt)
+            txn.pending = set()
+            self.active[txn.id] = txn
+            return
+        node.deliver_error(txn.token, errors.TRYAGAIN_CONFLICT)
+
+    def tick(self) -> None:
+        now = self.node.mono_ms
+        for txn in list(self.active.values()):
+            if txn.phase == BACKOFF:
+                if now >= txn.retry_at:
+                    self._begin(txn)
+            elif now >= txn.deadline:
+                self._abort(txn, retry=True)
+
+    def deposed(self) -> None:
+        """We no longer lead: nothing undecided may go on; let another leader run it."""
+        node = self.node
+        for txn in list(self.active.values()):
+            for shard in txn.clocks:
+                if shard != node.shard:
+                    leader = node.leader_of(shard)
+                    if leader is not None:
+                        node.send(leader, TxnAbort(shard, node.id, txn.id))
+            self.aborted[txn.id] = True
+            self.active.pop(txn.id, None)
+            # Nothing of it was installed: the request may run elsewhere.
+            node._wait(txn.token, txn.request)
+
+    # -- replies from participants -------------------------------------------------------------------------
+    def handle(self, msg: Any) -> None:
+        txn = self.active.get(msg.txn)
+        t = type(msg)
+        if txn is None:
+            if t is TxnPrepared and msg.ok and msg.txn in self.aborted:
+                # A late lock for a transaction we aborted: release it. (A late
+                # or duplicated reply for one we committed must be ignored.)
+                self.node.send(msg.src, TxnAbort(msg.shard, self.node.id, msg.txn))
+            return
+        if msg.shard not in txn.pending:
+            return
+        if t is TxnReadReply and txn.phase == READ:
+            if not msg.ok:
+                self._abort(txn, retry=True)
+                return
+            txn.pending.discard(msg.shard)
+            self._absorb(txn, msg.items, txn.asked.get(msg.shard, []), msg.ranges)
+            if not txn.pending:
+                self._execute(txn)
+        elif t is TxnPrepared and txn.phase == PREPARE:
+            txn.pending.discard(msg.shard)
+            if not msg.ok:
+                self._abort(txn, retry=True)
+                return
+            txn.clocks[msg.shard] = msg.clock
+            txn.epochs[msg.shard] = msg.epoch
+            if not txn.pending:
+                self._validate(txn)
+        elif t is TxnValidated and txn.phase == VALIDATE:
+            txn.pending.discard(msg.shard)
+            if not msg.ok:
+                self._abort(txn, retry=True)
+                return
+            if not txn.pending:
+                self._commit(txn)
+        elif t in (TxnInstalled, TxnAborted):
+            pass
+
+    # -- answering participants --------------------------------------------------------------------------
+    def decision(self, txn_id: tuple, participant_shard: int) -> tuple[str, Any, Any]:
+        if txn_id in self.active:
+            return "pending", None, None
+        if txn_id in self.aborted:
+            return "abort", None, None
+        return self.node.replica.decision_for(txn_id, participant_shard)
+
+    # -- whole-keyspace commands -------------------------------------------------------------------------
+    def gather(self, token: Any, request: TxnRequest) -> None:
+        from makod.core.fanout import Gather
+
+        Gather(self.node, token, request).start()
+

@@ -1,0 +1,603 @@
+"""The whole of one makod's decisions: routing, forwarding, releasing replies.
+
+A node is a replica of one shard (``self.replica``) and, while it leads that
+shard, a coordinator of cross-shard transactions (``self.coord``). A client's
+request is routed by the shards its keys live on:
+
+* one shard: run at that shard's leader as a local transaction (forwarded
+  there if that is not us), with no cross-shard cost;
+* several shards: coordinated here if we lead our shard, else by our leader;
+* a stored procedure (keys unknown up front): run here on the fast path, and
+  if it reaches another shard's key, undone and handed to the coordinator;
+* a whole-keyspace command (DBSIZE, KEYS, SCAN, ...): run on every shard and
+  merged as the command table says.
+
+Replies are released only when the vector watermark covers the transaction
+(release.py); rolled-back transactions answer TRYAGAIN. Shard leaders gossip
+their watermarks and leadership to every node.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from makod.core.context import KeyLocked, NeedRemote
+from makod.core.coordinator import Coordinator
+from makod.core.entries import pack_value, unpack_value
+from makod.core.messages import Message
+from makod.core.paxos import LEADER, PaxosConfig, Ready
+from makod.core.release import ReleaseQueue
+from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
+from makod.core.requests import ForwardReply, ForwardRequest, TxnRequest, WatchRequest, request_from_wire
+from makod.core.slots import SlotMap
+from makod.core.txn_messages import (
+    TxnAbort,
+    TxnAborted,
+    TxnDecision,
+    TxnInstall,
+    TxnInstalled,
+    TxnPrepare,
+    TxnPrepared,
+    TxnQuery,
+    TxnRead,
+    TxnReadReply,
+    TxnValidate,
+    TxnValidated,
+    Watermark,
+)
+from makod.core.watermark import COVERED, ROLLED_BACK, WatermarkTable
+from makod.storage.base import LoadedState
+from resp import errors
+from resp.replies import ErrorReply
+
+FORWARD_DEDUP_WINDOW = 65_536
+FORWARD_SOURCES_MAX = 1024
+GOSSIP_EVERY_MS = 20.0
+
+
+@dataclass
+class NodeOutput:
+    paxos: Ready
+    messages: list[tuple[int, Message]]
+    results: list[tuple[int, Any, bool]] = field(default_factory=list)  # (rid, result, released)
+    releases: list[int] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return self.paxos.empty() and not (self.messages or self.results or self.releases)
+
+
+class _Forward:
+    __slots__ = ("target", "request", "since", "on_reply")
+
+    def __init__(self, target: int, request: Any, since: float, on_reply: Callable[[Any], None] | None) -> None:
+        self.target = target
+        self.request = request
+        self.since = since
+        self.on_reply = on_reply
+
+
+class NodeCore:
+    def __init__(
+        self,
+        node_id: int,
+        shard: int,
+        members: list[tuple[list[int], list[int]]],
+        slot_ranges: list[list[tuple[int, int]]],
+        *,
+        rng: random.Random,
+        loaded: LoadedState,
+        handlers: Callable[[list[bytes]], Any],
+        matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
+        config: ReplicaConfig | None = None,
+        paxos_config: PaxosConfig | None = None,
+    ) -> None:
+        self.id = node_id
+        self.shard = shard
+        self.num_shards = len(members)
+        self.members = members
+        self.cfg = config or ReplicaConfig()
+        self.rng = rng
+        self.lookup = handlers
+        self.slots = SlotMap(slot_ranges)
+        self.wm = WatermarkTable(self.num_shards)
+        voters, learners = members[shard]
+        self.replica = ReplicaCore(
+            shard, node_id, self.num_shards, voters, learners,
+            rng=random.Random(rng.random()), wm=self.wm, config=self.cfg, paxos_config=paxos_config,
+            keyspace=loaded.keyspace, applied_slot=loaded.applied_slot, clock=loaded.clock,
+            promised=loaded.promised, log=loaded.log, marks=loaded.marks,
+            handlers=handlers, matcher_factory=matcher_factory, owns=self.owns,
+        )
+        self.paxos = self.replica.paxos
+        self.all_nodes = sorted(n for v, l in members for n in v + l)
+        self.leaders: dict[int, int] = {}
+        self.leader_heard: dict[int, float] = {}
+        self.releases = ReleaseQueue(shard, self.cfg.max_held_replies)
+        self.held: dict[Any, Any] = {}  # token -> result waiting for release
+        self.forwarded: dict[int, _Forward] = {}
+        self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
+        self.next_internal = first_request_id(random.Random(rng.random()))
+        self.waiting: deque[tuple[Any, Any, float]] = deque()  # no leader to run it yet
+        self.blocked: deque[tuple[Any, Any, float]] = deque()  # hit a locked key
+        self.was_leader = False
+        self.mono_ms = 0.0
+        self.gossip_due = 0.0
+        self.gossiped: tuple | None = None
+        self._messages: list[tuple[int, Message]] = []
+        self._results: list[tuple[int, Any, bool]] = []
+        self._releases: list[int] = []
+        self.coord = Coordinator(self)
+
+    # -- convenience ---------------------------------------------------------------------
+    @property
+    def ks(self):
+        return self.replica.ks
+
+    @property
+    def tracker(self):
+        return self.replica.tracker
+
+    @property
+    def applied_slot(self) -> int:
+        return self.replica.applied_slot
+
+    def owns(self, key: bytes) -> bool:
+        return self.slots.shard_of(key) == self.shard
+
+    def send(self, node: int, msg: Message) -> None:
+        self._messages.append((node, msg))
+
+    def leader_of(self, shard: int) -> int | None:
+        if shard == self.shard:
+            return self.paxos.known_leader()
+        return self.leaders.get(shard)
+
+    # -- inputs -----------------------------------------------------------------------------
+    def observe_time(self, mono_ms: float, wall_ms: int) -> None:
+        if mono_ms > self.mono_ms:
+            self.mono_ms = mono_ms
+        self.replica.observe_time(mono_ms, wall_ms)
+
+    def tick(self, mono_ms: float, wall_ms: int) -> None:
+        self.observe_time(mono_ms, wall_ms)
+        self.replica.tick(mono_ms, wall_ms)
+        self._after_role()
+        self._expire_leaders()
+        self._gossip()
+        self.coord.tick()
+        self._retry_blocked(force=True)
+        self._drain_waiting()
+        self._expire_forwards()
+
+    def step(self, msg: Message) -> None:
+        t = type(msg)
+        if t is Watermark:
+            self._on_watermark(msg)  # type: ignore[arg-type]
+        elif t is ForwardRequest:
+            self._on_forward_request(msg)  # type: ignore[arg-type]
+        elif t is ForwardReply:
+            self._on_forward_reply(msg)  # type: ignore[arg-type]
+        elif t in _PARTICIPANT:
+            self._participant(msg)
+        elif t in _COORDINATOR:
+            self.coord.handle(msg)
+        else:
+            self.replica.step_paxos(msg)
+            self._after_role()
+
+    def submit(self, rid: int, request: Any) -> tuple[Any, bool] | None:
+        """A client's request. (result, released) when it ran now; else the
+        answer comes through ready().results (and later ready().releases)."""
+        return self._route(rid, request)
+
+    # -- routing ------------------------------------------------------------------------------
+    def _route(self, token: Any, request: Any) -> tuple[Any, bool] | None:
+        kind, shard = self._classify(request)
+        serving = self.replica.can_serve()
+        if kind == "single":
+            if shard == self.shard and serving:
+                return self._run_here(token, request, trap_remote=False)
+            return self._send_to_shard(token, request, shard)
+        if kind == "procedure":
+            if serving:
+                return self._run_here(token, request, trap_remote=self.num_shards > 1)
+            return self._send_to_shard(token, request, self.shard)
+        # Cross-shard work needs a coordinator: us if we lead, else our leader.
+        if serving:
+            if kind == "multi":
+                self.coord.start(token, request)
+            else:
+                self.coord.gather(token, request)
+            return None
+        return self._send_to_shard(token, request, self.shard)
+
+    def _classify(self, request: Any) -> tuple[str, int]:
+        if self.num_shards == 1:
+            return "single", self.shard
+        if type(request) is WatchRequest:
+            keys = request.keys
+        else:
+            keys = []
+            for argv in request.commands:
+                spec = self.lookup(argv)
+                if spec.scope == "keyspace":
+                    if len(request.commands) == 1 and not request.watches:
+                        return "fanout", -1
+                    return "multi", -1
+                if "movablekeys" in spec.flags:
+                    return ("procedure", -1) if len(request.commands) == 1 else ("multi", -1)
+                keys.extend(spec.keys(argv))
+            if request.watches:
+                keys.extend(key for key, _ in request.watches)
+        shards = {self.slots.shard_of(k) for k in keys}
+        if len(shards) <= 1:
+            return "single", shards.pop() if shards else self.shard
+        return "multi", -1
+
+    def _run_here(self, token: Any, request: Any, trap_remote: bool) -> tuple[Any, bool] | None:
+        try:
+            result, deps = self.replica.execute(request, trap_remote)
+        except KeyLocked:
+            self.blocked.append((token, request, self.mono_ms))
+            return None
+        except NeedRemote:
+            self.coord.start(token, request)
+            return None
+        return self.finish(token, result, deps, now=True)
+
+    def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False) -> tuple[Any, bool] | None:
+        """A request ran; release its reply when its version vector is covered."""
+        # Only a client request id (an int) can be answered by return value.
+        client = now and type(token) is int
+        status = self.wm.status(deps)
+        if status == COVERED:
+            if client:
+                return result, True
+            self._deliver(token, result, True)
+            return None
+        if status == ROLLED_BACK:
+            error = ErrorReply(errors.TRYAGAIN_ROLLED_BACK.format(self._rolled_back_shard(deps)))
+            if client:
+                return error, True
+            self._deliver(token, error, True)
+            return None
+        self.releases.add(deps, token)
+        self.held[token] = result
+        if type(token) is int:
+            if client:
+                return result, False
+            self._results.append((token, result, False))
+        return None
+
+    def _rolled_back_shard(self, deps: tuple[int, ...]) -> int:
+        for shard, c in enumerate(deps):
+            if self.wm.component(shard, c) == ROLLED_BACK:
+                return shard
+        return -1
+
+    def _deliver(self, token: Any, result: Any, released: bool) -> None:
+        """Hand a final result to a local client or back to the node that forwarded it."""
+        if type(token) is tuple:
+            origin, rid = token
+            self.send(origin, ForwardReply(self.shard, self.id, rid, pack_value(result)))
+        elif callable(token):
+            token(result)
+        else:
+            self._results.append((token, result, released))
+
+    def deliver_error(self, token: Any, text: str) -> None:
+        self._deliver(token, ErrorReply(text), True)
+
+    # -- forwarding ------------------------------------------------------------------------------
+    def _send_to_shard(self, token: Any, request: Any, shard: int) -> None:
+        target = self.leader_of(shard)
+        if type(token) is tuple:
+            # Forwarded to us, but not ours to run: nothing ran, so the origin
+            # may route it again with fresher knowledge of who leads.
+            origin, rid = token
+            self.send(origin, ForwardReply(self.shard, self.id, rid, b""))
+            return None
+        if target is None or target == self.id:
+            self._wait(token, request)
+            return None
+        self.forward(target, request, token, shard)
+        return None
+
+    def forward(self, target: int, request: Any, token: Any, shard: int) -> None:
+        if callable(token):
+            self.next_internal += 1
+            rid = self.next_internal
+            self.forwarded[rid] = _Forward(target, request, self.mono_ms, token)
+        else:
+            rid = token
+            self.forwarded[rid] = _Forward(target, request, self.mono_ms, None)
+        self.send(target, ForwardRequest(shard, self.id, rid, request.to_wire()))
+
+    def _wait(self, token: Any, request: Any) -> None:
+        if len(self.waiting) >= self.cfg.max_queued_requests:
+            self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(self.shard))
+            return
+        self.waiting.append((token, request, self.mono_ms))
+
+    def _drain_waiting(self) -> None:
+        for _ in range(len(self.waiting)):
+            token, request, since = self.waiting.popleft()
+            if self.mono_ms - since >= self.cfg.queue_timeout_ms:
+                kind, shard = self._classify(request)
+                self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
+                continue
+            answer = self._route(token, request)
+            if answer is not None:
+                # It ran now; a client token's answer goes out through results.
+                self._results.append((token, answer[0], answer[1]))
+
+    def _retry_blocked(self, force: bool = False) -> None:
+        if not self.blocked or not (force or self.replica.lock_released):
+            return
+        self.replica.lock_released = False
+        for _ in range(len(self.blocked)):
+            token, request, since = self.blocked.popleft()
+            if self.mono_ms - since >= self.cfg.txn_timeout_ms:
+                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
+                continue
+            if not self.replica.can_serve():
+                self._wait(token, request)
+                continue
+            try:
+                result, deps = self.replica.execute(request, False)
+            except KeyLocked:
+                self.blocked.append((token, request, since))
+                continue
+            except NeedRemote:
+                self.coord.start(token, request)
+                continue
+            self.finish(token, result, deps)
+
+    def _first_time(self, origin: int, rid: int) -> bool:
+        """Exactly once: the network may deliver a forwarded request twice.
+
+        Request ids are ``incarnation << 32 | counter``; per (origin,
+        incarnation) we remember the counters seen within a window below the
+        highest, and treat anything older as a very late duplicate.
+        """
+        source = (origin, rid >> 32)
+        counter = rid & 0xFFFFFFFF
+        top, seen = self.forwards_seen.pop(source, (0, set()))
+        if counter in seen or counter <= top - FORWARD_DEDUP_WINDOW:
+            self.forwards_seen[source] = (top, seen)
+            return False
+        seen.add(counter)
+        if counter > top:
+            top = counter
+            if len(seen) > 2 * FORWARD_DEDUP_WINDOW:
+                seen = {c for c in seen if c > top - FORWARD_DEDUP_WINDOW}
+        self.forwards_seen[source] = (top, seen)
+        if len(self.forwards_seen) > FORWARD_SOURCES_MAX:
+            del self.forwards_seen[next(iter(self.forwards_seen))]
+        return True
+
+    def _on_forward_request(self, msg: ForwardRequest) -> None:
+        if not self._first_time(msg.src, msg.rid):
+            return
+        token = (msg.src, msg.rid)
+        request = request_from_wire(msg.request)
+        if self.paxos.role != LEADER:
+            self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, b""))
+            return
+        answer = self._route(token, request)
+        assert answer is None  # tuple tokens always answer through messages
+
+    def _on_forward_reply(self, msg: ForwardReply) -> None:
+        pending = self.forwarded.pop(msg.rid, None)
+        if pending is None:
+            return
+        if not msg.result:
+            # Whoever we asked ran nothing: route it again.
+            token = pending.on_reply if pending.on_reply is not None else msg.rid
+            answer = self._route(token, pending.request)
+            if answer is not None:
+                self._deliver(token, answer[0], answer[1])
+            return
+        result = unpack_value(msg.result)
+        if pending.on_reply is not None:
+            pending.on_reply(result)
+        else:
+            self._results.append((msg.rid, result, True))
+
+    def _expire_forwards(self) -> None:
+        if not self.forwarded:
+            return
+        for rid, fwd in list(self.forwarded.items()):
+            shard = self._target_shard(fwd.target)
+            leader = self.leader_of(shard)
+            if leader is not None and leader != fwd.target:
+                del self.forwarded[rid]
+                self._forward_failed(rid, fwd, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(shard))
+            elif self.mono_ms - fwd.since >= self.cfg.forward_timeout_ms:
+                del self.forwarded[rid]
+                self._forward_failed(rid, fwd, errors.TIMEOUT.format(shard, self.cfg.forward_timeout_ms))
+
+    def _forward_failed(self, rid: int, fwd: _Forward, text: str) -> None:
+        if fwd.on_reply is not None:
+            fwd.on_reply(ErrorReply(text))
+        else:
+            self._results.append((rid, ErrorReply(text), True))
+
+    def _target_shard(self, node: int) -> int:
+        for shard, (voters, learners) in enumerate(self.members):
+            if node in voters or node in learners:
+                return shard
+        return self.shard
+
+    # -- cross-shard participation -----------------------------------------------------------------
+    def _participant(self, msg: Message) -> None:
+        replica = self.replica
+        t = type(msg)
+        if t is TxnQuery:
+            outcome, deps, ops = self.coord.decision(msg.txn, msg.participant_shard)
+            if outcome != "pending":
+                self.send(msg.src, TxnDecision(msg.participant_shard, self.id, msg.txn, outcome, deps, ops))
+            return
+        if t is TxnDecision:
+            if msg.outcome == "commit":
+                replica.install_prepared(msg.txn, msg.deps, msg.ops)
+            elif msg.outcome == "abort":
+                replica.abort_prepared(msg.txn)
+            return
+        serving = replica.serving and self.paxos.role == LEADER
+        epoch = replica.epoch
+        if t is TxnRead:
+            if not serving:
+                self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader"))
+                return
+            items = replica.read_items(msg.keys)
+            ranges = [replica.read_range(*r) for r in msg.ranges]
+            self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, ""))
+        elif t is TxnPrepare:
+            if not serving:
+                self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, "not leader"))
+                return
+            ok, clock, reason = replica.prepare(msg.txn, msg.keys)
+            self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, ok, clock, epoch, reason))
+        elif t is TxnValidate:
+            ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges) if serving else (False, "not leader")
+            self.send(msg.src, TxnValidated(self.shard, self.id, msg.txn, ok, reason))
+        elif t is TxnInstall:
+            if msg.epoch != epoch or not serving:
+                ok, reason = False, "epoch changed"
+            else:
+                ok, reason = replica.install_prepared(msg.txn, msg.deps, msg.ops)
+            self.send(msg.src, TxnInstalled(self.shard, self.id, msg.txn, ok, reason))
+        elif t is TxnAbort:
+            replica.abort_prepared(msg.txn)
+            self.send(msg.src, TxnAborted(self.shard, self.id, msg.txn))
+
+    # -- watermarks and leaders ------------------------------------------------------------------------
+    def _on_watermark(self, msg: Watermark) -> None:
+        if msg.serving and msg.shard != self.shard:
+            self.leaders[msg.shard] = msg.src
+            self.leader_heard[msg.shard] = self.mono_ms
+        if self.wm.observe(msg.shard, msg.epoch, msg.w, msg.closed, msg.closed_below):
+            self.replica.on_marks_changed()
+
+    def _expire_leaders(self) -> None:
+        stale = 3 * self.paxos.cfg.election_timeout_ms
+        for shard, heard in list(self.leader_heard.items()):
+            if self.mono_ms - heard > stale:
+                self.leaders.pop(shard, None)
+                del self.leader_heard[shard]
+
+    def _gossip(self) -> None:
+        # A leader gossips as soon as it leads, serving or not: its epoch
+        # verdicts are chosen facts, and other shards' recovering leaders may
+        # need them before either side can serve.
+        replica = self.replica
+        if self.paxos.role != LEADER:
+            return
+        epoch, w, closed, closed_below = self.wm.snapshot(self.shard)
+        state = (epoch, w, len(closed), closed_below, replica.serving)
+        if state == self.gossiped and self.mono_ms < self.gossip_due:
+            return
+        self.gossiped = state
+        self.gossip_due = self.mono_ms + 5 * GOSSIP_EVERY_MS
+        msg = Watermark(self.shard, self.id, epoch, w, closed, closed_below, replica.serving)
+        for node in self.all_nodes:
+            if node != self.id:
+                self.send(node, msg)
+
+    def _after_role(self) -> None:
+        is_leader = self.paxos.role == LEADER
+        if self.was_leader and not is_leader:
+            # Deposed: every reply we hold might describe undone writes.
+            for token in self.releases.drain():
+                self.held.pop(token, None)
+                self.deliver_error(token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard))
+            self.coord.deposed()
+            for token, request, since in list(self.blocked):
+                self._wait(token, request)
+            self.blocked.clear()
+        self.was_leader = is_leader
+
+    # -- outputs -------------------------------------------------------------------------------------------
+    def ready(self) -> NodeOutput:
+        replica = self.replica
+        replica.maybe_propose()
+        pready = self.paxos.ready()
+        for slot, value in pready.committed:
+            replica.on_chosen(slot, value)
+        replica.after_paxos()
+        self._after_role()
+        replica.resolve()
+        if replica.orphans_to_query:
+            # Ask every replica of the coordinator's shard: its leader may be
+            # new and not serving yet, and any replica that knows may answer.
+            for txn in replica.orphans_to_query:
+                shard = self._target_shard(txn[0])
+                voters, learners = self.members[shard]
+                for node in voters + learners:
+                    if node != self.id:
+                        self.send(node, TxnQuery(shard, self.id, txn, self.shard))
+                    else:
+                        outcome, deps, ops = self.coord.decision(txn, self.shard)
+                        self._participant(TxnDecision(self.shard, self.id, txn, outcome, deps, ops))
+            replica.orphans_to_query.clear()
+        self._retry_blocked()
+        self._settle()
+        self._gossip()
+        out = NodeOutput(pready, pready.messages + self._messages, self._results, self._releases)
+        self._messages, self._results, self._releases = [], [], []
+        return out
+
+    def _settle(self) -> None:
+        if not len(self.releases):
+            return
+        released, rolled_back = self.releases.settle(self.wm)
+        for token in released:
+            result = self.held.pop(token)
+            if type(token) is tuple or callable(token):
+                self._deliver(token, result, True)
+            else:
+                self._releases.append(token)
+        for token in rolled_back:
+            self.held.pop(token, None)
+            self.deliver_error(token, errors.TRYAGAIN_ROLLED_BACK.format("?"))
+
+    def advance(self, out: NodeOutput) -> None:
+        self.paxos.advance(out.paxos)
+
+    @property
+    def has_ready(self) -> bool:
+        replica = self.replica
+        return bool(
+            self.paxos.has_ready
+            or self._messages
+            or self._results
+            or self._releases
+            or (replica.may_propose() and len(replica.inflight) < self.cfg.max_inflight_batches)
+            or replica.orphans_to_query
+        )
+
+    # -- storage hooks ------------------------------------------------------------------------------------
+    def checkpoint(self):
+        return self.replica.checkpoint()
+
+    def install_snapshot(self, applied_slot: int, clock: int, keyspace) -> bool:
+        return self.replica.install_snapshot(applied_slot, clock, keyspace)
+
+    def status(self) -> dict[str, Any]:
+        info = self.replica.status()
+        info["shards"] = self.num_shards
+        info["leaders"] = {str(s): self.leader_of(s) for s in range(self.num_shards)}
+        info["vector_watermark"] = [m.w for m in self.wm.shards]
+        info["held_replies"] = len(self.releases)
+        info["waiting_requests"] = len(self.waiting)
+        info["blocked_requests"] = len(self.blocked)
+        info["coordinating"] = len(self.coord.active)
+        return info
+
+
+_PARTICIPANT = (TxnRead, TxnPrepare, TxnValidate, TxnInstall, TxnAbort, TxnQuery, TxnDecision)
+_COORDINATOR = (TxnReadReply, TxnPrepared, TxnValidated, TxnInstalled, TxnAborted)
