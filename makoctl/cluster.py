@@ -24,8 +24,8 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 DEFAULT_DATA_DIR = "./mako-data"
 DEFAULT_BASE_PORT = 7379
-DEFAULT_SHARDS = 1
-DEFAULT_REPLICAS = 1
+DEFAULT_SHARDS = 2
+DEFAULT_REPLICAS = 3
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -77,7 +77,7 @@ def start(
 ) -> None:
     """Start every node in the background and wait until each shard has a leader.
 
-    With no options: the embedded default (1 shard x 1 replica, RESP ports
+    With no options: the embedded default (2 shards x 3 replicas, RESP ports
     from 7379, data in ./mako-data). On a data dir that already holds a
     cluster, restarts that cluster from its saved config and data.
     """

@@ -71,7 +71,7 @@ class Node:
             loaded=loaded,
             handlers=partial(resolve, TABLE),
             matcher_factory=glob.compile_matcher,
-            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, protocol=cfg.protocol),
+            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, protocol=cfg.protocol, ack=cfg.ack),
             paxos_config=PaxosConfig(
                 election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
             ),

@@ -10,6 +10,7 @@ its operations on another shard. Same output conventions as ``bench tpcc``.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import sys
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+import redis
 
 from makod.client import ClusterClient
 from makod.core.slots import SlotMap
@@ -41,13 +43,18 @@ TYPES = ["single_shard", "cross_shard"]
 LABELS = {"single_shard": "single-shard", "cross_shard": "cross-shard"}
 
 
+@functools.lru_cache(maxsize=64)
+def _zeta(n: int, theta: float) -> float:
+    return sum(1.0 / (i ** theta) for i in range(1, n + 1))
+
+
 class Zipf:
     """Ranks 0..n-1 with P(rank k) ~ 1/(k+1)^theta (Gray et al.'s generator, as YCSB uses); theta 0 is uniform."""
 
     def __init__(self, n: int, theta: float, rng: random.Random) -> None:
         self.n, self.theta, self.rng = n, theta, rng
         if theta > 0:
-            self.zetan = sum(1.0 / (i ** theta) for i in range(1, n + 1))
+            self.zetan = _zeta(n, theta)
             self.zeta2 = 1.0 + 0.5 ** theta
             self.alpha = 1.0 / (1.0 - theta)
             self.eta = (1.0 - (2.0 / n) ** (1.0 - theta)) / (1.0 - self.zeta2 / self.zetan) if n > 1 else 1.0
@@ -136,6 +143,10 @@ def micro(
                      check, as_json, seed)
     except BenchError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        code = 1
+    except (redis.RedisError, OSError) as exc:
+        err_console.print(f"[bold red]error:[/] talking to the cluster failed: {type(exc).__name__}: {exc}",
+                          highlight=False)
         code = 1
     except KeyboardInterrupt:
         code = 130

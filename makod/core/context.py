@@ -94,6 +94,7 @@ class DirectContext:
         "locks",
         "owns",
         "wm",
+        "range_local",
     )
 
     def __init__(
@@ -127,6 +128,8 @@ class DirectContext:
         # When set, a key this replica does not own ends the run (NeedRemote).
         self.owns = owns
         self.wm = wm  # judges dependencies on ended epochs (vec_join)
+        # With ``owns``: is a range wholly on this shard? (else NeedRemote)
+        self.range_local: Callable[[bytes, bytes | None], bool] | None = None
         self.now_ms = now_ms
         self.rng = rng
         self.matcher_factory = matcher_factory
@@ -226,9 +229,11 @@ class DirectContext:
         replicated) matters as much as what it saw, so a scan depends on
         everything installed on this shard, like a whole-keyspace read.
         """
+        if self.range_local is not None and not self.range_local(start, end):
+            raise NeedRemote(ranges=[(start, end, limit, reverse)])
         self.deps = vec_join(self.deps, self.all_deps, self.wm)
         out: list[tuple[bytes, Record]] = []
-        for key in self.ks.range_iter(start, end, reverse):
+        for key in self.ks.range_iter(start, end, reverse, limit):
             rec = self.get(key)
             if rec is not None:
                 out.append((key, rec))

@@ -54,7 +54,7 @@ from resp.replies import NULL_ARRAY, ErrorReply
 if TYPE_CHECKING:
     from makod.core.node import NodeCore
 
-READ, PREPARE, VALIDATE, BACKOFF = 0, 1, 2, 3
+READ, PREPARE, VALIDATE, BACKOFF, INSTALL = 0, 1, 2, 3, 4
 
 KEYSPACE_IN_MULTI = (
     "ERR DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB and FLUSHALL cannot be part of a "
@@ -79,8 +79,8 @@ class DistTxn:
         self.pending: set[int] = set()
         # key -> (record | None, version, deps | None): what we read, at which version.
         self.fetched: dict[bytes, tuple[Record | None, int, tuple | None]] = {}
-        # (start, end, limit, reverse) -> [key, ...] as the owner scanned it.
-        self.ranges: dict[tuple, list[bytes]] = {}
+        # (start, end, limit, reverse) -> {shard: [key, ...] as that shard scanned it}.
+        self.ranges: dict[tuple, dict[int, list[bytes]]] = {}
         self.need_keys: set[bytes] = set()
         self.need_ranges: set[tuple] = set()
         self.result: Any = None
@@ -172,7 +172,9 @@ class Coordinator:
         for key in txn.need_keys:
             by_shard.setdefault(node.slots.shard_of(key), ([], []))[0].append(key)
         for spec in txn.need_ranges:
-            by_shard.setdefault(node.slots.shard_of(spec[0]), ([], []))[1].append(spec)
+            # A range spans every shard unless it stays inside one hash tag.
+            for shard in node.slots.range_shards(spec[0], spec[1]):
+                by_shard.setdefault(shard, ([], []))[1].append(spec)
         txn.need_keys = set()
         txn.need_ranges = set()
         txn.pending = set()
@@ -181,7 +183,7 @@ class Coordinator:
         for shard, (keys, ranges) in sorted(by_shard.items()):
             if shard == node.shard:
                 replica = node.replica
-                self._absorb(txn, replica.read_items(keys), ranges, [replica.read_range(*r) for r in ranges])
+                self._absorb(txn, shard, replica.read_items(keys), ranges, [replica.read_range(*r) for r in ranges])
                 continue
             leader = node.leader_of(shard)
             if leader is None:
@@ -193,11 +195,11 @@ class Coordinator:
         if not txn.pending:
             self._execute(txn)
 
-    def _absorb(self, txn: DistTxn, items: list, range_specs: list, range_items: list) -> None:
+    def _absorb(self, txn: DistTxn, shard: int, items: list, range_specs: list, range_items: list) -> None:
         for key, raw, version, deps in items:
             txn.fetched[key] = (decode_record(raw) if raw is not None else None, version, tuple(deps) if deps else None)
         for spec, found in zip(range_specs, range_items):
-            txn.ranges[tuple(spec)] = [item[0] for item in found]
+            txn.ranges.setdefault(tuple(spec), {})[shard] = [item[0] for item in found]
             for key, raw, version, deps in found:
                 txn.fetched[key] = (decode_record(raw) if raw is not None else None, version, tuple(deps) if deps else None)
 
@@ -232,7 +234,8 @@ class Coordinator:
             scratch, 0, zero, zero, node.replica.wall_ms, node.rng, node.replica.matcher_factory, wm=node.wm
         )
         ctx.fetched_keys = txn.fetched
-        ctx.fetched_ranges = txn.ranges
+        # Each range as one list: what every shard it spans returned.
+        ctx.fetched_ranges = {spec: [k for keys in parts.values() for k in keys] for spec, parts in txn.ranges.items()}
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
         try:
             replies = []
@@ -288,6 +291,10 @@ class Coordinator:
                     return
                 txn.clocks[shard] = clock
                 txn.epochs[shard] = node.replica.epoch
+                if node.cfg.protocol == "2pc-paxos":
+                    # The baseline's own prepare is replicated before it counts.
+                    txn.pending.add(shard)
+                    node.replica.after_replication(lambda txn_id=txn.id: self._local_prepared(txn_id))
                 continue
             leader = node.leader_of(shard)
             if leader is None:
@@ -295,6 +302,14 @@ class Coordinator:
                 return
             txn.pending.add(shard)
             node.send(leader, TxnPrepare(shard, node.id, txn.id, keys))
+        if not txn.pending:
+            self._validate(txn)
+
+    def _local_prepared(self, txn_id: tuple) -> None:
+        txn = self.active.get(txn_id)
+        if txn is None or txn.phase != PREPARE:
+            return
+        txn.pending.discard(self.node.shard)
         if not txn.pending:
             self._validate(txn)
 
@@ -308,9 +323,10 @@ class Coordinator:
         ranges: dict[int, list] = {}
         for key, (_rec, version, _deps) in txn.fetched.items():
             reads.setdefault(node.slots.shard_of(key), []).append([key, version])
-        for spec, keys in txn.ranges.items():
-            seen = [[k, txn.fetched[k][1]] for k in keys]
-            ranges.setdefault(node.slots.shard_of(spec[0]), []).append([*spec, seen])
+        for spec, parts in txn.ranges.items():
+            for shard, keys in parts.items():
+                seen = [[k, txn.fetched[k][1]] for k in keys]
+                ranges.setdefault(shard, []).append([*spec, seen])
         for shard in sorted(set(reads) | set(ranges)):
             if shard == node.shard:
                 ok, _ = node.replica.validate(txn.id, reads.get(shard, []), ranges.get(shard, []))
@@ -348,6 +364,17 @@ class Coordinator:
         record = [list(txn.id), remote_ops]
         ok, _ = node.replica.install_prepared(txn.id, deps, txn.ops_by_shard.get(node.shard, []), record)
         assert ok, "our own prepared part vanished while we held the role"
+        if node.cfg.protocol == "2pc-paxos":
+            # The baseline replicates its decision (our record) before any
+            # participant installs, holding every lock meanwhile.
+            txn.phase = INSTALL
+            txn.deadline = node.mono_ms + 10 * node.cfg.txn_timeout_ms
+            node.replica.after_replication(lambda: self._send_installs(txn, deps, remote_ops))
+            return
+        self._send_installs(txn, deps, remote_ops)
+
+    def _send_installs(self, txn: DistTxn, deps: tuple, remote_ops: dict) -> None:
+        node = self.node
         for shard, ops in remote_ops.items():
             leader = node.leader_of(shard)
             if leader is not None:
@@ -380,7 +407,8 @@ class Coordinator:
             txn.id = (node.id, node.replica.epoch, self.seq)
             del old
             txn.phase = BACKOFF
-            txn.retry_at = node.mono_ms + node.rng.random() * min(50.0, 2.0 * txn.attempt)
+            # Randomized exponential backoff: contending transactions spread out.
+            txn.retry_at = node.mono_ms + node.rng.random() * min(100.0, 2.0 ** txn.attempt)
             txn.pending = set()
             self.active[txn.id] = txn
             return
@@ -392,6 +420,8 @@ class Coordinator:
             if txn.phase == BACKOFF:
                 if now >= txn.retry_at:
                     self._begin(txn)
+            elif txn.phase == INSTALL:
+                continue  # decided: only its replication is awaited
             elif now >= txn.deadline:
                 self._abort(txn, retry=True)
 
@@ -399,6 +429,12 @@ class Coordinator:
         """We no longer lead: nothing undecided may go on; let another leader run it."""
         node = self.node
         for txn in list(self.active.values()):
+            if txn.phase == INSTALL:
+                # Decided and installed here (now undone with our speculative
+                # state): its fate is the epoch verdict's; the client learns it.
+                self.active.pop(txn.id, None)
+                node.deliver_error(txn.token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(node.shard))
+                continue
             for shard in txn.clocks:
                 if shard != node.shard:
                     leader = node.leader_of(shard)
@@ -426,7 +462,7 @@ class Coordinator:
                 self._abort(txn, retry=True)
                 return
             txn.pending.discard(msg.shard)
-            self._absorb(txn, msg.items, txn.asked.get(msg.shard, []), msg.ranges)
+            self._absorb(txn, msg.shard, msg.items, txn.asked.get(msg.shard, []), msg.ranges)
             if not txn.pending:
                 self._execute(txn)
         elif t is TxnPrepared and txn.phase == PREPARE:

@@ -60,7 +60,7 @@ class Gather:
 
     def _ask(self, shard: int, argv: list[bytes]) -> None:
         node = self.node
-        request = TxnRequest([argv])
+        request = TxnRequest([argv], shard=shard)
         callback = lambda result, shard=shard: self._reply(shard, result)  # noqa: E731
         if shard == node.shard and node.replica.can_serve():
             node._run_here(callback, request, trap_remote=False)

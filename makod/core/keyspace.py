@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import zlib
+from itertools import islice
 from typing import Any, Callable, Iterator
 
 from sortedcontainers import SortedKeyList, SortedList
@@ -286,12 +287,33 @@ class Keyspace:
         index = self._scan_idx()
         return index[randrange(len(index))]
 
-    def range_iter(self, start: bytes, end: bytes | None, reverse: bool = False):
-        """Keys k with start <= k < end in byte order; a snapshot, safe to delete while iterating."""
+    def range_iter(self, start: bytes, end: bytes | None, reverse: bool = False, limit: int | None = None):
+        """Keys k with start <= k < end in byte order; the caller may delete keys meanwhile.
+
+        Keys come in chunks (each a fresh index lookup past the last key
+        given), growing from about ``limit``: "the oldest row" reads a few
+        keys, not the whole range.
+        """
         index = self._order_idx()
-        if end is None:
-            return list(index.irange(minimum=start, reverse=reverse))
-        return list(index.irange(minimum=start, maximum=end, inclusive=(True, False), reverse=reverse))
+        chunk = max(8, 2 * limit) if limit is not None else 1 << 62
+        last: bytes | None = None
+        while True:
+            if last is None:
+                lo, hi, inc = start, end, (True, False)
+            elif reverse:
+                lo, hi, inc = start, last, (True, False)
+            else:
+                lo, hi, inc = last, end, (False, False)
+            if hi is None:
+                it = index.irange(minimum=lo, inclusive=(inc[0], True), reverse=reverse)
+            else:
+                it = index.irange(minimum=lo, maximum=hi, inclusive=inc, reverse=reverse)
+            keys = list(islice(it, chunk))
+            yield from keys
+            if len(keys) < chunk:
+                return
+            last = keys[-1]
+            chunk *= 4
 
     def range_keys(
         self, start: bytes, end: bytes | None, reverse: bool = False, limit: int | None = None

@@ -110,6 +110,7 @@ class NodeCore:
             keyspace=loaded.keyspace, applied_slot=loaded.applied_slot, clock=loaded.clock,
             promised=loaded.promised, log=loaded.log, marks=loaded.marks,
             handlers=handlers, matcher_factory=matcher_factory, owns=self.owns,
+            range_local=lambda start, end: self.slots.range_shards(start, end) == [self.shard],
         )
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
@@ -219,6 +220,8 @@ class NodeCore:
             return "single", self.shard
         if type(request) is WatchRequest:
             keys = request.keys
+        elif request.shard is not None:
+            return "single", request.shard
         else:
             keys = []
             for argv in request.commands:
@@ -253,6 +256,11 @@ class NodeCore:
         # Only a client request id (an int) can be answered by return value.
         client = now and type(token) is int
         status = self.wm.status(deps)
+        if status != ROLLED_BACK and self.cfg.ack == "speculative":
+            # ack: speculative answers at install time: faster, but a write
+            # acknowledged this way is lost if its shard's leader fails
+            # before replicating it (README, "ack").
+            status = COVERED
         if status == COVERED:
             if client:
                 return result, True
@@ -461,7 +469,12 @@ class NodeCore:
                 self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, "not leader"))
                 return
             ok, clock, reason = replica.prepare(msg.txn, msg.keys)
-            self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, ok, clock, epoch, reason))
+            reply = TxnPrepared(self.shard, self.id, msg.txn, ok, clock, epoch, reason)
+            if ok and self.cfg.protocol == "2pc-paxos":
+                # The baseline votes only once its prepare is replicated.
+                replica.after_replication(lambda: self.send(msg.src, reply))
+            else:
+                self.send(msg.src, reply)
         elif t is TxnValidate:
             ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges) if serving else (False, "not leader")
             self.send(msg.src, TxnValidated(self.shard, self.id, msg.txn, ok, reason))

@@ -61,10 +61,11 @@ class ReplicaConfig:
     forward_timeout_ms: int = 10_000
     txn_timeout_ms: int = 2_000
     orphan_query_ms: int = 1_000
-    max_txn_attempts: int = 8
+    max_txn_attempts: int = 24
     active_expire_keys_per_tick: int = 200
     proto_max_bulk_len: int = 512 * 1024 * 1024
     protocol: str = "mako"  # or "2pc-paxos"
+    ack: str = "durable"  # or "speculative"
 
 
 class Txn:
@@ -117,6 +118,7 @@ class ReplicaCore:
         handlers: Callable[[list[bytes]], Any] | None = None,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
         owns: Callable[[bytes], bool] | None = None,
+        range_local: Callable[[bytes, bytes | None], bool] | None = None,
     ) -> None:
         self.shard = shard
         self.id = node_id
@@ -127,6 +129,7 @@ class ReplicaCore:
         self.lookup = handlers
         self.matcher_factory = matcher_factory
         self.owns = owns if num_shards > 1 else None
+        self.range_local = range_local if num_shards > 1 else None
         self.wm = wm if wm is not None else WatermarkTable(num_shards)
         self.paxos = Paxos(
             shard, node_id, voters, learners, paxos_config or PaxosConfig(),
@@ -156,6 +159,10 @@ class ReplicaCore:
         self.batch_ops = 0
         self.inflight: dict[int, tuple[int, list[Txn]]] = {}  # slot -> (marker, txns)
         self.last_marker = 0  # the highest marker proposed in this epoch
+        # Callbacks to run once the next proposed slot is chosen (2pc-paxos
+        # waits for replication of its prepare and its decision this way).
+        self.barriers: list[Callable[[], None]] = []
+        self.inflight_barriers: dict[int, list[Callable[[], None]]] = {}
         # Committed slots not yet fully resolved: [slot, deque of Txn or decoded txn].
         self.unresolved: deque[list] = deque()
 
@@ -255,6 +262,8 @@ class ReplicaCore:
         self.batch = []
         self.batch_ops = 0
         self.inflight = {}
+        self.barriers = []
+        self.inflight_barriers = {}
         self.tracker.rolled_back_all()
         self.clock = self.applied_clock
         self.serving = False
@@ -290,6 +299,8 @@ class ReplicaCore:
             self.matcher_factory, self.tracker.before_write, self.locks,
             self.owns if trap_remote else None, self.wm,
         )
+        if trap_remote:
+            ctx.range_local = self.range_local
         ctx.proto_max_bulk_len = self.cfg.proto_max_bulk_len
         return ctx
 
@@ -365,7 +376,13 @@ class ReplicaCore:
     def may_propose(self) -> bool:
         if not self.serving or self.paxos.transfer_target is not None:
             return False
-        return bool(self.batch) or (not self.inflight and self._current_marker() > self.last_marker)
+        return bool(self.batch or self.barriers) or (
+            not self.inflight and self._current_marker() > self.last_marker
+        )
+
+    def after_replication(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once everything installed so far is in a chosen slot."""
+        self.barriers.append(callback)
 
     def _current_marker(self) -> int:
         """Every version at or below this is installed (in a batch) or was never handed out."""
@@ -402,6 +419,9 @@ class ReplicaCore:
             if slot is None:
                 return  # leadership is being handed over; keep the batch
             self.last_marker = max(self.last_marker, marker)
+            if self.barriers:
+                self.inflight_barriers[slot] = self.barriers
+                self.barriers = []
             for t in batch:
                 t.slot = slot
             self.batch = rest
@@ -411,6 +431,8 @@ class ReplicaCore:
     # -- chosen slots -------------------------------------------------------------------------------
     def on_chosen(self, slot: int, value: bytes) -> None:
         own = self.inflight.pop(slot, None)
+        for callback in self.inflight_barriers.pop(slot, ()):
+            callback()
         if own is not None:
             marker, txns = own
             self._mark(self.epoch, marker)
@@ -570,7 +592,7 @@ class ReplicaCore:
     def _range_keys(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[bytes]:
         keys = []
         data = self.ks.data
-        for key in self.ks.range_iter(start, end, reverse):
+        for key in self.ks.range_iter(start, end, reverse, limit):
             rec = data.get(key)
             if rec is None or (rec.expire_ms is not None and rec.expire_ms <= self.wall_ms):
                 continue

@@ -19,20 +19,23 @@ class TxnRequest:
     changed, nothing runs and the answer is a null array.
     """
 
-    __slots__ = ("commands", "multi", "watches")
+    __slots__ = ("commands", "multi", "watches", "shard")
 
     def __init__(
         self,
         commands: list[list[bytes]],
         multi: bool = False,
         watches: list[tuple[bytes, int]] | None = None,
+        shard: int | None = None,
     ) -> None:
         self.commands = commands
         self.multi = multi
         self.watches = watches
+        # Pinned: run on this shard alone (one shard's part of a fan-out).
+        self.shard = shard
 
     def to_wire(self) -> list:
-        return [0, self.commands, self.multi, self.watches]
+        return [0, self.commands, self.multi, self.watches, self.shard]
 
     def __repr__(self) -> str:
         return f"TxnRequest({self.commands!r}, multi={self.multi}, watches={self.watches})"
@@ -57,7 +60,7 @@ def request_from_wire(data: list) -> Any:
     kind = data[0]
     if kind == 0:
         watches = [tuple(w) for w in data[3]] if data[3] is not None else None
-        return TxnRequest(data[1], data[2], watches)
+        return TxnRequest(data[1], data[2], watches, data[4] if len(data) > 4 else None)
     if kind == 1:
         return WatchRequest(data[1])
     raise ValueError(f"unknown request kind {kind}")

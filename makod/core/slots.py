@@ -64,6 +64,21 @@ class SlotMap:
                 self._cache[key] = shard
         return shard
 
+    def range_shards(self, start: bytes, end: bytes | None) -> list[int]:
+        """The shards that may hold keys k with start <= k < end.
+
+        Keys are hashed, so a range holds keys of every shard, unless it stays
+        inside one hash tag: then all its keys share one slot.
+        """
+        open_ = start.find(b"{")
+        if open_ != -1 and end is not None:
+            close = start.find(b"}", open_ + 1)
+            if close > open_ + 1:
+                prefix = start[: close + 1]
+                if end.startswith(prefix) or end == _successor(prefix):
+                    return [self.shard_of(start)]
+        return list(range(self.num_shards))
+
     def first_slot(self, shard: int) -> int:
         for lo, _, owner in self._ranges:
             if owner == shard:
@@ -82,3 +97,10 @@ class SlotMap:
                 return tag
             n += 1
 
+
+def _successor(prefix: bytes) -> bytes:
+    """The smallest byte string greater than every string starting with ``prefix``."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return prefix + b"\x00"
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])

@@ -24,13 +24,15 @@ from makod.sim.runner import run_seed
 @click.option("--replicas", default=3, show_default=True)
 @click.option("--learners", default=0, show_default=True)
 @click.option("--shards", default=1, show_default=True)
+@click.option("--protocol", type=click.Choice(["mako", "2pc-paxos"]), default="mako", show_default=True)
+@click.option("--ack", type=click.Choice(["durable", "speculative"]), default="durable", show_default=True)
 @click.option("--safety-ms", default=6000.0, show_default=True, help="Simulated time with faults.")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, forever: bool, replicas: int, learners: int,
-         shards: int, safety_ms: float, trace: bool) -> None:
+         shards: int, protocol: str, ack: str, safety_ms: float, trace: bool) -> None:
     """Run simulated shards under faults and check every safety invariant."""
     if one_seed is not None:
-        result = run_seed(one_seed, replicas=replicas, learners=learners, shards=shards, safety_ms=safety_ms, trace=trace)
+        result = run_seed(one_seed, replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack, safety_ms=safety_ms, trace=trace)
         for line in result.trace:
             click.echo(line)
         click.echo(
@@ -43,7 +45,8 @@ def main(seeds: int, first: int, one_seed: int | None, forever: bool, replicas: 
     n = 0
     for seed in seq:
         try:
-            run_seed(seed, replicas=replicas, learners=learners, shards=shards, safety_ms=safety_ms)
+            run_seed(seed, replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack,
+                     safety_ms=safety_ms)
         except AssertionError as exc:
             click.echo(f"FAILED seed {seed}: {exc}\nreplay: python -m makod.sim --seed {seed} --shards {shards} --trace", err=True)
             sys.exit(1)

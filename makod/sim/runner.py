@@ -34,6 +34,8 @@ def run_seed(
     learners: int = 0,
     shards: int = 1,
     txn_ratio: float | None = None,
+    protocol: str = "mako",
+    ack: str = "durable",
     safety_ms: float = 6000.0,
     liveness_ms: float = 20000.0,
     intensity: float = 1.0,
@@ -42,7 +44,10 @@ def run_seed(
     import random
 
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity)
-    world = World(seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace)
+    world = World(
+        seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
+        protocol=protocol, ack=ack,
+    )
     workload = Workload(
         world,
         keys=4 * shards,

@@ -34,6 +34,8 @@ class World:
         replicas: int = 3,
         learners: int = 0,
         shards: int = 1,
+        protocol: str = "mako",
+        ack: str = "durable",
         faults: Faults | None = None,
         election_timeout_ms: int = 300,
         heartbeat_ms: int = 50,
@@ -63,7 +65,9 @@ class World:
             [(s * per, 16383 if s == shards - 1 else (s + 1) * per - 1)] for s in range(shards)
         ]
         self.paxos_config = PaxosConfig(election_timeout_ms=election_timeout_ms, heartbeat_ms=heartbeat_ms)
-        self.replica_config = ReplicaConfig(queue_timeout_ms=2000, forward_timeout_ms=3000)
+        self.replica_config = ReplicaConfig(
+            queue_timeout_ms=2000, forward_timeout_ms=3000, protocol=protocol, ack=ack
+        )
         self.log_retain_slots = log_retain_slots
         self.checkpoint_every_ms = checkpoint_every_ms
         self.disks = {i: MemoryStore() for i in self.ids}

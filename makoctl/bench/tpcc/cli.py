@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import click
+import redis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,7 +22,7 @@ from makoctl.bench.tpcc import check as checker
 from makoctl.bench.tpcc import driver
 from makoctl.bench.tpcc.common import BenchCluster, BenchError, cluster_options, console, err_console, open_cluster, results_table
 from makoctl.bench.tpcc.gen import MIX, TYPES, NURandC
-from makoctl.bench.tpcc.load import TABLES, LoadPlan, run_load
+from makoctl.bench.tpcc.load import TABLES, LoadError, LoadPlan, run_load
 
 META_VERSION = 1
 LABELS = {
@@ -99,8 +100,11 @@ def tpcc(
     except BenchError as exc:
         ui.error(str(exc))
         code = 1
-    except driver.FatalError as exc:
+    except (driver.FatalError, LoadError) as exc:
         ui.error(str(exc))
+        code = 1
+    except (redis.RedisError, OSError) as exc:
+        ui.error(f"talking to the cluster failed: {type(exc).__name__}: {exc}")
         code = 1
     except KeyboardInterrupt:
         ui.error("interrupted")
@@ -128,9 +132,19 @@ class Ui:
 
 def _main(bench: BenchCluster, ui: Ui, warehouses: int, clients: int | None, duration: float, warmup: float,
           check: bool, check_only: bool, seed: int, load_workers: int | None, items: int) -> int:
+    client = ClusterClient(bench.cfg, socket_timeout=120)
+    try:
+        return _bench(bench, client, ui, warehouses, clients, duration, warmup, check, check_only, seed,
+                      load_workers, items)
+    finally:
+        client.close()
+
+
+def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, clients: int | None,
+           duration: float, warmup: float, check: bool, check_only: bool, seed: int, load_workers: int | None,
+           items: int) -> int:
     cfg = bench.cfg
     slots = SlotMap([shard.slots for shard in cfg.shards])
-    client = ClusterClient(cfg, socket_timeout=120)
     meta = client.call("tpcc.get", {"keys": [META_KEY]}, route_key=META_KEY)[0]
     report: dict[str, Any] = {
         "benchmark": "tpcc",
