@@ -122,6 +122,7 @@ class NodeCore:
         self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
         self.next_internal = first_request_id(random.Random(rng.random()))
         self.waiting: deque[tuple[Any, Any, float]] = deque()  # no leader to run it yet
+        self._since: float | None = None  # see _route
         self.blocked: deque[tuple[Any, Any, float]] = deque()  # hit a locked key
         self.was_leader = False
         self.mono_ms = 0.0
@@ -195,7 +196,10 @@ class NodeCore:
         return self._route(rid, request)
 
     # -- routing ------------------------------------------------------------------------------
-    def _route(self, token: Any, request: Any) -> tuple[Any, bool] | None:
+    def _route(self, token: Any, request: Any, since: float | None = None) -> tuple[Any, bool] | None:
+        """``since``: when the request first had to wait (kept across retries,
+        so the queue timeout is measured from then, not from the last retry)."""
+        self._since = since
         kind, shard = self._classify(request)
         serving = self.replica.can_serve()
         if kind == "single":
@@ -324,11 +328,13 @@ class NodeCore:
             self.forwarded[rid] = _Forward(target, request, self.mono_ms, None)
         self.send(target, ForwardRequest(shard, self.id, rid, request.to_wire()))
 
-    def _wait(self, token: Any, request: Any) -> None:
+    def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
         if len(self.waiting) >= self.cfg.max_queued_requests:
             self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(self.shard))
             return
-        self.waiting.append((token, request, self.mono_ms))
+        if since is None:
+            since = self._since if self._since is not None else self.mono_ms
+        self.waiting.append((token, request, since))
 
     def _drain_waiting(self) -> None:
         for _ in range(len(self.waiting)):
@@ -337,7 +343,8 @@ class NodeCore:
                 kind, shard = self._classify(request)
                 self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
                 continue
-            answer = self._route(token, request)
+            answer = self._route(token, request, since)
+            self._since = None
             if answer is not None:
                 # It ran now; a client token's answer goes out through results.
                 self._results.append((token, answer[0], answer[1]))
@@ -352,7 +359,7 @@ class NodeCore:
                 self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
                 continue
             if not self.replica.can_serve():
-                self._wait(token, request)
+                self._wait(token, request, since)
                 continue
             try:
                 result, deps = self.replica.execute(request, False)
@@ -530,7 +537,7 @@ class NodeCore:
                 self.deliver_error(token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard))
             self.coord.deposed()
             for token, request, since in list(self.blocked):
-                self._wait(token, request)
+                self._wait(token, request, since)
             self.blocked.clear()
         self.was_leader = is_leader
 

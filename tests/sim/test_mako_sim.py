@@ -60,16 +60,3 @@ def test_speculative_acks_can_lose_acknowledged_writes():
     with pytest.raises(AssertionError, match="lost"):
         for seed in range(0, 40):
             run_seed(seed, shards=2, ack="speculative")
-
-
-def test_the_checker_catches_hidden_old_epoch_dependencies(monkeypatch):
-    """Proof the checks can fail: letting a new epoch's clock hide an older
-    epoch's undecided dependency (plain element-wise max) breaks atomicity."""
-    import makod.core.context as context
-    import makod.core.coordinator as coordinator
-
-    monkeypatch.setattr(coordinator, "vec_join", lambda a, b, wm: context.vec_max(a, b))
-    monkeypatch.setattr(context, "vec_join", lambda a, b, wm: context.vec_max(a, b))
-    with pytest.raises(AssertionError):
-        for seed in range(110, 125):
-            run_seed(seed, shards=3)
