@@ -98,7 +98,7 @@ class Node:
         # every earlier one are durable.
         self.readies: deque[list] = deque()
         self.unsynced: list[list] = []
-        self.persisting = False
+        self.persisting = 0  # groups handed to the writer, not yet durable
         self.persist_groups = 0
         self.persist_entries = 0
         self.writer: StorageWriter | None = None
@@ -187,8 +187,13 @@ class Node:
         self._complete_readies()
 
     def _start_persist(self) -> None:
-        """Group commit: everything waiting goes to disk in one synced LMDB write."""
-        if self.persisting or not self.unsynced:
+        """Group commit: everything waiting goes to disk in one synced LMDB write.
+
+        At most two groups are handed to the writer: one syncing, the next
+        queued behind it, so the writer never waits for this loop to notice
+        that a sync ended before it starts the next.
+        """
+        if self.persisting >= 2 or not self.unsynced:
             return
         batch, self.unsynced = self.unsynced, []
         promised = None
@@ -198,7 +203,7 @@ class Node:
             if pready.promised is not None:
                 promised = pready.promised
             entries.extend(pready.entries)
-        self.persisting = True
+        self.persisting += 1
         self.persist_groups += 1
         self.persist_entries += len(entries)
         self.writer.submit(partial(self.store.persist, promised, entries), partial(self._persisted, batch))
@@ -206,7 +211,7 @@ class Node:
     def _persisted(self, batch: list) -> None:
         for entry in batch:
             entry[1] = True
-        self.persisting = False
+        self.persisting -= 1
         self._start_persist()
         self._complete_readies()
 

@@ -192,7 +192,9 @@ class Session:
             if reply is not DEFERRED:
                 self._reply(reply)
         else:
-            self._submit(TxnRequest([argv]), None)
+            request = TxnRequest([argv])
+            request.specs = [spec]
+            self._submit(request, None)
 
     def _run_local(self, spec: CommandSpec, argv: list[bytes]) -> Any:
         try:
@@ -231,6 +233,18 @@ class Session:
     def _submit(self, request: Any, continuation: tuple | None) -> None:
         self._next_token += 1
         token = self._next_token
+        if continuation is None and not self._slots:
+            # The common case: nothing queued ahead of us. If the answer is
+            # immediate and releasable it goes straight out.
+            answer = self.host.submit(self, token, request)
+            if answer is None:
+                self._slots.append([token, None, False, self.proto])
+                self._blocked = token
+            elif answer[1]:
+                self._out.append(encode(answer[0], self.proto))
+            else:
+                self._slots.append([token, encode(answer[0], self.proto), False, self.proto])
+            return
         if continuation is not None:
             self._continuations[token] = continuation
         # Reserve the reply's place; remember the protocol it must be encoded in.

@@ -288,14 +288,17 @@ class ReplicaCore:
             assert self.paxos.role == LEADER
 
     # -- local execution ----------------------------------------------------------------------
+    def _own_vector(self, clock: int) -> tuple[int, ...]:
+        if self.num_shards == 1:
+            return (clock,)
+        vec = list(self.zero)
+        vec[self.shard] = clock
+        return tuple(vec)
+
     def new_context(self, trap_remote: bool = False) -> DirectContext:
         version = self.clock + 1
-        own = list(self.zero)
-        own[self.shard] = version
-        all_deps = list(self.zero)
-        all_deps[self.shard] = self.clock
         ctx = DirectContext(
-            self.ks, version, tuple(own), tuple(all_deps), self.wall_ms, self.rng,
+            self.ks, version, self._own_vector(version), self._own_vector(self.clock), self.wall_ms, self.rng,
             self.matcher_factory, self.tracker.before_write, self.locks,
             self.owns if trap_remote else None, self.wm,
         )
@@ -323,14 +326,22 @@ class ReplicaCore:
         except BaseException:
             self._undo(ctx)
             raise
-        self.install(ctx)
-        return result, ctx.finish()
+        if ctx.ops:
+            self.install(ctx)
+            return result, ctx.deps  # install() finished the context
+        return result, ctx.deps
 
     def _run_commands(self, ctx: DirectContext, request: TxnRequest) -> Any:
         if request.watches:
             for key, version in request.watches:
                 if ctx.version_of(key) != version:
                     return NULL_ARRAY
+        specs = request.specs
+        if specs is not None and not request.multi:
+            try:
+                return specs[0].handler(ctx, request.commands[0])
+            except CommandError as exc:
+                return ErrorReply(exc.text)
         replies = []
         for argv in request.commands:
             spec = self.lookup(argv)

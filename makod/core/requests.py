@@ -19,7 +19,7 @@ class TxnRequest:
     changed, nothing runs and the answer is a null array.
     """
 
-    __slots__ = ("commands", "multi", "watches", "shard")
+    __slots__ = ("commands", "multi", "watches", "shard", "specs")
 
     def __init__(
         self,
@@ -33,6 +33,8 @@ class TxnRequest:
         self.watches = watches
         # Pinned: run on this shard alone (one shard's part of a fan-out).
         self.shard = shard
+        # The command specs, when the sender already resolved them (local only).
+        self.specs: list | None = None
 
     def to_wire(self) -> list:
         return [0, self.commands, self.multi, self.watches, self.shard]
