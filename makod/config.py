@@ -64,6 +64,10 @@ class ClusterConfig:
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks).
     inject_delay_ms: float = 0.0
+    # Shard leaders gather in this datacenter when they can (Mako's geo layout:
+    # certification among leaders stays local, replication crosses the WAN).
+    # Default: each shard's first replica's datacenter; "none" disables it.
+    leader_datacenter: str | None = None
     source: str = "<embedded default>"
     raw: dict = field(default_factory=dict)
 
@@ -79,6 +83,17 @@ class ClusterConfig:
 
     def by_id(self, node_id: int) -> ReplicaConfig:
         return self.replicas[node_id]
+
+    def preferred_leader(self, shard: int) -> int | None:
+        """The replica of ``shard`` that should lead when it can (None: no preference)."""
+        if self.leader_datacenter == "none":
+            return None
+        replicas = [r for r in self.shards[shard].replicas if r.voter]
+        dc = self.leader_datacenter or replicas[0].datacenter
+        for rep in replicas:
+            if rep.datacenter == dc:
+                return rep.node_id
+        return None
 
     def shard_of_slot(self, slot: int) -> int:
         for shard in self.shards:
@@ -139,7 +154,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
-        "inject_delay_ms",
+        "inject_delay_ms", "leader_datacenter",
     }
     for key in data:
         if key not in known:
@@ -214,6 +229,12 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     cfg.checkpoint_interval_ms = v.integer(data, "checkpoint_interval_ms", lo=10, hi=3_600_000, default=cfg.checkpoint_interval_ms)
     cfg.log_retain_slots = v.integer(data, "log_retain_slots", lo=16, hi=100_000_000, default=cfg.log_retain_slots)
     cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
+    cfg.leader_datacenter = v.string(data, "leader_datacenter", default=None)
+    if cfg.leader_datacenter is not None and cfg.leader_datacenter != "none":
+        dcs = {r.datacenter for r in cfg.replicas}
+        if cfg.leader_datacenter not in dcs:
+            raise ConfigError(source, "leader_datacenter", f"one of the datacenters ({', '.join(sorted(dcs))}) or none",
+                              cfg.leader_datacenter)
     return cfg
 
 

@@ -75,6 +75,7 @@ class Node:
             paxos_config=PaxosConfig(
                 election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
             ),
+            preferred_leader=cfg.preferred_leader(self.me.shard),
         )
         self.compacted_upto = loaded.applied_slot
         self.last_checkpoint_mono = time.monotonic()

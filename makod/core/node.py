@@ -93,6 +93,7 @@ class NodeCore:
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
         config: ReplicaConfig | None = None,
         paxos_config: PaxosConfig | None = None,
+        preferred_leader: int | None = None,
     ) -> None:
         self.id = node_id
         self.shard = shard
@@ -111,6 +112,7 @@ class NodeCore:
             promised=loaded.promised, log=loaded.log, marks=loaded.marks,
             handlers=handlers, matcher_factory=matcher_factory, owns=self.owns,
             range_local=lambda start, end: self.slots.range_shards(start, end) == [self.shard],
+            preferred_leader=preferred_leader,
         )
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
@@ -129,6 +131,7 @@ class NodeCore:
         self.gossip_due = 0.0
         self.gossiped: tuple | None = None
         self._zero = tuple(0 for _ in members)
+        self._settled_wm = -1  # the watermark version the last ready() acted on
         self._messages: list[tuple[int, Message]] = []
         self._results: list[tuple[int, Any, bool]] = []
         self._releases: list[int] = []
@@ -551,6 +554,7 @@ class NodeCore:
             replica.on_chosen(slot, value)
         replica.after_paxos()
         self._after_role()
+        self._settled_wm = self.wm.version
         replica.resolve()
         if replica.orphans_to_query:
             # Ask every replica of the coordinator's shard: its leader may be
@@ -594,6 +598,8 @@ class NodeCore:
         replica = self.replica
         return bool(
             self.paxos.has_ready
+            # A watermark moved: held replies may be releasable, followers may apply.
+            or self.wm.version != self._settled_wm
             or self._messages
             or self._results
             or self._releases

@@ -107,6 +107,7 @@ class Paxos:
         promised: int = 0,
         log: dict[int, tuple[int, bytes]] | None = None,
         chosen_upto: int = 0,
+        preferred: int | None = None,
     ) -> None:
         assert node_id in voters or node_id in learners
         assert not set(voters) & set(learners)
@@ -157,6 +158,10 @@ class Paxos:
         self.transfer_target: int | None = None
         self.transfer_deadline = 0.0
         self.snapshot_sent_ms: dict[int, float] = {}
+        # The replica that should lead when it can (in the leaders' datacenter,
+        # so cross-shard certification between leaders stays local).
+        self.preferred = preferred if preferred in self.voters else None
+        self.leader_since_ms = 0.0
 
         self._ready = Ready()
         self._check()
@@ -186,6 +191,7 @@ class Paxos:
                 return
             if self.transfer_target is not None and now_ms >= self.transfer_deadline:
                 self.transfer_target = None
+            self._return_to_preferred()
         elif self.is_voter and now_ms >= self.election_deadline:
             self._campaign(transfer=False)
 
@@ -378,6 +384,7 @@ class Paxos:
         self.role = LEADER
         self.leader = self.id
         self.leader_since_slot = top
+        self.leader_since_ms = self.now
         self.self_match = self.commit
         self.next = {peer: start for peer in self._peers()}
         self.match = {peer: 0 for peer in self._peers()}
@@ -502,6 +509,24 @@ class Paxos:
         )
         base = times[len(times) - self.quorum]
         self.lease_until = max(self.lease_until, base + self.cfg.election_timeout_ms * self.cfg.lease_fraction)
+
+    def _return_to_preferred(self) -> None:
+        """Hand leadership back to the preferred replica once it has caught up.
+
+        Only after leading for a while (no ping-pong right after an election)
+        and only to a replica that acknowledges everything we have.
+        """
+        target = self.preferred
+        if (
+            target is None
+            or target == self.id
+            or self.transfer_target is not None
+            or self.now - self.leader_since_ms < 2 * self.cfg.election_timeout_ms
+            or self.match.get(target, 0) < self.last_slot
+            or self.now - self.ack_sent_ms.get(target, -INF_MS) > self.cfg.heartbeat_ms * 3
+        ):
+            return
+        self.transfer_leadership(target)
 
     def _maybe_finish_transfer(self) -> None:
         target = self.transfer_target

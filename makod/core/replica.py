@@ -119,6 +119,7 @@ class ReplicaCore:
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
         owns: Callable[[bytes], bool] | None = None,
         range_local: Callable[[bytes, bytes | None], bool] | None = None,
+        preferred_leader: int | None = None,
     ) -> None:
         self.shard = shard
         self.id = node_id
@@ -134,6 +135,7 @@ class ReplicaCore:
         self.paxos = Paxos(
             shard, node_id, voters, learners, paxos_config or PaxosConfig(),
             random.Random(rng.random()), promised=promised, log=log, chosen_upto=applied_slot,
+            preferred=preferred_leader,
         )
         self.tracker = CheckpointTracker(self.ks)
         self.applied_slot = applied_slot

@@ -43,6 +43,7 @@ class SimNode:
         replica_config: ReplicaConfig,
         log_retain_slots: int,
         checkpoint_every_ms: float,
+        preferred_leader: int | None = None,
     ) -> None:
         self.world = world
         self.id = node_id
@@ -62,6 +63,7 @@ class SimNode:
             matcher_factory=glob.compile_matcher,
             config=replica_config,
             paxos_config=paxos_config,
+            preferred_leader=preferred_leader,
         )
         self.compacted_upto = loaded.applied_slot
         self.last_checkpoint_ms = world.now

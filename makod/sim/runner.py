@@ -36,6 +36,7 @@ def run_seed(
     txn_ratio: float | None = None,
     protocol: str = "mako",
     ack: str = "durable",
+    preferred_leaders: bool = False,
     safety_ms: float = 6000.0,
     liveness_ms: float = 20000.0,
     intensity: float = 1.0,
@@ -46,7 +47,7 @@ def run_seed(
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity)
     world = World(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
-        protocol=protocol, ack=ack,
+        protocol=protocol, ack=ack, preferred_leaders=preferred_leaders,
     )
     workload = Workload(
         world,

@@ -36,6 +36,7 @@ class World:
         shards: int = 1,
         protocol: str = "mako",
         ack: str = "durable",
+        preferred_leaders: bool = False,
         faults: Faults | None = None,
         election_timeout_ms: int = 300,
         heartbeat_ms: int = 50,
@@ -79,6 +80,8 @@ class World:
         self.trace_lines: list[str] = []
         self.stats = {"sent": 0, "dropped": 0, "duplicated": 0, "crashes": 0, "partitions": 0, "pauses": 0}
         self.faults_on = True
+        # Each shard's first voter is preferred (as in a real config's leader_datacenter).
+        self.preferred = {s: v[0] for s, (v, _l) in enumerate(self.members)} if preferred_leaders else {}
         for i in self.ids:
             self._boot(i)
 
@@ -120,6 +123,7 @@ class World:
             self.replica_config,
             self.log_retain_slots,
             self.checkpoint_every_ms,
+            self.preferred.get(self.shard_of_node[node_id]),
         )
         self.nodes[node_id] = node
         gen = self.generation[node_id]

@@ -37,6 +37,12 @@ def test_two_shards_five_replicas():
         run_seed(seed, shards=2, replicas=5)
 
 
+def test_leaders_returning_to_their_preferred_datacenter():
+    """Preferred leaders add leadership handoffs to every failover."""
+    for seed in range(80_000, 80_030):
+        run_seed(seed, shards=2, preferred_leaders=True)
+
+
 def test_baseline_protocol_two_phase_commit_over_paxos():
     for seed in range(70_000, 70_030):
         run_seed(seed, shards=2, protocol="2pc-paxos")
