@@ -93,15 +93,26 @@ class ClusterClient:
         return self.leaders.get(shard) or self.cfg.shards[shard].replicas[0].name
 
     def call(self, name: str, args: Any = None, route_key: bytes = b"", retries: int = 3) -> Any:
-        """Run procedure ``name`` at the leader of ``route_key``'s shard."""
+        """Run procedure ``name`` at the leader of ``route_key``'s shard.
+
+        Retried (with fresh leader knowledge) only when the call certainly
+        did not run: the connection was refused, or the node had no leader.
+        Any other failure may have run it, so it is raised, not repeated.
+        """
         last: Exception | None = None
         for _ in range(retries + 1):
             node = self.node_for(route_key)
             try:
                 return self._client(node).call(name, args)
-            except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError) as exc:
+            except redis.exceptions.ClusterDownError as exc:
+                if "outcome is unknown" in str(exc):
+                    raise
                 last = exc
-                self.leaders = {}
+            except redis.ConnectionError as exc:
+                if not isinstance(exc.__cause__ or exc.__context__, ConnectionRefusedError) and "refused" not in str(exc):
+                    raise
+                last = exc
+            self.leaders = {}
         assert last is not None
         raise last
 

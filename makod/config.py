@@ -59,7 +59,7 @@ class ClusterConfig:
     election_timeout_ms: int = 800
     heartbeat_ms: int = 100
     tick_ms: int = 10
-    checkpoint_interval_ms: int = 1000
+    checkpoint_interval_ms: int = 5000
     log_retain_slots: int = 20_000
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks).

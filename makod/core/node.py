@@ -132,6 +132,7 @@ class NodeCore:
         self.gossiped: tuple | None = None
         self._zero = tuple(0 for _ in members)
         self._settled_wm = -1  # the watermark version the last ready() acted on
+        self.paxos.transfer_gate = self._drained
         self._messages: list[tuple[int, Message]] = []
         self._results: list[tuple[int, Any, bool]] = []
         self._releases: list[int] = []
@@ -506,6 +507,9 @@ class NodeCore:
             self.leader_heard[msg.shard] = self.mono_ms
         if self.wm.observe(msg.shard, msg.epoch, msg.w, msg.closed, msg.closed_below):
             self.replica.on_marks_changed()
+
+    def _drained(self) -> bool:
+        return self.replica.drained() and not self.coord.active and not len(self.releases)
 
     def _expire_leaders(self) -> None:
         stale = 3 * self.paxos.cfg.election_timeout_ms

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 from makod.core.messages import (
     Accept,
@@ -162,6 +163,9 @@ class Paxos:
         # so cross-shard certification between leaders stays local).
         self.preferred = preferred if preferred in self.voters else None
         self.leader_since_ms = 0.0
+        # Set by the replica above: True once nothing it did is still in doubt,
+        # so a handover leaves no client with an unknown outcome.
+        self.transfer_gate: Callable[[], bool] = lambda: True
 
         self._ready = Ready()
         self._check()
@@ -191,6 +195,8 @@ class Paxos:
                 return
             if self.transfer_target is not None and now_ms >= self.transfer_deadline:
                 self.transfer_target = None
+                self.leader_since_ms = now_ms  # back off before trying again
+            self._maybe_finish_transfer()
             self._return_to_preferred()
         elif self.is_voter and now_ms >= self.election_deadline:
             self._campaign(transfer=False)
@@ -215,8 +221,12 @@ class Paxos:
         self._check()
 
     def propose(self, value: bytes) -> int | None:
-        """Append ``value`` at the next slot; None when this replica may not propose."""
-        if self.role != LEADER or self.transfer_target is not None:
+        """Append ``value`` at the next slot; None when this replica may not propose.
+
+        A leader handing over still proposes what it already took on (the
+        replica above admits no new work meanwhile): that is how it drains.
+        """
+        if self.role != LEADER:
             return None
         self.last_slot += 1
         slot = self.last_slot
@@ -290,7 +300,11 @@ class Paxos:
     # -- election ------------------------------------------------------------------------------
     def _reset_election_timer(self) -> None:
         timeout = self.cfg.election_timeout_ms
-        self.election_deadline = self.now + timeout + self.rng.random() * timeout
+        if self.preferred == self.id:
+            # The preferred replica usually times out first, so it usually leads.
+            self.election_deadline = self.now + timeout * (0.5 + 0.5 * self.rng.random())
+        else:
+            self.election_deadline = self.now + timeout + self.rng.random() * timeout
 
     def _campaign(self, transfer: bool) -> None:
         assert self.is_voter
@@ -532,7 +546,7 @@ class Paxos:
         target = self.transfer_target
         if target is None or self.role != LEADER:
             return
-        if self.match.get(target, 0) >= self.last_slot:
+        if self.match.get(target, 0) >= self.last_slot and self.transfer_gate():
             self._send(target, TimeoutNow(self.shard, self.id, self.promised))
             self._step_down(leader=None)
             # Do not refuse the successor's prepare as "leader alive".

@@ -9,6 +9,9 @@ coordinator runs it under the cluster's protocol:
   needs rows held by another shard; the next run has them), so a procedure
   must be deterministic and touch nothing but ``tx``: randomness comes in
   ``args``;
+* values read with ``tx.get`` are shared with the store: never change one in
+  place, ``put`` a new object (the old one may still be needed to undo, or
+  to replicate, the transaction that wrote it);
 * ``tx.abort(reason)`` undoes everything the run wrote and answers the
   client ``ABORT <reason>`` (TPC-C's 1% New-Order rollback uses this);
 * an optional ``footprint(args)`` lists the keys and ranges a call may touch,

@@ -204,7 +204,13 @@ class ReplicaCore:
         self.after_paxos()
 
     def can_serve(self) -> bool:
+        # lease_valid() is False while a handover is pending: new work waits
+        # and goes to the successor.
         return self.serving and self.paxos.lease_valid()
+
+    def drained(self) -> bool:
+        """Nothing this leader installed, proposed or prepared is still in doubt."""
+        return not (self.txns or self.batch or self.inflight or self.prepared or self.barriers)
 
     # -- leadership -------------------------------------------------------------------------
     def after_paxos(self) -> None:
@@ -387,7 +393,7 @@ class ReplicaCore:
 
     # -- batching into Paxos -----------------------------------------------------------------------
     def may_propose(self) -> bool:
-        if not self.serving or self.paxos.transfer_target is not None:
+        if not self.serving:
             return False
         return bool(self.batch or self.barriers) or (
             not self.inflight and self._current_marker() > self.last_marker
@@ -430,7 +436,7 @@ class ReplicaCore:
             ]
             slot = self.paxos.propose(encode_batch(self.epoch, marker, txns))
             if slot is None:
-                return  # leadership is being handed over; keep the batch
+                return  # no longer the leader; _on_deposed undoes the batch
             self.last_marker = max(self.last_marker, marker)
             if self.barriers:
                 self.inflight_barriers[slot] = self.barriers

@@ -53,6 +53,9 @@ LABELS = {
 @click.option("--seed", type=int, help="Seed of every random choice (load and run) [default: random].")
 @click.option("--load-workers", type=click.IntRange(1, 64),
               help="Processes generating and sending the initial population [default: number of CPUs, 2 to 8].")
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Driver processes the terminals are dealt over (one Python process's GIL caps "
+                   "what it can ask of the servers).")
 @click.option("--items", default=ITEMS, type=click.IntRange(100, ITEMS), hidden=True,
               help="ITEM rows (testing only: the spec fixes 100,000).")
 def tpcc(
@@ -73,6 +76,7 @@ def tpcc(
     as_json: bool,
     seed: int | None,
     load_workers: int | None,
+    processes: int,
     items: int,
 ) -> None:
     """TPC-C: load W warehouses, run the five transactions (45/43/4/4/4) and report tpmC.
@@ -96,7 +100,8 @@ def tpcc(
     try:
         bench = open_cluster(config_file, data_dir, shards, replicas, protocol, ack, inject_delay_ms, base_port,
                              status=ui.note)
-        code = _main(bench, ui, warehouses, clients, duration, warmup, check, check_only, seed, load_workers, items)
+        code = _main(bench, ui, warehouses, clients, duration, warmup, check, check_only, seed, load_workers, items,
+                     processes)
     except BenchError as exc:
         ui.error(str(exc))
         code = 1
@@ -131,18 +136,18 @@ class Ui:
 
 
 def _main(bench: BenchCluster, ui: Ui, warehouses: int, clients: int | None, duration: float, warmup: float,
-          check: bool, check_only: bool, seed: int, load_workers: int | None, items: int) -> int:
+          check: bool, check_only: bool, seed: int, load_workers: int | None, items: int, processes: int = 1) -> int:
     client = ClusterClient(bench.cfg, socket_timeout=120)
     try:
         return _bench(bench, client, ui, warehouses, clients, duration, warmup, check, check_only, seed,
-                      load_workers, items)
+                      load_workers, items, processes)
     finally:
         client.close()
 
 
 def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, clients: int | None,
            duration: float, warmup: float, check: bool, check_only: bool, seed: int, load_workers: int | None,
-           items: int) -> int:
+           items: int, processes: int = 1) -> int:
     cfg = bench.cfg
     slots = SlotMap([shard.slots for shard in cfg.shards])
     meta = client.call("tpcc.get", {"keys": [META_KEY]}, route_key=META_KEY)[0]
@@ -221,9 +226,18 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
     consts = NURandC.for_run(rng, meta["c_load"])
     spec = driver.RunSpec(cfg, W, items, prefixes, item_prefixes, consts, seed, n_clients)
     ui.note(f"running {n_clients} terminals on {W} warehouse(s) for {warmup:g}s warmup + {duration:g}s")
-    stats, measured = driver.run(spec, warmup, duration, live=ui.live and not ui.as_json,
-                                 plain=not ui.live and not ui.as_json)
+    sampler = _server_cpu_sampler(cfg)
+    stats, measured, server_cpu = driver.run(spec, warmup, duration, live=ui.live and not ui.as_json,
+                                             plain=not ui.live and not ui.as_json, processes=processes,
+                                             sample_cpu=sampler)
     _fill_results(report, stats, measured)
+    if server_cpu is not None and measured > 0:
+        cores = server_cpu / measured
+        report["server_cpu"] = {
+            "cores_used": round(cores, 3),
+            "cpu_us_per_txn": round(server_cpu * 1e6 / max(1.0, report["tps"] * measured), 1),
+            "tps_per_server_core": round(report["tps"] / cores, 1) if cores > 0 else None,
+        }
 
     code = 0
     if check:
@@ -252,6 +266,30 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
 
 
 # -- pieces ------------------------------------------------------------------------------------------
+
+
+def _server_cpu_sampler(cfg: Any):
+    """Sum of user+system CPU seconds of every makod of the cluster on this machine."""
+    from makoctl.procs import node_status
+
+    pids = []
+    for rep in cfg.replicas:
+        status = node_status(rep, cfg.requirepass)
+        if status and status.get("pid"):
+            pids.append(int(status["pid"]))
+
+    def sample() -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(") ", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    return sample if pids else None
 
 
 def _load(ui: Ui, cfg: Any, plan: LoadPlan, prefixes: dict, item_prefixes: list, workers: int) -> int:

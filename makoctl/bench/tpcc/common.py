@@ -295,9 +295,11 @@ def results_table(title: str, per_type: dict[str, dict[str, Any]], labels: dict[
 class Window:
     """The measured window: [start, end) in time.monotonic()."""
 
-    def __init__(self, warmup: float, duration: float) -> None:
+    def __init__(self, warmup: float, duration: float, start: float | None = None) -> None:
         self.t0 = time.monotonic()
-        self.start = self.t0 + warmup
+        # ``start``: an absolute time.monotonic() (the same clock in every
+        # process on this machine), so driver processes share one window.
+        self.start = start if start is not None else self.t0 + warmup
         self.end = self.start + duration
         self.stop = threading.Event()
 
@@ -375,12 +377,21 @@ def run_clients(
     return errors
 
 
-RETRIABLE_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN", "TIMEOUT", "LOADING")
+RETRIABLE_PREFIXES = ("TRYAGAIN", "LOADING")
+UNKNOWN_OUTCOME = ("outcome is unknown", "TIMEOUT")
 
 
 def is_retriable(exc: BaseException) -> bool:
-    """Aborts worth retrying: conflicts, lost leaders, a busy shard (the server says TRYAGAIN etc.)."""
+    """Failures after which the transaction certainly did not run: retry it.
+
+    TRYAGAIN (a conflict, a rollback), LOADING, and CLUSTERDOWN "no leader".
+    Not an unknown outcome (the leader died after running it, a timeout): a
+    retry could run it twice, so such a transaction counts as failed.
+    """
+    text = str(exc)
+    if any(marker in text for marker in UNKNOWN_OUTCOME):
+        return False
     if isinstance(exc, (redis.exceptions.TryAgainError, redis.exceptions.BusyLoadingError,
                         redis.exceptions.ClusterDownError)):
         return True
-    return isinstance(exc, redis.ResponseError) and str(exc).startswith(RETRIABLE_PREFIXES)
+    return isinstance(exc, redis.ResponseError) and text.startswith(RETRIABLE_PREFIXES)
