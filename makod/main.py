@@ -66,11 +66,28 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
         sys.exit(2)
     gc.collect()
     gc.freeze()  # what was loaded stays: never scan it again
+    _log_slow_collections()
     try:
         asyncio.run(node.run())
     except OSError as exc:
         click.echo(f"makod: cannot listen: {exc}", err=True)
         sys.exit(1)
+
+
+def _log_slow_collections() -> None:
+    import time
+
+    started: dict[str, float] = {}
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - started.get("t", time.perf_counter())) * 1000
+            if ms > 50:
+                logging.getLogger("makod").warning("gc generation %d took %.0f ms", info["generation"], ms)
+
+    gc.callbacks.append(callback)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from makod.core.replica import first_request_id
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
+from makod.storage.base import encode_record
 from makod.storage.lmdb_store import LmdbStore
 from makod.storage.writer import StorageWriter
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
@@ -79,6 +80,9 @@ class Node:
         )
         self.compacted_upto = loaded.applied_slot
         self.last_checkpoint_mono = time.monotonic()
+        self.ckpt_parts: tuple | None = None  # a checkpoint being written in parts
+        self.last_tick_mono = time.monotonic()
+        self.last_role: tuple | None = None
         self.checkpoints = 0
         self.peers = PeerTransport(
             self.me.node_id,
@@ -102,7 +106,10 @@ class Node:
         self.persisting = 0  # groups handed to the writer, not yet durable
         self.persist_groups = 0
         self.persist_entries = 0
-        self.writer: StorageWriter | None = None
+        # Two writer threads: the log (on every acknowledgement's path) never
+        # waits behind a checkpoint (lmdb_store.py keeps them in two environments).
+        self.writer: StorageWriter | None = None  # the log
+        self.state_writer: StorageWriter | None = None
         self.stats = NodeInfo(self)
         self.snapshots = SnapshotReceiver()
         self.server: asyncio.AbstractServer | None = None
@@ -113,6 +120,7 @@ class Node:
         loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.writer = StorageWriter(loop)
+        self.state_writer = StorageWriter(loop)
         await self.peers.start()
         self.server = await loop.create_server(
             lambda: ClientProtocol(self), self.cfg.bind, self.me.resp_port, reuse_address=True
@@ -128,13 +136,16 @@ class Node:
         if self.server is not None:
             self.server.close()
         self._pump()
-        while self.writer is not None and self.writer.pending:
+        writers = [w for w in (self.writer, self.state_writer) if w is not None]
+        while any(w.pending for w in writers):
             await asyncio.sleep(0.01)
+        if self.ckpt_parts is not None:
+            self._checkpoint(force=True)  # finish the one in progress
         self._checkpoint(force=True)
-        while self.writer is not None and self.writer.pending:
+        while any(w.pending for w in writers):
             await asyncio.sleep(0.01)
-        if self.writer is not None:
-            self.writer.stop()
+        for w in writers:
+            w.stop()
         await self.peers.close()
         self.store.close()
         log.info("makod %s stopped", self.me.name)
@@ -147,7 +158,18 @@ class Node:
         return time.time_ns() // 1000
 
     def _tick(self) -> None:
-        self.core.tick(time.monotonic() * 1000, self.now_ms())
+        started = time.monotonic()
+        gap_ms = (started - self.last_tick_mono) * 1000
+        if gap_ms > 250:
+            log.warning("event loop stalled for %.0f ms (ticks are every %d ms)", gap_ms, self.cfg.tick_ms)
+        self.last_tick_mono = started
+        self.core.tick(started * 1000, self.now_ms())
+        role = (self.core.paxos.role, self.core.paxos.promised)
+        if role != self.last_role:
+            log.info("paxos role %s (ballot %d, leader %s) %s", role[0], role[1], self.core.paxos.known_leader(),
+                     self.core.paxos.step_down_reason)
+            self.core.paxos.step_down_reason = ""
+            self.last_role = role
         self._checkpoint()
         self._pump()
         asyncio.get_running_loop().call_later(self.cfg.tick_ms / 1000, self._tick)
@@ -166,7 +188,14 @@ class Node:
         self.pump_scheduled = False
         core = self.core
         send = self.peers.send
+        # Work for at most PUMP_BUDGET_S, then back to the event loop
+        # (heartbeats, acknowledgements, clients) and go on next iteration:
+        # a follower catching up must still answer its leader promptly.
+        deadline = time.monotonic() + PUMP_BUDGET_S
         while core.has_ready:
+            if time.monotonic() > deadline:
+                self.schedule_pump()
+                break
             out = core.ready()
             pready = out.paxos
             for peer in pready.snapshot_to:
@@ -290,7 +319,7 @@ class Node:
         applied, clock, chunks = got
 
         def install() -> None:
-            self.store.install_snapshot(applied, clock, chunks)
+            self.store.install_snapshot(applied, clock, chunks)  # on the state writer
 
         def installed() -> None:
             loaded = self.store.load()
@@ -299,22 +328,52 @@ class Node:
                 log.info("installed a snapshot at slot %d (%d keys)", applied, len(loaded.keyspace))
             self.schedule_pump()
 
-        self.writer.submit(install, installed)
+        self.state_writer.submit(install, installed)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _checkpoint(self, force: bool = False) -> None:
+        """Persist committed state in parts small enough not to stall the loop.
+
+        A checkpoint taken at applied slot A is written CHECKPOINT_CHUNK keys
+        per tick; each key's value is read (committed, possibly newer than A:
+        see durability.Checkpoint) and encoded when its part is written. Only
+        the last part records A and lets the log be compacted below it, so a
+        crash midway replays from the previous checkpoint.
+        """
         now = time.monotonic()
-        due = (now - self.last_checkpoint_mono) * 1000 >= self.cfg.checkpoint_interval_ms
-        if not (force or due or self.core.tracker.pending >= 200_000):
-            return
-        ckpt = self.core.checkpoint()
-        if ckpt is None:
-            return
-        self.last_checkpoint_mono = now
-        if ckpt.puts or ckpt.flush or force:
-            self.writer.submit(self.store.checkpoint_job(ckpt), _nothing)
-            self.checkpoints += 1
-        upto = ckpt.applied_slot - self.cfg.log_retain_slots
+        if self.ckpt_parts is None:
+            due = (now - self.last_checkpoint_mono) * 1000 >= self.cfg.checkpoint_interval_ms
+            if not (force or due or self.core.tracker.pending >= 200_000):
+                return
+            ckpt = self.core.checkpoint()
+            if ckpt is None:
+                return
+            self.last_checkpoint_mono = now
+            if not (ckpt.keys or ckpt.flush or force):
+                return
+            self.ckpt_parts = (ckpt, 0)
+        ckpt, pos = self.ckpt_parts
+        value_of = ckpt.value_of
+        while True:
+            chunk = ckpt.keys[pos : pos + CHECKPOINT_CHUNK]
+            first = pos == 0
+            pos += len(chunk)
+            last = pos >= len(ckpt.keys)
+            encoded = [(key, None if rec is None else encode_record(rec)) for key in chunk for rec in (value_of(key),)]
+            job = self.store.checkpoint_chunk_job(encoded, ckpt.flush and first, ckpt if last else None)
+            if last:
+                # Compact the log only below a checkpoint that is on disk.
+                self.state_writer.submit(job, partial(self._compact, ckpt.applied_slot))
+                self.ckpt_parts = None
+                self.checkpoints += 1
+                return
+            self.state_writer.submit(job, _nothing)
+            self.ckpt_parts = (ckpt, pos)
+            if not force:
+                return  # the rest on the next ticks
+
+    def _compact(self, applied_slot: int) -> None:
+        upto = applied_slot - self.cfg.log_retain_slots
         if upto > self.compacted_upto:
             # The core forgets the entries now; the disk follows in order.
             self.core.paxos.compacted(upto)
@@ -415,6 +474,10 @@ class Node:
         if not core.paxos.transfer_leadership(target_id):
             raise CommandError("ERR leadership transfer refused")
         self.schedule_pump()
+
+
+PUMP_BUDGET_S = 0.02
+CHECKPOINT_CHUNK = 4_000  # records encoded per tick: ~15 ms
 
 
 def _nothing() -> None:

@@ -24,13 +24,31 @@ def clone(rec: Record | None) -> Record | None:
 
 
 class Checkpoint:
-    __slots__ = ("applied_slot", "clock", "puts", "flush", "marks")
+    """What changed since the last checkpoint, up to ``applied_slot``.
 
-    def __init__(self, applied_slot: int, clock: int, puts: list, flush: bool, marks: list | None = None) -> None:
+    ``keys`` are the keys to write; ``value_of(key)`` gives a key's committed
+    record (None: delete it) at the moment it is called. Writers may call it
+    later than the checkpoint was taken (a big one is written in parts): the
+    value is then committed but possibly newer, which replaying the log from
+    ``applied_slot`` tolerates (every op assigns; none adjusts).
+    """
+
+    __slots__ = ("applied_slot", "clock", "keys", "value_of", "flush", "marks")
+
+    def __init__(
+        self,
+        applied_slot: int,
+        clock: int,
+        keys: list,
+        value_of,
+        flush: bool,
+        marks: list | None = None,
+    ) -> None:
         self.applied_slot = applied_slot
         self.clock = clock
-        self.puts = puts  # (key, Record | None): None deletes the key
-        self.flush = flush  # clear the stored state before the puts
+        self.keys = keys
+        self.value_of = value_of
+        self.flush = flush  # clear the stored state before writing the keys
         # This shard's watermark state [epoch, w, closed {epoch: fvw}, closed_below]:
         # verdicts on ended epochs must outlive the log entries that carried them.
         self.marks = marks
@@ -127,14 +145,16 @@ class CheckpointTracker:
     def take(self, applied_slot: int, clock: int, marks: list | None = None) -> Checkpoint | None:
         if self.spec_flushes:
             return None  # a speculative FLUSH: wait until it is chosen or undone
-        data = self.ks.data
-        shadow = self.shadow
-        writers = self.spec_writers
-        puts = [(key, shadow[key] if key in writers else data.get(key)) for key in self.dirty]
-        ckpt = Checkpoint(applied_slot, clock, puts, self.flush_committed, marks)
+        ckpt = Checkpoint(applied_slot, clock, list(self.dirty), self.committed_value, self.flush_committed, marks)
         self.dirty = set()
         self.flush_committed = False
         return ckpt
+
+    def committed_value(self, key: bytes) -> Record | None:
+        """The key's committed record right now (its shadow while speculative writes are on top)."""
+        if key in self.spec_writers:
+            return self.shadow.get(key)
+        return self.ks.data.get(key)
 
     @property
     def pending(self) -> int:

@@ -604,6 +604,7 @@ class NodeCore:
             self.paxos.has_ready
             # A watermark moved: held replies may be releasable, followers may apply.
             or self.wm.version != self._settled_wm
+            or replica.resolve_more
             or self._messages
             or self._results
             or self._releases

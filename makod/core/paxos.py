@@ -65,11 +65,15 @@ class PaxosConfig:
     # Per Accept message.
     max_values_per_accept: int = 64
     max_bytes_per_accept: int = 4 * 1024 * 1024
+    # Per follower: bytes sent but not yet acknowledged. Without this bound a
+    # burst of big slots queues megabytes on the link, and heartbeats and
+    # acknowledgements wait behind them until check-quorum deposes the leader.
+    max_inflight_bytes: int = 8 * 1024 * 1024
     # An acceptor holding more unchosen entries than this above a candidate's
     # prefix tells it that it is too far behind to lead.
     max_promise_entries: int = 4096
     # Committed entries handed out per ready(), so one ready stays small.
-    max_committed_per_ready: int = 512
+    max_committed_per_ready: int = 64
     # Lease length as a share of the election timeout (margin for clock rate).
     lease_fraction: float = 0.9
 
@@ -166,6 +170,7 @@ class Paxos:
         # Set by the replica above: True once nothing it did is still in doubt,
         # so a handover leaves no client with an unknown outcome.
         self.transfer_gate: Callable[[], bool] = lambda: True
+        self.step_down_reason = ""  # for the driver's log
 
         self._ready = Ready()
         self._check()
@@ -191,6 +196,8 @@ class Paxos:
             if now_ms >= self.heartbeat_due:
                 self._broadcast(heartbeat=True)
             if not self._quorum_alive():
+                ages = {p: round(now_ms - t) for p, t in self.ack_sent_ms.items() if p != self.id}
+                self.step_down_reason = f"lost quorum: newest acknowledgement per replica is {ages} ms old"
                 self._step_down(leader=None)
                 return
             if self.transfer_target is not None and now_ms >= self.transfer_deadline:
@@ -446,6 +453,9 @@ class Paxos:
             return
         inflight = nxt - 1 - self.match[peer]
         room = self.cfg.max_inflight_slots - inflight
+        # Bytes in flight: the slots sent and not yet acknowledged.
+        log = self.log
+        inflight_bytes = sum(len(log[s][1]) for s in range(max(self.match[peer] + 1, self.first_slot), nxt) if s in log)
         values: list[bytes] = []
         size = 0
         slot = nxt
@@ -454,7 +464,9 @@ class Paxos:
             and len(values) < min(room, self.cfg.max_values_per_accept)
             and size < self.cfg.max_bytes_per_accept
         ):
-            value = self.log[slot][1]
+            value = log[slot][1]
+            if (values or inflight) and inflight_bytes + size + len(value) > self.cfg.max_inflight_bytes:
+                break  # (one value always goes when nothing is in flight)
             values.append(value)
             size += len(value)
             slot += 1
@@ -506,13 +518,20 @@ class Paxos:
             self.commit = candidate
 
     def _quorum_alive(self) -> bool:
+        """Has a quorum acknowledged us recently? (check-quorum)
+
+        Stepping down is for liveness only (the lease, not this, keeps reads
+        linearizable), so it waits two election timeouts: a leader whose own
+        event loop stalled must not depose itself before it has even read the
+        acknowledgements waiting in its sockets.
+        """
         if len(self.voters) == 1:
             return True
         times = sorted(
             (self.now if peer == self.id else self.ack_sent_ms.get(peer, -INF_MS)) for peer in self.voters
         )
         newest_quorum = times[len(times) - self.quorum]
-        return self.now - newest_quorum < self.cfg.election_timeout_ms
+        return self.now - newest_quorum < 2 * self.cfg.election_timeout_ms
 
     def _update_lease(self) -> None:
         if len(self.voters) == 1:

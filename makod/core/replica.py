@@ -180,6 +180,7 @@ class ReplicaCore:
         self.rolled_back_versions: list[int] = []  # for status/tests
 
         self.orphans_to_query: list[tuple] = []  # drained by the node core
+        self.resolve_more = False  # resolve() stopped on its budget
         self.lock_released = False  # tells the node core to retry blocked requests
 
     # -- time and inputs -------------------------------------------------------------------
@@ -419,8 +420,17 @@ class ReplicaCore:
             or len(self.batch) >= self.cfg.max_batch_txns
             or self.batch_ops >= self.cfg.max_batch_ops
         ):
-            batch = self.batch[: self.cfg.max_batch_txns]
-            rest = self.batch[self.cfg.max_batch_txns :]
+            # A slot holds at most max_batch_txns transactions and (unless one
+            # transaction is bigger) max_batch_ops ops, so no replica spends
+            # too long encoding, decoding or applying one slot.
+            take, ops = 0, 0
+            for t in self.batch:
+                if take and (take >= self.cfg.max_batch_txns or ops + len(t.ops) > self.cfg.max_batch_ops):
+                    break
+                take += 1
+                ops += len(t.ops)
+            batch = self.batch[:take]
+            rest = self.batch[take:]
             # Every version at or below the marker is in this slot or an
             # earlier one: the only versions not yet in a batch are clocks
             # handed to cross-shard transactions still being certified, and
@@ -500,9 +510,14 @@ class ReplicaCore:
         if len(self.coord_records) > COORD_RECORDS_MAX:
             self.coord_records.popitem(last=False)
 
-    def resolve(self) -> None:
-        """Finalize or skip, in log order, every transaction whose fate is now known."""
+    def resolve(self, budget_ops: int = 4_000) -> None:
+        """Finalize or skip, in log order, every transaction whose fate is now known.
+
+        Stops after about ``budget_ops`` ops (``resolve_more`` says there may be
+        more), so one call never holds the event loop for long.
+        """
         wm = self.wm
+        self.resolve_more = False
         while self.unresolved:
             slot, items = self.unresolved[0]
             while items:
@@ -527,9 +542,13 @@ class ReplicaCore:
                         return
                     if status == COVERED:
                         self._apply_ops(version, ops)
+                        budget_ops -= len(ops)
                     else:
                         self.rolled_back_versions.append(version)
                 items.popleft()
+                if budget_ops <= 0 and (items or len(self.unresolved) > 1):
+                    self.resolve_more = True
+                    return
             self.unresolved.popleft()
             self.applied_slot = slot
 

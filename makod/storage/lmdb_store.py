@@ -1,11 +1,18 @@
-"""LMDB storage for one replica.
+"""LMDB storage for one replica, in two environments.
 
-One environment per replica with three named databases: ``meta`` (promised
-ballot, applied slot, clock, identity), ``log`` (slot as 8 big-endian bytes ->
-[ballot, value]) and ``state`` (key -> [kind, value, expire_ms, version]).
-Every write transaction commits with a sync, so when ``persist`` or
-``checkpoint`` returns the data survives a crash; group commit comes from the
-caller putting many client writes in each call.
+* ``log/``: ``meta`` (promised ballot, identity) and ``log`` (slot as 8
+  big-endian bytes -> [ballot, value]). Written on the path of every
+  acknowledgement, so nothing else may queue in front of it.
+* ``state/``: ``meta`` (applied slot, clock, watermark marks, identity) and
+  ``state`` (key -> [kind, value, expire_ms, version]). Checkpoints write
+  here; the applied slot is stored in the same transaction as the state, so
+  applying is idempotent across restarts (the log is replayed from it).
+
+LMDB allows one writer per environment: two environments let a big
+checkpoint proceed without delaying log writes (each has its own writer
+thread in the server). Every write transaction commits with a sync, so when
+a call returns its data survives a crash. The log is compacted only below a
+checkpoint that is already durable.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import lmdb
 import msgpack
@@ -39,61 +46,27 @@ class StoreError(Exception):
     pass
 
 
-class LmdbStore:
-    def __init__(self, path: str, identity: dict, map_size: int = DEFAULT_MAP_SIZE) -> None:
+class _Env:
+    def __init__(self, path: str, dbs: list[bytes], identity: dict, map_size: int) -> None:
         os.makedirs(path, exist_ok=True)
         self.path = path
         self.env = lmdb.open(
-            path,
-            map_size=map_size,
-            max_dbs=4,
-            subdir=True,
-            sync=True,
-            metasync=True,
-            readahead=False,
-            max_readers=64,
+            path, map_size=map_size, max_dbs=len(dbs) + 1, subdir=True, sync=True, metasync=True,
+            readahead=False, max_readers=64,
         )
-        self.meta = self.env.open_db(b"meta")
-        self.log = self.env.open_db(b"log")
-        self.state = self.env.open_db(b"state")
-        self._check_identity(identity)
-
-    def _check_identity(self, identity: dict) -> None:
+        self.dbs = {name: self.env.open_db(name) for name in dbs}
         want = json.dumps(identity, sort_keys=True).encode()
-        with self.env.begin(write=True, db=self.meta) as txn:
+        with self.env.begin(write=True, db=self.dbs[b"meta"]) as txn:
             have = txn.get(b"identity")
             if have is None:
                 txn.put(b"identity", want)
             elif have != want:
                 raise StoreError(
-                    f"{self.path} holds data of {have.decode()}, not of {want.decode()}: "
+                    f"{path} holds data of {have.decode()}, not of {want.decode()}: "
                     "refusing to start on another replica's data"
                 )
 
-    # -- loading ------------------------------------------------------------------------
-    def load(self) -> LoadedState:
-        state = LoadedState()
-        with self.env.begin() as txn:
-            state.promised = self._get_int(txn, b"promised")
-            state.applied_slot = self._get_int(txn, b"applied_slot")
-            state.clock = self._get_int(txn, b"clock")
-            raw_marks = txn.get(b"marks", db=self.meta)
-            state.marks = msgpack.unpackb(raw_marks, strict_map_key=False) if raw_marks else None
-            state.keyspace = Keyspace.from_records(
-                (bytes(key), decode_record(value)) for key, value in txn.cursor(db=self.state)
-            )
-            for key, value in txn.cursor(db=self.log):
-                slot = _SLOT.unpack(key)[0]
-                if slot > state.applied_slot:
-                    state.log[slot] = decode_log_entry(value)
-        return state
-
-    def _get_int(self, txn: lmdb.Transaction, key: bytes) -> int:
-        raw = txn.get(key, db=self.meta)
-        return _INT.unpack(raw)[0] if raw is not None else 0
-
-    # -- writing ------------------------------------------------------------------------
-    def _write(self, fn) -> None:
+    def write(self, fn: Callable[[lmdb.Transaction], None]) -> None:
         while True:
             try:
                 with self.env.begin(write=True) as txn:
@@ -102,48 +75,62 @@ class LmdbStore:
             except lmdb.MapFullError:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
 
+    def get_int(self, txn: lmdb.Transaction, key: bytes) -> int:
+        raw = txn.get(key, db=self.dbs[b"meta"])
+        return _INT.unpack(raw)[0] if raw is not None else 0
+
+    def used_bytes(self) -> int:
+        info, stat = self.env.info(), self.env.stat()
+        return (info["last_pgno"] + 1) * stat["psize"]
+
+
+class LmdbStore:
+    def __init__(self, path: str, identity: dict, map_size: int = DEFAULT_MAP_SIZE) -> None:
+        self.path = path
+        self.logs = _Env(os.path.join(path, "log"), [b"meta", b"log"], identity, map_size)
+        self.states = _Env(os.path.join(path, "state"), [b"meta", b"state"], identity, map_size)
+        self.log_db = self.logs.dbs[b"log"]
+        self.log_meta = self.logs.dbs[b"meta"]
+        self.state_db = self.states.dbs[b"state"]
+        self.state_meta = self.states.dbs[b"meta"]
+
+    # -- loading ------------------------------------------------------------------------
+    def load(self) -> LoadedState:
+        state = LoadedState()
+        with self.states.env.begin() as txn:
+            state.applied_slot = self.states.get_int(txn, b"applied_slot")
+            state.clock = self.states.get_int(txn, b"clock")
+            raw_marks = txn.get(b"marks", db=self.state_meta)
+            state.marks = msgpack.unpackb(raw_marks, strict_map_key=False) if raw_marks else None
+            state.keyspace = Keyspace.from_records(
+                (bytes(key), decode_record(value)) for key, value in txn.cursor(db=self.state_db)
+            )
+        with self.logs.env.begin() as txn:
+            state.promised = self.logs.get_int(txn, b"promised")
+            for key, value in txn.cursor(db=self.log_db):
+                slot = _SLOT.unpack(key)[0]
+                if slot > state.applied_slot:
+                    state.log[slot] = decode_log_entry(value)
+        return state
+
+    # -- the log ----------------------------------------------------------------------------
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
         if promised is None and not entries:
             return
 
         def write(txn: lmdb.Transaction) -> None:
             if promised is not None:
-                txn.put(b"promised", _INT.pack(promised), db=self.meta)
+                txn.put(b"promised", _INT.pack(promised), db=self.log_meta)
             for slot, ballot, value in entries:
-                txn.put(_SLOT.pack(slot), encode_log_entry(ballot, value), db=self.log)
+                txn.put(_SLOT.pack(slot), encode_log_entry(ballot, value), db=self.log_db)
 
-        self._write(write)
-
-    def checkpoint(self, ckpt: Checkpoint) -> None:
-        self.checkpoint_job(ckpt)()
-
-    def checkpoint_job(self, ckpt: Checkpoint):
-        """Encode the checkpoint now (its records are live objects) and return
-        the write, which may then run on another thread."""
-        puts = [(key, None if rec is None else encode_record(rec)) for key, rec in ckpt.puts]
-        applied, clock, flush = ckpt.applied_slot, ckpt.clock, ckpt.flush
-        marks = msgpack.packb(ckpt.marks) if ckpt.marks is not None else None
-
-        def write(txn: lmdb.Transaction) -> None:
-            if flush:
-                txn.drop(self.state, delete=False)
-            for key, data in puts:
-                if data is None:
-                    txn.delete(key, db=self.state)
-                else:
-                    txn.put(key, data, db=self.state)
-            txn.put(b"applied_slot", _INT.pack(applied), db=self.meta)
-            txn.put(b"clock", _INT.pack(clock), db=self.meta)
-            if marks is not None:
-                txn.put(b"marks", marks, db=self.meta)
-
-        return lambda: self._write(write)
+        self.logs.write(write)
 
     def compact(self, upto_slot: int) -> None:
-        self._write(lambda txn: self._delete_log_upto(txn, upto_slot))
+        self.logs.write(lambda txn: self._delete_log_upto(txn, upto_slot))
 
     def _delete_log_upto(self, txn: lmdb.Transaction, upto_slot: int) -> None:
-        cursor = txn.cursor(db=self.log)
+        cursor = txn.cursor(db=self.log_db)
         if not cursor.first():
             return
         while True:
@@ -153,14 +140,48 @@ class LmdbStore:
             if not cursor.delete():  # moves to the next entry; False at the end
                 return
 
+    # -- the state ------------------------------------------------------------------------------
+    def checkpoint(self, ckpt: Checkpoint) -> None:
+        self.checkpoint_job(ckpt)()
+
+    def checkpoint_job(self, ckpt: Checkpoint) -> Callable[[], None]:
+        """Encode the whole checkpoint now and return its write (to run on any thread)."""
+        value_of = ckpt.value_of
+        puts = [(key, None if rec is None else encode_record(rec)) for key in ckpt.keys for rec in (value_of(key),)]
+        return self.checkpoint_chunk_job(puts, ckpt.flush, ckpt)
+
+    def checkpoint_chunk_job(self, puts: list, flush: bool, final: Checkpoint | None) -> Callable[[], None]:
+        """One part of a checkpoint written over several ticks (see server._checkpoint).
+
+        ``puts`` are (key, encoded record or None). Only the ``final`` part
+        moves the applied slot: until then a crash replays from the previous one.
+        """
+        marks = msgpack.packb(final.marks) if final is not None and final.marks is not None else None
+
+        def write(txn: lmdb.Transaction) -> None:
+            if flush:
+                txn.drop(self.state_db, delete=False)
+            for key, data in puts:
+                if data is None:
+                    txn.delete(key, db=self.state_db)
+                else:
+                    txn.put(key, data, db=self.state_db)
+            if final is not None:
+                txn.put(b"applied_slot", _INT.pack(final.applied_slot), db=self.state_meta)
+                txn.put(b"clock", _INT.pack(final.clock), db=self.state_meta)
+                if marks is not None:
+                    txn.put(b"marks", marks, db=self.state_meta)
+
+        return lambda: self.states.write(write)
+
     # -- snapshots (catch-up of a lagging replica) ------------------------------------------
     def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
-        with self.env.begin(buffers=False) as txn:
-            applied = self._get_int(txn, b"applied_slot")
-            clock = self._get_int(txn, b"clock")
+        with self.states.env.begin(buffers=False) as txn:
+            applied = self.states.get_int(txn, b"applied_slot")
+            clock = self.states.get_int(txn, b"clock")
             chunk: list[tuple[bytes, bytes]] = []
             size = 0
-            for key, value in txn.cursor(db=self.state):
+            for key, value in txn.cursor(db=self.state_db):
                 chunk.append((key, value))
                 size += len(key) + len(value)
                 if size >= max_bytes:
@@ -171,28 +192,22 @@ class LmdbStore:
     def install_snapshot(
         self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]]
     ) -> None:
-        def write(txn: lmdb.Transaction) -> None:
-            txn.drop(self.state, delete=False)
-            # Entries above the snapshot stay: this replica may have
-            # acknowledged them, and a chosen value needs every such copy.
-            self._delete_log_upto(txn, applied_slot)
+        def write_state(txn: lmdb.Transaction) -> None:
+            txn.drop(self.state_db, delete=False)
             for chunk in chunks:
                 for key, value in chunk:
-                    txn.put(key, value, db=self.state)
-            txn.put(b"applied_slot", _INT.pack(applied_slot), db=self.meta)
-            txn.put(b"clock", _INT.pack(clock), db=self.meta)
+                    txn.put(key, value, db=self.state_db)
+            txn.put(b"applied_slot", _INT.pack(applied_slot), db=self.state_meta)
+            txn.put(b"clock", _INT.pack(clock), db=self.state_meta)
 
-        self._write(write)
+        self.states.write(write_state)
+        # Entries above the snapshot stay: this replica may have acknowledged
+        # them, and a chosen value needs every such copy.
+        self.compact(applied_slot)
 
     def stats(self) -> dict:
-        info = self.env.info()
-        stat = self.env.stat()
-        return {
-            "map_size": info["map_size"],
-            "last_pgno": info["last_pgno"],
-            "page_size": stat["psize"],
-            "used_bytes": (info["last_pgno"] + 1) * stat["psize"],
-        }
+        return {"used_bytes": self.logs.used_bytes() + self.states.used_bytes()}
 
     def close(self) -> None:
-        self.env.close()
+        self.logs.env.close()
+        self.states.env.close()

@@ -53,7 +53,8 @@ class MemoryStore:
         assert ckpt.applied_slot >= self.applied_slot, "applied slot never goes back"
         if ckpt.flush:
             self.state.clear()
-        for key, rec in ckpt.puts:
+        for key in ckpt.keys:
+            rec = ckpt.value_of(key)
             if rec is None:
                 self.state.pop(key, None)
             else:
