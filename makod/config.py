@@ -68,6 +68,9 @@ class ClusterConfig:
     # certification among leaders stays local, replication crosses the WAN).
     # Default: each shard's first replica's datacenter; "none" disables it.
     leader_datacenter: str | None = None
+    # Python modules every makod imports at start to register stored
+    # procedures; the config file's directory is on the import path.
+    procedure_modules: list[str] = field(default_factory=list)
     source: str = "<embedded default>"
     raw: dict = field(default_factory=dict)
 
@@ -154,7 +157,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
-        "inject_delay_ms", "leader_datacenter",
+        "inject_delay_ms", "leader_datacenter", "procedure_modules",
     }
     for key in data:
         if key not in known:
@@ -235,7 +238,44 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         if cfg.leader_datacenter not in dcs:
             raise ConfigError(source, "leader_datacenter", f"one of the datacenters ({', '.join(sorted(dcs))}) or none",
                               cfg.leader_datacenter)
+    cfg.procedure_modules = _module_names(source, data.get("procedure_modules", []))
     return cfg
+
+
+def _module_names(source: str, raw: Any) -> list[str]:
+    if not isinstance(raw, list):
+        raise ConfigError(source, "procedure_modules", "a list of Python module names", raw)
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(source, f"procedure_modules[{i}]", "a dotted Python module name like myapp.procs", name)
+    return list(raw)
+
+
+def load_procedure_modules(cfg: ClusterConfig) -> None:
+    """Import the config's procedure modules (they register themselves).
+
+    Raises ConfigError naming the module when one cannot be imported, since
+    a node that lacks a procedure its peers have would reject its calls.
+    """
+    import importlib
+    import os
+    import sys
+    import traceback
+
+    if cfg.source and os.path.isfile(cfg.source):
+        here = os.path.dirname(os.path.abspath(cfg.source))
+        if here not in sys.path:
+            sys.path.insert(0, here)
+    for i, name in enumerate(cfg.procedure_modules):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # any failure of user code: report it, do not start
+            last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" at {last.filename}:{last.lineno}" if last else ""
+            raise ConfigError(
+                cfg.source, f"procedure_modules[{i}]", "a module that imports cleanly",
+                f"{name} ({type(exc).__name__}: {exc}{where})",
+            ) from None
 
 
 def _check_slot_cover(source: str, shards: list[ShardConfig]) -> None:

@@ -15,7 +15,7 @@ import sys
 import click
 
 from makod import __version__
-from makod.config import ConfigError, load_config_file
+from makod.config import ConfigError, load_config_file, load_procedure_modules
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +39,7 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
     try:
         cfg = load_config_file(config_path)
         cfg.replica(node_name)
+        load_procedure_modules(cfg)
     except ConfigError as exc:
         click.echo(f"makod: bad config: {exc}", err=True)
         sys.exit(2)

@@ -56,7 +56,6 @@ class Node:
         self.requirepass = cfg.requirepass
         self.proto_max_bulk_len = cfg.proto_max_bulk_len
         self.maxclients = cfg.maxclients
-        shard = cfg.shards[self.me.shard]
         self.store = LmdbStore(
             os.path.join(data_dir, name, "lmdb"),
             identity={"cluster": cfg.name, "node": name, "shard": self.me.shard},

@@ -134,6 +134,9 @@ CLUSTERDOWN_UNKNOWN_OUTCOME = (
 LOADING = "LOADING makodb is loading the dataset in memory"
 TIMEOUT = "TIMEOUT no reply from shard {} within {} ms; the outcome is unknown"
 UNKNOWN_PROCEDURE = "ERR unknown procedure '{}'"
+PROCEDURE_BAD_ARGS = "ERR procedure arguments are not valid msgpack"
+# A procedure raised (its writes are undone): name it and what it raised.
+PROCEDURE_FAILED = "ERR procedure '{}' failed: {}"
 
 
 def _printable(value: bytes | str) -> str:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from makod.core.context import DirectContext, KeyLocked, NeedRemote, vec_join
 from makod.core.keyspace import Keyspace
-from makod.core.procedures import Abort
+from makod.core.procedures import Abort, footprint_keys
 from makod.core.records import OP_FLUSH, Record
 from makod.core.requests import TxnRequest, WatchRequest
 from makod.core.txn_messages import (
@@ -95,21 +95,27 @@ class DistTxn:
 class ScratchContext(DirectContext):
     """Runs handlers on private copies of fetched records; anything not fetched ends the run."""
 
-    __slots__ = ("fetched_keys", "fetched_ranges")
+    # fetch_local(key) / fetch_local_range(spec): read what our own shard
+    # holds right now, so only other shards' keys cost a round (and a rerun).
+    __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range")
 
     def get(self, key: bytes) -> Record | None:
-        if key not in self.fetched_keys:
+        if key not in self.fetched_keys and not self.fetch_local(key):
             raise NeedRemote([key])
         return DirectContext.get(self, key)
 
     def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
         if key not in self.fetched_keys:
-            raise NeedRemote([key])
+            if not self.fetch_local(key):
+                raise NeedRemote([key])
+            prev = self.ks.data.get(key)
         DirectContext._write(self, op, key, prev)
 
     def range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool):
         spec = (start, end, limit, reverse)
         seen = self.fetched_ranges.get(spec)
+        if seen is None:
+            seen = self.fetch_local_range(spec)
         if seen is None:
             raise NeedRemote(ranges=[spec])
         # What the owner scanned, plus what this transaction wrote in range.
@@ -159,6 +165,9 @@ class Coordinator:
             for argv in request.commands:
                 spec = self.node.lookup(argv)
                 keys.update(spec.keys(argv))
+                if "movablekeys" in spec.flags:
+                    # A procedure's declared footprint: fetch it all in one round.
+                    keys.update(footprint_keys(argv))
             if request.watches:
                 keys.update(k for k, _ in request.watches)
             txn.need_keys = keys
@@ -194,6 +203,38 @@ class Coordinator:
             node.send(leader, TxnRead(shard, node.id, txn.id, keys, ranges))
         if not txn.pending:
             self._execute(txn)
+
+    def _fetch_local(self, txn: DistTxn, scratch: Keyspace, key: bytes) -> bool:
+        """Read one of our own shard's keys in the middle of a run (no round trip)."""
+        node = self.node
+        if node.slots.shard_of(key) != node.shard:
+            return False
+        self._absorb_now(txn, scratch, node.replica.read_items([key]))
+        return True
+
+    def _fetch_local_range(self, txn: DistTxn, scratch: Keyspace, spec: tuple) -> list[bytes] | None:
+        node = self.node
+        if node.slots.range_shards(spec[0], spec[1]) != [node.shard]:
+            return None
+        found = node.replica.read_range(*spec)
+        keys = [item[0] for item in found]
+        txn.ranges[spec] = {node.shard: keys}
+        self._absorb_now(txn, scratch, found)
+        return keys
+
+    def _absorb_now(self, txn: DistTxn, scratch: Keyspace, items: list) -> None:
+        wm = self.node.wm
+        for key, raw, version, deps in items:
+            if key in txn.fetched:
+                continue  # the run may have changed its copy: keep that one
+            deps = tuple(deps) if deps else None
+            rec = decode_record(raw) if raw is not None else None
+            txn.fetched[key] = (rec, version, deps)
+            if rec is not None:
+                rec.deps = deps
+                scratch.data[key] = rec
+            if deps is not None:
+                txn.read_deps = vec_join(txn.read_deps, deps, wm)  # KeyLocked: abort and retry
 
     def _absorb(self, txn: DistTxn, shard: int, items: list, range_specs: list, range_items: list) -> None:
         for key, raw, version, deps in items:
@@ -236,6 +277,8 @@ class Coordinator:
         ctx.fetched_keys = txn.fetched
         # Each range as one list: what every shard it spans returned.
         ctx.fetched_ranges = {spec: [k for keys in parts.values() for k in keys] for spec, parts in txn.ranges.items()}
+        ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
+        ctx.fetch_local_range = lambda spec: self._fetch_local_range(txn, scratch, spec)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
         try:
             replies = []
@@ -260,7 +303,7 @@ class Coordinator:
         except Abort as exc:
             # The procedure gave up after reading: answer that, once what it
             # read is known to be a consistent snapshot.
-            result = ErrorReply(f"ABORT {exc.reason}")
+            result = ErrorReply(exc.reply)
             ctx.ops = []
         txn.result = result
         by_shard: dict[int, list] = {}

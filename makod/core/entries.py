@@ -17,6 +17,8 @@ from typing import Any
 
 import msgpack
 
+from makod.codec import pack
+
 from resp.replies import (
     NULL_ARRAY,
     Bool,
@@ -34,11 +36,11 @@ ENTRY_EPOCH = 2
 
 
 def encode_batch(epoch: int, watermark: int, txns: list[tuple[int, Any, list]]) -> bytes:
-    return msgpack.packb([ENTRY_BATCH, epoch, watermark, txns], use_bin_type=True)
+    return pack([ENTRY_BATCH, epoch, watermark, txns])
 
 
 def encode_epoch(epoch: int, extra: Any = None) -> bytes:
-    return msgpack.packb([ENTRY_EPOCH, epoch, extra], use_bin_type=True)
+    return pack([ENTRY_EPOCH, epoch, extra])
 
 
 def decode_entry(value: bytes) -> list | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import zlib
 from itertools import islice
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from sortedcontainers import SortedKeyList, SortedList
 

@@ -31,7 +31,7 @@ from makod.core.messages import Message
 from makod.core.paxos import LEADER, PaxosConfig, Ready
 from makod.core.release import ReleaseQueue
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
-from makod.core.requests import ForwardReply, ForwardRequest, TxnRequest, WatchRequest, request_from_wire
+from makod.core.requests import ForwardReply, ForwardRequest, WatchRequest, request_from_wire
 from makod.core.slots import SlotMap
 from makod.core.txn_messages import (
     TxnAbort,
@@ -125,7 +125,8 @@ class NodeCore:
         self.next_internal = first_request_id(random.Random(rng.random()))
         self.waiting: deque[tuple[Any, Any, float]] = deque()  # no leader to run it yet
         self._since: float | None = None  # see _route
-        self.blocked: deque[tuple[Any, Any, float]] = deque()  # hit a locked key
+        # Hit a locked key: (token, request, since, trap_remote), retried when a lock goes.
+        self.blocked: deque[tuple[Any, Any, float, bool]] = deque()
         self.was_leader = False
         self.mono_ms = 0.0
         self.gossip_due = 0.0
@@ -253,7 +254,7 @@ class NodeCore:
         try:
             result, deps = self.replica.execute(request, trap_remote)
         except KeyLocked:
-            self.blocked.append((token, request, self.mono_ms))
+            self.blocked.append((token, request, self.mono_ms, trap_remote))
             return None
         except NeedRemote:
             self.coord.start(token, request)
@@ -359,7 +360,7 @@ class NodeCore:
             return
         self.replica.lock_released = False
         for _ in range(len(self.blocked)):
-            token, request, since = self.blocked.popleft()
+            token, request, since, trap_remote = self.blocked.popleft()
             if self.mono_ms - since >= self.cfg.txn_timeout_ms:
                 self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
                 continue
@@ -367,9 +368,11 @@ class NodeCore:
                 self._wait(token, request, since)
                 continue
             try:
-                result, deps = self.replica.execute(request, False)
+                # A procedure must still stop at another shard's key: read
+                # here, that key would just look absent.
+                result, deps = self.replica.execute(request, trap_remote)
             except KeyLocked:
-                self.blocked.append((token, request, since))
+                self.blocked.append((token, request, since, trap_remote))
                 continue
             except NeedRemote:
                 self.coord.start(token, request)
@@ -544,7 +547,7 @@ class NodeCore:
                 self.held.pop(token, None)
                 self.deliver_error(token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard))
             self.coord.deposed()
-            for token, request, since in list(self.blocked):
+            for token, request, since, _trap in list(self.blocked):
                 self._wait(token, request, since)
             self.blocked.clear()
         self.was_leader = is_leader

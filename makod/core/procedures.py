@@ -24,15 +24,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from makod.codec import pack
 from makod.core.records import KIND_NATIVE, KIND_STRING, Record
 
 
 class Abort(Exception):
-    """Raised through ``tx.abort``: the transaction's writes are undone."""
+    """Raised through ``tx.abort``: the transaction's writes are undone.
 
-    def __init__(self, reason: str) -> None:
+    ``reply`` is the error the client gets: ``ABORT <reason>`` for a
+    procedure that gave up, or an ERR naming a procedure that failed.
+    """
+
+    def __init__(self, reason: str, reply: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.reply = reply if reply is not None else f"ABORT {reason}"
+
+
+class ProcedureFailed(Exception):
+    """A procedure broke a rule of the interface (e.g. put a value msgpack cannot encode)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,8 @@ class ProcedureRegistry:
         self._by_name: dict[str, Procedure] = {}
 
     def register(self, proc: Procedure) -> Procedure:
-        assert proc.name not in self._by_name, f"procedure {proc.name} registered twice"
+        if proc.name in self._by_name:
+            raise ValueError(f"procedure {proc.name!r} is registered twice")
         self._by_name[proc.name] = proc
         return proc
 
@@ -60,6 +71,29 @@ class ProcedureRegistry:
 
 
 PROCEDURES = ProcedureRegistry()
+FOOTPRINT_KEYS_MAX = 10_000
+
+
+def footprint_keys(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) -> list[bytes]:
+    """The keys a ``MAKO CALL name args`` declares it may touch ([] if it declares none).
+
+    Only a hint (the coordinator fetches them up front): a footprint that
+    raises or is wrong costs extra rounds, never correctness, since every
+    key a run touches is fetched and validated anyway.
+    """
+    if len(argv) < 3 or argv[0].lower() != b"mako" or argv[1].lower() != b"call":
+        return []
+    proc = registry.get(argv[2].decode("utf-8", "replace"))
+    if proc is None or proc.footprint is None:
+        return []
+    try:
+        import msgpack
+
+        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
+        items = proc.footprint(args)
+        return [item for item in items[:FOOTPRINT_KEYS_MAX] if type(item) is bytes]
+    except Exception:  # user code: a broken footprint only loses the prefetch
+        return []
 
 
 def procedure(
@@ -92,6 +126,13 @@ class ProcTxn:
         return None if rec is None else _native(rec)
 
     def put(self, key: bytes, value: Any) -> None:
+        # Every value is encoded later, in a Paxos batch with other clients'
+        # transactions: a value msgpack cannot encode must fail this
+        # transaction now, not that batch.
+        try:
+            pack(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ProcedureFailed(f"cannot store {type(value).__name__} value under {key!r}: {exc}") from None
         self.ctx.set(key, KIND_NATIVE, value, None)
 
     def delete(self, key: bytes) -> bool:

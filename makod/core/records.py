@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from makod.codec import pack
+
 # Kinds of value. NATIVE holds a stored procedure's own row values (any
 # msgpack-able object); Redis commands see it as a string they cannot parse.
 KIND_STRING = 0
@@ -77,9 +79,7 @@ def string_value(rec: Record) -> bytes:
     KIND_NATIVE values (stored procedures' rows) read as their msgpack encoding.
     """
     if rec.kind == KIND_NATIVE:
-        import msgpack
-
-        return msgpack.packb(rec.value, use_bin_type=True)
+        return pack(rec.value)
     return rec.value
 
 

@@ -34,7 +34,7 @@ from makod.core.durability import Checkpoint, CheckpointTracker
 from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, decode_entry, encode_batch, encode_epoch
 from makod.core.keyspace import Keyspace
 from makod.core.messages import Message
-from makod.core.paxos import LEADER, Paxos, PaxosConfig, Ready
+from makod.core.paxos import LEADER, Paxos, PaxosConfig
 from makod.core.procedures import Abort
 from makod.core.records import OP_FLUSH
 from makod.core.requests import TxnRequest, WatchRequest
@@ -331,7 +331,7 @@ class ReplicaCore:
                 result = self._run_commands(ctx, request)
         except Abort as exc:
             self._undo(ctx)
-            return ErrorReply(f"ABORT {exc.reason}"), ctx.deps
+            return ErrorReply(exc.reply), ctx.deps
         except BaseException:
             self._undo(ctx)
             raise

@@ -16,6 +16,8 @@ from typing import Callable
 
 import msgpack
 
+from makod.codec import pack
+
 from makod.core.messages import Message, from_wire, to_wire
 
 log = logging.getLogger("makod.peers")
@@ -27,7 +29,7 @@ RECONNECT_MAX_S = 1.0
 
 
 def pack_message(msg: Message) -> bytes:
-    return msgpack.packb(to_wire(msg), use_bin_type=True)
+    return pack(to_wire(msg))
 
 
 class _InboundProtocol(asyncio.Protocol):

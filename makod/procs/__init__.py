@@ -1,15 +1,8 @@
 """Built-in stored procedures. Importing this package registers them all.
 
 Every makod imports it at start, so a procedure is available on every node.
+A cluster's own procedures live in the modules its config names under
+``procedure_modules`` (see examples/procedures.py).
 """
 
-import importlib
-
-_MODULES = ["makod.procs.bank", "makod.procs.tpcc", "makod.procs.micro"]
-
-for _module in _MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as exc:  # a module not written yet
-        if exc.name != _module:
-            raise
+from makod.procs import bank, micro, tpcc  # noqa: F401  (registration is the import)

@@ -26,13 +26,17 @@ from makod.sim.runner import run_seed
 @click.option("--shards", default=1, show_default=True)
 @click.option("--protocol", type=click.Choice(["mako", "2pc-paxos"]), default="mako", show_default=True)
 @click.option("--ack", type=click.Choice(["durable", "speculative"]), default="durable", show_default=True)
+@click.option("--proc-ratio", type=float, default=None,
+              help="Share of stored-procedure transactions [default: 0.15 with several shards, 0 with one].")
 @click.option("--safety-ms", default=6000.0, show_default=True, help="Simulated time with faults.")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, forever: bool, replicas: int, learners: int,
-         shards: int, protocol: str, ack: str, safety_ms: float, trace: bool) -> None:
+         shards: int, protocol: str, ack: str, proc_ratio: float | None, safety_ms: float, trace: bool) -> None:
     """Run simulated shards under faults and check every safety invariant."""
+    params = dict(replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack,
+                  proc_ratio=proc_ratio, safety_ms=safety_ms)
     if one_seed is not None:
-        result = run_seed(one_seed, replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack, safety_ms=safety_ms, trace=trace)
+        result = run_seed(one_seed, trace=trace, **params)
         for line in result.trace:
             click.echo(line)
         click.echo(
@@ -45,15 +49,23 @@ def main(seeds: int, first: int, one_seed: int | None, forever: bool, replicas: 
     n = 0
     for seed in seq:
         try:
-            run_seed(seed, replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack,
-                     safety_ms=safety_ms)
+            run_seed(seed, **params)
         except AssertionError as exc:
-            click.echo(f"FAILED seed {seed}: {exc}\nreplay: python -m makod.sim --seed {seed} --shards {shards} --trace", err=True)
+            click.echo(f"FAILED seed {seed}: {exc}\nreplay: {_replay_command(seed, params)}", err=True)
             sys.exit(1)
         n += 1
         if n % 50 == 0:
             click.echo(f"{n} seeds ok ({time.monotonic() - started:.0f}s)")
     click.echo(f"all {n} seeds ok in {time.monotonic() - started:.1f}s")
+
+
+def _replay_command(seed: int, params: dict) -> str:
+    """The exact command that reruns one failed seed with the same settings."""
+    defaults = dict(replicas=3, learners=0, shards=1, protocol="mako", ack="durable", proc_ratio=None, safety_ms=6000.0)
+    flags = "".join(
+        f" --{name.replace('_', '-')} {value}" for name, value in params.items() if value != defaults[name]
+    )
+    return f"python -m makod.sim --seed {seed}{flags} --trace"
 
 
 if __name__ == "__main__":

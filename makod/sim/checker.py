@@ -20,7 +20,9 @@ read returns exactly the appends before it: a linearization.
 
 from __future__ import annotations
 
-from makod.core.records import KIND_STRING
+import msgpack
+
+from makod.core.records import KIND_NATIVE, KIND_STRING
 from makod.sim import elle
 from makod.sim.elle import MopTxn
 from makod.sim.workload import Op
@@ -43,6 +45,8 @@ def replica_states(world) -> dict[int, dict[bytes, tuple]]:
 def _freeze(value):
     if isinstance(value, dict):
         return tuple(sorted(value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
     return value
 
 
@@ -81,6 +85,18 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
             mops = [("append", op.key, op.mark)]
         elif op.kind == "get":
             mops = [("read", op.key, _marks(op.result) if op.ok else None)]
+        elif op.kind == "proc":
+            results = None
+            if op.ok is False and "procedure" in getattr(op.result, "text", ""):
+                raise CheckFailed(f"seed {seed}: procedure {op.op_id} failed: {op.result.text}")
+            if op.ok:
+                if not isinstance(op.result, bytes):
+                    raise CheckFailed(f"seed {seed}: procedure {op.op_id} answered {op.result!r}")
+                results = msgpack.unpackb(op.result, raw=False)
+            mops = [
+                (kind, key, results[i] if kind == "read" and results is not None else arg)
+                for i, (kind, key, arg) in enumerate(op.mops or [])
+            ]
         else:
             results = op.result if op.ok and isinstance(op.result, list) else None
             mops = []
@@ -95,9 +111,12 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
     for key, (kind, value) in final.items():
         if key == b"counter":
             continue
-        if kind != KIND_STRING:
-            raise CheckFailed(f"seed {seed}: {key!r} is not a string at the end")
-        lists[key] = _marks(value)
+        if kind == KIND_NATIVE and isinstance(value, tuple):
+            lists[key] = list(value)  # a procedure's list
+        elif kind == KIND_STRING:
+            lists[key] = _marks(value)
+        else:
+            raise CheckFailed(f"seed {seed}: {key!r} holds {value!r} at the end")
     counts = elle.check(seed, txns, lists, realtime=True)
     # An acknowledged single APPEND answers the length of the value it produced.
     for op in history:

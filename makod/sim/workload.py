@@ -9,7 +9,10 @@ Operations, chosen so the history can be checked exactly:
   the final value tells which writes happened, in which order, and whether
   any happened twice;
 * ``GET k``: a read returns the whole list written so far;
-* ``INCR counter``: exactly-once under retries and failovers.
+* ``INCR counter``: exactly-once under retries and failovers;
+* MULTI/EXEC of APPENDs and GETs, and the same as a stored procedure
+  (``sim.append_read`` on keys of their own holding native lists), whose
+  keys may span shards.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
+
 from makod.core.requests import TxnRequest
+from makod.sim import procs
 from resp.replies import ErrorReply
 
 
@@ -26,14 +32,14 @@ from resp.replies import ErrorReply
 class Op:
     op_id: int
     client: int
-    kind: str  # append | get | incr | txn
+    kind: str  # append | get | incr | txn | proc
     key: bytes
     node: int
     invoke_ms: float
     complete_ms: float | None = None
     ok: bool | None = None  # True: acknowledged; False: error reply; None: no answer
     result: Any = None
-    mops: list | None = None  # for "txn": [("append", key, mark) | ("read", key, None)]
+    mops: list | None = None  # for "txn", "proc": [("append", key, mark) | ("read", key, None)]
 
     @property
     def mark(self) -> int:
@@ -52,15 +58,18 @@ class Workload:
         read_ratio: float = 0.3,
         incr_ratio: float = 0.1,
         txn_ratio: float = 0.0,
+        proc_ratio: float = 0.0,
     ) -> None:
         self.world = world
         self.rng = random.Random(world.rng.random())
         self.keys = [b"k%d" % i for i in range(keys)]
+        self.proc_keys = [b"pk%d" % i for i in range(keys)]
         self.timeout_ms = timeout_ms
         self.think_ms = think_ms
         self.read_ratio = read_ratio
         self.incr_ratio = incr_ratio
         self.txn_ratio = txn_ratio
+        self.proc_ratio = proc_ratio
         self.history: list[Op] = []
         self.next_op = 0
         self.active = True
@@ -84,11 +93,13 @@ class Workload:
         world = self.world
         self.next_op += 1
         roll = self.rng.random()
-        if roll < self.txn_ratio:
+        if roll < self.proc_ratio:
+            kind, key = "proc", b""
+        elif roll < self.proc_ratio + self.txn_ratio:
             kind, key = "txn", b""
-        elif roll < self.txn_ratio + self.incr_ratio:
+        elif roll < self.proc_ratio + self.txn_ratio + self.incr_ratio:
             kind, key = "incr", b"counter"
-        elif roll < self.txn_ratio + self.incr_ratio + self.read_ratio:
+        elif roll < self.proc_ratio + self.txn_ratio + self.incr_ratio + self.read_ratio:
             kind, key = "get", self.rng.choice(self.keys)
         else:
             kind, key = "append", self.rng.choice(self.keys)
@@ -102,6 +113,16 @@ class Workload:
             request = TxnRequest([[b"GET", key]])
         elif kind == "incr":
             request = TxnRequest([[b"INCR", key]])
+        elif kind == "proc":
+            op.mops = []
+            for i in range(self.rng.randint(1, 4)):
+                k = self.rng.choice(self.proc_keys)
+                if self.rng.random() < 0.5:
+                    op.mops.append(("append", k, op.mark + i))
+                else:
+                    op.mops.append(("read", k, None))
+            args = msgpack.packb({"mops": [list(m) for m in op.mops]}, use_bin_type=True)
+            request = TxnRequest([[b"MAKO", b"CALL", procs.NAME.encode(), args]])
         else:
             op.mops = []
             argvs = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from typing import Any, Callable
+from typing import Callable
 
 from makod.core.messages import Message, Promise
 from makod.core.paxos import LEADER, PaxosConfig

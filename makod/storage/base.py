@@ -13,6 +13,8 @@ from typing import Iterable, Iterator, Protocol
 
 import msgpack
 
+from makod.codec import pack
+
 from makod.core.durability import Checkpoint
 from makod.core.keyspace import Keyspace
 from makod.core.records import Record
@@ -29,7 +31,7 @@ class LoadedState:
 
 
 def encode_record(rec: Record) -> bytes:
-    return msgpack.packb([rec.kind, rec.value, rec.expire_ms, rec.version], use_bin_type=True)
+    return pack([rec.kind, rec.value, rec.expire_ms, rec.version])
 
 
 def decode_record(data: bytes) -> Record:
@@ -38,7 +40,7 @@ def decode_record(data: bytes) -> Record:
 
 
 def encode_log_entry(ballot: int, value: bytes) -> bytes:
-    return msgpack.packb([ballot, value], use_bin_type=True)
+    return pack([ballot, value])
 
 
 def decode_log_entry(data: bytes) -> tuple[int, bytes]:

@@ -8,6 +8,7 @@ with what the server actually accepts.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from resp import errors
@@ -267,7 +268,9 @@ def _mako_call(ctx: Any, argv: list[bytes]) -> Any:
     """MAKO CALL <procedure> [<msgpack args>]: run a stored procedure as one transaction."""
     import msgpack
 
-    from makod.core.procedures import PROCEDURES, ProcTxn
+    from makod.codec import pack
+    from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
+    from makod.core.procedures import PROCEDURES, Abort, ProcTxn
 
     name = argv[2].decode("utf-8", "replace")
     proc = PROCEDURES.get(name)
@@ -276,9 +279,18 @@ def _mako_call(ctx: Any, argv: list[bytes]) -> Any:
     try:
         args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
     except (ValueError, msgpack.UnpackException):
-        raise CommandError("ERR procedure arguments are not valid msgpack") from None
-    result = proc.fn(ProcTxn(ctx), args)
-    return msgpack.packb(result, use_bin_type=True)
+        raise CommandError(errors.PROCEDURE_BAD_ARGS) from None
+    try:
+        return pack(proc.fn(ProcTxn(ctx), args))
+    except (Abort, KeyLocked, NeedRemote, DependencyInDoubt):
+        raise  # the transaction machinery's own signals
+    except Exception as exc:  # a bug in the procedure: fail its transaction, not the server
+        import traceback
+
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" at {os.path.basename(frame.filename)}:{frame.lineno}"
+        reason = " ".join(f"{type(exc).__name__}: {exc}{where}".split())[:500]  # one line, bounded
+        raise Abort(reason, errors.PROCEDURE_FAILED.format(name, reason)) from None
 
 
 def _mako_procedures(session: Any, argv: list[bytes]) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 import redis
 
 from tests.integration.cluster_util import wait_for

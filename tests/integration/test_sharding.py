@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from makod.core.slots import key_slot
-from tests.integration.cluster_util import Cluster, makoctl, wait_for
+from tests.integration.cluster_util import Cluster
 
 
 def shard_of(key: str, shards: int = 2) -> int:

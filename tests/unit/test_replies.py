@@ -244,11 +244,16 @@ def test_format_double_nan() -> None:
 # What Redis 7.2+ sends (src/util.c d2string: "-0" for negative zero, plain
 # digits for integral values up to LLONG_MAX/2, otherwise fpconv_dtoa, which
 # writes exponents without zero padding and small numbers like 1e-05 as
-# 0.00001). format_double differs; clients still read the same number.
-@pytest.mark.xfail(strict=True, reason="resp/replies.py format_double differs from Redis 7.2 d2string")
+# 0.00001).
 @pytest.mark.parametrize(
     "value,redis_text",
-    [(-0.0, b"-0"), (1e17, b"100000000000000000"), (1e-05, b"0.00001"), (1.5e-07, b"1.5e-7")],
+    [
+        (-0.0, b"-0"), (1e17, b"100000000000000000"), (1e-05, b"0.00001"), (1.5e-07, b"1.5e-7"),
+        (1e20, b"1e+20"), (-2.5e-300, b"-2.5e-300"), (0.1, b"0.1"), (3.5, b"3.5"), (-1.25, b"-1.25"),
+        (123456.789, b"123456.789"), (0.30000000000000004, b"0.30000000000000004"),
+        (4.611686018427388e18, b"4611686018427387904"), (1e19, b"1e+19"),
+        (1.7976931348623157e308, b"1.7976931348623157e+308"), (1.2345e-4, b"1.2345e-4"), (0.0012345, b"0.0012345"),
+    ],
 )
 def test_format_double_matches_redis_d2string(value: float, redis_text: bytes) -> None:
     assert format_double(value) == redis_text

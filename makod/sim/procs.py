@@ -1,0 +1,37 @@
+"""The simulator's stored procedure: list-append transactions on native values.
+
+``sim.append_read`` takes ``{"mops": [[kind, key, mark], ...]}``: "append"
+adds ``mark`` to the list stored under ``key``, "read" returns the list.
+Its result holds, per mop, the list read (None for an append), so the
+history checker (elle.py) can check procedures like MULTI transactions. It
+runs whichever way the node routes it: on one shard's fast path, through
+the coordinator when its keys span shards, retried after a locked key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from makod.core.procedures import PROCEDURES, ProcTxn, procedure
+
+NAME = "sim.append_read"
+
+
+def _footprint(args: dict) -> list:
+    return sorted({mop[1] for mop in args["mops"]})
+
+
+def append_read(tx: ProcTxn, args: dict) -> list[Any]:
+    out: list[Any] = []
+    for kind, key, mark in args["mops"]:
+        current = tx.get(key) or []
+        if kind == "append":
+            tx.put(key, current + [mark])
+            out.append(None)
+        else:
+            out.append(current)
+    return out
+
+
+if PROCEDURES.get(NAME) is None:  # imported once per process, but be safe under reloads
+    procedure(NAME, footprint=_footprint)(append_read)
