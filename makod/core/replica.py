@@ -157,6 +157,8 @@ class ReplicaCore:
         self.epoch_slot: int | None = None
         self.serving = False
         self.txns: deque[Txn] = deque()  # installed, not final, in install order
+        self._verdicts_scanned = 0  # wm.verdicts when on_marks_changed last scanned self.txns
+        self._marks_scanned = -1  # wm.version then
         self.batch: list[Txn] = []  # installed, not yet proposed
         self.batch_ops = 0
         self.inflight: dict[int, tuple[int, list[Txn]]] = {}  # slot -> (marker, txns)
@@ -188,6 +190,7 @@ class ReplicaCore:
         self.observe_time(mono_ms, wall_ms)
         self.paxos.tick(mono_ms)
         self.after_paxos()
+        self.on_marks_changed(force=True)
         if self.serving:
             self._active_expire()
             self._query_orphans()
@@ -479,7 +482,7 @@ class ReplicaCore:
             closed = {int(e): f for e, f in closed.items()}
             self.wm.observe(self.shard, epoch, epoch << EPOCH_SHIFT, closed, closed_below)
             self.closed_applied_below = max(self.closed_applied_below, closed_below)
-            self.on_marks_changed()
+            self.on_marks_changed(force=True)
         self.unresolved.append([slot, self._decoded_items(entry)])
 
     def _mark(self, epoch: int, marker: int) -> None:
@@ -532,7 +535,8 @@ class ReplicaCore:
                     if status == ROLLED_BACK:
                         # Never alone: everything built on it goes with it,
                         # newest first, or an undo would land under a dependent.
-                        self.on_marks_changed()
+                        self._marks_scanned = -1
+                        self.on_marks_changed(force=True)
                     else:
                         self._finalize(item)
                 else:
@@ -585,8 +589,21 @@ class ReplicaCore:
         if not self.serving:
             self.clock = max(self.clock, self.applied_clock)
 
-    def on_marks_changed(self) -> None:
-        """Watermarks moved (ours or another shard's): roll back what an epoch verdict excludes."""
+    def on_marks_changed(self, force: bool = False) -> None:
+        """Watermarks moved (ours or another shard's): roll back what an epoch verdict excludes.
+
+        Only an epoch verdict can doom a transaction, so plain watermark
+        advances (nearly every gossip message) skip the scan over every
+        installed transaction; ``force`` scans anyway (the tick does, as a
+        backstop, when anything moved since the last scan).
+        """
+        wm = self.wm
+        if not force and wm.verdicts == self._verdicts_scanned:
+            return
+        if force and wm.version == self._marks_scanned:
+            return
+        self._verdicts_scanned = wm.verdicts
+        self._marks_scanned = wm.version
         doomed = [t for t in self.txns if t.state == INSTALLED and self.wm.status(t.deps) == ROLLED_BACK]
         if doomed:
             self._roll_back(doomed)

@@ -49,6 +49,10 @@ class WatermarkTable:
     def __init__(self, num_shards: int) -> None:
         self.shards = [ShardMark() for _ in range(num_shards)]
         self.version = 0  # bumps on every change, so waiters know to look again
+        # Bumps only when an epoch verdict may have changed (a new epoch, an
+        # FVW, closed_below): the only changes that can turn a transaction
+        # ROLLED_BACK. Plain watermark advances (most messages) leave it.
+        self.verdicts = 0
 
     # -- learning ----------------------------------------------------------------------
     def observe(
@@ -59,13 +63,15 @@ class WatermarkTable:
         changed = False
         if closed_below > mark.closed_below:
             mark.closed_below = closed_below
-            changed = True
+            changed = verdict = True
+        else:
+            verdict = False
         if closed:
             for e, fvw in closed.items():
                 e = int(e)
                 if e not in mark.closed:
                     mark.closed[e] = fvw
-                    changed = True
+                    changed = verdict = True
                 else:
                     assert mark.closed[e] == fvw, (
                         f"shard {shard} epoch {e} finalized twice: {mark.closed[e]} then {fvw}"
@@ -74,12 +80,14 @@ class WatermarkTable:
             mark.epoch = epoch
             # Counters start at 1, so epoch << 32 itself covers nothing real.
             mark.w = max(w, epoch << EPOCH_SHIFT)
-            changed = True
+            changed = verdict = True
         elif epoch == mark.epoch and w > mark.w:
             mark.w = w
             changed = True
         if changed:
             self.version += 1
+        if verdict:
+            self.verdicts += 1
         return changed
 
     # -- judging ------------------------------------------------------------------------
