@@ -1,5 +1,5 @@
-"""One replica of one shard: local execution, the Paxos log, apply, and the
-shard's side of Mako's cross-shard certification.
+"""One replica of one shard: local execution, the Paxos log and apply (the
+shard's side of cross-shard certification is in participant.py).
 
 Pure: the node core feeds time, messages and requests; ``ready()`` hands back
 what to persist and send. Life of a transaction on a shard leader:
@@ -34,6 +34,7 @@ from makod.core.durability import Checkpoint, CheckpointTracker
 from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, decode_entry, encode_batch, encode_epoch
 from makod.core.keyspace import Keyspace
 from makod.core.messages import Message
+from makod.core.participant import Participant, Prepared
 from makod.core.paxos import LEADER, Paxos, PaxosConfig
 from makod.core.procedures import Abort
 from makod.core.records import OP_FLUSH
@@ -85,18 +86,7 @@ class Txn:
         self.slot: int | None = None
 
 
-class Prepared:
-    __slots__ = ("txn", "keys", "clock", "since_ms", "queried_ms")
-
-    def __init__(self, txn: tuple, keys: list[bytes], clock: int, since_ms: float) -> None:
-        self.txn = txn
-        self.keys = keys
-        self.clock = clock
-        self.since_ms = since_ms
-        self.queried_ms = since_ms
-
-
-class ReplicaCore:
+class ReplicaCore(Participant):
     def __init__(
         self,
         shard: int,
@@ -376,6 +366,10 @@ class ReplicaCore:
         self._add(txn)
         return txn
 
+    def _add_certified(self, version: int, deps: tuple, ops: list, undo: list, keys: set, has_flush: bool,
+                       record: Any) -> None:
+        self._add(Txn(version, deps, ops, undo, keys, has_flush, record))
+
     def _add(self, txn: Txn) -> None:
         self.txns.append(txn)
         self.batch.append(txn)
@@ -626,156 +620,6 @@ class ReplicaCore:
 
     def own_watermark(self) -> tuple[int, int, dict[int, int], int]:
         return self.wm.snapshot(self.shard)
-
-    # -- the shard's side of cross-shard certification ----------------------------------------------
-    def read_items(self, keys: list[bytes]) -> list[list]:
-        from makod.storage.base import encode_record
-
-        out = []
-        data = self.ks.data
-        for key in keys:
-            rec = data.get(key)
-            if rec is None:
-                out.append([key, None, self.ks.version_of(key), None])
-            else:
-                out.append([key, encode_record(rec), rec.version, list(rec.deps) if rec.deps else None])
-        return out
-
-    def read_range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[list]:
-        return self.read_items(self._range_keys(start, end, limit, reverse))
-
-    def _range_keys(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[bytes]:
-        keys = []
-        data = self.ks.data
-        for key in self.ks.range_iter(start, end, reverse, limit):
-            rec = data.get(key)
-            if rec is None or (rec.expire_ms is not None and rec.expire_ms <= self.wall_ms):
-                continue
-            keys.append(key)
-            if limit is not None and len(keys) >= limit:
-                break
-        return keys
-
-    def prepare(self, txn: tuple, keys: list[bytes]) -> tuple[bool, int, str]:
-        """Lock ``keys`` and hand out the next clock; a held lock fails at once."""
-        if txn in self.prepared:
-            return True, self.prepared[txn].clock, ""
-        if txn in self.recent_outcomes:
-            # A duplicated prepare after the decision: locking again would
-            # leave an orphan holding keys and a clock forever.
-            return False, 0, "already " + self.recent_outcomes[txn]
-        locks = self.locks
-        for key in keys:
-            holder = locks.get(key)
-            if holder is not None and holder != txn:
-                return False, 0, "locked"
-        for key in keys:
-            locks[key] = txn
-        self.clock += 1
-        clock = self.clock
-        self.granted[txn] = clock
-        self.prepared[txn] = Prepared(txn, list(keys), clock, self.mono_ms)
-        return True, clock, ""
-
-    def validate(self, txn: tuple, reads: list, ranges: list) -> tuple[bool, str]:
-        locks = self.locks
-        data = self.ks.data
-        now = self.wall_ms
-        for key, version in reads:
-            holder = locks.get(key)
-            if holder is not None and holder != txn:
-                return False, "locked"
-            rec = data.get(key)
-            if rec is not None and rec.expire_ms is not None and rec.expire_ms <= now:
-                return False, "expired"
-            if self.ks.version_of(key) != version:
-                return False, "changed"
-        for start, end, limit, reverse, seen in ranges:
-            current = self._range_keys(start, end, limit, reverse)
-            if [k for k, _ in seen] != current:
-                return False, "range changed"
-            for key, version in seen:
-                holder = locks.get(key)
-                if (holder is not None and holder != txn) or self.ks.version_of(key) != version:
-                    return False, "range changed"
-        return True, ""
-
-    def install_prepared(self, txn: tuple, deps: tuple, ops: list, record: Any = None) -> tuple[bool, str]:
-        """Apply a certified transaction's ops here at the clock we handed out."""
-        if self.recent_outcomes.get(txn) == "installed":
-            return True, ""
-        prepared = self.prepared.pop(txn, None)
-        if prepared is None:
-            return False, "unknown transaction"
-        self._unlock(prepared)
-        if self.wm.status(deps) == ROLLED_BACK:
-            # Already excluded by an epoch verdict: installing it would only
-            # let others build on writes that must vanish.
-            self.granted.pop(txn, None)
-            self._outcome(txn, "aborted")
-            return True, ""
-        version = prepared.clock
-        undo: list = []
-        keys: set[bytes] = set()
-        has_flush = False
-        captured: set[bytes] = set()
-        for op in ops:
-            op = tuple(op)
-            if op[0] == OP_FLUSH:
-                has_flush = True
-            else:
-                keys.add(op[1])
-                self.tracker.before_write(op[1], captured)
-            self.ks.apply(op, version, deps, undo)
-        self.granted.pop(txn, None)
-        self._outcome(txn, "installed")
-        if ops or record is not None:
-            self._add(Txn(version, deps, [tuple(op) for op in ops], undo, keys, has_flush, record))
-        return True, ""
-
-    def abort_prepared(self, txn: tuple) -> None:
-        prepared = self.prepared.pop(txn, None)
-        if prepared is not None:
-            self._unlock(prepared)
-        self.granted.pop(txn, None)
-        self._outcome(txn, "aborted")
-
-    def _unlock(self, prepared: Prepared) -> None:
-        for key in prepared.keys:
-            if self.locks.get(key) == prepared.txn:
-                del self.locks[key]
-        self.lock_released = True
-
-    def _outcome(self, txn: tuple, outcome: str) -> None:
-        self.recent_outcomes[txn] = outcome
-        if len(self.recent_outcomes) > 100_000:
-            self.recent_outcomes.popitem(last=False)
-
-    def decision_for(self, txn: tuple, participant_shard: int) -> tuple[str, Any, Any]:
-        """What became of a transaction this shard coordinated, if this replica can tell.
-
-        Any replica may answer: coordinator records come from chosen slots,
-        and once we applied the epoch entry that closed the coordinator's
-        epoch, every slot of that epoch is behind us, so a missing record
-        means the transaction was never committed.
-        """
-        record = self.coord_records.get(txn)
-        if record is not None:
-            deps, ops_by_shard = record
-            if self.wm.status(deps) == ROLLED_BACK:
-                return "abort", None, None
-            ops = ops_by_shard.get(participant_shard, ops_by_shard.get(str(participant_shard), []))
-            return "commit", deps, ops
-        if txn[1] < self.closed_applied_below:
-            return "abort", None, None
-        return "pending", None, None
-
-    def _query_orphans(self) -> None:
-        """Prepared transactions whose coordinator went quiet: ask what happened."""
-        for prepared in self.prepared.values():
-            if self.mono_ms - prepared.queried_ms >= self.cfg.orphan_query_ms:
-                prepared.queried_ms = self.mono_ms
-                self.orphans_to_query.append(prepared.txn)
 
     # -- checkpoints and snapshots ----------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint | None:
