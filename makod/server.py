@@ -23,7 +23,7 @@ from typing import Any
 
 from makod import __version__
 from makod.config import ClusterConfig
-from makod.core.messages import Accept, Message, SnapshotChunk
+from makod.core.messages import Message, SnapshotChunk
 from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
 from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig as CoreConfig
@@ -196,17 +196,11 @@ class Node:
                 self.schedule_pump()
                 break
             out = core.ready()
-            pready = out.paxos
-            for peer in pready.snapshot_to:
+            for peer in out.paxos.snapshot_to:
                 self._send_snapshot(peer)
-            if pready.promised is not None or pready.entries:
-                # A leader may stream its Accepts while its own copy is being
-                # written: it counts its own vote only after advance().
-                early = [(d, m) for d, m in out.messages if type(m) is Accept]
-                if early:
-                    for dest, msg in early:
-                        send(dest, msg)
-                    out.messages = [(d, m) for d, m in out.messages if type(m) is not Accept]
+            if out.must_persist():
+                for dest, msg in out.take_early_messages():
+                    send(dest, msg)
                 entry = [out, False]
                 self.readies.append(entry)
                 self.unsynced.append(entry)

@@ -26,19 +26,19 @@ from makod.core.slots import SlotMap
 from makoctl.bench.tpcc.common import (
     BenchCluster,
     BenchError,
+    FatalError,
     TypeStats,
     Window,
+    call_with_retries,
     cluster_options,
     console,
     err_console,
-    is_retriable,
     open_cluster,
     results_table,
     run_clients,
 )
 
 LOAD_BATCH = 5000
-MAX_ATTEMPTS = 100
 TYPES = ["single_shard", "cross_shard"]
 LABELS = {"single_shard": "single-shard", "cross_shard": "cross-shard"}
 
@@ -154,10 +154,6 @@ def micro(
         if bench is not None:
             bench.close()
     sys.exit(code)
-
-
-class _Fatal(Exception):
-    pass
 
 
 def _main(bench: BenchCluster, params: Params, clients: int, duration: float, warmup: float, check: bool,
@@ -278,21 +274,12 @@ def _client_body(i: int, cfg: Any, space: KeySpace, params: Params, seed: int, w
                     (reads if rng.random() < params.read_ratio else writes).append(key)
                 args = {"r": reads, "w": writes}
                 kind = "cross_shard" if cross else "single_shard"
-                aborts = 0
-                failed = False
                 t0 = perf()
-                while True:
-                    try:
-                        client.call("micro.txn", args, route_key=space.prefixes[home])
-                        break
-                    except Exception as exc:
-                        if not is_retriable(exc):
-                            raise _Fatal(f"micro.txn failed: {type(exc).__name__}: {exc}") from None
-                        aborts += 1
-                        if aborts >= MAX_ATTEMPTS or window.stop.is_set():
-                            failed = True
-                            break
-                        time.sleep(rng.uniform(0, min(0.05, 0.0005 * (1 << min(aborts, 7)))))
+                result, aborts, outcome = call_with_retries(
+                    client, "micro.txn", args, space.prefixes[home], rng, window.stop)
+                if outcome == "rolled_back":
+                    raise FatalError(f"micro.txn rolled back: {result}")
+                failed = outcome == "failed"
                 latency = perf() - t0
                 if not failed:
                     ops_done[2] += len(writes)

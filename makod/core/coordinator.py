@@ -318,12 +318,16 @@ class Coordinator:
         else:
             self._validate(txn)
 
+    def _enter(self, txn: DistTxn, phase: int) -> None:
+        """Start a phase that waits on shards: nothing answered yet, a fresh deadline."""
+        txn.phase = phase
+        txn.pending = set()
+        txn.deadline = self.node.mono_ms + self.node.cfg.txn_timeout_ms
+
     # -- PREPARE ------------------------------------------------------------------------------------
     def _prepare(self, txn: DistTxn) -> None:
         node = self.node
-        txn.phase = PREPARE
-        txn.pending = set()
-        txn.deadline = node.mono_ms + node.cfg.txn_timeout_ms
+        self._enter(txn, PREPARE)
         shards = set(txn.ops_by_shard) | {node.shard}  # our own clock, writes or not
         for shard in sorted(shards):
             keys = sorted({op[1] for op in txn.ops_by_shard.get(shard, [])})
@@ -359,9 +363,7 @@ class Coordinator:
     # -- VALIDATE ------------------------------------------------------------------------------------
     def _validate(self, txn: DistTxn) -> None:
         node = self.node
-        txn.phase = VALIDATE
-        txn.pending = set()
-        txn.deadline = node.mono_ms + node.cfg.txn_timeout_ms
+        self._enter(txn, VALIDATE)
         reads: dict[int, list] = {}
         ranges: dict[int, list] = {}
         for key, (_rec, version, _deps) in txn.fetched.items():
@@ -446,9 +448,7 @@ class Coordinator:
         if retry and txn.attempt < node.cfg.max_txn_attempts and node.replica.can_serve():
             # Same transaction, new identity: the old one is aborted for good.
             self.seq += 1
-            old = txn.id
             txn.id = (node.id, node.replica.epoch, self.seq)
-            del old
             txn.phase = BACKOFF
             # Randomized exponential backoff: contending transactions spread out.
             txn.retry_at = node.mono_ms + node.rng.random() * min(100.0, 2.0 ** txn.attempt)

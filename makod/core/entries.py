@@ -18,7 +18,6 @@ from typing import Any
 import msgpack
 
 from makod.codec import pack
-
 from resp.replies import (
     NULL_ARRAY,
     Bool,

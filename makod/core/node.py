@@ -27,7 +27,7 @@ from typing import Any, Callable
 from makod.core.context import KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
 from makod.core.entries import pack_value, unpack_value
-from makod.core.messages import Message
+from makod.core.messages import Accept, Message
 from makod.core.paxos import LEADER, PaxosConfig, Ready
 from makod.core.release import ReleaseQueue
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
@@ -67,6 +67,19 @@ class NodeOutput:
 
     def empty(self) -> bool:
         return self.paxos.empty() and not (self.messages or self.results or self.releases)
+
+    def must_persist(self) -> bool:
+        """True when a promise or log entries must be synced before the held messages go out."""
+        return self.paxos.promised is not None or bool(self.paxos.entries)
+
+    def take_early_messages(self) -> list[tuple[int, Message]]:
+        """The messages that may go before this output is persisted: a leader's
+        Accepts (it counts its own vote only once its copy is synced, in
+        advance()). Everything else stays held until the sync."""
+        early = [(d, m) for d, m in self.messages if type(m) is Accept]
+        if early:
+            self.messages = [(d, m) for d, m in self.messages if type(m) is not Accept]
+        return early
 
 
 class _Forward:
@@ -251,15 +264,26 @@ class NodeCore:
         return "multi", -1
 
     def _run_here(self, token: Any, request: Any, trap_remote: bool) -> tuple[Any, bool] | None:
+        ran = self._execute(token, request, self.mono_ms, trap_remote)
+        return None if ran is None else self.finish(token, ran[0], ran[1], now=True)
+
+    def _execute(self, token: Any, request: Any, since: float, trap_remote: bool) -> tuple[Any, tuple] | None:
+        """Run on this leader: (result, deps), or None when it must wait,
+        parked behind a lock or handed to the coordinator (another shard's key).
+
+        ``trap_remote`` must hold on every attempt: a procedure run without it
+        would read another shard's key as absent.
+        """
         try:
-            result, deps = self.replica.execute(request, trap_remote)
+            return self.replica.execute(request, trap_remote)
         except KeyLocked:
-            self.blocked.append((token, request, self.mono_ms, trap_remote))
-            return None
+            if len(self.blocked) >= self.cfg.max_queued_requests:
+                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
+            else:
+                self.blocked.append((token, request, since, trap_remote))
         except NeedRemote:
             self.coord.start(token, request)
-            return None
-        return self.finish(token, result, deps, now=True)
+        return None
 
     def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False) -> tuple[Any, bool] | None:
         """A request ran; release its reply when its version vector is covered."""
@@ -367,17 +391,9 @@ class NodeCore:
             if not self.replica.can_serve():
                 self._wait(token, request, since)
                 continue
-            try:
-                # A procedure must still stop at another shard's key: read
-                # here, that key would just look absent.
-                result, deps = self.replica.execute(request, trap_remote)
-            except KeyLocked:
-                self.blocked.append((token, request, since, trap_remote))
-                continue
-            except NeedRemote:
-                self.coord.start(token, request)
-                continue
-            self.finish(token, result, deps)
+            ran = self._execute(token, request, since, trap_remote)
+            if ran is not None:
+                self.finish(token, ran[0], ran[1])
 
     def _first_time(self, origin: int, rid: int) -> bool:
         """Exactly once: the network may deliver a forwarded request twice.

@@ -14,7 +14,7 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from makod.core.messages import Accept, Message, SnapshotChunk
+from makod.core.messages import Message, SnapshotChunk
 from makod.core.paxos import PaxosConfig
 from makod.core.node import NodeCore
 from makod.core.replica import ReplicaConfig, first_request_id
@@ -129,12 +129,9 @@ class SimNode:
             for peer in out.paxos.snapshot_to:
                 for msg in snapshot_messages(self.shard, self.id, self.disk.snapshot_chunks(SNAPSHOT_CHUNK_BYTES)):
                     self.world.send(self.id, peer, msg)
-            pready = out.paxos
-            if pready.promised is not None or pready.entries:
-                early = [(d, m) for d, m in out.messages if type(m) is Accept]
-                for dest, msg in early:
+            if out.must_persist():
+                for dest, msg in out.take_early_messages():
                     self.world.send(self.id, dest, msg)
-                out.messages = [(d, m) for d, m in out.messages if type(m) is not Accept]
                 entry = [out, False]
                 self.readies.append(entry)
                 self.persist_queue.append(entry)

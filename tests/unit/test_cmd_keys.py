@@ -16,11 +16,6 @@ SYNTAX = ErrorReply(errors.SYNTAX)
 NOT_INTEGER = ErrorReply(errors.NOT_INTEGER)
 
 
-@pytest.fixture
-def h() -> Harness:
-    return Harness()
-
-
 @pytest.mark.parametrize(
     "name,arity,flags,keys,scope,merge",
     [

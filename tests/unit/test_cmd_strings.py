@@ -20,11 +20,6 @@ NOT_INTEGER = ErrorReply(errors.NOT_INTEGER)
 NOT_FLOAT = ErrorReply(errors.NOT_FLOAT)
 
 
-@pytest.fixture
-def h() -> Harness:
-    return Harness()
-
-
 def put_native(h: Harness, key: bytes, value) -> None:
     ctx = h.context()
     ctx.set(key, KIND_NATIVE, value, None)

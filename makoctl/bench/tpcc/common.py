@@ -377,6 +377,39 @@ def run_clients(
     return errors
 
 
+MAX_ATTEMPTS = 100  # calls of one transaction before it counts as failed
+
+
+class FatalError(Exception):
+    """A transaction failed in a way retrying cannot fix (a bug, a missing procedure)."""
+
+
+def call_with_retries(client: Any, name: str, args: Any, route: Any, rng: Any,
+                      stop: threading.Event) -> tuple[Any, int, str]:
+    """Run one transaction to an end: ``(result, aborts, outcome)``.
+
+    outcome is "ok", "rolled_back" (the procedure's own tx.abort; result is
+    the ProcedureAborted) or "failed" (MAX_ATTEMPTS retriable failures, or
+    the run is stopping). Retriable failures back off at random,
+    exponentially; anything else raises FatalError.
+    """
+    from makod.client import ProcedureAborted
+
+    aborts = 0
+    while True:
+        try:
+            return client.call(name, args, route_key=route), aborts, "ok"
+        except ProcedureAborted as exc:
+            return exc, aborts, "rolled_back"
+        except Exception as exc:
+            if not is_retriable(exc):
+                raise FatalError(f"{name} failed: {type(exc).__name__}: {exc}") from None
+            aborts += 1
+            if aborts >= MAX_ATTEMPTS or stop.is_set():
+                return None, aborts, "failed"
+            time.sleep(rng.uniform(0, min(0.05, 0.0005 * (1 << min(aborts, 7)))))
+
+
 RETRIABLE_PREFIXES = ("TRYAGAIN", "LOADING")
 UNKNOWN_OUTCOME = ("outcome is unknown", "TIMEOUT")
 

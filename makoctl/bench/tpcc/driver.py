@@ -20,12 +20,11 @@ from typing import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from makod.client import ClusterClient, ProcedureAborted
+from makod.client import ClusterClient
 from makod.procs.tpcc_schema import DISTRICTS, home_shard
-from makoctl.bench.tpcc.common import TypeStats, Window, is_retriable, run_clients
+from makoctl.bench.tpcc.common import FatalError, TypeStats, Window, call_with_retries, run_clients
 from makoctl.bench.tpcc.gen import DECK, DELIVERY, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL, TYPES, NURandC, TxnInputs
 
-MAX_ATTEMPTS = 100
 PROCS = {
     NEW_ORDER: "tpcc.new_order",
     PAYMENT: "tpcc.payment",
@@ -66,10 +65,6 @@ class ClientStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-class FatalError(Exception):
-    """A transaction failed in a way retrying cannot fix (a bug, a missing procedure)."""
-
-
 def terminal(idx: int, spec: RunSpec, window: Window, stats: ClientStats, nonce: int):
     """The body of terminal ``idx``'s thread."""
     w = idx % spec.warehouses + 1
@@ -107,27 +102,11 @@ def terminal(idx: int, spec: RunSpec, window: Window, stats: ClientStats, nonce:
                 else:
                     args = gen.stock_level()
                 name = PROCS[kind]
-                aborts = 0
-                result: Any = None
-                rolled_back = failed = False
                 t0 = perf()
-                while True:
-                    try:
-                        result = client.call(name, args, route_key=route)
-                        break
-                    except ProcedureAborted as exc:
-                        if kind != NEW_ORDER:
-                            raise FatalError(f"{name} rolled back unexpectedly: {exc}") from None
-                        rolled_back = True
-                        break
-                    except Exception as exc:
-                        if not is_retriable(exc):
-                            raise FatalError(f"{name} failed: {type(exc).__name__}: {exc}") from None
-                        aborts += 1
-                        if aborts >= MAX_ATTEMPTS or window.stop.is_set():
-                            failed = True
-                            break
-                        time.sleep(rng.uniform(0, min(0.05, 0.0005 * (1 << min(aborts, 7)))))
+                result, aborts, outcome = call_with_retries(client, name, args, route, rng, window.stop)
+                if outcome == "rolled_back" and kind != NEW_ORDER:
+                    raise FatalError(f"{name} rolled back unexpectedly: {result}")
+                rolled_back, failed = outcome == "rolled_back", outcome == "failed"
                 latency = perf() - t0
                 if not window.measuring(mono()):
                     continue
