@@ -32,6 +32,9 @@ class Faults:
     # Crash an acceptor just after it promised (then restart it at once): the
     # window in which an unpersisted promise would be forgotten.
     crash_after_promise_rate: float = 0.0
+    # A crash with a disk write in progress: the share of such writes that
+    # still land (on disk, though the process never learned it).
+    land_on_crash_rate: float = 0.5
 
     @classmethod
     def from_seed(cls, rng: random.Random, intensity: float = 1.0) -> "Faults":

@@ -16,6 +16,7 @@ from typing import Callable
 from makod.core.messages import Message, Promise
 from makod.core.paxos import LEADER, PaxosConfig
 from makod.core.replica import ReplicaConfig
+from makod.driver import DriverConfig
 from makod.sim.faults import Faults
 from makod.sim.node import SimNode
 from makod.storage.memory_store import MemoryStore
@@ -69,8 +70,10 @@ class World:
         self.replica_config = ReplicaConfig(
             queue_timeout_ms=2000, forward_timeout_ms=3000, protocol=protocol, ack=ack
         )
-        self.log_retain_slots = log_retain_slots
-        self.checkpoint_every_ms = checkpoint_every_ms
+        # Small checkpoint parts, so crashes land in the middle of checkpoints.
+        self.driver_config = DriverConfig(
+            checkpoint_interval_ms=checkpoint_every_ms, checkpoint_chunk_keys=8, log_retain_slots=log_retain_slots
+        )
         self.disks = {i: MemoryStore() for i in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
         self.generation = {i: 0 for i in self.ids}  # bumps on crash: stale events are ignored
@@ -88,6 +91,12 @@ class World:
     # -- time and events -------------------------------------------------------------------
     def wall_ms(self) -> float:
         return WALL_BASE_MS + self.now
+
+    def node_mono_ms(self, node_id: int) -> float:
+        return self.now
+
+    def node_wall_ms(self, node_id: int) -> int:
+        return int(WALL_BASE_MS + self.now)
 
     def at(self, delay_ms: float, fn: Callable[[], None]) -> None:
         self._seq += 1
@@ -121,8 +130,7 @@ class World:
             random.Random(self.rng.random()),
             self.paxos_config,
             self.replica_config,
-            self.log_retain_slots,
-            self.checkpoint_every_ms,
+            self.driver_config,
             self.preferred.get(self.shard_of_node[node_id]),
         )
         self.nodes[node_id] = node
@@ -140,11 +148,16 @@ class World:
             self.at(self.tick_ms, lambda: self._tick(node_id, gen))
 
     def crash(self, node_id: int) -> None:
-        """Lose the replica's memory and any disk write not yet finished."""
-        if self.nodes.get(node_id) is None:
+        """Lose the replica's memory. A disk write in progress may land or not
+        (the data reached the disk, but the process never learned it did)."""
+        node = self.nodes.get(node_id)
+        if node is None:
             return
         self.trace(f"n{node_id} CRASH")
         self.stats["crashes"] += 1
+        for job in node.sim_disk.in_flight():
+            if self.rng.random() < self.faults.land_on_crash_rate:
+                job()
         self.nodes[node_id] = None
         self.generation[node_id] += 1
 
@@ -171,7 +184,8 @@ class World:
         return [i for i, n in self.nodes.items() if n is not None]
 
     # -- disk --------------------------------------------------------------------------------
-    def schedule_disk(self, node: SimNode, batch: list) -> None:
+    def schedule_disk(self, node: SimNode, land: Callable[[], None]) -> None:
+        """Run ``land`` when the disk write finishes, unless the node crashed first."""
         f = self.faults
         latency = f.disk_latency_ms_min + self.rng.random() * (f.disk_latency_ms_max - f.disk_latency_ms_min)
         gen = self.generation[node.id]
@@ -181,7 +195,7 @@ class World:
                 if self.now < node.paused_until:
                     self.at(node.paused_until - self.now, done)
                     return
-                node.disk_done(batch)
+                land()
 
         self.at(latency, done)
 

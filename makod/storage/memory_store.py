@@ -64,6 +64,29 @@ class MemoryStore:
         if ckpt.marks is not None:
             self.marks = ckpt.marks
 
+    def checkpoint_chunk_job(self, puts: list, flush: bool, final: Checkpoint | None):
+        """One part of a checkpoint written in parts (driver.maybe_checkpoint): the
+        same contract as LmdbStore's. ``puts`` are (key, encoded record or None);
+        only the ``final`` part moves the applied slot."""
+
+        def write() -> None:
+            self.writes += 1
+            if flush:
+                self.state.clear()
+            for key, data in puts:
+                if data is None:
+                    self.state.pop(key, None)
+                else:
+                    self.state[key] = data
+            if final is not None:
+                assert final.applied_slot >= self.applied_slot, "applied slot never goes back"
+                self.applied_slot = final.applied_slot
+                self.clock = final.clock
+                if final.marks is not None:
+                    self.marks = final.marks
+
+        return write
+
     def compact(self, upto_slot: int) -> None:
         for slot in [s for s in self.log if s <= upto_slot]:
             del self.log[slot]
