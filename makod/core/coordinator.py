@@ -374,7 +374,10 @@ class Coordinator:
                 ranges.setdefault(shard, []).append([*spec, seen])
         for shard in sorted(set(reads) | set(ranges)):
             if shard == node.shard:
-                ok, _ = node.replica.validate(txn.id, reads.get(shard, []), ranges.get(shard, []))
+                # Like any participant, our shard validates only under a valid lease.
+                ok = node.replica.can_serve() and node.replica.validate(
+                    txn.id, reads.get(shard, []), ranges.get(shard, [])
+                )[0]
                 if not ok:
                     self._abort(txn, retry=True)
                     return

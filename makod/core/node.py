@@ -27,7 +27,7 @@ from typing import Any, Callable
 from makod.core.context import KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
 from makod.core.entries import pack_value, unpack_value
-from makod.core.messages import Accept, Message
+from makod.core.messages import Accept, Message, ballot_node
 from makod.core.paxos import LEADER, PaxosConfig, Ready
 from makod.core.release import ReleaseQueue
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
@@ -55,6 +55,7 @@ from resp.replies import ErrorReply
 
 FORWARD_DEDUP_WINDOW = 65_536
 FORWARD_SOURCES_MAX = 1024
+LED_BALLOTS_MAX = 1024
 GOSSIP_EVERY_MS = 20.0
 
 
@@ -130,11 +131,17 @@ class NodeCore:
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
         self.leaders: dict[int, int] = {}
+        self.leader_ballots: dict[int, int] = {}  # shard -> the ballot its leader gossiped
         self.leader_heard: dict[int, float] = {}
         self.releases = ReleaseQueue(shard, self.cfg.max_held_replies)
         self.held: dict[Any, Any] = {}  # token -> result waiting for release
         self.forwarded: dict[int, _Forward] = {}
         self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
+        # Forwarded requests run only under the ballot they were sent to. A
+        # ballot this process led is in led_ballots (its dedup memory covers
+        # it); one an earlier incarnation may have led is at most boot_promised.
+        self.boot_promised = loaded.promised
+        self.led_ballots: set[int] = set()
         self.next_internal = first_request_id(random.Random(rng.random()))
         self.waiting: deque[tuple[Any, Any, float]] = deque()  # no leader to run it yet
         self._since: float | None = None  # see _route
@@ -175,6 +182,12 @@ class NodeCore:
         if shard == self.shard:
             return self.paxos.known_leader()
         return self.leaders.get(shard)
+
+    def leader_ballot(self, shard: int) -> int:
+        """The ballot under which we believe ``shard``'s leader leads (0: unknown)."""
+        if shard == self.shard:
+            return self.paxos.promised if self.paxos.known_leader() is not None else 0
+        return self.leader_ballots.get(shard, 0)
 
     # -- inputs -----------------------------------------------------------------------------
     def observe_time(self, mono_ms: float, wall_ms: int) -> None:
@@ -338,8 +351,10 @@ class NodeCore:
         target = self.leader_of(shard)
         if type(token) is tuple:
             # Forwarded to us, but not ours to run: nothing ran, so the origin
-            # may route it again with fresher knowledge of who leads.
+            # may route it again with fresher knowledge of who leads (and may
+            # send it to us again: forget that we saw it).
             origin, rid = token
+            self._forget_forward(origin, rid)
             self.send(origin, ForwardReply(self.shard, self.id, rid, b""))
             return None
         if target is None or target == self.id:
@@ -356,7 +371,7 @@ class NodeCore:
         else:
             rid = token
             self.forwarded[rid] = _Forward(target, request, self.mono_ms, None)
-        self.send(target, ForwardRequest(shard, self.id, rid, request.to_wire()))
+        self.send(target, ForwardRequest(shard, self.id, rid, request.to_wire(), self.leader_ballot(shard)))
 
     def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
         if len(self.waiting) >= self.cfg.max_queued_requests:
@@ -418,27 +433,46 @@ class NodeCore:
             del self.forwards_seen[next(iter(self.forwards_seen))]
         return True
 
+    def _seen_forward(self, origin: int, rid: int) -> bool:
+        top, seen = self.forwards_seen.get((origin, rid >> 32), (0, ()))
+        counter = rid & 0xFFFFFFFF
+        return counter in seen or counter <= top - FORWARD_DEDUP_WINDOW
+
+    def _forget_forward(self, origin: int, rid: int) -> None:
+        entry = self.forwards_seen.get((origin, rid >> 32))
+        if entry is not None:
+            entry[1].discard(rid & 0xFFFFFFFF)
+
     def _on_forward_request(self, msg: ForwardRequest) -> None:
-        if not self._first_time(msg.src, msg.rid):
+        paxos = self.paxos
+        if paxos.role == LEADER and msg.ballot == paxos.promised:
+            if not self._first_time(msg.src, msg.rid):
+                return  # a duplicate: the first copy answers
+            answer = self._route((msg.src, msg.rid), request_from_wire(msg.request))
+            assert answer is None  # tuple tokens always answer through messages
             return
-        token = (msg.src, msg.rid)
-        request = request_from_wire(msg.request)
-        if self.paxos.role != LEADER:
-            self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, b""))
+        if msg.ballot in self.led_ballots:
+            # We led that ballot in this process: our memory says whether it ran.
+            if self._seen_forward(msg.src, msg.rid):
+                return  # it ran (or is running): that copy answers, or answered
+        elif ballot_node(msg.ballot) == self.id and msg.ballot <= self.boot_promised:
+            # An earlier incarnation of this process may have led that ballot
+            # and run the request: nobody can tell any more.
+            error = ErrorReply(errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard))
+            self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, pack_value(error)))
             return
-        answer = self._route(token, request)
-        assert answer is None  # tuple tokens always answer through messages
+        # Not run under that ballot, and never will be: route it again.
+        self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, b""))
 
     def _on_forward_reply(self, msg: ForwardReply) -> None:
         pending = self.forwarded.pop(msg.rid, None)
         if pending is None:
             return
         if not msg.result:
-            # Whoever we asked ran nothing: route it again.
+            # Whoever we asked ran nothing: route it again at the next tick,
+            # when we may know better who leads (no ping-pong meanwhile).
             token = pending.on_reply if pending.on_reply is not None else msg.rid
-            answer = self._route(token, pending.request)
-            if answer is not None:
-                self._deliver(token, answer[0], answer[1])
+            self._wait(token, pending.request, pending.since)
             return
         result = unpack_value(msg.result)
         if pending.on_reply is not None:
@@ -489,7 +523,10 @@ class NodeCore:
         serving = replica.serving and self.paxos.role == LEADER
         epoch = replica.epoch
         if t is TxnRead:
-            if not serving:
+            # Reads and validations answer for the present: only a leader whose
+            # lease is valid knows it is still the leader (a deposed one that
+            # does not know it yet would answer with stale versions).
+            if not replica.can_serve():
                 self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader"))
                 return
             items = replica.read_items(msg.keys)
@@ -507,7 +544,10 @@ class NodeCore:
             else:
                 self.send(msg.src, reply)
         elif t is TxnValidate:
-            ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges) if serving else (False, "not leader")
+            if replica.can_serve():
+                ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges)
+            else:
+                ok, reason = False, "not leader"
             self.send(msg.src, TxnValidated(self.shard, self.id, msg.txn, ok, reason))
         elif t is TxnInstall:
             if msg.epoch != epoch or not serving:
@@ -523,6 +563,7 @@ class NodeCore:
     def _on_watermark(self, msg: Watermark) -> None:
         if msg.serving and msg.shard != self.shard:
             self.leaders[msg.shard] = msg.src
+            self.leader_ballots[msg.shard] = msg.ballot
             self.leader_heard[msg.shard] = self.mono_ms
         if self.wm.observe(msg.shard, msg.epoch, msg.w, msg.closed, msg.closed_below):
             self.replica.on_marks_changed()
@@ -535,6 +576,7 @@ class NodeCore:
         for shard, heard in list(self.leader_heard.items()):
             if self.mono_ms - heard > stale:
                 self.leaders.pop(shard, None)
+                self.leader_ballots.pop(shard, None)
                 del self.leader_heard[shard]
 
     def _gossip(self) -> None:
@@ -550,13 +592,20 @@ class NodeCore:
             return
         self.gossiped = state
         self.gossip_due = self.mono_ms + 5 * GOSSIP_EVERY_MS
-        msg = Watermark(self.shard, self.id, epoch, w, closed, closed_below, replica.serving)
+        msg = Watermark(self.shard, self.id, epoch, w, closed, closed_below, replica.serving, self.paxos.promised)
         for node in self.all_nodes:
             if node != self.id:
                 self.send(node, msg)
 
     def _after_role(self) -> None:
         is_leader = self.paxos.role == LEADER
+        if is_leader and self.paxos.promised not in self.led_ballots:
+            self.led_ballots.add(self.paxos.promised)
+            if len(self.led_ballots) > LED_BALLOTS_MAX:
+                # Forget the oldest; from then on they count as "maybe ran".
+                oldest = min(self.led_ballots)
+                self.led_ballots.discard(oldest)
+                self.boot_promised = max(self.boot_promised, oldest)
         if self.was_leader and not is_leader:
             # Deposed: every reply we hold might describe undone writes.
             for token in self.releases.drain():

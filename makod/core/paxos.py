@@ -19,10 +19,14 @@ The protocol (DESIGN.md, "Replication"):
   accepted in the current ballot; a slot is chosen when a majority of voters
   (the leader included, once its own copy is persisted) have match >= slot.
 * Followers that heard from a live leader within the election timeout refuse
-  to promise anyone else (unless the leader itself hands over leadership).
-  That gives the leader a lease: after a majority acknowledged a message sent
-  at time t, no other leader can exist before t + election timeout, so reads
-  served on the lease are linearizable.
+  to promise anyone else, themselves included (unless the leader itself hands
+  over leadership); a replica that (re)starts refuses for one election
+  timeout, since it cannot know whom it acknowledged just before. That gives
+  the leader a lease: after a majority acknowledged a message sent at time t,
+  no other leader can exist before t + election timeout, so reads served on
+  the lease are linearizable. Each replica judges these spans on its own
+  clock; the lease is ``lease_fraction`` of the timeout, which covers clock
+  rates that differ by up to 5% (docs/ARCHITECTURE.md, "Clocks").
 * A leader that has not heard from a majority for an election timeout steps
   down (check quorum).
 """
@@ -143,6 +147,10 @@ class Paxos:
         self.last_heard_leader = -INF_MS
         self.election_deadline = 0.0  # set on the first tick
         self._timer_started = False
+        # No vote (for anyone, ourselves included) before this: set at the
+        # first tick, because a replica that just restarted cannot know whether
+        # it acknowledged a leader whose lease is still running.
+        self.vote_fence_until = INF_MS
 
         # Follower: the trusted prefix in the promised ballot (see module doc).
         self.accepted_upto = chosen_upto
@@ -188,6 +196,7 @@ class Paxos:
         self.now = now_ms
         if not self._timer_started:
             self._timer_started = True
+            self.vote_fence_until = now_ms + self.cfg.election_timeout_ms
             self._reset_election_timer()
             if self.is_voter and len(self.voters) == 1:
                 self._campaign(transfer=False)
@@ -206,7 +215,10 @@ class Paxos:
             self._maybe_finish_transfer()
             self._return_to_preferred()
         elif self.is_voter and now_ms >= self.election_deadline:
-            self._campaign(transfer=False)
+            if self._may_vote_for_another():
+                self._campaign(transfer=False)
+            else:
+                self._reset_election_timer()
 
     def step(self, msg: Message) -> None:
         ballot = getattr(msg, "ballot", 0)
@@ -307,11 +319,29 @@ class Paxos:
     # -- election ------------------------------------------------------------------------------
     def _reset_election_timer(self) -> None:
         timeout = self.cfg.election_timeout_ms
+        low, high = self.election_window()
+        self.election_deadline = self.now + timeout * (low + (high - low) * self.rng.random())
+
+    def election_window(self) -> tuple[float, float]:
+        """When a follower campaigns, in election timeouts after it last heard a leader.
+
+        Never before 1: the lease of the leader it last acknowledged may run
+        until then. The preferred replica draws from the front of the window,
+        so it usually times out first and usually leads.
+        """
         if self.preferred == self.id:
-            # The preferred replica usually times out first, so it usually leads.
-            self.election_deadline = self.now + timeout * (0.5 + 0.5 * self.rng.random())
-        else:
-            self.election_deadline = self.now + timeout + self.rng.random() * timeout
+            return 1.0, 1.2
+        return 1.0, 2.0
+
+    def _may_vote_for_another(self) -> bool:
+        """May this replica vote for a new leader (itself included) without a handover?
+
+        Not while it hears a live leader, and not in the first election timeout
+        after it started: either way a leader's lease may still rest on it.
+        """
+        if len(self.voters) == 1:
+            return True
+        return not self._leader_alive() and self.now >= self.vote_fence_until
 
     def _campaign(self, transfer: bool) -> None:
         assert self.is_voter
@@ -350,8 +380,8 @@ class Paxos:
         if msg.ballot < self.promised:
             refuse("stale ballot")
             return
-        if msg.ballot > self.promised and not msg.transfer and self._leader_alive():
-            refuse("leader alive")
+        if msg.ballot > self.promised and not msg.transfer and not self._may_vote_for_another():
+            refuse("leader alive" if self._leader_alive() else "just restarted")
             return
         if self.first_slot > msg.from_slot:
             refuse("candidate behind")

@@ -70,13 +70,19 @@ def request_from_wire(data: list) -> Any:
 
 @message
 class ForwardRequest(Message):
-    """A follower hands a client's request to its shard leader."""
+    """A node hands a client's request to the leader of the shard that must run it.
 
-    __slots__ = ("shard", "src", "rid", "request")
+    ``ballot`` is the ballot under which the sender believes ``dst`` leads:
+    the leader runs the request only under that very ballot, so a late or
+    duplicated copy is never run by a later leadership (or a restarted
+    process) that cannot remember having run it.
+    """
+
+    __slots__ = ("shard", "src", "rid", "request", "ballot")
     TYPE = 20
 
-    def __init__(self, shard: int, src: int, rid: int, request: list) -> None:
-        self.shard, self.src, self.rid, self.request = shard, src, rid, request
+    def __init__(self, shard: int, src: int, rid: int, request: list, ballot: int) -> None:
+        self.shard, self.src, self.rid, self.request, self.ballot = shard, src, rid, request, ballot
 
 
 @message

@@ -149,11 +149,12 @@ class TxnDecision(Message):
 class Watermark(Message):
     """A shard leader's gossip: who leads, its epoch, its watermark, its ended epochs."""
 
-    __slots__ = ("shard", "src", "epoch", "w", "closed", "closed_below", "serving")
+    __slots__ = ("shard", "src", "epoch", "w", "closed", "closed_below", "serving", "ballot")
     TYPE = 52
 
-    def __init__(self, shard, src, epoch, w, closed, closed_below, serving) -> None:
+    def __init__(self, shard, src, epoch, w, closed, closed_below, serving, ballot) -> None:
         self.shard, self.src, self.epoch, self.w = shard, src, epoch, w
         self.closed = {int(k): v for k, v in closed.items()}
         self.closed_below = closed_below
         self.serving = serving
+        self.ballot = ballot  # the sender leads under this ballot
