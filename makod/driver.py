@@ -311,7 +311,7 @@ class Driver:
         got = self.snapshots.receive(msg, self.core.applied_slot)
         if got is None or self.core.paxos.role == LEADER or self.installing_snapshot:
             return
-        applied, clock, chunks = got
+        applied, clock, chunks, meta = got
         self.installing_snapshot = True
         # A checkpoint still being written in parts holds older state: drop it.
         # Parts already queued land before the snapshot, which overwrites them.
@@ -319,15 +319,19 @@ class Driver:
         store = self.store
 
         def install() -> None:
-            store.install_snapshot(applied, clock, chunks)
+            store.install_snapshot(applied, clock, chunks, meta)
 
         def installed() -> None:
             self.installing_snapshot = False
             loaded = store.load()
-            if self.core.install_snapshot(applied, clock, loaded.keyspace):
+            if self.core.install_snapshot(applied, clock, loaded.keyspace, loaded.marks, loaded.records):
                 self.compacted_upto = max(self.compacted_upto, applied)
                 self.last_checkpoint_slot = max(self.last_checkpoint_slot, applied)
                 self.host.on_event("snapshot", f"installed a snapshot at slot {applied} ({len(loaded.keyspace)} keys)")
+            else:
+                # We got past the snapshot meanwhile: the disk now holds older
+                # state than memory, so the next checkpoint rewrites all of it.
+                self.core.tracker.mark_all_dirty()
             self.host.schedule_pump()
 
         self.disk.submit_state(install, installed)

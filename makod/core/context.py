@@ -9,7 +9,8 @@ moment it returns. What it leaves behind:
 * ``undo``: how to take them back (a deposed leader, an epoch rollback, or a
   transaction that must abort part way);
 * ``deps``: the version vector its reply must wait for, the element-wise max
-  of its own clock and the ``deps`` of every record it read or overwrote.
+  of its own clock and the ``deps`` of every record it read or overwrote,
+  and of every speculative deletion whose absence it read or wrote over.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class DirectContext:
         ks: Keyspace,
         version: int,
         own_deps: tuple[int, ...],
-        all_deps: tuple[int, ...],
+        all_deps: tuple[int, ...] | Callable[[], tuple[int, ...]],
         now_ms: int,
         rng: random.Random,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
@@ -117,7 +118,10 @@ class DirectContext:
         # shard's position); it joins ``deps`` only if the transaction writes.
         self.own_deps = own_deps
         self.deps = tuple(0 for _ in own_deps)
-        self.all_deps = all_deps  # what a whole-keyspace read depends on
+        # What a whole-keyspace or range read depends on: every transaction
+        # installed here and not yet final (what it did not see matters too).
+        # A function, since few requests need it and it costs more than a lookup.
+        self.all_deps = all_deps if callable(all_deps) else (lambda: all_deps)
         self.before_write = before_write
         self.captured: set[bytes] = set()
         self.has_flush = False
@@ -145,6 +149,10 @@ class DirectContext:
             raise NeedRemote([key])
         rec = self.ks.data.get(key)
         if rec is None:
+            # Reading an absence depends on whoever made it, like reading a value.
+            gone = self.ks.absence_deps(key)
+            if gone is not None and gone is not self.deps:
+                self.deps = vec_join(self.deps, gone, self.wm)
             return None
         if rec.expire_ms is not None and rec.expire_ms <= self.now_ms:
             self._write((OP_DEL, key), key, rec)
@@ -197,25 +205,25 @@ class DirectContext:
         return True
 
     def flush(self) -> None:
-        self.deps = vec_join(self.deps, self.all_deps, self.wm)
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         self.has_flush = True
         self.ops.append((OP_FLUSH,))
         self.ks.apply((OP_FLUSH,), self.version, self.deps, self.undo)
 
     # -- whole keyspace ----------------------------------------------------------
     def dbsize(self) -> int:
-        self.deps = vec_join(self.deps, self.all_deps, self.wm)
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         return len(self.ks)
 
     def keys(self, pattern: bytes) -> list[bytes]:
-        self.deps = vec_join(self.deps, self.all_deps, self.wm)
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         matcher = self._matcher(pattern)
         return [key for key in self.ks.keys_matching(matcher) if self._alive(key)]
 
     def scan(
         self, cursor: int, count: int, pattern: bytes | None, kind: int | None
     ) -> tuple[int, list[bytes]]:
-        self.deps = vec_join(self.deps, self.all_deps, self.wm)
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         matcher = self._matcher(pattern) if pattern is not None else None
         next_cursor, found = self.ks.scan(cursor, count, matcher, kind)
         return next_cursor, [key for key in found if self._alive(key)]
@@ -231,7 +239,7 @@ class DirectContext:
         """
         if self.range_local is not None and not self.range_local(start, end):
             raise NeedRemote(ranges=[(start, end, limit, reverse)])
-        self.deps = vec_join(self.deps, self.all_deps, self.wm)
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         out: list[tuple[bytes, Record]] = []
         for key in self.ks.range_iter(start, end, reverse, limit):
             rec = self.get(key)
@@ -242,7 +250,7 @@ class DirectContext:
         return out
 
     def random_key(self) -> bytes | None:
-        self.deps = vec_join(self.deps, self.all_deps, self.wm)
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         # A few tries past expired keys, as Redis's dbRandomKey does.
         for _ in range(100):
             key = self.ks.random_key(self.rng.randrange)
@@ -270,8 +278,14 @@ class DirectContext:
             raise NeedRemote([key])
         # Overwriting a record depends on it too: rolling this transaction
         # back restores ``prev``, which is only right if prev's writer stands.
-        if prev is not None and prev.deps is not None:
-            self.deps = vec_join(self.deps, prev.deps, self.wm)
+        # Writing over an absence depends on the deletion (or FLUSH) likewise.
+        if prev is not None:
+            if prev.deps is not None:
+                self.deps = vec_join(self.deps, prev.deps, self.wm)
+        else:
+            gone = self.ks.absence_deps(key)
+            if gone is not None:
+                self.deps = vec_join(self.deps, gone, self.wm)
         if self.before_write is not None:
             self.before_write(key, self.captured)
         self.ops.append(op)

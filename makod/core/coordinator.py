@@ -66,7 +66,7 @@ class DistTxn:
     __slots__ = (
         "id", "token", "request", "attempt", "phase", "deadline", "pending",
         "fetched", "ranges", "need_keys", "need_ranges",
-        "result", "ops_by_shard", "read_deps", "clocks", "epochs", "retry_at", "asked",
+        "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked",
     )
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
@@ -86,6 +86,8 @@ class DistTxn:
         self.result: Any = None
         self.ops_by_shard: dict[int, list] = {}
         self.read_deps: tuple = ()
+        # What the range reads depend on beyond the keys found (what they missed).
+        self.range_deps: tuple = ()
         self.clocks: dict[int, int] = {}
         self.epochs: dict[int, int] = {}
         self.retry_at = 0.0
@@ -155,6 +157,7 @@ class Coordinator:
         txn.fetched = {}
         txn.ranges = {}
         txn.clocks = {}
+        txn.range_deps = self.node.replica.zero
         txn.epochs = {}
         txn.ops_by_shard = {}
         request = txn.request
@@ -192,6 +195,12 @@ class Coordinator:
         for shard, (keys, ranges) in sorted(by_shard.items()):
             if shard == node.shard:
                 replica = node.replica
+                if ranges:
+                    try:
+                        txn.range_deps = vec_join(txn.range_deps, replica.spec_deps(), node.wm)
+                    except KeyLocked:
+                        self._abort(txn, retry=True)
+                        return
                 self._absorb(txn, shard, replica.read_items(keys), ranges, [replica.read_range(*r) for r in ranges])
                 continue
             leader = node.leader_of(shard)
@@ -216,6 +225,9 @@ class Coordinator:
         node = self.node
         if node.slots.range_shards(spec[0], spec[1]) != [node.shard]:
             return None
+        deps = node.replica.spec_deps()  # KeyLocked (in doubt): the run aborts and retries
+        txn.range_deps = vec_join(txn.range_deps, deps, node.wm)
+        txn.read_deps = vec_join(txn.read_deps, deps, node.wm)
         found = node.replica.read_range(*spec)
         keys = [item[0] for item in found]
         txn.ranges[spec] = {node.shard: keys}
@@ -248,7 +260,7 @@ class Coordinator:
         node = self.node
         request = txn.request
         zero = node.replica.zero
-        deps = zero
+        deps = txn.range_deps
         try:
             for _rec, _version, rec_deps in txn.fetched.values():
                 if rec_deps is not None:
@@ -508,6 +520,12 @@ class Coordinator:
                 self._abort(txn, retry=True)
                 return
             txn.pending.discard(msg.shard)
+            if msg.deps:
+                try:
+                    txn.range_deps = vec_join(txn.range_deps, msg.deps, self.node.wm)
+                except KeyLocked:
+                    self._abort(txn, retry=True)
+                    return
             self._absorb(txn, msg.shard, msg.items, txn.asked.get(msg.shard, []), msg.ranges)
             if not txn.pending:
                 self._execute(txn)

@@ -33,7 +33,7 @@ class Checkpoint:
     ``applied_slot`` tolerates (every op assigns; none adjusts).
     """
 
-    __slots__ = ("applied_slot", "clock", "keys", "value_of", "flush", "marks")
+    __slots__ = ("applied_slot", "clock", "keys", "value_of", "flush", "marks", "records_put", "records_del")
 
     def __init__(
         self,
@@ -49,9 +49,13 @@ class Checkpoint:
         self.keys = keys
         self.value_of = value_of
         self.flush = flush  # clear the stored state before writing the keys
-        # This shard's watermark state [epoch, w, closed {epoch: fvw}, closed_below]:
-        # verdicts on ended epochs must outlive the log entries that carried them.
+        # What the shard's log said of its epochs (replica.marks()): verdicts
+        # on ended epochs must outlive the log entries that carried them.
         self.marks = marks
+        # Coordinator records added and evicted since the last checkpoint
+        # (coord_records.py), encoded: [(key, value)] and [key].
+        self.records_put: list[tuple[bytes, bytes]] = []
+        self.records_del: list[bytes] = []
 
 
 class CheckpointTracker:
@@ -140,6 +144,11 @@ class CheckpointTracker:
             self.flush_committed = True
             self.dirty.clear()
         self.dirty.update(keys)
+
+    def mark_all_dirty(self) -> None:
+        """The stored state was replaced: the next checkpoint writes every key."""
+        self.flush_committed = True
+        self.dirty = set(self.ks.data) | set(self.spec_writers)
 
     # -- taking a checkpoint ---------------------------------------------------------------
     def take(self, applied_slot: int, clock: int, marks: list | None = None) -> Checkpoint | None:

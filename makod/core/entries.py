@@ -3,12 +3,14 @@
 A slot's value is bytes: empty for a no-op, else a msgpack array whose first
 element says what it is:
 
-* ``[ENTRY_BATCH, epoch, watermark, txns]``: installed transactions, each
-  ``[version, deps, ops]`` (deps None when it is just this shard's clock).
-  ``watermark``: every transaction of this shard with a clock at or below it
-  is in this slot or an earlier one.
-* ``[ENTRY_EPOCH, epoch, extra]``: a new leader's first entry; once it is
-  applied, everything of earlier epochs is too.
+* ``[ENTRY_BATCH, epoch, marker, txns, seq]``: installed transactions, each
+  ``[version, deps, ops, record]`` (deps None when it is just this shard's
+  clock; record: a coordinator's record, or None). ``seq`` numbers the
+  epoch's batches 1, 2, 3, ...; ``marker``: every version of the epoch at or
+  below it is in this batch or an earlier one (epochs.py says when that holds).
+* ``[ENTRY_EPOCH, epoch, [closed, closed_below]]``: a new leader's first
+  entry: ``closed`` is {previous epoch: its finalized watermark}, and every
+  epoch below ``closed_below`` has ended.
 """
 
 from __future__ import annotations
@@ -34,8 +36,13 @@ ENTRY_BATCH = 1
 ENTRY_EPOCH = 2
 
 
-def encode_batch(epoch: int, watermark: int, txns: list[tuple[int, Any, list]]) -> bytes:
-    return pack([ENTRY_BATCH, epoch, watermark, txns])
+def encode_batch(epoch: int, marker: int, txns: list, seq: int) -> bytes:
+    return pack([ENTRY_BATCH, epoch, marker, txns, seq])
+
+
+def batch_seq(entry: list) -> int | None:
+    """A decoded batch's number within its epoch (None: written before batches were numbered)."""
+    return entry[4] if len(entry) > 4 else None
 
 
 def encode_epoch(epoch: int, extra: Any = None) -> bytes:

@@ -34,10 +34,10 @@ from makod.core.records import (
 TOMBSTONES_MAX = 100_000
 
 # Undo entry tags.
-_U_RECORD = 0  # (tag, key, previous record or None)
+_U_RECORD = 0  # (tag, key, previous record or None, previous deletion or None)
 _U_FIELD = 1  # (tag, record, field, previous value or None)
 _U_META = 2  # (tag, key, record, version, deps, expire_ms)
-_U_FLUSH = 3  # (tag, data, tombstones, absent_floor)
+_U_FLUSH = 3  # (tag, data, tombstones, absent_floor, expires_count, deletion deps, absent_deps)
 
 
 def scan_hash(key: bytes) -> int:
@@ -47,9 +47,21 @@ def scan_hash(key: bytes) -> int:
 
 
 class Keyspace:
+    """Records by key, and what absence means.
+
+    A key that is absent was deleted (``tombstones``: the deleting version),
+    flushed (``absent_floor``) or never written. A deletion or FLUSH by a
+    transaction that is not final yet leaves its dependency vector behind
+    (``deletion_deps``, ``absent_deps``), like a record's ``deps``: whoever
+    reads the absence, or writes over it, depends on that transaction, so
+    that rolling it back (which brings the old value back) takes them along.
+    """
+
     def __init__(self) -> None:
         self.data: dict[bytes, Record] = {}
         self.tombstones: dict[bytes, int] = {}
+        self.deletion_deps: dict[bytes, tuple[int, ...]] = {}  # speculative deletions only
+        self.absent_deps: tuple[int, ...] | None = None  # a speculative FLUSH's
         self.absent_floor = 0
         self.expires_count = 0
         self._expiry_heap: list[tuple[int, bytes]] = []
@@ -80,6 +92,27 @@ class Keyspace:
             return rec.version
         return self.tombstones.get(key, self.absent_floor)
 
+    def absence_deps(self, key: bytes) -> tuple[int, ...] | None:
+        """What the absence of ``key`` depends on (None: nothing speculative)."""
+        deps = self.deletion_deps.get(key)
+        if deps is not None or key in self.tombstones:
+            return deps
+        return self.absent_deps
+
+    def finalize(self, key: bytes, version: int) -> None:
+        """The transaction at ``version`` is final: what it left on ``key`` no longer
+        depends on anything."""
+        rec = self.data.get(key)
+        if rec is not None:
+            if rec.version == version:
+                rec.deps = None
+        elif self.tombstones.get(key) == version:
+            self.deletion_deps.pop(key, None)
+
+    def finalize_flush(self, version: int) -> None:
+        if self.absent_floor == version:
+            self.absent_deps = None
+
     def __len__(self) -> int:
         return len(self.data)
 
@@ -100,22 +133,22 @@ class Keyspace:
             key = op[1]
             prev = data.get(key)
             if undo is not None:
-                undo.append((_U_RECORD, key, prev))
+                undo.append((_U_RECORD, key, prev, self._deletion(key, prev)))
             self._replace(key, prev, Record(op[2], op[3], op[4], version, deps))
         elif code == OP_DEL:
             key = op[1]
             prev = data.get(key)
             if prev is not None:
                 if undo is not None:
-                    undo.append((_U_RECORD, key, prev))
+                    undo.append((_U_RECORD, key, prev, None))
                 self._replace(key, prev, None)
-                self._remember_deletion(key, version)
+                self._remember_deletion(key, version, deps)
         elif code == OP_HSET:
             key = op[1]
             rec = data.get(key)
             if rec is None:
                 if undo is not None:
-                    undo.append((_U_RECORD, key, None))
+                    undo.append((_U_RECORD, key, None, self._deletion(key, None)))
                 self._replace(key, None, Record(KIND_HASH, dict(op[2]), None, version, deps))
             else:
                 assert rec.kind == KIND_HASH, "hset op on a non-hash record"
@@ -144,9 +177,9 @@ class Keyspace:
             rec.deps = deps
             if not fields:
                 if undo is not None:
-                    undo.append((_U_RECORD, key, rec))
+                    undo.append((_U_RECORD, key, rec, None))
                 self._replace(key, rec, None)
-                self._remember_deletion(key, version)
+                self._remember_deletion(key, version, deps)
         elif code == OP_EXPIRE:
             key = op[1]
             rec = data.get(key)
@@ -159,10 +192,15 @@ class Keyspace:
             rec.deps = deps
         elif code == OP_FLUSH:
             if undo is not None:
-                undo.append((_U_FLUSH, self.data, self.tombstones, self.absent_floor, self.expires_count))
+                undo.append((
+                    _U_FLUSH, self.data, self.tombstones, self.absent_floor, self.expires_count,
+                    self.deletion_deps, self.absent_deps,
+                ))
             self.data = {}
             self.tombstones = {}
+            self.deletion_deps = {}
             self.absent_floor = max(self.absent_floor, version)
+            self.absent_deps = deps
             self.expires_count = 0
             self._expiry_heap = []
             self._scan_index = None
@@ -177,6 +215,11 @@ class Keyspace:
             if tag == _U_RECORD:
                 key, prev = entry[1], entry[2]
                 self._replace(key, self.data.get(key), prev)
+                if prev is None:
+                    self._restore_deletion(key, entry[3])
+                else:
+                    self.tombstones.pop(key, None)
+                    self.deletion_deps.pop(key, None)
             elif tag == _U_FIELD:
                 rec, field, old = entry[1], entry[2], entry[3]
                 if old is None:
@@ -194,12 +237,10 @@ class Keyspace:
                         # entry re-attaches it.
                         rec.expire_ms = entry[5]
             elif tag == _U_FLUSH:
-                self.data, self.tombstones, self.absent_floor, self.expires_count = (
-                    entry[1],
-                    entry[2],
-                    entry[3],
-                    entry[4],
-                )
+                (
+                    self.data, self.tombstones, self.absent_floor, self.expires_count,
+                    self.deletion_deps, self.absent_deps,
+                ) = entry[1:7]
                 self._expiry_heap = [
                     (rec.expire_ms, key) for key, rec in self.data.items() if rec.expire_ms is not None
                 ]
@@ -349,6 +390,7 @@ class Keyspace:
         self.data[key] = new
         if prev is None:
             self.tombstones.pop(key, None)
+            self.deletion_deps.pop(key, None)
             if self._scan_index is not None:
                 self._scan_index.add(key)
             if self._order_index is not None:
@@ -365,10 +407,35 @@ class Keyspace:
             self.expires_count += 1
             heapq.heappush(self._expiry_heap, (expire_ms, key))
 
-    def _remember_deletion(self, key: bytes, version: int) -> None:
+    def _deletion(self, key: bytes, rec: Record | None) -> tuple[int, tuple | None] | None:
+        """What the undo of a write over ``key`` must restore of its absence."""
+        if rec is not None or key not in self.tombstones:
+            return None
+        return self.tombstones[key], self.deletion_deps.get(key)
+
+    def _restore_deletion(self, key: bytes, deletion: tuple[int, tuple | None] | None) -> None:
+        if deletion is None:
+            self.tombstones.pop(key, None)
+            self.deletion_deps.pop(key, None)
+            return
+        version, deps = deletion
+        self.tombstones[key] = version
+        if deps is None:
+            self.deletion_deps.pop(key, None)
+        else:
+            self.deletion_deps[key] = deps
+
+    def _remember_deletion(self, key: bytes, version: int, deps: tuple[int, ...] | None) -> None:
         tombstones = self.tombstones
+        tombstones.pop(key, None)  # re-inserted last: the oldest deletions come first
         tombstones[key] = version
+        if deps is None:
+            self.deletion_deps.pop(key, None)
+        else:
+            self.deletion_deps[key] = deps
         if len(tombstones) > TOMBSTONES_MAX:
+            # Forget the oldest version; a speculative deletion keeps its
+            # dependency (deletion_deps) until it is final or undone.
             oldest = next(iter(tombstones))
             self.absent_floor = max(self.absent_floor, tombstones.pop(oldest))
 

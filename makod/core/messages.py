@@ -155,16 +155,20 @@ def to_wire(msg: Message) -> tuple:
 class SnapshotChunk(Message):
     """Part of a leader's checkpointed state, streamed to a replica its log no longer covers.
 
-    ``items`` are (key, encoded record) pairs; the receiver installs the
-    whole snapshot once the ``last`` chunk of one (src, applied_slot) arrives.
+    ``items`` are (key, encoded record) pairs; the first chunk's ``meta``
+    carries the shard's epochs and coordinator records (storage.base,
+    encode_snapshot_meta). The receiver installs the whole snapshot once the
+    ``last`` chunk of one (src, applied_slot) arrives.
     """
 
-    __slots__ = ("shard", "src", "applied_slot", "clock", "index", "last", "items")
+    __slots__ = ("shard", "src", "applied_slot", "clock", "index", "last", "items", "meta")
     TYPE = 6
 
     def __init__(
-        self, shard: int, src: int, applied_slot: int, clock: int, index: int, last: bool, items: list
+        self, shard: int, src: int, applied_slot: int, clock: int, index: int, last: bool, items: list,
+        meta: bytes | None = None,
     ) -> None:
         self.shard, self.src, self.applied_slot, self.clock = shard, src, applied_slot, clock
         self.index, self.last = index, last
         self.items = [tuple(item) for item in items]
+        self.meta = meta

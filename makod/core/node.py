@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from makod.core.context import KeyLocked, NeedRemote
+from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import Accept, Message, ballot_node
@@ -123,7 +123,7 @@ class NodeCore:
             shard, node_id, self.num_shards, voters, learners,
             rng=random.Random(rng.random()), wm=self.wm, config=self.cfg, paxos_config=paxos_config,
             keyspace=loaded.keyspace, applied_slot=loaded.applied_slot, clock=loaded.clock,
-            promised=loaded.promised, log=loaded.log, marks=loaded.marks,
+            promised=loaded.promised, log=loaded.log, marks=loaded.marks, records=loaded.records,
             handlers=handlers, matcher_factory=matcher_factory, owns=self.owns,
             range_local=lambda start, end: self.slots.range_shards(start, end) == [self.shard],
             preferred_leader=preferred_leader,
@@ -529,9 +529,16 @@ class NodeCore:
             if not replica.can_serve():
                 self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader"))
                 return
+            deps = None
+            if msg.ranges:
+                try:
+                    deps = replica.spec_deps()
+                except DependencyInDoubt:
+                    self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "in doubt"))
+                    return
             items = replica.read_items(msg.keys)
             ranges = [replica.read_range(*r) for r in msg.ranges]
-            self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, ""))
+            self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, "", deps))
         elif t is TxnPrepare:
             if not serving:
                 self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, "not leader"))
@@ -684,8 +691,8 @@ class NodeCore:
     def checkpoint(self):
         return self.replica.checkpoint()
 
-    def install_snapshot(self, applied_slot: int, clock: int, keyspace) -> bool:
-        return self.replica.install_snapshot(applied_slot, clock, keyspace)
+    def install_snapshot(self, applied_slot: int, clock: int, keyspace, marks=None, records=None) -> bool:
+        return self.replica.install_snapshot(applied_slot, clock, keyspace, marks, records)
 
     def status(self) -> dict[str, Any]:
         info = self.replica.status()

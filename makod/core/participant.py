@@ -35,11 +35,14 @@ class Participant:
         from makod.storage.base import encode_record
 
         out = []
-        data = self.ks.data
+        ks = self.ks
+        data = ks.data
         for key in keys:
             rec = data.get(key)
             if rec is None:
-                out.append([key, None, self.ks.version_of(key), None])
+                # An absence depends on the deletion that made it, if not final.
+                gone = ks.absence_deps(key)
+                out.append([key, None, ks.version_of(key), list(gone) if gone else None])
             else:
                 out.append([key, encode_record(rec), rec.version, list(rec.deps) if rec.deps else None])
         return out
@@ -158,9 +161,9 @@ class Participant:
         """What became of a transaction this shard coordinated, if this replica can tell.
 
         Any replica may answer: coordinator records come from chosen slots,
-        and once we applied the epoch entry that closed the coordinator's
-        epoch, every slot of that epoch is behind us, so a missing record
-        means the transaction was never committed.
+        and once we read the epoch entry that closed the coordinator's epoch,
+        every slot of that epoch is behind us, so a missing record means the
+        transaction was never committed.
         """
         record = self.coord_records.get(txn)
         if record is not None:
@@ -169,7 +172,10 @@ class Participant:
                 return "abort", None, None
             ops = ops_by_shard.get(participant_shard, ops_by_shard.get(str(participant_shard), []))
             return "commit", deps, ops
-        if txn[1] < self.closed_applied_below:
+        # Every slot of an epoch below the chain's is behind us (records are
+        # kept across checkpoints, snapshots and restarts): no record, no
+        # commit. Unless records of that epoch were evicted: then nobody knows.
+        if txn[1] < self.chain.epoch and not self.coord_records.may_be_forgotten(txn):
             return "abort", None, None
         return "pending", None, None
 

@@ -18,8 +18,9 @@ what to persist and send. Life of a transaction on a shard leader:
 
 Followers apply chosen transactions in log order, each only once final, and
 skip rolled-back ones, so every replica ends in the same state. A new leader
-closes the epochs before it (their FVW is the last chosen marker of each) in
-its first slot, and serves once everything before that slot is resolved.
+first gets what it re-proposes chosen, then closes the epoch before it in
+its epoch entry (the FVW is what the chosen log proves replicated, see
+epochs.py), and serves once everything before that entry is resolved.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from makod.core.context import DirectContext, KeyLocked
+from makod.core.context import DependencyInDoubt, DirectContext, KeyLocked, vec_join
+from makod.core.coord_records import CoordRecords
 from makod.core.durability import Checkpoint, CheckpointTracker
-from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, decode_entry, encode_batch, encode_epoch
+from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, batch_seq, decode_entry, encode_batch, encode_epoch
+from makod.core.epochs import EpochChain
 from makod.core.keyspace import Keyspace
 from makod.core.messages import Message
 from makod.core.participant import Participant, Prepared
@@ -42,8 +45,6 @@ from makod.core.requests import TxnRequest, WatchRequest
 from makod.core.watermark import COVERED, EPOCH_SHIFT, PENDING, ROLLED_BACK, WatermarkTable
 from resp.errors import CommandError
 from resp.replies import NULL_ARRAY, ErrorReply
-
-COORD_RECORDS_MAX = 100_000
 
 # Txn states.
 INSTALLED = 0
@@ -105,6 +106,7 @@ class ReplicaCore(Participant):
         promised: int = 0,
         log: dict[int, tuple[int, bytes]] | None = None,
         marks: list | None = None,
+        records: list | None = None,
         handlers: Callable[[list[bytes]], Any] | None = None,
         matcher_factory: Callable[[bytes], Callable[[bytes], bool]] | None = None,
         owns: Callable[[bytes], bool] | None = None,
@@ -134,12 +136,11 @@ class ReplicaCore(Participant):
         self.mono_ms = 0.0
         self.wall_ms = 0
         self.zero = tuple(0 for _ in range(num_shards))
-        # Highest chosen marker per epoch of this shard (for closing epochs).
-        self.epoch_markers: dict[int, int] = {}
-        if marks:
-            epoch, w, closed, closed_below = marks
-            self.wm.observe(shard, epoch, w, {int(e): f for e, f in closed.items()}, closed_below)
-            self.epoch_markers[epoch] = w
+        # This shard's epochs as its chosen log tells them (epochs.py), and the
+        # records of the cross-shard transactions it coordinated.
+        self.chain, closed, closed_below, evicted_epoch = _read_marks(marks, applied_slot)
+        self.wm.observe(shard, self.chain.epoch, self.chain.marker, closed, closed_below)
+        self.coord_records = CoordRecords.from_encoded(records or [], evicted_epoch)
 
         # Leader state.
         self.was_leader = False
@@ -147,12 +148,15 @@ class ReplicaCore(Participant):
         self.epoch_slot: int | None = None
         self.serving = False
         self.txns: deque[Txn] = deque()  # installed, not final, in install order
+        # The join of their dependency vectors (None: work it out when asked).
+        self._spec_deps: tuple[int, ...] | None = None
         self._verdicts_scanned = 0  # wm.verdicts when on_marks_changed last scanned self.txns
         self._marks_scanned = -1  # wm.version then
         self.batch: list[Txn] = []  # installed, not yet proposed
         self.batch_ops = 0
-        self.inflight: dict[int, tuple[int, list[Txn]]] = {}  # slot -> (marker, txns)
+        self.inflight: dict[int, tuple[int, list[Txn], int]] = {}  # slot -> (marker, txns, seq)
         self.last_marker = 0  # the highest marker proposed in this epoch
+        self.batch_seq = 0  # the last batch number proposed in this epoch
         # Callbacks to run once the next proposed slot is chosen (2pc-paxos
         # waits for replication of its prepare and its decision this way).
         self.barriers: list[Callable[[], None]] = []
@@ -165,10 +169,6 @@ class ReplicaCore(Participant):
         self.granted: dict[tuple, int] = {}  # prepared txn -> clock handed out
         self.prepared: dict[tuple, Prepared] = {}
         self.recent_outcomes: OrderedDict[tuple, str] = OrderedDict()  # txn -> "installed" | "aborted"
-        # Coordinator records of this shard's chosen slots: txn -> (deps, {shard: ops}).
-        self.coord_records: OrderedDict[tuple, tuple] = OrderedDict()
-        # Epochs below this were closed by an epoch entry we applied.
-        self.closed_applied_below = marks[3] if marks else 0
         self.rolled_back_versions: list[int] = []  # for status/tests
 
         self.orphans_to_query: list[tuple] = []  # drained by the node core
@@ -216,6 +216,12 @@ class ReplicaCore(Participant):
         self.was_leader = is_leader
         if (
             is_leader
+            and self.epoch_slot is None
+            and self.paxos.handed >= self.paxos.leader_since_slot
+        ):
+            self._propose_epoch_entry()
+        if (
+            is_leader
             and not self.serving
             and self.epoch_slot is not None
             and self.applied_slot >= self.epoch_slot
@@ -223,34 +229,24 @@ class ReplicaCore(Participant):
             self.serving = True
             self.clock = max(self.clock, self.epoch << EPOCH_SHIFT)
             self.last_marker = 0
+            self.batch_seq = 0
         self._check()
 
     def _on_elected(self) -> None:
-        """Close every earlier epoch in our first slot: its FVW is its last chosen marker."""
+        """Our epoch begins; its entry waits until what we re-propose is chosen."""
         self.epoch = self.paxos.promised
         self.serving = False
-        markers = dict(self.epoch_markers)
+        self.epoch_slot = None
+
+    def _propose_epoch_entry(self) -> None:
+        """Every slot we re-proposed is chosen and read into the chain: close the
+        epoch before ours with what that chosen log proves replicated."""
+        chain = self.chain
         own = self.wm.shards[self.shard]
-        # The last watermark we heard of is a chosen marker too (we may hold
-        # no slot of that epoch, e.g. after installing a snapshot).
-        if own.epoch:
-            markers[own.epoch] = max(markers.get(own.epoch, 0), own.w)
-        # A verdict is given once, never recomputed: epochs an earlier epoch
-        # entry already closed (chosen, or among the slots we re-propose,
-        # which will be chosen) keep that entry's verdict.
-        decided = set(own.closed)
-        below = own.closed_below
-        for slot in range(self.paxos.commit + 1, self.paxos.last_slot + 1):
-            entry = decode_entry(self.paxos.log[slot][1])
-            if entry is None:
-                continue
-            if entry[0] == ENTRY_BATCH:
-                markers[entry[1]] = max(markers.get(entry[1], 0), entry[2])
-            elif entry[0] == ENTRY_EPOCH:
-                decided.update(int(e) for e in entry[2][0])
-                below = max(below, entry[2][1])
-        closed = {e: m for e, m in markers.items() if e < self.epoch and e not in decided and e >= below}
-        slot = self.paxos.propose(encode_epoch(self.epoch, [closed, self.epoch]))
+        if own.epoch == chain.epoch:
+            # The watermark we heard of comes from chosen markers of the same log.
+            assert own.w <= chain.marker, (own.w, chain)
+        slot = self.paxos.propose(encode_epoch(self.epoch, [chain.verdict(), self.epoch]))
         assert slot is not None
         self.epoch_slot = slot
 
@@ -261,6 +257,7 @@ class ReplicaCore(Participant):
                 self.ks.rollback(txn.undo)
                 txn.state = UNDONE
         self.txns.clear()
+        self._spec_deps = self.zero
         self.batch = []
         self.batch_ops = 0
         self.inflight = {}
@@ -300,7 +297,7 @@ class ReplicaCore(Participant):
     def new_context(self, trap_remote: bool = False) -> DirectContext:
         version = self.clock + 1
         ctx = DirectContext(
-            self.ks, version, self._own_vector(version), self._own_vector(self.clock), self.wall_ms, self.rng,
+            self.ks, version, self._own_vector(version), self.spec_deps, self.wall_ms, self.rng,
             self.matcher_factory, self.tracker.before_write, self.locks,
             self.owns if trap_remote else None, self.wm,
         )
@@ -370,7 +367,26 @@ class ReplicaCore(Participant):
                        record: Any) -> None:
         self._add(Txn(version, deps, ops, undo, keys, has_flush, record))
 
+    def spec_deps(self) -> tuple[int, ...]:
+        """What a read of the whole keyspace (or a range) depends on: every version
+        installed here, and whatever the transactions not yet final depend on
+        (a key they deleted is missing from the read, yet comes back if they
+        are rolled back). Raises DependencyInDoubt like vec_join."""
+        deps = self._spec_deps
+        if deps is None:
+            deps = self.zero
+            for txn in self.txns:
+                if txn.state == INSTALLED:
+                    deps = vec_join(deps, txn.deps, self.wm)
+            self._spec_deps = deps
+        return vec_join(deps, self._own_vector(self.clock), self.wm)
+
     def _add(self, txn: Txn) -> None:
+        if self._spec_deps is not None:
+            try:
+                self._spec_deps = vec_join(self._spec_deps, txn.deps, self.wm)
+            except DependencyInDoubt:
+                self._spec_deps = None
         self.txns.append(txn)
         self.batch.append(txn)
         self.batch_ops += len(txn.ops)
@@ -441,9 +457,11 @@ class ReplicaCore(Participant):
                 [t.version, None if _only_own(t.deps, own) else list(t.deps), t.ops, t.record]
                 for t in batch
             ]
-            slot = self.paxos.propose(encode_batch(self.epoch, marker, txns))
+            seq = self.batch_seq + 1
+            slot = self.paxos.propose(encode_batch(self.epoch, marker, txns, seq))
             if slot is None:
                 return  # no longer the leader; _on_deposed undoes the batch
+            self.batch_seq = seq
             self.last_marker = max(self.last_marker, marker)
             if self.barriers:
                 self.inflight_barriers[slot] = self.barriers
@@ -452,7 +470,7 @@ class ReplicaCore(Participant):
                 t.slot = slot
             self.batch = rest
             self.batch_ops = sum(len(t.ops) for t in rest)
-            self.inflight[slot] = (marker, batch)
+            self.inflight[slot] = (marker, batch, seq)
 
     # -- chosen slots -------------------------------------------------------------------------------
     def on_chosen(self, slot: int, value: bytes) -> None:
@@ -460,29 +478,27 @@ class ReplicaCore(Participant):
         for callback in self.inflight_barriers.pop(slot, ()):
             callback()
         if own is not None:
-            marker, txns = own
-            self._mark(self.epoch, marker)
+            marker, txns, seq = own
+            if self.chain.read_batch(slot, self.epoch, seq, marker):
+                self.wm.observe(self.shard, self.epoch, marker)
             for txn in txns:
                 if txn.record is not None:
                     self._remember_record(txn.record, txn.deps)
             self.unresolved.append([slot, deque(txns)])
             return
         entry = decode_entry(value)
-        if entry is not None and entry[0] == ENTRY_BATCH:
-            self._mark(entry[1], entry[2])
-        elif entry is not None and entry[0] == ENTRY_EPOCH:
-            epoch, extra = entry[1], entry[2]
-            closed, closed_below = extra
+        if entry is None:
+            self.chain.read_noop(slot)
+        elif entry[0] == ENTRY_BATCH:
+            if self.chain.read_batch(slot, entry[1], batch_seq(entry), entry[2]):
+                self.wm.observe(self.shard, entry[1], entry[2])
+        elif entry[0] == ENTRY_EPOCH:
+            epoch, (closed, closed_below) = entry[1], entry[2]
             closed = {int(e): f for e, f in closed.items()}
-            self.wm.observe(self.shard, epoch, epoch << EPOCH_SHIFT, closed, closed_below)
-            self.closed_applied_below = max(self.closed_applied_below, closed_below)
-            self.on_marks_changed(force=True)
+            if self.chain.read_epoch(slot, epoch, closed):
+                self.wm.observe(self.shard, epoch, epoch << EPOCH_SHIFT, closed, closed_below)
+                self.on_marks_changed(force=True)
         self.unresolved.append([slot, self._decoded_items(entry)])
-
-    def _mark(self, epoch: int, marker: int) -> None:
-        if marker > self.epoch_markers.get(epoch, -1):
-            self.epoch_markers[epoch] = marker
-        self.wm.observe(self.shard, epoch, marker)
 
     def _decoded_items(self, entry: list | None) -> deque:
         if entry is None or entry[0] != ENTRY_BATCH:
@@ -502,10 +518,7 @@ class ReplicaCore(Participant):
         return items
 
     def _remember_record(self, record: Any, deps: tuple) -> None:
-        txn_id = tuple(record[0])
-        self.coord_records[txn_id] = (deps, record[1])
-        if len(self.coord_records) > COORD_RECORDS_MAX:
-            self.coord_records.popitem(last=False)
+        self.coord_records.add(tuple(record[0]), deps, record[1])
 
     def resolve(self, budget_ops: int = 4_000) -> None:
         """Finalize or skip, in log order, every transaction whose fate is now known.
@@ -554,17 +567,23 @@ class ReplicaCore(Participant):
         txn.state = FINAL
         self.tracker.committed_own(txn.version, txn.keys, txn.ops, txn.has_flush)
         txn.undo = []
-        # Its writes are final: readers no longer inherit its dependencies.
-        data = self.ks.data
+        # Its writes (and deletions) are final: readers no longer inherit its dependencies.
+        ks = self.ks
         for key in txn.keys:
-            rec = data.get(key)
-            if rec is not None and rec.version == txn.version:
-                rec.deps = None
+            ks.finalize(key, txn.version)
+        if txn.has_flush:
+            ks.finalize_flush(txn.version)
         if txn.version > self.applied_clock:
             self.applied_clock = txn.version
-        # Final transactions leave the speculative list from its head.
-        while self.txns and self.txns[0].state != INSTALLED:
-            self.txns.popleft()
+        self._pop_settled()
+
+    def _pop_settled(self) -> None:
+        """Final and undone transactions leave the speculative list from its head."""
+        txns = self.txns
+        while txns and txns[0].state != INSTALLED:
+            txns.popleft()
+        if not txns:
+            self._spec_deps = self.zero
 
     def _apply_ops(self, version: int, ops: list) -> None:
         ks = self.ks
@@ -615,18 +634,27 @@ class ReplicaCore(Participant):
                 self.rolled_back_versions.append(txn.version)
         self.batch = [t for t in self.batch if t.state == INSTALLED]
         self.batch_ops = sum(len(t.ops) for t in self.batch)
-        while self.txns and self.txns[0].state != INSTALLED:
-            self.txns.popleft()
+        self._spec_deps = None
+        self._pop_settled()
 
     def own_watermark(self) -> tuple[int, int, dict[int, int], int]:
         return self.wm.snapshot(self.shard)
 
     # -- checkpoints and snapshots ----------------------------------------------------------------------
-    def checkpoint(self) -> Checkpoint | None:
-        epoch, w, closed, closed_below = self.wm.snapshot(self.shard)
-        return self.tracker.take(self.applied_slot, self.applied_clock, [epoch, w, closed, closed_below])
+    def marks(self) -> list:
+        """What a checkpoint or snapshot keeps of this shard's epochs (see _read_marks)."""
+        _epoch, _w, closed, closed_below = self.wm.snapshot(self.shard)
+        return [self.chain.to_list(), closed, closed_below, self.coord_records.evicted_epoch]
 
-    def install_snapshot(self, applied_slot: int, clock: int, keyspace: Keyspace) -> bool:
+    def checkpoint(self) -> Checkpoint | None:
+        ckpt = self.tracker.take(self.applied_slot, self.applied_clock, self.marks())
+        if ckpt is not None:
+            ckpt.records_put, ckpt.records_del = self.coord_records.take_changes()
+        return ckpt
+
+    def install_snapshot(
+        self, applied_slot: int, clock: int, keyspace: Keyspace, marks: list | None = None, records: list | None = None
+    ) -> bool:
         if applied_slot <= self.applied_slot or self.paxos.role == LEADER:
             return False
         self.ks = keyspace
@@ -635,6 +663,13 @@ class ReplicaCore(Participant):
         self.applied_clock = clock
         self.clock = max(self.clock, clock)
         self.unresolved = deque(item for item in self.unresolved if item[0] > applied_slot)
+        # The snapshot's epochs and records: the slots it covers will never be read here.
+        chain, closed, closed_below, evicted_epoch = _read_marks(marks, applied_slot)
+        self.wm.observe(self.shard, chain.epoch, chain.marker, closed, closed_below)
+        if chain.slot > self.chain.slot:
+            self.chain = chain
+        self.coord_records.merge(CoordRecords.from_encoded(records or [], evicted_epoch))
+        self.on_marks_changed(force=True)
         self.paxos.snapshot_installed(applied_slot)
         return True
 
@@ -668,6 +703,18 @@ class ReplicaCore(Participant):
         if p.role == LEADER:
             info["follower_match"] = {str(k): v for k, v in p.match.items()}
         return info
+
+
+def _read_marks(marks: list | None, applied_slot: int) -> tuple[EpochChain, dict[int, int], int, int]:
+    """(chain, closed epochs' verdicts, closed_below, evicted records' epoch) from stored marks."""
+    if not marks:
+        return EpochChain(), {}, 0, 0
+    if not isinstance(marks[0], list):
+        # Written before the chain existed: [epoch, w, closed, closed_below].
+        epoch, w, closed, closed_below = marks
+        return EpochChain(applied_slot, epoch, 0, w), {int(e): f for e, f in closed.items()}, closed_below, 0
+    chain, closed, closed_below, evicted_epoch = marks
+    return EpochChain.from_list(chain), {int(e): f for e, f in closed.items()}, closed_below, evicted_epoch
 
 
 def _only_own(deps: tuple[int, ...], own: int) -> bool:

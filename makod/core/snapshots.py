@@ -17,9 +17,10 @@ class SnapshotReceiver:
         self.key: tuple[int, int] | None = None  # (src, applied_slot)
         self.next_index = 0
         self.chunks: list[list] = []
+        self.meta: bytes | None = None
 
-    def receive(self, msg: SnapshotChunk, applied_slot: int) -> tuple[int, int, list[list]] | None:
-        """Returns (applied_slot, clock, chunks) when a whole snapshot newer than ours arrived."""
+    def receive(self, msg: SnapshotChunk, applied_slot: int) -> tuple[int, int, list[list], bytes | None] | None:
+        """Returns (applied_slot, clock, chunks, meta) when a whole snapshot newer than ours arrived."""
         if msg.applied_slot <= applied_slot:
             return None
         key = (msg.src, msg.applied_slot)
@@ -28,18 +29,20 @@ class SnapshotReceiver:
                 self.key, self.next_index, self.chunks = None, 0, []
                 return None
             self.key, self.next_index, self.chunks = key, 0, []
+            self.meta = msg.meta
         self.chunks.append(msg.items)
         self.next_index += 1
         if not msg.last:
             return None
-        chunks, self.key, self.next_index, self.chunks = self.chunks, None, 0, []
-        return msg.applied_slot, msg.clock, chunks
+        chunks, meta = self.chunks, self.meta
+        self.key, self.next_index, self.chunks, self.meta = None, 0, [], None
+        return msg.applied_slot, msg.clock, chunks, meta
 
 
 def snapshot_messages(shard: int, src: int, chunk_iter) -> list[SnapshotChunk]:
     """Turn a store's snapshot_chunks() into the messages of one stream."""
     chunks = list(chunk_iter)
     out = []
-    for i, (applied, clock, items) in enumerate(chunks):
-        out.append(SnapshotChunk(shard, src, applied, clock, i, i == len(chunks) - 1, items))
+    for i, (applied, clock, items, meta) in enumerate(chunks):
+        out.append(SnapshotChunk(shard, src, applied, clock, i, i == len(chunks) - 1, items, meta))
     return out

@@ -30,14 +30,19 @@ class TxnRead(Message):
 
 @message
 class TxnReadReply(Message):
-    """items: [key, record bytes | None, version, deps | None]; ranges: one list of items per range."""
+    """items: [key, record bytes | None, version, deps | None]; ranges: one list of items per range.
 
-    __slots__ = ("shard", "src", "txn", "ok", "epoch", "items", "ranges", "reason")
+    ``deps``: what the range reads depend on besides the items found (every
+    transaction not yet final on the shard: what a range missed matters too).
+    """
+
+    __slots__ = ("shard", "src", "txn", "ok", "epoch", "items", "ranges", "reason", "deps")
     TYPE = 41
 
-    def __init__(self, shard, src, txn, ok, epoch, items, ranges, reason) -> None:
+    def __init__(self, shard, src, txn, ok, epoch, items, ranges, reason, deps=None) -> None:
         self.shard, self.src, self.txn, self.ok, self.epoch = shard, src, _tid(txn), ok, epoch
         self.items, self.ranges, self.reason = items, ranges, reason
+        self.deps = tuple(deps) if deps else None
 
 
 @message

@@ -28,6 +28,7 @@ class LoadedState:
     clock: int = 0
     keyspace: Keyspace = field(default_factory=Keyspace)
     marks: list | None = None  # see durability.Checkpoint.marks
+    records: list[tuple[bytes, bytes]] = field(default_factory=list)  # coordinator records, encoded
 
 
 def encode_record(rec: Record) -> bytes:
@@ -37,6 +38,17 @@ def encode_record(rec: Record) -> bytes:
 def decode_record(data: bytes) -> Record:
     kind, value, expire_ms, version = msgpack.unpackb(data, raw=False, strict_map_key=False)
     return Record(kind, value, expire_ms, version, None)
+
+
+def encode_snapshot_meta(marks: list | None, records: list[tuple[bytes, bytes]]) -> bytes:
+    return pack([marks, records])
+
+
+def decode_snapshot_meta(meta: bytes | None) -> tuple[list | None, list[tuple[bytes, bytes]]]:
+    if not meta:
+        return None, []
+    marks, records = msgpack.unpackb(meta, raw=False, strict_map_key=False)
+    return marks, [(bytes(k), bytes(v)) for k, v in records]
 
 
 def encode_log_entry(ballot: int, value: bytes) -> bytes:
@@ -59,11 +71,13 @@ class ReplicaStore(Protocol):
 
     def compact(self, upto_slot: int) -> None: ...
 
-    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
-        """(applied_slot, clock, [(key, encoded record)]) chunks of one consistent state."""
+    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]], bytes | None]]:
+        """(applied_slot, clock, [(key, encoded record)], meta) chunks of one consistent
+        state; the first chunk's ``meta`` holds the marks and coordinator records
+        (encode_snapshot_meta), the others None."""
 
     def install_snapshot(
-        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]]
+        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]], meta: bytes | None
     ) -> None: ...
 
     def close(self) -> None: ...

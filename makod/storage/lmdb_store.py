@@ -3,10 +3,12 @@
 * ``log/``: ``meta`` (promised ballot, identity) and ``log`` (slot as 8
   big-endian bytes -> [ballot, value]). Written on the path of every
   acknowledgement, so nothing else may queue in front of it.
-* ``state/``: ``meta`` (applied slot, clock, watermark marks, identity) and
-  ``state`` (key -> [kind, value, expire_ms, version]). Checkpoints write
-  here; the applied slot is stored in the same transaction as the state, so
-  applying is idempotent across restarts (the log is replayed from it).
+* ``state/``: ``meta`` (applied slot, clock, marks of the shard's epochs,
+  identity), ``state`` (key -> [kind, value, expire_ms, version]) and
+  ``coord`` (coordinator records, see core/coord_records.py). Checkpoints
+  write here; the applied slot is stored in the same transaction as the
+  state's last part, so applying is idempotent across restarts (the log is
+  replayed from it).
 
 LMDB allows one writer per environment: two environments let a big
 checkpoint proceed without delaying log writes (each has its own writer
@@ -31,8 +33,10 @@ from makod.storage.base import (
     LoadedState,
     decode_log_entry,
     decode_record,
+    decode_snapshot_meta,
     encode_log_entry,
     encode_record,
+    encode_snapshot_meta,
 )
 
 _SLOT = struct.Struct(">Q")
@@ -88,11 +92,12 @@ class LmdbStore:
     def __init__(self, path: str, identity: dict, map_size: int = DEFAULT_MAP_SIZE) -> None:
         self.path = path
         self.logs = _Env(os.path.join(path, "log"), [b"meta", b"log"], identity, map_size)
-        self.states = _Env(os.path.join(path, "state"), [b"meta", b"state"], identity, map_size)
+        self.states = _Env(os.path.join(path, "state"), [b"meta", b"state", b"coord"], identity, map_size)
         self.log_db = self.logs.dbs[b"log"]
         self.log_meta = self.logs.dbs[b"meta"]
         self.state_db = self.states.dbs[b"state"]
         self.state_meta = self.states.dbs[b"meta"]
+        self.coord_db = self.states.dbs[b"coord"]
 
     # -- loading ------------------------------------------------------------------------
     def load(self) -> LoadedState:
@@ -105,6 +110,7 @@ class LmdbStore:
             state.keyspace = Keyspace.from_records(
                 (bytes(key), decode_record(value)) for key, value in txn.cursor(db=self.state_db)
             )
+            state.records = [(bytes(key), bytes(value)) for key, value in txn.cursor(db=self.coord_db)]
         with self.logs.env.begin() as txn:
             state.promised = self.logs.get_int(txn, b"promised")
             for key, value in txn.cursor(db=self.log_db):
@@ -171,27 +177,37 @@ class LmdbStore:
                 txn.put(b"clock", _INT.pack(final.clock), db=self.state_meta)
                 if marks is not None:
                     txn.put(b"marks", marks, db=self.state_meta)
+                for key, value in final.records_put:
+                    txn.put(key, value, db=self.coord_db)
+                for key in final.records_del:
+                    txn.delete(key, db=self.coord_db)
 
         return lambda: self.states.write(write)
 
     # -- snapshots (catch-up of a lagging replica) ------------------------------------------
-    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
+    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]], bytes | None]]:
         with self.states.env.begin(buffers=False) as txn:
             applied = self.states.get_int(txn, b"applied_slot")
             clock = self.states.get_int(txn, b"clock")
+            raw_marks = txn.get(b"marks", db=self.state_meta)
+            marks = msgpack.unpackb(raw_marks, strict_map_key=False) if raw_marks else None
+            records = [(key, value) for key, value in txn.cursor(db=self.coord_db)]
+            meta: bytes | None = encode_snapshot_meta(marks, records)
             chunk: list[tuple[bytes, bytes]] = []
             size = 0
             for key, value in txn.cursor(db=self.state_db):
                 chunk.append((key, value))
                 size += len(key) + len(value)
                 if size >= max_bytes:
-                    yield applied, clock, chunk
-                    chunk, size = [], 0
-            yield applied, clock, chunk
+                    yield applied, clock, chunk, meta
+                    chunk, size, meta = [], 0, None
+            yield applied, clock, chunk, meta
 
     def install_snapshot(
-        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]]
+        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]], meta: bytes | None = None
     ) -> None:
+        marks, records = decode_snapshot_meta(meta)
+
         def write_state(txn: lmdb.Transaction) -> None:
             txn.drop(self.state_db, delete=False)
             for chunk in chunks:
@@ -199,6 +215,14 @@ class LmdbStore:
                     txn.put(key, value, db=self.state_db)
             txn.put(b"applied_slot", _INT.pack(applied_slot), db=self.state_meta)
             txn.put(b"clock", _INT.pack(clock), db=self.state_meta)
+            # The snapshot's epochs and records: the slots it covers will never
+            # be replayed here. Our own records stay (the log above may need them).
+            if marks is not None:
+                txn.put(b"marks", msgpack.packb(marks), db=self.state_meta)
+            else:
+                txn.delete(b"marks", db=self.state_meta)
+            for key, value in records:
+                txn.put(key, value, db=self.coord_db)
 
         self.states.write(write_state)
         # Entries above the snapshot stay: this replica may have acknowledged

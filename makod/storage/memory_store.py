@@ -16,8 +16,10 @@ from makod.storage.base import (
     LoadedState,
     decode_log_entry,
     decode_record,
+    decode_snapshot_meta,
     encode_log_entry,
     encode_record,
+    encode_snapshot_meta,
 )
 
 
@@ -29,6 +31,7 @@ class MemoryStore:
         self.log: dict[int, bytes] = {}
         self.state: dict[bytes, bytes] = {}
         self.marks: list | None = None
+        self.records: dict[bytes, bytes] = {}  # coordinator records, encoded
         self.writes = 0  # number of durable write transactions (tests count syncs)
 
     def load(self) -> LoadedState:
@@ -36,7 +39,7 @@ class MemoryStore:
         log = {
             slot: decode_log_entry(value) for slot, value in self.log.items() if slot > self.applied_slot
         }
-        return LoadedState(self.promised, log, self.applied_slot, self.clock, ks, self.marks)
+        return LoadedState(self.promised, log, self.applied_slot, self.clock, ks, self.marks, list(self.records.items()))
 
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
         if promised is None and not entries:
@@ -59,10 +62,18 @@ class MemoryStore:
                 self.state.pop(key, None)
             else:
                 self.state[key] = encode_record(rec)
+        self._finish_checkpoint(ckpt)
+
+    def _finish_checkpoint(self, ckpt: Checkpoint) -> None:
+        assert ckpt.applied_slot >= self.applied_slot, "applied slot never goes back"
         self.applied_slot = ckpt.applied_slot
         self.clock = ckpt.clock
         if ckpt.marks is not None:
             self.marks = ckpt.marks
+        for key, value in ckpt.records_put:
+            self.records[key] = value
+        for key in ckpt.records_del:
+            self.records.pop(key, None)
 
     def checkpoint_chunk_job(self, puts: list, flush: bool, final: Checkpoint | None):
         """One part of a checkpoint written in parts (driver.maybe_checkpoint): the
@@ -79,11 +90,7 @@ class MemoryStore:
                 else:
                     self.state[key] = data
             if final is not None:
-                assert final.applied_slot >= self.applied_slot, "applied slot never goes back"
-                self.applied_slot = final.applied_slot
-                self.clock = final.clock
-                if final.marks is not None:
-                    self.marks = final.marks
+                self._finish_checkpoint(final)
 
         return write
 
@@ -91,20 +98,21 @@ class MemoryStore:
         for slot in [s for s in self.log if s <= upto_slot]:
             del self.log[slot]
 
-    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]]]]:
+    def snapshot_chunks(self, max_bytes: int) -> Iterator[tuple[int, int, list[tuple[bytes, bytes]], bytes | None]]:
         items = list(self.state.items())
+        meta: bytes | None = encode_snapshot_meta(self.marks, list(self.records.items()))
         chunk: list[tuple[bytes, bytes]] = []
         size = 0
         for key, value in items:
             chunk.append((key, value))
             size += len(key) + len(value)
             if size >= max_bytes:
-                yield self.applied_slot, self.clock, chunk
-                chunk, size = [], 0
-        yield self.applied_slot, self.clock, chunk
+                yield self.applied_slot, self.clock, chunk, meta
+                chunk, size, meta = [], 0, None
+        yield self.applied_slot, self.clock, chunk, meta
 
     def install_snapshot(
-        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]]
+        self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]], meta: bytes | None = None
     ) -> None:
         self.writes += 1
         self.state = {}
@@ -112,6 +120,9 @@ class MemoryStore:
         for chunk in chunks:
             for key, value in chunk:
                 self.state[key] = value
+        marks, records = decode_snapshot_meta(meta)
+        self.marks = marks
+        self.records.update(records)  # ours stay: the log above the snapshot may need them
         self.applied_slot = applied_slot
         self.clock = clock
 

@@ -23,6 +23,8 @@ def node(i, voters=(0, 1, 2), learners=(), **kw):
     # timer, so tests tick past it only on purpose (with expire()).
     p.election_deadline = float("inf")
     p._reset_election_timer = lambda: None
+    # Replicas that have been up for a while (the restart fence has its own tests).
+    p.vote_fence_until = float("-inf")
     return p
 
 
