@@ -66,7 +66,7 @@ class DistTxn:
     __slots__ = (
         "id", "token", "request", "attempt", "phase", "deadline", "pending",
         "fetched", "ranges", "need_keys", "need_ranges",
-        "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked",
+        "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked", "read_round",
     )
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
@@ -92,6 +92,7 @@ class DistTxn:
         self.epochs: dict[int, int] = {}
         self.retry_at = 0.0
         self.asked: dict[int, list[tuple]] = {}  # shard -> range specs asked, in order
+        self.read_round = 0  # which round of reads the replies must answer
 
 
 class ScratchContext(DirectContext):
@@ -191,6 +192,7 @@ class Coordinator:
         txn.need_ranges = set()
         txn.pending = set()
         txn.asked = {}
+        txn.read_round += 1
         txn.deadline = node.mono_ms + node.cfg.txn_timeout_ms
         for shard, (keys, ranges) in sorted(by_shard.items()):
             if shard == node.shard:
@@ -209,7 +211,7 @@ class Coordinator:
                 return
             txn.pending.add(shard)
             txn.asked[shard] = ranges
-            node.send(leader, TxnRead(shard, node.id, txn.id, keys, ranges))
+            node.send(leader, TxnRead(shard, node.id, txn.id, keys, ranges, txn.read_round))
         if not txn.pending:
             self._execute(txn)
 
@@ -516,6 +518,8 @@ class Coordinator:
         if msg.shard not in txn.pending:
             return
         if t is TxnReadReply and txn.phase == READ:
+            if msg.round != txn.read_round:
+                return  # late or duplicated: it answers an earlier round
             if not msg.ok:
                 self._abort(txn, retry=True)
                 return

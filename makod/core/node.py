@@ -527,18 +527,20 @@ class NodeCore:
             # lease is valid knows it is still the leader (a deposed one that
             # does not know it yet would answer with stale versions).
             if not replica.can_serve():
-                self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader"))
+                self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader",
+                                                None, msg.round))
                 return
             deps = None
             if msg.ranges:
                 try:
                     deps = replica.spec_deps()
                 except DependencyInDoubt:
-                    self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "in doubt"))
+                    self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "in doubt",
+                                                    None, msg.round))
                     return
             items = replica.read_items(msg.keys)
             ranges = [replica.read_range(*r) for r in msg.ranges]
-            self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, "", deps))
+            self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, "", deps, msg.round))
         elif t is TxnPrepare:
             if not serving:
                 self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, "not leader"))

@@ -17,15 +17,21 @@ def _tid(txn) -> tuple:
 
 @message
 class TxnRead(Message):
-    """Read keys (and key ranges) at their owning leader, without locking."""
+    """Read keys (and key ranges) at their owning leader, without locking.
 
-    __slots__ = ("shard", "src", "txn", "keys", "ranges")
+    ``round`` numbers the coordinator's rounds of reads for one transaction;
+    the reply echoes it, so a late or duplicated reply to an earlier round is
+    never taken for the answer to this one.
+    """
+
+    __slots__ = ("shard", "src", "txn", "keys", "ranges", "round")
     TYPE = 40
 
-    def __init__(self, shard, src, txn, keys, ranges) -> None:
+    def __init__(self, shard, src, txn, keys, ranges, round=0) -> None:
         self.shard, self.src, self.txn = shard, src, _tid(txn)
         self.keys = keys
         self.ranges = [tuple(r) for r in ranges]
+        self.round = round
 
 
 @message
@@ -36,13 +42,14 @@ class TxnReadReply(Message):
     transaction not yet final on the shard: what a range missed matters too).
     """
 
-    __slots__ = ("shard", "src", "txn", "ok", "epoch", "items", "ranges", "reason", "deps")
+    __slots__ = ("shard", "src", "txn", "ok", "epoch", "items", "ranges", "reason", "deps", "round")
     TYPE = 41
 
-    def __init__(self, shard, src, txn, ok, epoch, items, ranges, reason, deps=None) -> None:
+    def __init__(self, shard, src, txn, ok, epoch, items, ranges, reason, deps=None, round=0) -> None:
         self.shard, self.src, self.txn, self.ok, self.epoch = shard, src, _tid(txn), ok, epoch
         self.items, self.ranges, self.reason = items, ranges, reason
         self.deps = tuple(deps) if deps else None
+        self.round = round
 
 
 @message

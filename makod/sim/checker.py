@@ -1,21 +1,15 @@
 """Checks on a finished run: replicas converge, nothing acknowledged is lost,
-nothing happens twice, and the history is linearizable.
+nothing happens twice, and the history is strictly serializable.
 
-The history uses append-only values with unique marks, so linearizability of
-each key reduces to checks on one list (the key's final value, which the
-converged replicas agree on):
-
-* every mark appears at most once (no write applied twice);
-* every acknowledged append appears (no acknowledged write lost);
-* appends keep real-time order: if A finished before B started, A comes first;
-* every read returns a prefix of the final list;
-* a read contains every append that finished before the read started, and
-  no append that started after the read finished;
-* reads keep real-time order: a read that finished before another started
-  returned a list no longer than the later one's.
-
-Together these give a total order that respects real time in which every
-read returns exactly the appends before it: a linearization.
+* Lists (APPEND/GET, MULTI, WATCH, procedures and their range scans) use
+  unique marks, so the final value of each key is its version order and the
+  dependency graph of committed transactions can be drawn exactly (elle.py):
+  no cycle (real-time edges included), no acknowledged append lost, none
+  applied twice, every read a prefix of the final list.
+* Registers (SET with unique values, TTLs, DEL, FLUSHDB) are checked key by
+  key for linearizability (registers.py).
+* ``INCR counter`` must count every acknowledged increment exactly once.
+* ``check_convergence``: every replica of a shard holds the same state.
 """
 
 from __future__ import annotations
@@ -23,9 +17,10 @@ from __future__ import annotations
 import msgpack
 
 from makod.core.records import KIND_NATIVE, KIND_STRING
-from makod.sim import elle
+from makod.sim import elle, registers
 from makod.sim.elle import MopTxn
-from makod.sim.workload import Op
+from makod.sim.workload import REGISTER_KINDS, Op
+from resp.replies import NULL_ARRAY, ErrorReply
 
 
 class CheckFailed(AssertionError):
@@ -72,52 +67,42 @@ def check_convergence(world) -> dict[bytes, tuple]:
 
 
 def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> dict[str, int]:
-    """Strict serializability of the whole history (elle.py), plus exactly-once counters
-    and that every acknowledged APPEND answered the length its position implies."""
+    """Strict serializability of the lists (elle.py), linearizability of the
+    registers (registers.py), exactly-once counters, and that every
+    acknowledged APPEND answered the length its position implies."""
     txns: list[MopTxn] = []
     counter_ops = []
+    reg_writes: list[registers.Write] = []
+    reg_reads: list[registers.Read] = []
+    register_keys = sorted({k for op in history if op.kind in REGISTER_KINDS for _, k, _ in op.mops or []})
     for op in history:
+        failed = op.ok is False and _definitely_failed(op.result)
         if op.kind == "incr":
             counter_ops.append(op)
-            continue
-        failed = op.ok is False and _definitely_failed(op.result)
-        if op.kind == "append":
-            mops = [("append", op.key, op.mark)]
-        elif op.kind == "get":
-            mops = [("read", op.key, _marks(op.result) if op.ok else None)]
-        elif op.kind == "proc":
-            results = None
-            if op.ok is False and "procedure" in getattr(op.result, "text", ""):
-                raise CheckFailed(f"seed {seed}: procedure {op.op_id} failed: {op.result.text}")
-            if op.ok:
-                if not isinstance(op.result, bytes):
-                    raise CheckFailed(f"seed {seed}: procedure {op.op_id} answered {op.result!r}")
-                results = msgpack.unpackb(op.result, raw=False)
-            mops = [
-                (kind, key, results[i] if kind == "read" and results is not None else arg)
-                for i, (kind, key, arg) in enumerate(op.mops or [])
-            ]
+        elif op.kind in REGISTER_KINDS:
+            _register_events(seed, op, failed, reg_writes, reg_reads, register_keys)
+        elif op.kind == "watch":
+            txns.extend(_watch_txns(seed, op, failed))
         else:
-            results = op.result if op.ok and isinstance(op.result, list) else None
-            mops = []
-            for i, (kind, key, arg) in enumerate(op.mops or []):
-                if kind == "read":
-                    arg = _marks(results[i]) if results is not None else None
-                mops.append((kind, key, arg))
-            if op.ok and not isinstance(op.result, list):
-                raise CheckFailed(f"seed {seed}: transaction {op.op_id} answered {op.result!r}")
-        txns.append(MopTxn(op.op_id, mops, op.invoke_ms, op.complete_ms, bool(op.ok), failed))
+            txns.append(_list_txn(seed, op, failed))
     lists: dict[bytes, list[int]] = {}
+    reg_final: dict[bytes, bytes | None] = {}
     for key, (kind, value) in final.items():
         if key == b"counter":
             continue
-        if kind == KIND_NATIVE and isinstance(value, tuple):
+        if key.startswith(b"r"):
+            if kind != KIND_STRING:
+                raise CheckFailed(f"seed {seed}: register {key!r} holds {value!r} at the end")
+            reg_final[key] = value
+        elif kind == KIND_NATIVE and isinstance(value, tuple):
             lists[key] = list(value)  # a procedure's list
         elif kind == KIND_STRING:
             lists[key] = _marks(value)
         else:
             raise CheckFailed(f"seed {seed}: {key!r} holds {value!r} at the end")
     counts = elle.check(seed, txns, lists, realtime=True)
+    keys = sorted({w.key for w in reg_writes} | {r.key for r in reg_reads})
+    counts["register_reads"] = registers.check(seed, reg_writes, reg_reads, reg_final, keys)
     # An acknowledged single APPEND answers the length of the value it produced.
     for op in history:
         if op.kind == "append" and op.ok:
@@ -127,6 +112,106 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
                 raise CheckFailed(f"seed {seed}: append {op.op_id} answered length {op.result}, not its position's")
     _check_counter(seed, counter_ops, final.get(b"counter"))
     return {"acked": sum(1 for t in txns if t.acked), **counts}
+
+
+def _list_txn(seed: int, op: Op, failed: bool) -> MopTxn:
+    if op.kind == "append":
+        mops = [("append", op.key, op.mark)]
+    elif op.kind == "get":
+        mops = [("read", op.key, _marks(op.result) if op.ok else None)]
+    elif op.kind == "proc":
+        results = None
+        if op.ok is False and "procedure" in getattr(op.result, "text", ""):
+            raise CheckFailed(f"seed {seed}: procedure {op.op_id} failed: {op.result.text}")
+        if op.ok:
+            if not isinstance(op.result, bytes):
+                raise CheckFailed(f"seed {seed}: procedure {op.op_id} answered {op.result!r}")
+            results = msgpack.unpackb(op.result, raw=False)
+        mops = []
+        for i, (kind, key, arg) in enumerate(op.mops or []):
+            if kind == "scan":
+                if results is not None:
+                    mops.extend(_scan_reads(key, arg, results[i]))
+            elif kind == "read":
+                mops.append(("read", key, results[i] if results is not None else None))
+            else:
+                mops.append((kind, key, arg))
+    else:
+        results = op.result if op.ok and isinstance(op.result, list) else None
+        mops = []
+        for i, (kind, key, arg) in enumerate(op.mops or []):
+            if kind == "read":
+                arg = _marks(results[i]) if results is not None else None
+            mops.append((kind, key, arg))
+        if op.ok and not isinstance(op.result, list):
+            raise CheckFailed(f"seed {seed}: transaction {op.op_id} answered {op.result!r}")
+    return MopTxn(op.op_id, mops, op.invoke_ms, op.complete_ms, bool(op.ok), failed)
+
+
+def _scan_reads(start: bytes, arg: tuple, rows: list) -> list[tuple]:
+    """A range scan read every procedure key in the part of the range it covered:
+    the rows it returned, and as empty lists the keys it passed over."""
+    end, limit = arg
+    found = {bytes(k): list(v) for k, v in rows}
+    covered_to = end
+    if limit is not None and len(rows) >= limit:
+        covered_to = bytes(rows[-1][0]) + b"\x00"  # up to and including the last row
+    mops = []
+    for i in range(1000):
+        key = b"pk%03d" % i
+        if key >= covered_to or key >= b"pk~":
+            break
+        if key >= start:
+            mops.append(("read", key, found.get(key, [])))
+    return mops
+
+
+def _watch_txns(seed: int, op: Op, failed: bool) -> list[MopTxn]:
+    """WATCH; GET each key; MULTI; APPEND ...; EXEC. If EXEC ran, the GETs are part
+    of its transaction (the keys did not change in between); otherwise they
+    are plain reads, somewhere in the operation's interval."""
+    if op.ok and op.result is not NULL_ARRAY:
+        if not isinstance(op.result, list):
+            raise CheckFailed(f"seed {seed}: watched transaction {op.op_id} answered {op.result!r}")
+        mops = [("read", k, _marks(op.reads[k])) for kind, k, _ in op.mops if kind == "read"]
+        mops += [m for m in op.mops if m[0] == "append"]
+        return [MopTxn(op.op_id, mops, op.invoke_ms, op.complete_ms, True, False)]
+    out = []
+    # Separate GETs, each somewhere in the operation's interval (ids that no
+    # other transaction uses).
+    for i, (k, v) in enumerate(op.reads.items()):
+        out.append(MopTxn(-(op.op_id * 100 + i + 1), [("read", k, _marks(v))], op.invoke_ms, op.reads_ms, True, False))
+    if not (op.ok and op.result is NULL_ARRAY) and len(op.reads) == len([m for m in op.mops if m[0] == "read"]):
+        # EXEC was sent and its outcome is unknown (or it failed): its appends may show.
+        appends = [m for m in op.mops if m[0] == "append"]
+        out.append(MopTxn(-(op.op_id * 100), appends, op.invoke_ms, op.complete_ms, False, failed))
+    return out
+
+
+def _register_events(seed, op: Op, failed: bool, writes: list, reads: list, register_keys: list[bytes]) -> None:
+    status = registers.ACKED if op.ok else registers.FAILED if failed else registers.UNKNOWN
+    if op.kind == "flush":
+        # FLUSHDB runs shard by shard inside its interval: a deletion of every key.
+        for key in register_keys:
+            writes.append(registers.Write(op.op_id, key, None, None, op.invoke_ms, op.complete_ms, status))
+        return
+    results = None
+    if op.ok:
+        results = op.result if op.kind == "rtxn" else [op.result]
+        if not isinstance(results, list) or len(results) != len(op.mops):
+            raise CheckFailed(f"seed {seed}: register op {op.op_id} answered {op.result!r}")
+    for i, (kind, key, arg) in enumerate(op.mops):
+        if kind == "get":
+            if results is not None:
+                value = results[i]
+                if isinstance(value, ErrorReply) or (value is not None and not isinstance(value, bytes)):
+                    raise CheckFailed(f"seed {seed}: GET {key!r} in op {op.op_id} answered {value!r}")
+                reads.append(registers.Read(op.op_id, key, value, op.invoke_ms, op.complete_ms))
+        elif kind == "set":
+            value, ttl = arg
+            writes.append(registers.Write(op.op_id, key, value, ttl, op.invoke_ms, op.complete_ms, status))
+        else:
+            writes.append(registers.Write(op.op_id, key, None, None, op.invoke_ms, op.complete_ms, status))
 
 
 def _marks(value) -> list[int]:

@@ -1,18 +1,21 @@
 """One simulated run: a safety phase with faults, then a liveness phase without.
 
 ``run_seed(seed)`` returns a summary or raises with the seed in the message;
-``python -m makod.sim`` runs many seeds and prints the failing ones, each of
-which replays exactly with ``--seed N``.
+``python -m makod.sim`` runs many seeds and prints the failing ones, each with
+the command that replays it exactly. ``shape_for(seed)`` draws a whole
+cluster shape (shards, replicas, learners, preferred leaders, protocol) from
+a seed, which is how a sweep covers every core.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 from dataclasses import dataclass, field
 
 from makod.sim.checker import CheckFailed, check_convergence, check_history
 from makod.sim.faults import Faults
-from makod.sim.workload import Workload
+from makod.sim.workload import Mix, Workload
 from makod.sim.world import World
 
 
@@ -27,6 +30,51 @@ class RunResult:
     faults: str
     trace: list[str] = field(default_factory=list)
     history: list = field(default_factory=list, repr=False)  # the workload's ops
+    workload: str = ""
+
+
+# What run_seed does when a parameter is not given (the replay command prints the rest).
+DEFAULTS = dict(
+    replicas=3, learners=0, shards=1, protocol="mako", ack="durable", preferred_leaders=False,
+    profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0,
+)
+
+
+def shape_for(seed: int) -> dict:
+    """A cluster shape drawn from the seed alone: a sweep over seeds covers every
+    core (one shard's Paxos, Mako across 2-3 shards, the 2PC baseline), 3 or 5
+    voters, learners, and preferred leaders on and off."""
+    rng = random.Random(seed * 104729 + 17)
+    shards = rng.choice([1, 2, 2, 3])
+    return dict(
+        shards=shards,
+        replicas=rng.choice([3, 3, 5]),
+        learners=rng.choice([0, 0, 1]),
+        preferred_leaders=rng.random() < 0.5,
+        protocol="2pc-paxos" if shards > 1 and rng.random() < 0.2 else "mako",
+    )
+
+
+def workload_for(seed: int, world: World, shards: int, txn_ratio: float | None, proc_ratio: float | None) -> Workload:
+    """Size and mix drawn from the seed: a few hot keys or hundreds, 4-12 clients,
+    and now and then a registers-only run with FLUSHDB in it."""
+    rng = random.Random(seed * 7907 + 3)
+    clients = rng.choice([4, 8, 12])
+    keys = rng.choice([4 * shards, 40, 200])
+    register_keys = rng.choice([4, 16, 64])
+    # Clients that give up sooner try again sooner (on another replica): more
+    # operations under faults, and more whose outcome is unknown.
+    timeout_ms = rng.choice([300.0, 1000.0, 2500.0])
+    mix = Mix()
+    if rng.random() < 0.15:
+        # FLUSHDB would erase the lists and the counter their checks rely on.
+        mix = Mix(append=0, get=0, incr=0, txn=0, proc=0, watch=0, rset=0.4, rdel=0.15, rget=0.25, rtxn=0.15,
+                  flush=0.02)
+    if txn_ratio is not None:
+        mix.txn = txn_ratio
+    if proc_ratio is not None:
+        mix.proc = proc_ratio
+    return Workload(world, clients=clients, keys=keys, register_keys=register_keys, mix=mix, timeout_ms=timeout_ms)
 
 
 def run_seed(
@@ -42,24 +90,15 @@ def run_seed(
     safety_ms: float = 6000.0,
     liveness_ms: float = 20000.0,
     intensity: float = 1.0,
+    profile: str = "default",
     trace: bool = False,
 ) -> RunResult:
-    import random
-
-    faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity)
+    faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity, profile)
     world = World(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
         protocol=protocol, ack=ack, preferred_leaders=preferred_leaders,
     )
-    workload = Workload(
-        world,
-        keys=4 * shards,
-        txn_ratio=(0.4 if shards > 1 else 0.15) if txn_ratio is None else txn_ratio,
-        # One-shard runs keep the Paxos-focused mix by default (their fault
-        # schedules are what the planted-bug tests were tuned on); pass
-        # proc_ratio to run procedures on one shard too.
-        proc_ratio=(0.15 if shards > 1 else 0.0) if proc_ratio is None else proc_ratio,
-    )
+    workload = workload_for(seed, world, shards, txn_ratio, proc_ratio)
     workload.start()
     world.start_faults(until_ms=safety_ms)
     world.run_until(safety_ms)
@@ -112,4 +151,20 @@ def run_seed(
         faults=faults.describe(),
         trace=world.trace_lines,
         history=workload.history,
+        workload=f"{workload.clients} clients, {len(workload.keys)} list keys, "
+        f"{len(workload.register_keys)} registers, mix {vars(workload.mix)}",
     )
+
+
+def replay_command(seed: int, params: dict) -> str:
+    """The exact command that reruns one seed with the same settings."""
+    flags = ""
+    for name, value in params.items():
+        if name not in DEFAULTS or value == DEFAULTS[name]:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags += f" {flag}" if value else ""
+        else:
+            flags += f" {flag} {value}"
+    return f"python -m makod.sim --seed {seed}{flags} --trace"

@@ -2,9 +2,10 @@
 
 Events sit in a heap ordered by (time, sequence number), so equal times keep
 insertion order and a seed replays exactly. The world injects faults (loss,
-duplication, delay spikes that reorder, partitions, crashes that keep only
-what reached the disk, pauses) and checks after every chosen slot that no
-slot ever has two values.
+duplication, delay spikes that reorder, partitions both ways and one way,
+crashes that keep only what reached the disk, pauses, leadership handovers,
+clocks that drift and step) and checks after every chosen slot that no slot
+ever has two values.
 """
 
 from __future__ import annotations
@@ -78,10 +79,19 @@ class World:
         self.nodes: dict[int, SimNode | None] = {}
         self.generation = {i: 0 for i in self.ids}  # bumps on crash: stale events are ignored
         self.partition: list[set[int]] | None = None
+        self.blocked: set[tuple[int, int]] = set()  # one-way cuts: (src, dst)
+        # Each replica's clocks (faults.py, "Clocks"): rate and offsets.
+        f = self.faults
+        self.clock_rate = {i: 1.0 + f.clock_rate_error * (2 * self.rng.random() - 1) for i in self.ids}
+        self.clock_offset = {i: f.clock_offset_ms * self.rng.random() for i in self.ids}
+        self.wall_offset = {i: f.clock_offset_ms * (2 * self.rng.random() - 1) for i in self.ids}
         self.chosen: dict[int, bytes] = {}
         self.trace_enabled = trace_enabled
         self.trace_lines: list[str] = []
-        self.stats = {"sent": 0, "dropped": 0, "duplicated": 0, "crashes": 0, "partitions": 0, "pauses": 0}
+        self.stats = {
+            "sent": 0, "dropped": 0, "duplicated": 0, "crashes": 0, "partitions": 0, "pauses": 0,
+            "handovers": 0, "wall_steps": 0,
+        }
         self.faults_on = True
         # Each shard's first voter is preferred (as in a real config's leader_datacenter).
         self.preferred = {s: v[0] for s, (v, _l) in enumerate(self.members)} if preferred_leaders else {}
@@ -93,10 +103,12 @@ class World:
         return WALL_BASE_MS + self.now
 
     def node_mono_ms(self, node_id: int) -> float:
-        return self.now
+        """The replica's monotonic clock: its own rate and offset, never back."""
+        return self.clock_offset[node_id] + self.clock_rate[node_id] * self.now
 
     def node_wall_ms(self, node_id: int) -> int:
-        return int(WALL_BASE_MS + self.now)
+        """The replica's wall clock: its own rate and offset, plus the steps it took."""
+        return int(WALL_BASE_MS + self.wall_offset[node_id] + self.clock_rate[node_id] * self.now)
 
     def at(self, delay_ms: float, fn: Callable[[], None]) -> None:
         self._seq += 1
@@ -201,6 +213,9 @@ class World:
 
     # -- network -------------------------------------------------------------------------------
     def connected(self, a: int, b: int) -> bool:
+        """Can a message from ``a`` reach ``b`` now?"""
+        if (a, b) in self.blocked:
+            return False
         if self.partition is None:
             return True
         return any(a in group and b in group for group in self.partition)
@@ -261,6 +276,10 @@ class World:
             self._schedule(f.crash_every_ms, until_ms, self._crash_event)
         if f.pause_every_ms:
             self._schedule(f.pause_every_ms, until_ms, self._pause_event)
+        if f.handover_every_ms:
+            self._schedule(f.handover_every_ms, until_ms, self._handover_event)
+        if f.wall_step_every_ms:
+            self._schedule(f.wall_step_every_ms, until_ms, self._wall_step_event)
 
     def _schedule(self, mean_ms: float, until_ms: float, fn: Callable[[float], None]) -> None:
         delay = self.rng.expovariate(1.0 / mean_ms)
@@ -276,10 +295,23 @@ class World:
         ids = list(self.ids)
         self.rng.shuffle(ids)
         cut = self.rng.randrange(1, len(ids)) if len(ids) > 1 else 1
-        self.partition = [set(ids[:cut]), set(ids[cut:])]
+        side_a, side_b = set(ids[:cut]), set(ids[cut:])
         self.stats["partitions"] += 1
-        self.trace(f"PARTITION {sorted(self.partition[0])} | {sorted(self.partition[1])}")
         length = self.rng.random() * self.faults.partition_length_ms * 2
+        if self.rng.random() < self.faults.one_way_share:
+            # One direction only: A hears B, B never hears A.
+            cut_links = {(a, b) for a in side_a for b in side_b}
+            self.blocked |= cut_links
+            self.trace(f"ONE-WAY CUT {sorted(side_a)} -> {sorted(side_b)}")
+
+            def heal_one_way() -> None:
+                self.blocked -= cut_links
+                self.trace(f"HEAL ONE-WAY {sorted(side_a)} -> {sorted(side_b)}")
+
+            self.at(length, heal_one_way)
+            return
+        self.partition = [side_a, side_b]
+        self.trace(f"PARTITION {sorted(side_a)} | {sorted(side_b)}")
 
         def heal() -> None:
             self.partition = None
@@ -292,7 +324,11 @@ class World:
         if not alive:
             return
         leaders = self.leaders()
-        if leaders and self.rng.random() < self.faults.crash_leader_bias:
+        busy = [i for i in alive if self.nodes[i].sim_disk.in_flight()]
+        roll = self.rng.random()
+        if busy and roll < self.faults.crash_busy_bias:
+            victim = self.rng.choice(busy)  # mid-write: a checkpoint part, a snapshot, a log group
+        elif leaders and self.rng.random() < self.faults.crash_leader_bias:
             victim = self.rng.choice(leaders)
         else:
             victim = self.rng.choice(alive)
@@ -311,10 +347,35 @@ class World:
             victim = self.rng.choice(alive)
         self.pause(victim, self.rng.random() * self.faults.pause_length_ms * 2)
 
+    def _handover_event(self, until_ms: float) -> None:
+        """An operator moves a shard's leadership (makoctl cluster failover)."""
+        leaders = [i for i in self.leaders() if self.now >= self.nodes[i].paused_until]
+        if not leaders:
+            return
+        leader = self.rng.choice(leaders)
+        node = self.nodes[leader]
+        voters = [v for v in self.members[node.shard][0] if v != leader]
+        if not voters:
+            return
+        target = self.rng.choice(voters)
+        if node.core.paxos.transfer_leadership(target):
+            self.stats["handovers"] += 1
+            self.trace(f"n{leader} HANDOVER -> n{target}")
+            node.pump()
+
+    def _wall_step_event(self, until_ms: float) -> None:
+        """A replica's wall clock jumps (an NTP step), backwards or forwards."""
+        victim = self.rng.choice(self.ids)
+        step = self.faults.wall_step_ms * (2 * self.rng.random() - 1)
+        self.wall_offset[victim] += step
+        self.stats["wall_steps"] += 1
+        self.trace(f"n{victim} WALL CLOCK STEP {step:+.0f}ms")
+
     def heal_all(self) -> None:
         """End of the safety phase: no more faults, everyone back."""
         self.faults_on = False
         self.partition = None
+        self.blocked = set()
         for i in self.ids:
             self.restart(i)
             node = self.nodes[i]
