@@ -389,7 +389,7 @@ class Coordinator:
         for shard in sorted(set(reads) | set(ranges)):
             if shard == node.shard:
                 # Like any participant, our shard validates only under a valid lease.
-                ok = node.replica.can_serve() and node.replica.validate(
+                ok = node.replica.can_answer_reads() and node.replica.validate(
                     txn.id, reads.get(shard, []), ranges.get(shard, [])
                 )[0]
                 if not ok:

@@ -526,7 +526,7 @@ class NodeCore:
             # Reads and validations answer for the present: only a leader whose
             # lease is valid knows it is still the leader (a deposed one that
             # does not know it yet would answer with stale versions).
-            if not replica.can_serve():
+            if not replica.can_answer_reads():
                 self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader",
                                                 None, msg.round))
                 return
@@ -553,7 +553,7 @@ class NodeCore:
             else:
                 self.send(msg.src, reply)
         elif t is TxnValidate:
-            if replica.can_serve():
+            if replica.can_answer_reads():
                 ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges)
             else:
                 ok, reason = False, "not leader"

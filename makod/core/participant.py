@@ -104,7 +104,27 @@ class Participant:
                 holder = locks.get(key)
                 if (holder is not None and holder != txn) or self.ks.version_of(key) != version:
                     return False, "range changed"
+            if self._phantom_locked(txn, start, end, limit, reverse, current):
+                return False, "range locked"
         return True, ""
+
+    def _phantom_locked(self, txn: tuple, start: bytes, end: bytes | None, limit: int | None, reverse: bool,
+                        found: list[bytes]) -> bool:
+        """Does another transaction hold a lock inside the part of the range a scan
+        covered? It may be about to insert a key the scan did not see (a phantom):
+        the scan would then have seen part of that transaction and not the rest."""
+        if not self.locks:
+            return False
+        lo, hi = start, end  # the covered part: [lo, hi), or up to the last key when the limit cut it
+        if limit is not None and len(found) >= limit and found:
+            if reverse:
+                lo = found[-1]
+            else:
+                hi = found[-1] + b"\x00"
+        for key, holder in self.locks.items():
+            if holder != txn and lo <= key and (hi is None or key < hi):
+                return True
+        return False
 
     def install_prepared(self, txn: tuple, deps: tuple, ops: list, record: Any = None) -> tuple[bool, str]:
         """Apply a certified transaction's ops here at the clock we handed out."""

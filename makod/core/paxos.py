@@ -215,7 +215,7 @@ class Paxos:
             self._maybe_finish_transfer()
             self._return_to_preferred()
         elif self.is_voter and now_ms >= self.election_deadline:
-            if self._may_vote_for_another():
+            if self._may_campaign():
                 self._campaign(transfer=False)
             else:
                 self._reset_election_timer()
@@ -332,6 +332,10 @@ class Paxos:
         if self.preferred == self.id:
             return 1.0, 1.2
         return 1.0, 2.0
+
+    def _may_campaign(self) -> bool:
+        """Our own campaign is a vote for ourselves: the same rule as any vote."""
+        return self._may_vote_for_another()
 
     def _may_vote_for_another(self) -> bool:
         """May this replica vote for a new leader (itself included) without a handover?

@@ -202,6 +202,11 @@ class ReplicaCore(Participant):
         # and goes to the successor.
         return self.serving and self.paxos.lease_valid()
 
+    def can_answer_reads(self) -> bool:
+        """May this replica answer a cross-shard read or validation? Those answer
+        for the present, so only a leader whose lease is valid may."""
+        return self.can_serve()
+
     def drained(self) -> bool:
         """Nothing this leader installed, proposed or prepared is still in doubt."""
         return not (self.txns or self.batch or self.inflight or self.prepared or self.barriers)

@@ -36,7 +36,7 @@ class RunResult:
 # What run_seed does when a parameter is not given (the replay command prints the rest).
 DEFAULTS = dict(
     replicas=3, learners=0, shards=1, protocol="mako", ack="durable", preferred_leaders=False,
-    profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0,
+    profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0, plant=None,
 )
 
 

@@ -1,0 +1,138 @@
+"""Planted bugs: switches that put back, one at a time, the causes of the
+safety bugs the simulator once missed (issue "Safety under faults").
+
+Each switch patches the shipped code for the life of a ``with planted(name)``
+block and restores it after. The sweep must catch every one of them within a
+bounded number of seeds (tests/sim/test_planted.py): that is how we know the
+simulator finds this class of bug by itself, not only on seeds tuned for it.
+The cores carry no test switches: each fix lives in one small method, and
+the switch replaces that method with the old behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from makod.core.coord_records import CoordRecords
+from makod.core.epochs import EpochChain
+from makod.core.keyspace import Keyspace
+from makod.core.node import NodeCore
+from makod.core.paxos import LEADER, Paxos
+from makod.core.replica import ReplicaCore
+from makod.core.requests import ForwardReply, request_from_wire
+from makod.storage.memory_store import MemoryStore
+
+
+@dataclass(frozen=True)
+class PlantedBug:
+    name: str
+    what: str
+    patches: Callable[[], list[tuple[object, str, object]]]  # (owner, attribute, replacement)
+
+
+def _epoch_gap() -> list:
+    def read_batch(self: EpochChain, slot: int, epoch: int, seq: int | None, marker: int) -> bool:
+        # Believe every marker of the epoch, gap or not.
+        if slot <= self.slot:
+            return False
+        self.slot = slot
+        if epoch != self.epoch or marker < self.marker:
+            return False
+        self.seq = max(self.seq, seq or 0)
+        self.marker = marker
+        return True
+
+    return [(EpochChain, "read_batch", read_batch)]
+
+
+def _tombstone_deps() -> list:
+    return [
+        (Keyspace, "absence_deps", lambda self, key: None),
+        (ReplicaCore, "spec_deps", lambda self: self._own_vector(self.clock)),
+    ]
+
+
+def _restart_vote() -> list:
+    def may_vote(self: Paxos) -> bool:
+        return len(self.voters) == 1 or not self._leader_alive()  # no fence after a restart
+
+    return [(Paxos, "_may_vote_for_another", may_vote)]
+
+
+def _preferred_timer() -> list:
+    def window(self: Paxos) -> tuple[float, float]:
+        return (0.5, 1.0) if self.preferred == self.id else (1.0, 2.0)
+
+    return [
+        (Paxos, "election_window", window),
+        (Paxos, "_may_campaign", lambda self: self.now >= self.vote_fence_until),
+    ]
+
+
+def _txn_read_lease() -> list:
+    return [(ReplicaCore, "can_answer_reads", lambda self: self.serving and self.paxos.role == LEADER)]
+
+
+def _snapshot_marks() -> list:
+    original = MemoryStore.install_snapshot
+
+    def install_snapshot(self: MemoryStore, applied_slot, clock, chunks, meta=None) -> None:
+        # The state arrives; the epochs and records of the slots it covers do not.
+        marks, records = self.marks, dict(self.records)
+        original(self, applied_slot, clock, chunks, meta)
+        self.marks, self.records = marks, records
+
+    return [(MemoryStore, "install_snapshot", install_snapshot)]
+
+
+def _coord_records_volatile() -> list:
+    return [(CoordRecords, "take_changes", lambda self: ([], []))]
+
+
+def _forward_ballot() -> list:
+    def on_forward_request(self: NodeCore, msg) -> None:
+        # Run whatever reaches a leader, under any ballot (dedup in memory only).
+        if not self._first_time(msg.src, msg.rid):
+            return
+        if self.paxos.role != LEADER:
+            self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, b""))
+            return
+        self._route((msg.src, msg.rid), request_from_wire(msg.request))
+
+    return [(NodeCore, "_on_forward_request", on_forward_request)]
+
+
+BUGS: dict[str, PlantedBug] = {
+    bug.name: bug
+    for bug in [
+        PlantedBug("epoch-gap", "1: a marker after a hole in its epoch's batches is believed", _epoch_gap),
+        PlantedBug("tombstone-deps", "2: deletions and range reads carry no dependency vector", _tombstone_deps),
+        PlantedBug("restart-vote", "3: a replica votes at once after a restart", _restart_vote),
+        PlantedBug("preferred-timer", "4: the preferred replica campaigns within the lease", _preferred_timer),
+        PlantedBug("txn-read-lease", "5: cross-shard reads and validations ignore the lease", _txn_read_lease),
+        PlantedBug("snapshot-marks", "6: a snapshot installs without the epochs' verdicts", _snapshot_marks),
+        PlantedBug("coord-records", "7: coordinator records live only in memory", _coord_records_volatile),
+        PlantedBug("forward-ballot", "8: a forwarded request runs under any ballot", _forward_ballot),
+    ]
+}
+
+
+@contextlib.contextmanager
+def planted(name: str | None) -> Iterator[None]:
+    """Run the block with bug ``name`` put back (None: with none)."""
+    if name is None:
+        yield
+        return
+    if name not in BUGS:
+        raise ValueError(f"unknown planted bug {name!r} (known: {', '.join(BUGS)})")
+    saved = []
+    for owner, attr, replacement in BUGS[name].patches():
+        saved.append((owner, attr, owner.__dict__[attr]))
+        setattr(owner, attr, replacement)
+    try:
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
