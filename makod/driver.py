@@ -119,7 +119,7 @@ class Driver:
         self.store = disk.store
         self.host = host
         self.cfg = config
-        self.compacted_upto = compacted_upto
+        self.compacted_upto = compacted_upto  # the log holds nothing at or below this
         self.next_rid = first_request_id(rng)
         # Ready batches in the order the core produced them: [output, durable].
         self.readies: deque[list] = deque()
@@ -128,6 +128,7 @@ class Driver:
         self.checkpoint_parts: tuple[Any, int] | None = None  # (Checkpoint, next key index)
         self.last_checkpoint_ms = clock.mono_ms()
         self.last_checkpoint_slot = core.applied_slot
+        self.last_checkpoint_marks: list | None = None
         self.installing_snapshot = False
         self.snapshots = SnapshotReceiver()
         self.last_role: tuple[str, int] | None = None
@@ -263,8 +264,13 @@ class Driver:
             if ckpt is None:
                 return
             self.last_checkpoint_ms = now
-            if not (ckpt.keys or ckpt.flush or force or ckpt.applied_slot > self.last_checkpoint_slot):
+            changed = (
+                ckpt.keys or ckpt.flush or ckpt.records_put or ckpt.records_del
+                or ckpt.applied_slot > self.last_checkpoint_slot or ckpt.marks != self.last_checkpoint_marks
+            )
+            if not (changed or force):
                 return
+            self.last_checkpoint_marks = ckpt.marks
             self.checkpoint_parts = (ckpt, 0)
         ckpt, pos = self.checkpoint_parts
         value_of = ckpt.value_of

@@ -148,7 +148,7 @@ class Node:
         self.driver = Driver(
             self.core, WallClock(), self.peers, self.disk, self,
             DriverConfig(checkpoint_interval_ms=cfg.checkpoint_interval_ms, log_retain_slots=cfg.log_retain_slots),
-            compacted_upto=loaded.applied_slot, rng=random.Random(os.urandom(8)),
+            compacted_upto=min(loaded.log, default=loaded.applied_slot + 1) - 1, rng=random.Random(os.urandom(8)),
         )
         self.clients: dict[int, ClientProtocol] = {}
         self.next_client_id = 0

@@ -19,7 +19,7 @@ import msgpack
 from makod.core.records import KIND_NATIVE, KIND_STRING
 from makod.sim import elle, registers
 from makod.sim.elle import MopTxn
-from makod.sim.workload import REGISTER_KINDS, Op
+from makod.sim.workload import CONNECTION_REFUSED, REGISTER_KINDS, Op
 from resp.replies import NULL_ARRAY, ErrorReply
 
 
@@ -225,7 +225,7 @@ def _marks(value) -> list[int]:
 def _definitely_failed(result) -> bool:
     """Errors after which the transaction certainly had no effect."""
     text = getattr(result, "text", "")
-    return text.startswith("TRYAGAIN") or "has no leader" in text
+    return text.startswith("TRYAGAIN") or "has no leader" in text or text == CONNECTION_REFUSED
 
 
 def _check_counter(seed: int, ops: list[Op], final: tuple | None) -> None:

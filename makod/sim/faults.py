@@ -64,6 +64,13 @@ class Faults:
     clock_offset_ms: float = 0.0  # each replica's clocks start up to this far apart
     wall_step_every_ms: float = 0.0  # a replica's wall clock jumps (NTP), backwards or forwards
     wall_step_ms: float = 0.0
+    late_duplicate_share: float = 0.0  # share of duplicated messages whose copy arrives 1-6 s late
+    nemesis_every_ms: float = 0.0  # a scripted fault pattern (nemesis.py)
+    # Storage pace: how often replicas checkpoint, and how much log they keep
+    # behind a checkpoint (little: restarts and lagging followers depend on
+    # checkpoints and snapshots, not on replaying the log).
+    checkpoint_every_ms: float = 500.0
+    log_retain_slots: int = 30
 
     @classmethod
     def from_seed(cls, rng: random.Random, intensity: float = 1.0, profile: str = "default") -> "Faults":
@@ -107,6 +114,10 @@ class Faults:
         f.clock_offset_ms = rng.choice([0.0, 5000.0])
         f.wall_step_every_ms = rng.choice([0.0, 3000.0])
         f.wall_step_ms = 500.0
+        f.late_duplicate_share = rng.choice([0.0, 0.2])
+        f.nemesis_every_ms = rng.choice([0.0, 1000.0, 2000.0])
+        f.checkpoint_every_ms = rng.choice([200.0, 500.0])
+        f.log_retain_slots = rng.choice([4, 30])
         return f
 
     @classmethod
@@ -150,6 +161,10 @@ class Faults:
         f.clock_offset_ms = rng.choice([0.0, 60_000.0])
         f.wall_step_every_ms = rng.choice([0.0, 1000.0])
         f.wall_step_ms = rng.choice([200.0, 5000.0])
+        f.late_duplicate_share = rng.choice([0.2, 0.5])
+        f.nemesis_every_ms = rng.choice([500.0, 1000.0])
+        f.checkpoint_every_ms = rng.choice([100.0, 500.0])
+        f.log_retain_slots = rng.choice([2, 30])
         return f
 
     def describe(self) -> str:

@@ -137,7 +137,7 @@ class SimNode:
         self.sim_disk = SimDisk(world, self, disk)
         self.driver = Driver(
             self.core, SimClock(world, node_id), SimNet(world, node_id), self.sim_disk, self, driver_config,
-            compacted_upto=loaded.applied_slot, rng=rng,
+            compacted_upto=min(loaded.log, default=loaded.applied_slot + 1) - 1, rng=rng,
         )
         self.pending: dict[int, Any] = {}  # rid -> client callback
         self.held: dict[int, Any] = {}  # rid -> executed result awaiting release

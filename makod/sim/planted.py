@@ -101,7 +101,11 @@ def _forward_ballot() -> list:
             return
         self._route((msg.src, msg.rid), request_from_wire(msg.request))
 
-    return [(NodeCore, "_on_forward_request", on_forward_request)]
+    return [
+        (NodeCore, "_on_forward_request", on_forward_request),
+        # A request bounced as "nothing ran" stays marked as seen: its retry is dropped.
+        (NodeCore, "_forget_forward", lambda self, origin, rid: None),
+    ]
 
 
 BUGS: dict[str, PlantedBug] = {
@@ -114,7 +118,8 @@ BUGS: dict[str, PlantedBug] = {
         PlantedBug("txn-read-lease", "5: cross-shard reads and validations ignore the lease", _txn_read_lease),
         PlantedBug("snapshot-marks", "6: a snapshot installs without the epochs' verdicts", _snapshot_marks),
         PlantedBug("coord-records", "7: coordinator records live only in memory", _coord_records_volatile),
-        PlantedBug("forward-ballot", "8: a forwarded request runs under any ballot", _forward_ballot),
+        PlantedBug("forward-ballot", "8: forwards run under any ballot, and a bounced one is dropped on retry",
+                   _forward_ballot),
     ]
 }
 

@@ -77,6 +77,7 @@ class Mix:
 
 
 LIST_KINDS = ("append", "get", "txn", "proc", "watch")
+CONNECTION_REFUSED = "ERR connection refused (simulated: the replica is down)"
 REGISTER_KINDS = ("rset", "rdel", "rget", "rtxn", "flush")
 
 
@@ -174,8 +175,12 @@ class Workload:
 
     def _send(self, op: Op, request: Any, callback: Callable[[Any], None]) -> None:
         node = self.world.nodes.get(op.node)
-        if node is None or self.world.now < node.paused_until:
-            return  # the connection fails: no answer ever comes
+        if node is None:
+            # Nobody listens on a crashed replica's port: the client knows at once.
+            self.world.at(1.0, lambda: callback(ErrorReply(CONNECTION_REFUSED)))
+            return
+        if self.world.now < node.paused_until:
+            return  # a stopped process: the connection hangs, no answer ever comes
         node.submit(request, callback)
 
     def _request(self, op: Op) -> Any:

@@ -18,6 +18,7 @@ from makod.core.messages import Message, Promise
 from makod.core.paxos import LEADER, PaxosConfig
 from makod.core.replica import ReplicaConfig
 from makod.driver import DriverConfig
+from makod.sim import nemesis
 from makod.sim.faults import Faults
 from makod.sim.node import SimNode
 from makod.storage.memory_store import MemoryStore
@@ -43,8 +44,8 @@ class World:
         election_timeout_ms: int = 300,
         heartbeat_ms: int = 50,
         tick_ms: float = 10.0,
-        log_retain_slots: int = 30,
-        checkpoint_every_ms: float = 500.0,
+        log_retain_slots: int | None = None,
+        checkpoint_every_ms: float | None = None,
         trace_enabled: bool = False,
     ) -> None:
         self.seed = seed
@@ -73,13 +74,16 @@ class World:
         )
         # Small checkpoint parts, so crashes land in the middle of checkpoints.
         self.driver_config = DriverConfig(
-            checkpoint_interval_ms=checkpoint_every_ms, checkpoint_chunk_keys=8, log_retain_slots=log_retain_slots
+            checkpoint_interval_ms=checkpoint_every_ms or self.faults.checkpoint_every_ms,
+            checkpoint_chunk_keys=8,
+            log_retain_slots=log_retain_slots or self.faults.log_retain_slots,
         )
         self.disks = {i: MemoryStore() for i in self.ids}
         self.nodes: dict[int, SimNode | None] = {}
         self.generation = {i: 0 for i in self.ids}  # bumps on crash: stale events are ignored
         self.partition: list[set[int]] | None = None
         self.blocked: set[tuple[int, int]] = set()  # one-way cuts: (src, dst)
+        self.lossy: dict[int, tuple[float, float]] = {}  # node -> (until, share of its messages lost)
         # Each replica's clocks (faults.py, "Clocks"): rate and offsets.
         f = self.faults
         self.clock_rate = {i: 1.0 + f.clock_rate_error * (2 * self.rng.random() - 1) for i in self.ids}
@@ -157,6 +161,7 @@ class World:
         if node is not None:
             if self.now >= node.paused_until:
                 node.tick()
+                self.check_leases(node.shard)
             self.at(self.tick_ms, lambda: self._tick(node_id, gen))
 
     def crash(self, node_id: int) -> None:
@@ -232,13 +237,20 @@ class World:
         if self.rng.random() < f.drop_rate:
             self.stats["dropped"] += 1
             return
+        lossy = self.lossy.get(src)
+        if lossy is not None and self.now < lossy[0] and self.rng.random() < lossy[1]:
+            self.stats["dropped"] += 1
+            return
         copies = 2 if self.rng.random() < f.duplicate_rate else 1
         if copies == 2:
             self.stats["duplicated"] += 1
-        for _ in range(copies):
+        for copy in range(copies):
             delay = f.delay_ms_min + self.rng.random() * (f.delay_ms_max - f.delay_ms_min)
             if self.rng.random() < f.delay_spike_rate:
                 delay += self.rng.random() * f.delay_spike_ms
+            if copy and self.rng.random() < f.late_duplicate_share:
+                # A copy that turns up seconds later, after restarts and elections.
+                delay += 1000 + self.rng.random() * 5000
             self._deliver_later(src, dst, msg, delay)
 
     def _deliver_later(self, src: int, dst: int, msg: Message, delay: float) -> None:
@@ -255,6 +267,28 @@ class World:
         self.at(delay, deliver)
 
     # -- invariants -----------------------------------------------------------------------------
+    def check_leases(self, shard: int) -> None:
+        """At most one replica of a shard may serve, or answer cross-shard reads, at
+        any moment: two would let one of them answer with stale data. Each judges
+        by its own clock, read now (as a request arriving now would)."""
+        serving: list[int] = []
+        answering: list[int] = []
+        for i in self.members[shard][0]:
+            node = self.nodes.get(i)
+            if node is None or self.now < node.paused_until:
+                continue
+            core = node.core
+            core.observe_time(self.node_mono_ms(i), self.node_wall_ms(i))
+            if core.replica.can_serve():
+                serving.append(i)
+            if core.replica.can_answer_reads():
+                answering.append(i)
+        if len(serving) > 1 or len(answering) > 1:
+            raise SafetyViolation(
+                f"seed {self.seed}: shard {shard} has two leaseholders at {self.now:.1f} ms: "
+                f"serving {serving}, answering reads {answering}"
+            )
+
     def observe_chosen(self, node_id: int, slot: int, value: bytes) -> None:
         """Called whenever a replica learns a slot is chosen: no slot ever gets two values."""
         key = (self.shard_of_node[node_id], slot)
@@ -280,6 +314,8 @@ class World:
             self._schedule(f.handover_every_ms, until_ms, self._handover_event)
         if f.wall_step_every_ms:
             self._schedule(f.wall_step_every_ms, until_ms, self._wall_step_event)
+        if f.nemesis_every_ms:
+            self._schedule(f.nemesis_every_ms, until_ms, lambda _until: nemesis.run_pattern(self))
 
     def _schedule(self, mean_ms: float, until_ms: float, fn: Callable[[float], None]) -> None:
         delay = self.rng.expovariate(1.0 / mean_ms)
@@ -376,6 +412,7 @@ class World:
         self.faults_on = False
         self.partition = None
         self.blocked = set()
+        self.lossy = {}
         for i in self.ids:
             self.restart(i)
             node = self.nodes[i]

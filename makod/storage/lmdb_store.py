@@ -113,10 +113,10 @@ class LmdbStore:
             state.records = [(bytes(key), bytes(value)) for key, value in txn.cursor(db=self.coord_db)]
         with self.logs.env.begin() as txn:
             state.promised = self.logs.get_int(txn, b"promised")
+            # The retained entries at or below the applied slot too: they let
+            # this replica answer a candidate that is a little behind.
             for key, value in txn.cursor(db=self.log_db):
-                slot = _SLOT.unpack(key)[0]
-                if slot > state.applied_slot:
-                    state.log[slot] = decode_log_entry(value)
+                state.log[_SLOT.unpack(key)[0]] = decode_log_entry(value)
         return state
 
     # -- the log ----------------------------------------------------------------------------

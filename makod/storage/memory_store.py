@@ -36,9 +36,9 @@ class MemoryStore:
 
     def load(self) -> LoadedState:
         ks = Keyspace.from_records((key, decode_record(value)) for key, value in self.state.items())
-        log = {
-            slot: decode_log_entry(value) for slot, value in self.log.items() if slot > self.applied_slot
-        }
+        # The retained entries at or below the applied slot too: they let this
+        # replica answer a candidate that is a little behind.
+        log = {slot: decode_log_entry(value) for slot, value in self.log.items()}
         return LoadedState(self.promised, log, self.applied_slot, self.clock, ks, self.marks, list(self.records.items()))
 
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
