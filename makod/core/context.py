@@ -293,7 +293,8 @@ class DirectContext:
         self.ks.apply(op, self.version, self.deps, self.undo)
 
     def finish(self) -> tuple[int, ...]:
-        """Stamp the final dependency vector on everything written; return it.
+        """Stamp the final dependency vector on everything written (and deleted,
+        and flushed); return it.
 
         A transaction that wrote depends on its own clock too; a read-only one
         depends only on what it read.
@@ -301,9 +302,5 @@ class DirectContext:
         if not self.ops:
             return self.deps
         deps = self.deps = vec_join(self.deps, self.own_deps, self.wm)
-        data = self.ks.data
-        for key in self.written:
-            rec = data.get(key)
-            if rec is not None and rec.version == self.version:
-                rec.deps = deps
+        self.ks.stamp(self.written, self.version, deps, self.has_flush)
         return deps

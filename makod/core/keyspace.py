@@ -99,6 +99,20 @@ class Keyspace:
             return deps
         return self.absent_deps
 
+    def stamp(self, keys, version: int, deps: tuple[int, ...], flushed: bool) -> None:
+        """A transaction at ``version`` wrote ``keys``: what it left on them (records,
+        deletions, a FLUSH's absence) depends on its final vector ``deps``."""
+        data = self.data
+        for key in keys:
+            rec = data.get(key)
+            if rec is not None:
+                if rec.version == version:
+                    rec.deps = deps
+            elif self.tombstones.get(key) == version:
+                self.deletion_deps[key] = deps
+        if flushed and self.absent_floor == version:
+            self.absent_deps = deps
+
     def finalize(self, key: bytes, version: int) -> None:
         """The transaction at ``version`` is final: what it left on ``key`` no longer
         depends on anything."""

@@ -71,6 +71,9 @@ class Faults:
     # checkpoints and snapshots, not on replaying the log).
     checkpoint_every_ms: float = 500.0
     log_retain_slots: int = 30
+    # How long a participant holds a prepared transaction before it asks the
+    # coordinator's shard what became of it.
+    orphan_query_ms: int = 1000
 
     @classmethod
     def from_seed(cls, rng: random.Random, intensity: float = 1.0, profile: str = "default") -> "Faults":
@@ -118,6 +121,7 @@ class Faults:
         f.nemesis_every_ms = rng.choice([0.0, 1000.0, 2000.0])
         f.checkpoint_every_ms = rng.choice([200.0, 500.0])
         f.log_retain_slots = rng.choice([4, 30])
+        f.orphan_query_ms = rng.choice([200, 1000])
         return f
 
     @classmethod
@@ -165,6 +169,7 @@ class Faults:
         f.nemesis_every_ms = rng.choice([500.0, 1000.0])
         f.checkpoint_every_ms = rng.choice([100.0, 500.0])
         f.log_retain_slots = rng.choice([2, 30])
+        f.orphan_query_ms = rng.choice([100, 1000])
         return f
 
     def describe(self) -> str:

@@ -22,6 +22,9 @@ such a thing a nemesis).
   power) and comes back within 100 ms, from its disk alone.
 * ``handover-flip``: a leader hands over to another voter, and the new
   leader is then flipped as above.
+* ``split``: two shards lose each other (datacenters apart) for a few
+  seconds; one of them changes leader meanwhile, then all its replicas lose
+  power and come back just as the network heals.
 
 Every link cut here heals by itself; the world's heal_all() heals the rest.
 """
@@ -30,11 +33,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from makod.core.txn_messages import TxnInstall
+
 if TYPE_CHECKING:
     from makod.sim.world import World
 
 # Each pattern with its weight.
-PATTERNS = {"flip": 2, "isolate": 1, "burst": 2, "restart": 1, "shard-restart": 1, "handover-flip": 1}
+PATTERNS = {"flip": 2, "isolate": 1, "burst": 2, "restart": 1, "shard-restart": 1, "handover-flip": 1, "split": 2}
 
 
 def run_pattern(world: "World") -> None:
@@ -45,6 +50,11 @@ def run_pattern(world: "World") -> None:
         return
     if name == "shard-restart":
         _shard_restart(world, world.rng.randrange(world.num_shards))
+        return
+    if name == "split":
+        if world.num_shards > 1:
+            a, b = world.rng.sample(range(world.num_shards), 2)
+            _split(world, a, b)
         return
     leaders = [i for i in world.leaders() if world.now >= world.nodes[i].paused_until]
     if not leaders:
@@ -116,6 +126,50 @@ def _burst(world: "World", leader: int) -> None:
         world.at(world.rng.random() * 200, lambda: world.restart(leader))
 
     world.at(length + world.rng.random() * 10, crash)
+
+
+def _split(world: "World", a: int, b: int) -> None:
+    """Shard ``a``'s datacenter loses shard ``b``'s in the middle of a two-phase
+    commit (the moment ``a`` tells ``b`` to install a transaction, or after a
+    second at the latest), changes leader, then loses power and comes back
+    just as the network heals."""
+    armed = {"on": True}
+
+    def trigger(src: int, dst: int, msg) -> bool:
+        if armed["on"] and type(msg) is TxnInstall and world.shard_of_node[src] == a \
+                and world.shard_of_node[dst] == b:
+            armed["on"] = False
+            _split_now(world, a, b)
+            return True  # this very message is lost with the link
+        return False
+
+    world.send_hooks.append(trigger)
+
+    def disarm() -> None:
+        if trigger in world.send_hooks:
+            world.send_hooks.remove(trigger)
+        if armed["on"]:
+            armed["on"] = False
+            _split_now(world, a, b)
+
+    world.at(1000, disarm)
+
+
+def _split_now(world: "World", a: int, b: int) -> None:
+    side_a = world.members[a][0] + world.members[a][1]
+    side_b = world.members[b][0] + world.members[b][1]
+    length = 1000 + 2000 * world.rng.random()
+    links = ({(x, y) for x in side_a for y in side_b} | {(y, x) for x in side_a for y in side_b}) - world.blocked
+    world.blocked |= links
+    world.trace(f"NEMESIS split: shards {a} and {b} apart for {length:.0f}ms")
+    def new_leader() -> None:
+        for leader in world.leaders(a):
+            world.crash(leader)
+            world.at(world.rng.random() * 200, lambda leader=leader: world.restart(leader))
+
+    world.at(length * 0.3 * world.rng.random(), new_leader)
+    world.at(length * (0.85 + 0.1 * world.rng.random()), lambda: _shard_restart(world, a))
+    world.at(length, lambda: world.blocked.difference_update(links))
 
 
 def _shard_restart(world: "World", shard: int) -> None:

@@ -92,7 +92,7 @@ def _check_read(seed: int, key: bytes, value: bytes | None, start: float, end: f
             raise NotLinearizable(
                 f"seed {seed}: {who} of {key!r} returned {value!r}, written by op {w.op_id}, which failed"
             )
-        if w.invoke_ms >= end:
+        if w.invoke_ms > end:
             raise NotLinearizable(f"seed {seed}: {who} of {key!r} returned {value!r} before op {w.op_id} wrote it")
         for w2 in acked:
             if w2 is not w and w2.invoke_ms > w.end and w2.end < start:

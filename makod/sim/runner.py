@@ -13,6 +13,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+from makod.sim import logcheck
 from makod.sim.checker import CheckFailed, check_convergence, check_history
 from makod.sim.faults import Faults
 from makod.sim.workload import Mix, Workload
@@ -66,7 +67,8 @@ def workload_for(seed: int, world: World, shards: int, txn_ratio: float | None, 
     # operations under faults, and more whose outcome is unknown.
     timeout_ms = rng.choice([300.0, 1000.0, 2500.0])
     mix = Mix()
-    if rng.random() < 0.15:
+    flush_mode = rng.random() < 0.15
+    if flush_mode and txn_ratio is None and proc_ratio is None:
         # FLUSHDB would erase the lists and the counter their checks rely on.
         mix = Mix(append=0, get=0, incr=0, txn=0, proc=0, watch=0, rset=0.4, rdel=0.15, rget=0.25, rtxn=0.15,
                   flush=0.02)
@@ -135,6 +137,7 @@ def run_seed(
         }
         raise CheckFailed(f"seed {seed}: no progress after healing for {liveness_ms:.0f} ms: {state}")
     final = check_convergence(world)
+    logcheck.check_abort_answers(seed, world)
     counts = check_history(seed, workload.history, final)
     digest = hashlib.sha256()
     for shard, slot in sorted(world.chosen):

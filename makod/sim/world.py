@@ -18,7 +18,8 @@ from makod.core.messages import Message, Promise
 from makod.core.paxos import LEADER, PaxosConfig
 from makod.core.replica import ReplicaConfig
 from makod.driver import DriverConfig
-from makod.sim import nemesis
+from makod.core.txn_messages import TxnDecision
+from makod.sim import logcheck, nemesis
 from makod.sim.faults import Faults
 from makod.sim.node import SimNode
 from makod.storage.memory_store import MemoryStore
@@ -70,7 +71,8 @@ class World:
         ]
         self.paxos_config = PaxosConfig(election_timeout_ms=election_timeout_ms, heartbeat_ms=heartbeat_ms)
         self.replica_config = ReplicaConfig(
-            queue_timeout_ms=2000, forward_timeout_ms=3000, protocol=protocol, ack=ack
+            queue_timeout_ms=2000, forward_timeout_ms=3000, protocol=protocol, ack=ack,
+            orphan_query_ms=self.faults.orphan_query_ms,
         )
         # Small checkpoint parts, so crashes land in the middle of checkpoints.
         self.driver_config = DriverConfig(
@@ -84,12 +86,18 @@ class World:
         self.partition: list[set[int]] | None = None
         self.blocked: set[tuple[int, int]] = set()  # one-way cuts: (src, dst)
         self.lossy: dict[int, tuple[float, float]] = {}  # node -> (until, share of its messages lost)
+        # Fault patterns that wait for a message: each returns True to drop it.
+        self.send_hooks: list[Callable[[int, int, Message], bool]] = []
         # Each replica's clocks (faults.py, "Clocks"): rate and offsets.
         f = self.faults
         self.clock_rate = {i: 1.0 + f.clock_rate_error * (2 * self.rng.random() - 1) for i in self.ids}
         self.clock_offset = {i: f.clock_offset_ms * self.rng.random() for i in self.ids}
         self.wall_offset = {i: f.clock_offset_ms * (2 * self.rng.random() - 1) for i in self.ids}
         self.chosen: dict[int, bytes] = {}
+        # The world's own reading of each shard's chosen log (logcheck.py), and
+        # every "abort" a replica answered to a participant's question.
+        self.logs = {s: logcheck.ShardLog(seed, s, shards) for s in range(shards)}
+        self.abort_answers: list[tuple[tuple, int, float]] = []
         self.trace_enabled = trace_enabled
         self.trace_lines: list[str] = []
         self.stats = {
@@ -227,6 +235,11 @@ class World:
 
     def send(self, src: int, dst: int, msg: Message) -> None:
         self.stats["sent"] += 1
+        if type(msg) is TxnDecision and msg.outcome == "abort":
+            self.abort_answers.append((msg.txn, src, self.now))
+        if self.send_hooks and self.faults_on and any(hook(src, dst, msg) for hook in list(self.send_hooks)):
+            self.stats["dropped"] += 1
+            return
         f = self.faults
         if not self.faults_on:
             self._deliver_later(src, dst, msg, f.delay_ms_min)
@@ -295,6 +308,7 @@ class World:
         known = self.chosen.get(key)
         if known is None:
             self.chosen[key] = value
+            self.logs[key[0]].read(slot, value)
         elif known != value:
             raise SafetyViolation(
                 f"seed {self.seed}: shard {key[0]} slot {slot} chosen twice with different values "
@@ -413,6 +427,7 @@ class World:
         self.partition = None
         self.blocked = set()
         self.lossy = {}
+        self.send_hooks = []
         for i in self.ids:
             self.restart(i)
             node = self.nodes[i]

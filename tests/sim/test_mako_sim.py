@@ -17,7 +17,7 @@ import pytest
 
 from makod.sim.runner import run_seed
 
-SEEDS = int(os.environ.get("MAKO_SIM_TXN_SEEDS", "300"))
+SEEDS = int(os.environ.get("MAKO_SIM_TXN_SEEDS", "60"))
 
 
 @pytest.mark.parametrize("block", range(6))
@@ -28,23 +28,23 @@ def test_two_shards_many_seeds(block):
 
 
 def test_three_shards():
-    for seed in range(50_000, 50_040):
+    for seed in range(50_000, 50_010):
         run_seed(seed, shards=3)
 
 
 def test_two_shards_five_replicas():
-    for seed in range(60_000, 60_015):
+    for seed in range(60_000, 60_006):
         run_seed(seed, shards=2, replicas=5)
 
 
 def test_leaders_returning_to_their_preferred_datacenter():
     """Preferred leaders add leadership handoffs to every failover."""
-    for seed in range(80_000, 80_030):
+    for seed in range(80_000, 80_010):
         run_seed(seed, shards=2, preferred_leaders=True)
 
 
 def test_baseline_protocol_two_phase_commit_over_paxos():
-    for seed in range(70_000, 70_030):
+    for seed in range(70_000, 70_010):
         run_seed(seed, shards=2, protocol="2pc-paxos")
 
 
@@ -101,7 +101,7 @@ def test_procedures_run_across_shards():
 def test_procedures_on_one_shard_under_faults(first):
     """One replicated shard with procedures in the mix: the same checks hold."""
     ran = 0
-    for seed in range(first, first + 40):
+    for seed in range(first, first + 15):
         result = run_seed(seed, shards=1, proc_ratio=0.2)
         ran += sum(op.kind == "proc" and bool(op.ok) for op in result.history)
     assert ran > 50
