@@ -218,7 +218,13 @@ class Paxos:
             if self._may_campaign():
                 self._campaign(transfer=False)
             else:
-                self._reset_election_timer()
+                # Not yet allowed (a leader's lease may rest on us): try again
+                # as soon as it is, plus a little, not a whole new timeout later.
+                allowed = max(self.vote_fence_until, self.last_heard_leader + self.cfg.election_timeout_ms)
+                if allowed > now_ms:
+                    self.election_deadline = allowed + self.cfg.heartbeat_ms * self.rng.random()
+                else:
+                    self._reset_election_timer()
 
     def step(self, msg: Message) -> None:
         ballot = getattr(msg, "ballot", 0)
