@@ -132,6 +132,8 @@ class Driver:
         self.installing_snapshot = False
         self.snapshots = SnapshotReceiver()
         self.last_role: tuple[str, int] | None = None
+        self._in_loop = False  # pump or completion running: no re-entry
+        self._again = False
         # Figures for INFO and MAKO STATUS.
         self.persist_groups = 0
         self.persist_entries = 0
@@ -163,6 +165,23 @@ class Driver:
 
     # -- the ready loop ----------------------------------------------------------------------
     def pump(self) -> None:
+        if self._in_loop:
+            # Called back from inside the loop (a host delivering a result whose
+            # client sent another request at once): the loop running already
+            # picks the new work up; a nested one would deliver out of order.
+            self._again = True
+            return
+        self._in_loop = True
+        try:
+            while True:
+                self._again = False
+                self._pump_once()
+                if not self._again:
+                    return
+        finally:
+            self._in_loop = False
+
+    def _pump_once(self) -> None:
         core = self.core
         send = self.net.send
         deadline = self.clock.mono_ms() + self.cfg.pump_budget_ms
@@ -208,7 +227,14 @@ class Driver:
             entry[1] = True
         self.persisting -= 1
         self._start_persist()
-        self._complete_readies()
+        if self._in_loop:
+            self._again = True
+            return
+        self._in_loop = True
+        try:
+            self._complete_readies()
+        finally:
+            self._in_loop = False
 
     def _complete_readies(self) -> None:
         """Send, deliver and advance every durable batch at the head, in order."""

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from makod.sim.world import World
 
 # Each pattern with its weight.
-PATTERNS = {"flip": 2, "isolate": 1, "burst": 2, "restart": 1, "shard-restart": 1, "handover-flip": 1, "split": 2}
+PATTERNS = {"flip": 2, "isolate": 1, "burst": 2, "restart": 1, "shard-restart": 1, "handover-flip": 2, "split": 2}
 
 
 def run_pattern(world: "World") -> None:
@@ -96,7 +96,7 @@ def _flip(world: "World", leader: int) -> None:
     # Keep the shard's preferred replica when it is a follower (it times out
     # first, so it is the likeliest successor); otherwise any follower.
     preferred = world.preferred.get(world.shard_of_node[leader])
-    kept = preferred if preferred in peers and world.rng.random() < 0.5 else world.rng.choice(peers)
+    kept = preferred if preferred in peers and world.rng.random() < 0.8 else world.rng.choice(peers)
     first = timeout * (1.0 + 0.5 * world.rng.random())
     _cut(world, leader, [p for p in peers if p != kept], first + timeout * 3, "flip")
 
