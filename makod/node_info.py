@@ -124,6 +124,7 @@ class NodeInfo:
             ("checkpoints", node.checkpoints),
             ("checkpoint_applied_index", node.core.applied_slot),
             ("log_first_index", node.core.paxos.first_slot),
+            ("apply_errors", node.core.replica.apply_errors),
         ]
 
     def _section_stats(self) -> list[tuple[str, Any]]:

@@ -136,6 +136,7 @@ class Node:
             preferred_leader=cfg.preferred_leader(self.me.shard),
         )
         self.last_tick_mono = time.monotonic()
+        self.apply_errors_logged = 0
         self.peers = PeerTransport(
             self.me.node_id,
             cfg.bind if self.me.host in ("127.0.0.1", "localhost") else "0.0.0.0",
@@ -212,6 +213,11 @@ class Node:
         self.last_tick_mono = started
         self.driver.tick()
         self._flush_clients()
+        replica = self.core.replica
+        if replica.apply_errors != self.apply_errors_logged:
+            self.apply_errors_logged = replica.apply_errors
+            log.error("could not apply a chosen entry (%d so far; skipped on every replica alike): %s",
+                      replica.apply_errors, replica.last_apply_error)
         asyncio.get_running_loop().call_later(self.cfg.tick_ms / 1000, self._tick)
 
     def _delay_to(self, peer: int) -> float:

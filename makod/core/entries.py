@@ -49,11 +49,50 @@ def encode_epoch(epoch: int, extra: Any = None) -> bytes:
     return pack([ENTRY_EPOCH, epoch, extra])
 
 
+class MalformedEntry(ValueError):
+    """A chosen value this version cannot read. Every replica reads the same
+    bytes and so reaches the same verdict: the slot counts as a no-op, the
+    replica stays up (a crash here would repeat at every restart)."""
+
+
 def decode_entry(value: bytes) -> list | None:
-    """None for a no-op; otherwise the decoded array. Ops come back as lists."""
+    """None for a no-op; otherwise the decoded array (shape-checked). Ops come back as lists."""
     if not value:
         return None
-    return msgpack.unpackb(value, raw=False, strict_map_key=False, use_list=True)
+    try:
+        entry = msgpack.unpackb(value, raw=False, strict_map_key=False, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise MalformedEntry(f"undecodable: {exc}") from None
+    _check_shape(entry)
+    return entry
+
+
+def _is_int(x: Any) -> bool:
+    return type(x) is int and x >= 0
+
+
+def _check_shape(entry: Any) -> None:
+    if type(entry) is not list or not entry:
+        raise MalformedEntry("not an array")
+    if entry[0] == ENTRY_BATCH:
+        if not (4 <= len(entry) <= 5 and _is_int(entry[1]) and _is_int(entry[2]) and type(entry[3]) is list):
+            raise MalformedEntry("bad batch header")
+        if len(entry) == 5 and not _is_int(entry[4]):
+            raise MalformedEntry("bad batch number")
+        for txn in entry[3]:
+            if not (type(txn) is list and len(txn) == 4 and _is_int(txn[0]) and type(txn[2]) is list):
+                raise MalformedEntry("bad transaction")
+            if txn[1] is not None and not (type(txn[1]) is list and all(_is_int(d) for d in txn[1])):
+                raise MalformedEntry("bad dependency vector")
+            for op in txn[2]:
+                if type(op) is not list or not op or type(op[0]) is not int:
+                    raise MalformedEntry("bad op")
+    elif entry[0] == ENTRY_EPOCH:
+        if not (len(entry) == 3 and _is_int(entry[1]) and type(entry[2]) is list and len(entry[2]) == 2
+                and type(entry[2][0]) is dict and _is_int(entry[2][1])):
+            raise MalformedEntry("bad epoch entry")
+    else:
+        raise MalformedEntry(f"unknown entry kind {entry[0]!r}")
 
 
 def op_from_wire(op: list) -> tuple:

@@ -33,7 +33,15 @@ from typing import Any, Callable
 from makod.core.context import DependencyInDoubt, DirectContext, KeyLocked, vec_join
 from makod.core.coord_records import CoordRecords
 from makod.core.durability import Checkpoint, CheckpointTracker
-from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, batch_seq, decode_entry, encode_batch, encode_epoch
+from makod.core.entries import (
+    ENTRY_BATCH,
+    ENTRY_EPOCH,
+    MalformedEntry,
+    batch_seq,
+    decode_entry,
+    encode_batch,
+    encode_epoch,
+)
 from makod.core.epochs import EpochChain
 from makod.core.keyspace import Keyspace
 from makod.core.messages import Message
@@ -130,6 +138,8 @@ class ReplicaCore(Participant):
             preferred=preferred_leader,
         )
         self.tracker = CheckpointTracker(self.ks)
+        self.apply_errors = 0  # chosen entries or ops this version could not apply (_count_apply_error)
+        self.last_apply_error = ""
         self.applied_slot = applied_slot
         self.applied_clock = clock
         self.clock = clock
@@ -284,7 +294,7 @@ class ReplicaCore(Participant):
         for slot in range(self.applied_slot + 1, self.paxos.handed + 1):
             value = self.paxos.log.get(slot)
             if value is not None:
-                self.unresolved.append([slot, self._decoded_items(decode_entry(value[1]))])
+                self.unresolved.append([slot, self._decoded_items(self._read_entry(slot, value[1]))])
 
     def _check(self) -> None:
         assert self.applied_slot <= self.paxos.commit, (self.applied_slot, self.paxos.commit)
@@ -491,7 +501,7 @@ class ReplicaCore(Participant):
                     self._remember_record(txn.record, txn.deps)
             self.unresolved.append([slot, deque(txns)])
             return
-        entry = decode_entry(value)
+        entry = self._read_entry(slot, value)
         if entry is None:
             self.chain.read_noop(slot)
         elif entry[0] == ENTRY_BATCH:
@@ -504,6 +514,19 @@ class ReplicaCore(Participant):
                 self.wm.observe(self.shard, epoch, epoch << EPOCH_SHIFT, closed, closed_below)
                 self.on_marks_changed(force=True)
         self.unresolved.append([slot, self._decoded_items(entry)])
+
+    def _read_entry(self, slot: int, value: bytes) -> list | None:
+        try:
+            return decode_entry(value)
+        except MalformedEntry as exc:
+            self._count_apply_error(f"slot {slot}: {exc}")
+            return None
+
+    def _count_apply_error(self, what: str) -> None:
+        # Every replica sees the same chosen bytes and skips the same thing;
+        # the count shows in INFO (apply_errors) so it is never silent.
+        self.apply_errors += 1
+        self.last_apply_error = what[:200]
 
     def _decoded_items(self, entry: list | None) -> deque:
         if entry is None or entry[0] != ENTRY_BATCH:
@@ -596,11 +619,15 @@ class ReplicaCore(Participant):
         has_flush = False
         for op in ops:
             op = tuple(op)
+            try:
+                ks.apply(op, version, None)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+                self._count_apply_error(f"op {op[:2]!r} at version {version}: {type(exc).__name__}: {exc}")
+                continue
             if op[0] == OP_FLUSH:
                 has_flush = True
             else:
                 keys.add(op[1])
-            ks.apply(op, version, None)
         self.tracker.applied(keys, has_flush)
         if version > self.applied_clock:
             self.applied_clock = version

@@ -4,7 +4,7 @@
   big-endian bytes -> [ballot, value]). Written on the path of every
   acknowledgement, so nothing else may queue in front of it.
 * ``state/``: ``meta`` (applied slot, clock, marks of the shard's epochs,
-  identity), ``state`` (key -> [kind, value, expire_ms, version]) and
+  identity, key format), ``state`` (stored key -> record, see ``_db_key``) and
   ``coord`` (coordinator records, see core/coord_records.py). Checkpoints
   write here; the applied slot is stored in the same transaction as the
   state's last part, so applying is idempotent across restarts (the log is
@@ -19,6 +19,7 @@ checkpoint that is already durable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -27,6 +28,7 @@ from typing import Callable, Iterable, Iterator
 import lmdb
 import msgpack
 
+from makod.codec import pack
 from makod.core.durability import Checkpoint
 from makod.core.keyspace import Keyspace
 from makod.storage.base import (
@@ -44,6 +46,34 @@ _INT = struct.Struct(">q")
 
 # The map is virtual address space, not disk: start big, grow if ever full.
 DEFAULT_MAP_SIZE = 1 << 36
+
+# LMDB keys are 1..511 bytes; Redis keys are 0 bytes to 512 MB. A key that
+# fits is stored after a one-byte tag; any other key is stored under the
+# SHA-256 of itself, and its record carries the whole key. The tags keep the
+# two forms from ever colliding (a short key cannot forge a hashed one).
+KEY_FORMAT = 1
+MAX_INLINE_KEY_BYTES = 400
+_INLINE, _HASHED = b"k", b"h"
+
+
+def _db_key(key: bytes) -> bytes:
+    if 0 < len(key) <= MAX_INLINE_KEY_BYTES:
+        return _INLINE + key
+    return _HASHED + hashlib.sha256(key).digest()
+
+
+def _db_value(key: bytes, record: bytes) -> bytes:
+    return record if 0 < len(key) <= MAX_INLINE_KEY_BYTES else pack([key, record])
+
+
+def _from_db(db_key: bytes, db_value: bytes) -> tuple[bytes, bytes]:
+    """(key, encoded record) of one stored entry."""
+    if db_key[:1] == _INLINE:
+        return bytes(db_key[1:]), bytes(db_value)
+    if db_key[:1] == _HASHED:
+        key, record = msgpack.unpackb(db_value, raw=True)
+        return bytes(key), bytes(record)
+    raise StoreError(f"unknown stored key form {bytes(db_key[:16])!r}")
 
 
 class StoreError(Exception):
@@ -98,6 +128,21 @@ class LmdbStore:
         self.state_db = self.states.dbs[b"state"]
         self.state_meta = self.states.dbs[b"meta"]
         self.coord_db = self.states.dbs[b"coord"]
+        self._upgrade_key_format()
+
+    def _upgrade_key_format(self) -> None:
+        """Data written before KEY_FORMAT 1 stored raw keys: tag them, once."""
+
+        def write(txn: lmdb.Transaction) -> None:
+            if txn.get(b"key_format", db=self.state_meta) is not None:
+                return
+            old = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=self.state_db)]
+            txn.drop(self.state_db, delete=False)
+            for key, value in old:
+                txn.put(_db_key(key), _db_value(key, value), db=self.state_db)
+            txn.put(b"key_format", _INT.pack(KEY_FORMAT), db=self.state_meta)
+
+        self.states.write(write)
 
     # -- loading ------------------------------------------------------------------------
     def load(self) -> LoadedState:
@@ -108,7 +153,8 @@ class LmdbStore:
             raw_marks = txn.get(b"marks", db=self.state_meta)
             state.marks = msgpack.unpackb(raw_marks, strict_map_key=False) if raw_marks else None
             state.keyspace = Keyspace.from_records(
-                (bytes(key), decode_record(value)) for key, value in txn.cursor(db=self.state_db)
+                (key, decode_record(record))
+                for key, record in (_from_db(k, v) for k, v in txn.cursor(db=self.state_db))
             )
             state.records = [(bytes(key), bytes(value)) for key, value in txn.cursor(db=self.coord_db)]
         with self.logs.env.begin() as txn:
@@ -169,9 +215,9 @@ class LmdbStore:
                 txn.drop(self.state_db, delete=False)
             for key, data in puts:
                 if data is None:
-                    txn.delete(key, db=self.state_db)
+                    txn.delete(_db_key(key), db=self.state_db)
                 else:
-                    txn.put(key, data, db=self.state_db)
+                    txn.put(_db_key(key), _db_value(key, data), db=self.state_db)
             if final is not None:
                 txn.put(b"applied_slot", _INT.pack(final.applied_slot), db=self.state_meta)
                 txn.put(b"clock", _INT.pack(final.clock), db=self.state_meta)
@@ -206,13 +252,14 @@ class LmdbStore:
     def install_snapshot(
         self, applied_slot: int, clock: int, chunks: Iterable[list[tuple[bytes, bytes]]], meta: bytes | None = None
     ) -> None:
+        """``chunks`` hold stored entries as snapshot_chunks read them (tagged keys)."""
         marks, records = decode_snapshot_meta(meta)
 
         def write_state(txn: lmdb.Transaction) -> None:
             txn.drop(self.state_db, delete=False)
             for chunk in chunks:
-                for key, value in chunk:
-                    txn.put(key, value, db=self.state_db)
+                for db_key, value in chunk:
+                    txn.put(db_key, value, db=self.state_db)
             txn.put(b"applied_slot", _INT.pack(applied_slot), db=self.state_meta)
             txn.put(b"clock", _INT.pack(clock), db=self.state_meta)
             # The snapshot's epochs and records: the slots it covers will never
