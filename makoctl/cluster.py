@@ -14,7 +14,16 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from makod.config import ClusterConfig, ConfigError, default_config_dict, load_config_file, parse_config
+from makod.config import (
+    ClusterConfig,
+    ConfigError,
+    default_config_dict,
+    load_cluster_secret,
+    load_config_file,
+    parse_config,
+    secret_file_path,
+    write_secret_file,
+)
 from makoctl import procs
 
 # Piped output gets a fixed width wide enough for the status table
@@ -95,13 +104,17 @@ def start(
         cfg = _load_or_fail(cfg_path)
     else:
         cfg = _wanted_config(config_file, shards, replicas, base_port) or _generated(None, None, None)
-        os.makedirs(data_dir, exist_ok=True)
-        if config_file:
-            shutil.copyfile(config_file, cfg_path)
-        else:
-            with open(cfg_path, "w") as f:
+        # The data dir holds the cluster secret (and maybe requirepass): its owner's only.
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            if config_file:
+                with open(config_file) as src:
+                    shutil.copyfileobj(src, f)
+            else:
                 f.write(yaml.safe_dump(cfg.raw, sort_keys=False))
         cfg = _load_or_fail(cfg_path)
+    _ensure_secret(cfg)
 
     started = []
     for rep in cfg.replicas:
@@ -120,6 +133,15 @@ def start(
     else:
         _print_table(cfg, states, title=f"makodb cluster '{cfg.name}' ({data_dir})")
         console.print(f"Try: [bold]redis-cli -p {cfg.replicas[0].resp_port}[/]")
+
+
+def _ensure_secret(cfg: ClusterConfig) -> None:
+    """Every cluster's peer links authenticate: make the secret if the config names none."""
+    try:
+        if load_cluster_secret(cfg) is None:
+            write_secret_file(secret_file_path(cfg))
+    except ConfigError as exc:
+        fail(f"bad config: {exc}", 2)
 
 
 def _load_or_fail(path: str) -> ClusterConfig:

@@ -8,6 +8,7 @@ and what was expected, because the person reading them is fixing a file.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,11 @@ class ClusterConfig:
     ack: str = "durable"
     bind: str = "127.0.0.1"
     requirepass: str | None = None
+    # The secret every peer link proves knowledge of (net/peer_auth.py):
+    # given inline, or in a file (relative paths from the config's directory;
+    # default: cluster.secret beside the config, made by makoctl).
+    cluster_secret: str | None = None
+    cluster_secret_file: str | None = None
     proto_max_bulk_len: int = 512 * 1024 * 1024
     maxclients: int = 10_000
     election_timeout_ms: int = 800
@@ -135,6 +141,46 @@ def default_config_dict(shards: int = 2, replicas: int = 3, base_port: int = 737
     return {"cluster": "makodb", "shards": out_shards}
 
 
+MIN_SECRET_CHARS = 16
+SECRET_FILE_NAME = "cluster.secret"
+
+
+def secret_file_path(cfg: ClusterConfig) -> str:
+    """Where this config's cluster secret file is (whether or not it exists)."""
+    base = os.path.dirname(os.path.abspath(cfg.source)) if not cfg.source.startswith("<") else os.getcwd()
+    return os.path.join(base, cfg.cluster_secret_file or SECRET_FILE_NAME)
+
+
+def load_cluster_secret(cfg: ClusterConfig) -> bytes | None:
+    """The secret as bytes; None when the config gives none and no file exists.
+    Raises ConfigError for a file that exists but cannot serve."""
+    if cfg.cluster_secret:
+        return cfg.cluster_secret.encode()
+    path = secret_file_path(cfg)
+    try:
+        with open(path, "rb") as f:
+            secret = f.read().strip()
+    except FileNotFoundError:
+        if cfg.cluster_secret_file:
+            raise ConfigError(cfg.source, "cluster_secret_file", "a file that exists", path) from None
+        return None
+    except OSError as exc:
+        raise ConfigError(path, "(file)", "a readable secret file", exc.strerror, True) from None
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(path, "(file)", f"a secret of at least {MIN_SECRET_CHARS} characters",
+                          f"{len(secret)} characters", True)
+    return secret
+
+
+def write_secret_file(path: str) -> None:
+    """A new random secret, readable by its owner only (0600 from the start)."""
+    import secrets
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+
+
 def load_config_file(path: str) -> ClusterConfig:
     try:
         with open(path, encoding="utf-8") as f:
@@ -157,7 +203,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
-        "inject_delay_ms", "leader_datacenter", "procedure_modules",
+        "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
     }
     for key in data:
         if key not in known:
@@ -222,6 +268,13 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     if req is not None and (not isinstance(req, str) or not req):
         raise ConfigError(source, "requirepass", "a non-empty string or null", req)
     cfg.requirepass = req
+    secret = data.get("cluster_secret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_SECRET_CHARS):
+        raise ConfigError(source, "cluster_secret", f"a string of at least {MIN_SECRET_CHARS} characters", "<hidden>")
+    cfg.cluster_secret = secret
+    cfg.cluster_secret_file = v.string(data, "cluster_secret_file", default=None)
+    if cfg.cluster_secret and cfg.cluster_secret_file:
+        raise ConfigError(source, "cluster_secret_file", "absent when cluster_secret is given", cfg.cluster_secret_file)
     cfg.proto_max_bulk_len = v.integer(data, "proto_max_bulk_len", lo=1024, hi=1 << 40, default=cfg.proto_max_bulk_len)
     cfg.maxclients = v.integer(data, "maxclients", lo=1, hi=1_000_000, default=cfg.maxclients)
     cfg.election_timeout_ms = v.integer(data, "election_timeout_ms", lo=10, hi=600_000, default=cfg.election_timeout_ms)

@@ -15,7 +15,7 @@ import sys
 import click
 
 from makod import __version__
-from makod.config import ConfigError, load_config_file, load_procedure_modules
+from makod.config import ConfigError, load_cluster_secret, load_config_file, load_procedure_modules, secret_file_path
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,12 +40,23 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
         cfg = load_config_file(config_path)
         cfg.replica(node_name)
         load_procedure_modules(cfg)
+        secret = load_cluster_secret(cfg)
     except ConfigError as exc:
         click.echo(f"makod: bad config: {exc}", err=True)
         sys.exit(2)
     except KeyError:
         click.echo(f"makod: {config_path} has no replica named {node_name!r}", err=True)
         sys.exit(2)
+    if secret is None:
+        if len(cfg.replicas) > 1:
+            click.echo(
+                f"makod: no cluster secret: peer links must authenticate. Put one in {secret_file_path(cfg)} "
+                "(makoctl cluster start makes it), or set cluster_secret or cluster_secret_file in "
+                f"{config_path}",
+                err=True,
+            )
+            sys.exit(2)
+        secret = os.urandom(32)  # a lone replica has no peers to talk to
     from makod.server import Node
     from makod.storage.lmdb_store import StoreError
 
@@ -61,7 +72,8 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
     try:
-        node = Node(cfg, node_name, data_dir or os.path.dirname(os.path.abspath(config_path)), config_path)
+        node = Node(cfg, node_name, data_dir or os.path.dirname(os.path.abspath(config_path)), config_path,
+                    secret=secret)
     except StoreError as exc:
         click.echo(f"makod: {exc}", err=True)
         sys.exit(2)

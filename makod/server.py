@@ -105,7 +105,9 @@ class WallClock:
 
 
 class Node:
-    def __init__(self, cfg: ClusterConfig, name: str, data_dir: str, config_path: str = "") -> None:
+    def __init__(
+        self, cfg: ClusterConfig, name: str, data_dir: str, config_path: str = "", *, secret: bytes
+    ) -> None:
         self.cfg = cfg
         self.me = cfg.replica(name)
         self.data_dir = data_dir
@@ -139,10 +141,12 @@ class Node:
         self.apply_errors_logged = 0
         self.peers = PeerTransport(
             self.me.node_id,
-            cfg.bind if self.me.host in ("127.0.0.1", "localhost") else "0.0.0.0",
+            self.me.host,  # only the address the config gives this replica
             self.me.peer_port,
             {r.node_id: (r.host, r.peer_port) for r in cfg.replicas},
             self._on_peer_message,
+            secret=secret,
+            num_shards=len(cfg.shards),
             delay_ms=self._delay_to,
         )
         self.disk = ThreadDisk(self.store, self._flush_clients)

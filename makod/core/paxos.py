@@ -59,6 +59,10 @@ NOOP = b""
 INF_MS = float("inf")
 
 
+# How far past its chosen prefix a replica stores accepted slots.
+MAX_SLOTS_AHEAD = 1 << 20
+
+
 @dataclass
 class PaxosConfig:
     election_timeout_ms: int = 800
@@ -632,10 +636,16 @@ class Paxos:
         first = msg.first_slot
         ballot = msg.ballot
         log = self.log
+        # Far-ahead slots are never stored: a later leader would have to fill
+        # every slot up to them. (Ignoring an accept is always safe; a replica
+        # that far behind catches up by snapshot.)
+        horizon = self.commit + MAX_SLOTS_AHEAD
         for i, value in enumerate(msg.values):
             slot = first + i
             if slot <= self.commit:
                 continue
+            if slot > horizon:
+                break
             current = log.get(slot)
             if current is not None and current[0] == ballot:
                 continue  # a retransmission

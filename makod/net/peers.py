@@ -1,4 +1,8 @@
-"""Replica-to-replica transport: msgpack-encoded messages over TCP.
+"""Replica-to-replica transport: msgpack-encoded messages over authenticated TCP links.
+
+Every link starts with peer_auth's mutual challenge-response on the cluster
+secret; after it each message travels in a sealed frame and is validated
+(validate.py) before it reaches the node. Anything else closes the link.
 
 Each node listens on its peer port and keeps one outgoing link per peer,
 reconnecting with backoff. Messages are fire-and-forget: Paxos retransmits
@@ -18,7 +22,9 @@ import msgpack
 
 from makod.codec import pack
 
-from makod.core.messages import Message, from_wire, to_wire
+from makod.core.messages import Message, to_wire
+from makod.net.peer_auth import HANDSHAKE_MAX_BYTES, TAG_BYTES, Dialer, FrameReader, Listener, PeerAuthError
+from makod.net.validate import BadPeerMessage, Validator
 
 log = logging.getLogger("makod.peers")
 
@@ -26,6 +32,7 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 RECONNECT_MIN_S = 0.05
 RECONNECT_MAX_S = 1.0
+HANDSHAKE_TIMEOUT_S = 5.0
 
 
 def pack_message(msg: Message) -> bytes:
@@ -33,35 +40,102 @@ def pack_message(msg: Message) -> bytes:
 
 
 class _InboundProtocol(asyncio.Protocol):
-    def __init__(self, deliver: Callable[[Message], None]) -> None:
-        self.deliver = deliver
-        self.unpacker = msgpack.Unpacker(
-            raw=False, strict_map_key=False, max_buffer_size=MAX_MESSAGE_BYTES
-        )
+    """One peer's incoming link: handshake, then sealed, validated messages."""
+
+    def __init__(self, owner: "PeerTransport") -> None:
+        self.owner = owner
+        self.auth = Listener(owner.secret, owner.node_id, owner.known_ids)
+        self.reader = FrameReader(HANDSHAKE_MAX_BYTES)
+        self.authenticated = False
+        self.transport: asyncio.Transport | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        owner = self.owner
+        if len(owner.inbound) >= owner.max_inbound:
+            log.warning("refusing a peer connection: %d already open", len(owner.inbound))
+            transport.close()
+            return
+        owner.inbound.add(self)
+        self.deadline = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_S, self._handshake_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.inbound.discard(self)
+        if self.deadline is not None:
+            self.deadline.cancel()
+
+    def _handshake_timeout(self) -> None:
+        if not self.authenticated:
+            self._drop("no handshake within %.0f s" % HANDSHAKE_TIMEOUT_S)
+
+    def _drop(self, why: str) -> None:
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        log.warning("dropping peer connection from %s (node %s): %s", peer, self.auth.peer_id, why)
+        self.owner.rejected += 1
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        try:
+            self.reader.feed(data)
+            while self.transport is not None:
+                payload = self.reader.pop()
+                if payload is None:
+                    return
+                if self.authenticated:
+                    self._message(self.auth.open(payload))
+                elif self.auth.peer_id is None:
+                    self.transport.write(self.auth.on_hello(payload))
+                else:
+                    self.auth.on_proof(payload)
+                    self.authenticated = True
+                    self.reader.max_bytes = MAX_MESSAGE_BYTES
+                    self.reader.tag_bytes = TAG_BYTES
+        except (PeerAuthError, BadPeerMessage) as exc:
+            self._drop(str(exc))
+
+    def _message(self, payload: bytes) -> None:
+        try:
+            obj = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several types
+            raise BadPeerMessage(f"undecodable message: {type(exc).__name__}") from None
+        self.owner.deliver(self.owner.validator.message(obj, self.auth.peer_id))
+
+
+class _OutboundProtocol(asyncio.Protocol):
+    """Outgoing side: the handshake's reply comes back here; after it we only write."""
+
+    def __init__(self, link: "_Link") -> None:
+        self.link = link
+        self.auth = Dialer(link.owner.secret, link.owner.node_id, link.peer)
+        self.reader = FrameReader(HANDSHAKE_MAX_BYTES)
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        transport.write(self.auth.hello())  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        if self.auth.key is not None or self.transport is None:
+            return  # the listener never speaks after the handshake
         try:
-            self.unpacker.feed(data)
-            for obj in self.unpacker:
-                self.deliver(from_wire(obj))
-        except Exception as exc:  # a corrupt or hostile peer stream: drop the connection
-            log.warning("dropping peer connection: %s", exc)
-            if self.transport is not None:
-                self.transport.close()
-
-
-class _OutboundProtocol(asyncio.Protocol):
-    """Outgoing side: we only write; the protocol exists to learn of a lost connection."""
-
-    def __init__(self, link: "_Link") -> None:
-        self.link = link
+            self.reader.feed(data)
+            payload = self.reader.pop()
+            if payload is None:
+                return
+            self.transport.write(self.auth.on_challenge(payload))
+        except PeerAuthError as exc:
+            log.warning("peer link to node %d: %s", self.link.peer, exc)
+            self.transport.abort()
+            return
+        self.link.ready(self.transport, self.auth)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.link.closed()
+        self.link.closed(self)
 
 
 class _Link:
@@ -74,6 +148,8 @@ class _Link:
         self.port = port
         self.delay_s = delay_s
         self.writer: asyncio.Transport | None = None
+        self.sealer: Dialer | None = None
+        self.protocol: _OutboundProtocol | None = None
         self.connecting = False
         self.backoff = RECONNECT_MIN_S
         self.queued: list[bytes] = []
@@ -83,7 +159,7 @@ class _Link:
 
     def send(self, data: bytes) -> None:
         if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(data)
+            self.writer.write(self.sealer.seal(data))
             self.sent += 1
             return
         if self.queued_bytes + len(data) > MAX_QUEUED_BYTES:
@@ -102,10 +178,11 @@ class _Link:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_connection(
-                lambda: _OutboundProtocol(self), self.host, self.port
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _OutboundProtocol(self), self.host, self.port),
+                HANDSHAKE_TIMEOUT_S,
             )
-        except OSError:
+        except (OSError, asyncio.TimeoutError):
             self.connecting = False
             # Drop what queued up: by the time the peer is back it is stale.
             self.dropped += len(self.queued)
@@ -113,6 +190,17 @@ class _Link:
             loop.call_later(self.backoff, self.connect_if_needed)
             self.backoff = min(self.backoff * 2, RECONNECT_MAX_S)
             return
+        # Connected; ``ready`` follows once the handshake is done. Until
+        # then (and if it fails) the link counts as still connecting.
+        self.protocol = protocol
+        loop.call_later(HANDSHAKE_TIMEOUT_S, self._handshake_timeout, protocol)
+
+    def _handshake_timeout(self, protocol: "_OutboundProtocol") -> None:
+        if self.protocol is protocol and self.writer is None and protocol.transport is not None:
+            log.warning("peer link to node %d: no handshake reply within %.0f s", self.peer, HANDSHAKE_TIMEOUT_S)
+            protocol.transport.abort()
+
+    def ready(self, transport: asyncio.Transport, sealer: Dialer) -> None:
         self.connecting = False
         self.backoff = RECONNECT_MIN_S
         sock = transport.get_extra_info("socket")
@@ -120,9 +208,9 @@ class _Link:
             import socket
 
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.writer = transport  # type: ignore[assignment]
+        self.writer, self.sealer = transport, sealer
         if self.queued:
-            transport.write(b"".join(self.queued))  # type: ignore[attr-defined]
+            transport.write(b"".join(sealer.seal(data) for data in self.queued))
             self.sent += len(self.queued)
             self.queued, self.queued_bytes = [], 0
 
@@ -130,8 +218,17 @@ class _Link:
         if self.writer is None and self.queued:
             self.connect()
 
-    def closed(self) -> None:
-        self.writer = None
+    def closed(self, protocol: "_OutboundProtocol") -> None:
+        if protocol is not self.protocol:
+            return
+        self.protocol = None
+        self.writer = self.sealer = None
+        if self.connecting:  # the handshake failed: try again later, as after a refused connect
+            self.connecting = False
+            self.dropped += len(self.queued)
+            self.queued, self.queued_bytes = [], 0
+            asyncio.get_running_loop().call_later(self.backoff, self.connect_if_needed)
+            self.backoff = min(self.backoff * 2, RECONNECT_MAX_S)
 
 
 class PeerTransport:
@@ -142,9 +239,18 @@ class PeerTransport:
         port: int,
         peers: dict[int, tuple[str, int]],
         deliver: Callable[[Message], None],
+        secret: bytes,
+        num_shards: int,
         delay_ms: Callable[[int], float] | None = None,
     ) -> None:
         self.node_id = node_id
+        self.secret = secret
+        self.known_ids = set(peers)
+        self.validator = Validator(num_shards)
+        self.inbound: set[_InboundProtocol] = set()
+        # Each peer needs one link (a reconnect may briefly overlap the old one).
+        self.max_inbound = 2 * len(peers) + 8
+        self.rejected = 0
         self.bind = bind
         self.port = port
         self.deliver = deliver
@@ -159,7 +265,7 @@ class PeerTransport:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: _InboundProtocol(self.deliver), self.bind, self.port, reuse_address=True
+            lambda: _InboundProtocol(self), self.bind, self.port, reuse_address=True
         )
 
     def send(self, peer: int, msg: Message) -> None:
@@ -179,7 +285,10 @@ class PeerTransport:
     async def close(self) -> None:
         self.closed = True
         for link in self.links.values():
-            if link.writer is not None:
-                link.writer.close()
+            if link.protocol is not None and link.protocol.transport is not None:
+                link.protocol.transport.close()
+        for inbound in list(self.inbound):
+            if inbound.transport is not None:
+                inbound.transport.close()
         if self.server is not None:
             self.server.close()

@@ -1,0 +1,103 @@
+"""Check a decoded peer message before it reaches a core.
+
+Links are authenticated (peer_auth.py), so a bad message means a bug or a
+version mismatch, not an attacker; either way it must close the link, never
+raise inside the event loop or put an absurd number into a core (a ballot
+near 2^63 persisted forever, a slot 2^40 that a later leader must fill).
+
+The checks go by field name, since the same names mean the same things in
+every message class (messages.py, txn_messages.py, requests.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from makod.core.messages import REGISTRY, Message
+
+# Ballots are round * 256 + node id; slots, clocks and counters count events.
+# Both stay far below these bounds in any real run.
+MAX_BALLOT = 1 << 56
+MAX_COUNTER = 1 << 53
+
+_COUNTERS = (
+    "from_slot", "chosen_upto", "first_slot", "commit", "match", "applied_slot", "clock", "index",
+    "epoch", "round", "closed_below", "seq", "w",
+)
+_BOOLS = ("ok", "transfer", "last", "serving")
+
+
+class BadPeerMessage(Exception):
+    pass
+
+
+def _arity(cls: type[Message]) -> tuple[int, int]:
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+    return required, len(params)
+
+
+_ARITY = {code: _arity(cls) for code, cls in REGISTRY.items()}
+
+
+def _int_in(value: Any, lo: int, hi: int) -> bool:
+    return type(value) is int and lo <= value < hi
+
+
+class Validator:
+    def __init__(self, num_shards: int) -> None:
+        self.num_shards = num_shards
+        self.checks: dict[str, Callable[[Any], bool]] = {
+            "shard": lambda v: _int_in(v, 0, num_shards),
+            "participant_shard": lambda v: _int_in(v, 0, num_shards),
+            "ballot": lambda v: _int_in(v, 0, MAX_BALLOT),
+            "promised": lambda v: _int_in(v, 0, MAX_BALLOT),
+            "txn": lambda v: type(v) in (list, tuple) and len(v) == 3 and all(_int_in(x, 0, 1 << 64) for x in v),
+            "values": lambda v: type(v) is list and all(type(x) is bytes for x in v),
+            "entries": lambda v: type(v) is list and all(
+                type(e) in (list, tuple) and len(e) == 3 and _int_in(e[0], 0, MAX_COUNTER)
+                and _int_in(e[1], 0, MAX_BALLOT) and type(e[2]) is bytes for e in v),
+            "rid": lambda v: _int_in(v, 0, 1 << 64),  # request ids: random high bits
+            "reason": lambda v: type(v) is str,
+            "result": lambda v: type(v) is bytes,
+            "meta": lambda v: v is None or type(v) is bytes,
+            "items": lambda v: type(v) is list,
+            "keys": lambda v: type(v) is list,
+            "deps": lambda v: v is None or (type(v) in (list, tuple) and all(type(x) is int for x in v)),
+        }
+        for name in _COUNTERS:
+            self.checks[name] = lambda v: _int_in(v, -1, MAX_COUNTER)
+        for name in _BOOLS:
+            self.checks[name] = lambda v: type(v) is bool
+
+    def message(self, obj: Any, peer_id: int) -> Message:
+        """The message ``obj`` (as unpacked) from authenticated node ``peer_id``, or BadPeerMessage."""
+        if type(obj) is not list or not obj:
+            raise BadPeerMessage("not a message array")
+        code = obj[0]
+        cls = REGISTRY.get(code) if type(code) is int else None
+        if cls is None:
+            raise BadPeerMessage(f"unknown message type {code!r}")
+        lo, hi = _ARITY[code]
+        fields = obj[1:]
+        if not lo <= len(fields) <= hi:
+            raise BadPeerMessage(f"{cls.__name__} with {len(fields)} fields")
+        checks = self.checks
+        for name, value in zip(cls.__slots__, fields):
+            if name == "src":
+                if value != peer_id:
+                    raise BadPeerMessage(f"{cls.__name__} claims to be from node {value!r}, came from node {peer_id}")
+                continue
+            check = checks.get(name)
+            if check is not None and not check(value):
+                raise BadPeerMessage(f"{cls.__name__}.{name} = {_short(value)}")
+        try:
+            return cls(*fields)
+        except Exception as exc:  # a shape the constructor cannot take
+            raise BadPeerMessage(f"{cls.__name__}: {type(exc).__name__}: {exc}") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
