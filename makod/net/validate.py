@@ -38,7 +38,7 @@ def _arity(cls: type[Message]) -> tuple[int, int]:
     return required, len(params)
 
 
-_ARITY = {code: _arity(cls) for code, cls in REGISTRY.items()}
+_ARITY: dict[int, tuple[int, int]] = {}  # filled on first use: modules register classes as they load
 
 
 def _int_in(value: Any, lo: int, hi: int) -> bool:
@@ -79,7 +79,10 @@ class Validator:
         cls = REGISTRY.get(code) if type(code) is int else None
         if cls is None:
             raise BadPeerMessage(f"unknown message type {code!r}")
-        lo, hi = _ARITY[code]
+        arity = _ARITY.get(code)
+        if arity is None:
+            arity = _ARITY[code] = _arity(cls)
+        lo, hi = arity
         fields = obj[1:]
         if not lo <= len(fields) <= hi:
             raise BadPeerMessage(f"{cls.__name__} with {len(fields)} fields")
