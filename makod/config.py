@@ -67,6 +67,7 @@ class ClusterConfig:
     tick_ms: int = 10
     checkpoint_interval_ms: int = 5000
     log_retain_slots: int = 20_000
+    log_retain_bytes: int = 64 * 1024 * 1024
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks).
     inject_delay_ms: float = 0.0
@@ -203,6 +204,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
+        "log_retain_bytes",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
     }
     for key in data:
@@ -284,6 +286,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     cfg.tick_ms = v.integer(data, "tick_ms", lo=1, hi=1000, default=cfg.tick_ms)
     cfg.checkpoint_interval_ms = v.integer(data, "checkpoint_interval_ms", lo=10, hi=3_600_000, default=cfg.checkpoint_interval_ms)
     cfg.log_retain_slots = v.integer(data, "log_retain_slots", lo=16, hi=100_000_000, default=cfg.log_retain_slots)
+    cfg.log_retain_bytes = v.integer(data, "log_retain_bytes", lo=1 << 20, hi=1 << 40, default=cfg.log_retain_bytes)
     cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
     cfg.leader_datacenter = v.string(data, "leader_datacenter", default=None)
     if cfg.leader_datacenter is not None and cfg.leader_datacenter != "none":

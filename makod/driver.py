@@ -91,6 +91,10 @@ class DriverConfig:
     # Checkpoint early once this many keys changed (bounds the replay after a crash).
     checkpoint_dirty_keys: int = 200_000
     log_retain_slots: int = 20_000
+    # The retained log is bounded in bytes too (big values would otherwise
+    # keep log_retain_slots of them), and that many new log bytes bring a
+    # checkpoint forward so the log can be compacted.
+    log_retain_bytes: int = 64 * 1024 * 1024
     max_persist_groups: int = 2
     # One pump works at most this long by the clock, then yields back to the
     # host's loop (heartbeats, acknowledgements, clients) and goes on next time:
@@ -137,6 +141,7 @@ class Driver:
         # Figures for INFO and MAKO STATUS.
         self.persist_groups = 0
         self.persist_entries = 0
+        self.log_bytes_since_checkpoint = 0
         self.checkpoints = 0
 
     # -- inputs ----------------------------------------------------------------------------
@@ -220,6 +225,8 @@ class Driver:
         self.persisting += 1
         self.persist_groups += 1
         self.persist_entries += len(entries)
+        for entry in entries:
+            self.log_bytes_since_checkpoint += len(entry[2])
         self.disk.submit_log(partial(self.store.persist, promised, entries), partial(self._persisted, batch))
 
     def _persisted(self, batch: list) -> None:
@@ -283,13 +290,15 @@ class Driver:
             return  # the snapshot replaces the state; a checkpoint now would write older state over it
         if self.checkpoint_parts is None:
             now = self.clock.mono_ms()
-            due = now - self.last_checkpoint_ms >= self.cfg.checkpoint_interval_ms
+            due = (now - self.last_checkpoint_ms >= self.cfg.checkpoint_interval_ms
+                   or self.log_bytes_since_checkpoint >= self.cfg.log_retain_bytes // 2)
             if not (force or due or self.core.tracker.pending >= self.cfg.checkpoint_dirty_keys):
                 return
             ckpt = self.core.checkpoint()
             if ckpt is None:
                 return
             self.last_checkpoint_ms = now
+            self.log_bytes_since_checkpoint = 0
             changed = (
                 ckpt.keys or ckpt.flush or ckpt.records_put or ckpt.records_del
                 or ckpt.applied_slot > self.last_checkpoint_slot or ckpt.marks != self.last_checkpoint_marks
@@ -322,12 +331,26 @@ class Driver:
     def _checkpointed(self, applied_slot: int) -> None:
         """A whole checkpoint is on disk: compact the log below it (keeping some slots
         for lagging followers)."""
-        upto = applied_slot - self.cfg.log_retain_slots
+        upto = self._retain_floor(applied_slot)
         if upto > self.compacted_upto and upto <= self.core.paxos.handed:
             # The core forgets the entries now; the disk follows, in order.
             self.core.paxos.compacted(upto)
             self.compacted_upto = upto
             self.disk.submit_log(partial(self.store.compact, upto), _nothing)
+
+    def _retain_floor(self, applied_slot: int) -> int:
+        """The highest slot the log may drop: keep at most log_retain_slots slots
+        and log_retain_bytes bytes below the checkpoint."""
+        floor = applied_slot - self.cfg.log_retain_slots
+        budget = self.cfg.log_retain_bytes
+        log = self.core.paxos.log
+        for slot in range(applied_slot, max(floor, self.compacted_upto), -1):
+            entry = log.get(slot)
+            if entry is not None:
+                budget -= len(entry[1])
+                if budget < 0:
+                    return slot
+        return floor
 
     # -- snapshots -------------------------------------------------------------------------------
     def _send_snapshot(self, peer: int) -> None:

@@ -152,7 +152,8 @@ class Node:
         self.disk = ThreadDisk(self.store, self._flush_clients)
         self.driver = Driver(
             self.core, WallClock(), self.peers, self.disk, self,
-            DriverConfig(checkpoint_interval_ms=cfg.checkpoint_interval_ms, log_retain_slots=cfg.log_retain_slots),
+            DriverConfig(checkpoint_interval_ms=cfg.checkpoint_interval_ms, log_retain_slots=cfg.log_retain_slots,
+                         log_retain_bytes=cfg.log_retain_bytes),
             compacted_upto=min(loaded.log, default=loaded.applied_slot + 1) - 1, rng=random.Random(os.urandom(8)),
         )
         self.clients: dict[int, ClientProtocol] = {}
