@@ -68,6 +68,15 @@ class ClusterConfig:
     checkpoint_interval_ms: int = 5000
     log_retain_slots: int = 20_000
     log_retain_bytes: int = 64 * 1024 * 1024
+    # Redis's client-output-buffer-limit per class: (hard bytes, soft bytes,
+    # soft seconds), 0 = no limit. Redis leaves normal clients unlimited; a
+    # leader must not grow without bound for a client that never reads, so
+    # the normal class defaults to a hard 512 MB / soft 128 MB for 60 s.
+    client_output_buffer_limit: dict = field(default_factory=lambda: {
+        "normal": (512 << 20, 128 << 20, 60), "pubsub": (32 << 20, 8 << 20, 60),
+    })
+    client_query_buffer_limit: int = 1 << 30
+    timeout: int = 0  # close a client idle this many seconds (0: never), as Redis's `timeout`
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks).
     inject_delay_ms: float = 0.0
@@ -204,7 +213,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
-        "log_retain_bytes",
+        "log_retain_bytes", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
     }
     for key in data:
@@ -287,6 +296,24 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     cfg.checkpoint_interval_ms = v.integer(data, "checkpoint_interval_ms", lo=10, hi=3_600_000, default=cfg.checkpoint_interval_ms)
     cfg.log_retain_slots = v.integer(data, "log_retain_slots", lo=16, hi=100_000_000, default=cfg.log_retain_slots)
     cfg.log_retain_bytes = v.integer(data, "log_retain_bytes", lo=1 << 20, hi=1 << 40, default=cfg.log_retain_bytes)
+    cobl = data.get("client_output_buffer_limit")
+    if cobl is not None:
+        want = "a mapping of class (normal, pubsub) to [hard bytes, soft bytes, soft seconds]"
+        if not isinstance(cobl, dict):
+            raise ConfigError(source, "client_output_buffer_limit", want, cobl)
+        limits = dict(cfg.client_output_buffer_limit)
+        for cls, triple in cobl.items():
+            if cls not in limits:
+                raise ConfigError(source, f"client_output_buffer_limit.{cls}", "normal or pubsub", cls)
+            if (not isinstance(triple, list) or len(triple) != 3
+                    or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in triple)):
+                raise ConfigError(source, f"client_output_buffer_limit.{cls}",
+                                  "[hard bytes, soft bytes, soft seconds], each an integer >= 0", triple)
+            limits[cls] = tuple(triple)
+        cfg.client_output_buffer_limit = limits
+    cfg.client_query_buffer_limit = v.integer(data, "client_query_buffer_limit", lo=1 << 20, hi=1 << 40,
+                                              default=cfg.client_query_buffer_limit)
+    cfg.timeout = v.integer(data, "timeout", lo=0, hi=1 << 31, default=cfg.timeout)
     cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
     cfg.leader_datacenter = v.string(data, "leader_datacenter", default=None)
     if cfg.leader_datacenter is not None and cfg.leader_datacenter != "none":

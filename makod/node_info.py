@@ -48,6 +48,7 @@ class NodeInfo:
         self.run_id = os.urandom(20).hex()
         self.total_connections = 0
         self.rejected_connections = 0
+        self.limit_disconnections = {"query": 0, "output": 0, "timeout": 0}
         self._params = self._build_params()
 
     def reset(self) -> None:
@@ -134,6 +135,8 @@ class NodeInfo:
             ("total_connections_received", self.total_connections),
             ("total_commands_processed", processed),
             ("rejected_connections", self.rejected_connections),
+            ("client_query_buffer_limit_disconnections", self.limit_disconnections["query"]),
+            ("client_output_buffer_limit_disconnections", self.limit_disconnections["output"]),
             ("keyspace_hits", 0),
             ("keyspace_misses", 0),
         ]

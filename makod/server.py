@@ -139,6 +139,7 @@ class Node:
         )
         self.last_tick_mono = time.monotonic()
         self.apply_errors_logged = 0
+        self.last_idle_check = time.monotonic()
         self.peers = PeerTransport(
             self.me.node_id,
             self.me.host,  # only the address the config gives this replica
@@ -218,12 +219,30 @@ class Node:
         self.last_tick_mono = started
         self.driver.tick()
         self._flush_clients()
+        if started - self.last_idle_check >= 1.0:
+            self.last_idle_check = started
+            self._check_clients(started)
         replica = self.core.replica
         if replica.apply_errors != self.apply_errors_logged:
             self.apply_errors_logged = replica.apply_errors
             log.error("could not apply a chosen entry (%d so far; skipped on every replica alike): %s",
                       replica.apply_errors, replica.last_apply_error)
         asyncio.get_running_loop().call_later(self.cfg.tick_ms / 1000, self._tick)
+
+    def _check_clients(self, now: float) -> None:
+        """Once a second: Redis's `timeout` (a client idle that long is closed;
+        one waiting on a reply or with replies still to send is not idle), and
+        the soft output limit of clients whose replies are not being read."""
+        timeout = self.cfg.timeout
+        for proto in list(self.clients.values()):
+            transport = proto.transport
+            if transport is None or transport.is_closing():
+                continue
+            if proto.writing_paused:
+                proto.over_output_limit(transport.get_write_buffer_size())
+            elif timeout and proto.idle_for(now) > timeout:
+                self.stats.limit_disconnections["timeout"] += 1
+                transport.close()
 
     def _delay_to(self, peer: int) -> float:
         other = self.cfg.by_id(peer)

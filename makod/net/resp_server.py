@@ -2,12 +2,17 @@
 
 All Redis logic lives in resp.session.Session; this protocol moves bytes and
 applies back-pressure: it stops reading while the session has too many
-parsed commands waiting or while the socket's send buffer is full.
+parsed commands waiting or while the socket's send buffer is full. It also
+enforces Redis's per-client memory bounds: client-output-buffer-limit (a
+client that does not read its replies is closed, not buffered for without
+end) and client-query-buffer-limit (incomplete input), and the idle `timeout`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import TYPE_CHECKING
 
 from resp.session import Session
@@ -17,6 +22,8 @@ if TYPE_CHECKING:
 
 MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
 
+log = logging.getLogger("makod.clients")
+
 
 class ClientProtocol(asyncio.Protocol):
     def __init__(self, node: "Node") -> None:
@@ -25,6 +32,8 @@ class ClientProtocol(asyncio.Protocol):
         self.session: Session | None = None  # type: ignore[assignment]
         self.reading_paused = False
         self.writing_paused = False
+        self.over_soft_since: float | None = None  # monotonic s when output passed the soft limit
+        self.last_input = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -55,7 +64,12 @@ class ClientProtocol(asyncio.Protocol):
         session = self.session
         if session is None:
             return
+        self.last_input = time.monotonic()
         session.feed(data)
+        if session.buffered_input > self.node.cfg.client_query_buffer_limit:
+            self.close_for("closing client that reached max query buffer length "
+                           f"({session.buffered_input} bytes)", "query")
+            return
         if session.has_output or session.closing:
             self.flush()
         if not session.wants_input and not self.reading_paused and self.transport is not None:
@@ -70,12 +84,44 @@ class ClientProtocol(asyncio.Protocol):
         data = session.take_output()
         if data:
             transport.write(data)
+            if self.over_output_limit(transport.get_write_buffer_size()):
+                return
         if session.finished:
             transport.close()
             return
         if self.reading_paused and session.wants_input and not self.writing_paused:
             self.reading_paused = False
             transport.resume_reading()
+
+    def over_output_limit(self, size: int) -> bool:
+        """Redis's client-output-buffer-limit: past the hard limit, or past the
+        soft one for soft-seconds in a row, the client is closed."""
+        kind = "pubsub" if getattr(self.session, "is_pubsub", False) else "normal"
+        hard, soft, soft_s = self.node.cfg.client_output_buffer_limit[kind]
+        now = time.monotonic()
+        if soft and size > soft:
+            if self.over_soft_since is None:
+                self.over_soft_since = now
+        else:
+            self.over_soft_since = None
+        if (hard and size > hard) or (self.over_soft_since is not None and now - self.over_soft_since >= soft_s):
+            self.close_for(f"client scheduled to be closed ASAP for overcoming of output buffer limits "
+                           f"({size} bytes, class {kind})", "output")
+            return True
+        return False
+
+    def close_for(self, why: str, limit: str) -> None:
+        session = self.session
+        log.warning("client id=%s addr=%s: %s", session.id if session else "?", session.addr if session else "?", why)
+        self.node.stats.limit_disconnections[limit] += 1
+        if self.transport is not None:
+            self.transport.abort()  # what is buffered is dropped: that is the point
+
+    def idle_for(self, now: float) -> float:
+        session = self.session
+        if session is None or session.has_output or not session.wants_input:
+            return 0.0
+        return now - self.last_input
 
     def pause_writing(self) -> None:
         self.writing_paused = True
