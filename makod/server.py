@@ -31,7 +31,7 @@ from makod.driver import Driver, DriverConfig
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
-from makod.storage.lmdb_store import LmdbStore
+from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
 import resp.commands  # noqa: F401  (registers every command in TABLE)
@@ -120,7 +120,7 @@ class Node:
             os.path.join(data_dir, name, "lmdb"),
             identity={"cluster": cfg.name, "node": name, "shard": self.me.shard},
         )
-        loaded = self.store.load()
+        loaded = self._load_or_repair(cfg)
         self.core = NodeCore(
             self.me.node_id,
             self.me.shard,
@@ -165,6 +165,28 @@ class Node:
         self.stats = NodeInfo(self)
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
+
+    def _load_or_repair(self, cfg: ClusterConfig):
+        """Load the replica's data; damaged parts that peers can replace are set
+        aside (never served), anything else stops the start with StoreError."""
+        try:
+            loaded = self.store.load()
+        except DamagedState as exc:
+            shard = cfg.shards[self.me.shard]
+            if sum(1 for r in shard.replicas if r.voter) < 2:
+                raise StoreError(f"{exc}; this shard has no other replica to rebuild it from. "
+                                 "See 'Repairing a replica' in docs/OPERATIONS.md") from None
+            aside = self.store.quarantine_state()
+            log.error("%s: moved the damaged state to %s; rebuilding it from the shard's other replicas", exc, aside)
+            loaded = self.store.load()
+        if loaded.damaged_log_slots:
+            cut = max(loaded.damaged_log_slots)
+            log.error("log entries of slots %s failed their checksums; they were applied and checkpointed, "
+                      "so the log is compacted through slot %d", loaded.damaged_log_slots[:10], cut)
+            for slot in [s for s in loaded.log if s <= cut]:
+                del loaded.log[slot]
+            self.store.compact(cut)
+        return loaded
 
     # Figures the driver keeps (INFO, MAKO STATUS).
     @property

@@ -32,6 +32,7 @@ from makod.codec import pack
 from makod.core.durability import Checkpoint
 from makod.core.keyspace import Keyspace
 from makod.storage.base import (
+    CorruptData,
     LoadedState,
     decode_log_entry,
     decode_record,
@@ -71,24 +72,49 @@ def _from_db(db_key: bytes, db_value: bytes) -> tuple[bytes, bytes]:
     if db_key[:1] == _INLINE:
         return bytes(db_key[1:]), bytes(db_value)
     if db_key[:1] == _HASHED:
-        key, record = msgpack.unpackb(db_value, raw=True)
-        return bytes(key), bytes(record)
-    raise StoreError(f"unknown stored key form {bytes(db_key[:16])!r}")
+        try:
+            key, record = msgpack.unpackb(db_value, raw=True)
+            return bytes(key), bytes(record)
+        except Exception:
+            raise CorruptData(f"the entry stored under {bytes(db_key[:16])!r}... does not decode") from None
+    raise CorruptData(f"a stored key of unknown form {bytes(db_key[:16])!r}")
 
 
 class StoreError(Exception):
     pass
 
 
+class DamagedState(StoreError):
+    """The checkpointed state fails its checksums. The log (and with it this
+    replica's promises) is intact, so the state can be rebuilt from peers:
+    see LmdbStore.quarantine_state."""
+
+
 class _Env:
     def __init__(self, path: str, dbs: list[bytes], identity: dict, map_size: int) -> None:
         os.makedirs(path, exist_ok=True)
         self.path = path
-        self.env = lmdb.open(
-            path, map_size=map_size, max_dbs=len(dbs) + 1, subdir=True, sync=True, metasync=True,
-            readahead=False, max_readers=64,
-        )
-        self.dbs = {name: self.env.open_db(name) for name in dbs}
+        try:
+            self.env = lmdb.open(
+                path, map_size=map_size, max_dbs=len(dbs) + 1, subdir=True, sync=True, metasync=True,
+                readahead=False, max_readers=64,
+            )
+            # A file shorter than its own last page was truncated (reading
+            # past its end would be a SIGBUS, not an error).
+            data_file = os.path.join(path, "data.mdb")
+            need = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+            if os.path.getsize(data_file) < need:
+                self.env.close()
+                raise StoreError(
+                    f"{data_file}: truncated ({os.path.getsize(data_file)} bytes, its pages need {need}). "
+                    "See 'Repairing a replica' in docs/OPERATIONS.md"
+                )
+            self.dbs = {name: self.env.open_db(name) for name in dbs}
+        except lmdb.Error as exc:
+            raise StoreError(
+                f"{os.path.join(path, 'data.mdb')}: cannot open it ({exc}). The file is damaged or truncated: "
+                "see 'Repairing a replica' in docs/OPERATIONS.md"
+            ) from None
         want = json.dumps(identity, sort_keys=True).encode()
         with self.env.begin(write=True, db=self.dbs[b"meta"]) as txn:
             have = txn.get(b"identity")
@@ -121,6 +147,15 @@ class _Env:
 class LmdbStore:
     def __init__(self, path: str, identity: dict, map_size: int = DEFAULT_MAP_SIZE) -> None:
         self.path = path
+        self.identity, self.map_size = identity, map_size
+        log_file = os.path.join(path, "log", "data.mdb")
+        if os.path.exists(os.path.join(path, "state", "data.mdb")) and not os.path.exists(log_file):
+            # The log holds this replica's promises and votes: starting without
+            # it would let it vote as if it had never promised anything.
+            raise StoreError(
+                f"{log_file} is missing but the state beside it exists: this replica has lost its Paxos log "
+                "and must not vote. See 'Repairing a replica' in docs/OPERATIONS.md"
+            )
         self.logs = _Env(os.path.join(path, "log"), [b"meta", b"log"], identity, map_size)
         self.states = _Env(os.path.join(path, "state"), [b"meta", b"state", b"coord"], identity, map_size)
         self.log_db = self.logs.dbs[b"log"]
@@ -147,23 +182,66 @@ class LmdbStore:
     # -- loading ------------------------------------------------------------------------
     def load(self) -> LoadedState:
         state = LoadedState()
+        try:
+            self._load_state(state)
+        except CorruptData as exc:
+            raise DamagedState(str(exc)) from None
+        except lmdb.Error as exc:
+            raise DamagedState(f"{self.states.path}: unreadable ({exc})") from None
+        try:
+            self._load_log(state)
+        except lmdb.Error as exc:
+            raise StoreError(f"{self.logs.path}: unreadable ({exc}). See 'Repairing a replica' in "
+                             "docs/OPERATIONS.md") from None
+        return state
+
+    def quarantine_state(self) -> str:
+        """Move the damaged state aside (kept for a post-mortem) and start an empty
+        one: the replica then catches up from its peers by snapshot."""
+        import time
+
+        self.states.env.close()
+        aside = f"{self.states.path}.damaged-{int(time.time())}"
+        os.rename(self.states.path, aside)
+        self.states = _Env(self.states.path, [b"meta", b"state", b"coord"], self.identity, self.map_size)
+        self.state_db = self.states.dbs[b"state"]
+        self.state_meta = self.states.dbs[b"meta"]
+        self.coord_db = self.states.dbs[b"coord"]
+        self._upgrade_key_format()
+        return aside
+
+    def _load_state(self, state: LoadedState) -> None:
+        state_file = os.path.join(self.states.path, "data.mdb")
         with self.states.env.begin() as txn:
             state.applied_slot = self.states.get_int(txn, b"applied_slot")
             state.clock = self.states.get_int(txn, b"clock")
             raw_marks = txn.get(b"marks", db=self.state_meta)
             state.marks = msgpack.unpackb(raw_marks, strict_map_key=False) if raw_marks else None
             state.keyspace = Keyspace.from_records(
-                (key, decode_record(record))
+                (key, decode_record(record, f"{state_file}: the record of key {key[:40]!r}"))
                 for key, record in (_from_db(k, v) for k, v in txn.cursor(db=self.state_db))
             )
             state.records = [(bytes(key), bytes(value)) for key, value in txn.cursor(db=self.coord_db)]
+
+    def _load_log(self, state: LoadedState) -> None:
+        log_file = os.path.join(self.logs.path, "data.mdb")
         with self.logs.env.begin() as txn:
             state.promised = self.logs.get_int(txn, b"promised")
             # The retained entries at or below the applied slot too: they let
             # this replica answer a candidate that is a little behind.
             for key, value in txn.cursor(db=self.log_db):
-                state.log[_SLOT.unpack(key)[0]] = decode_log_entry(value)
-        return state
+                slot = _SLOT.unpack(key)[0]
+                try:
+                    state.log[slot] = decode_log_entry(value, f"{log_file}: the entry of slot {slot}")
+                except CorruptData as exc:
+                    if slot > state.applied_slot:
+                        # An accepted value this replica may have voted for: it
+                        # must not vote on without it (Paxos would break).
+                        raise StoreError(
+                            f"{exc}, above the applied slot {state.applied_slot}: this replica's Paxos log is "
+                            "damaged and it must not vote with it. See 'Repairing a replica' in docs/OPERATIONS.md"
+                        ) from None
+                    state.damaged_log_slots.append(slot)  # applied and checkpointed: only kept for peers
 
     # -- the log ----------------------------------------------------------------------------
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
@@ -242,6 +320,8 @@ class LmdbStore:
             chunk: list[tuple[bytes, bytes]] = []
             size = 0
             for key, value in txn.cursor(db=self.state_db):
+                # Never send damaged data to a peer (the stream stops; the peer asks again).
+                decode_record(_from_db(key, value)[1], f"{self.states.path}: a record sent in a snapshot")
                 chunk.append((key, value))
                 size += len(key) + len(value)
                 if size >= max_bytes:
