@@ -52,15 +52,16 @@ class ThreadDisk:
     Completions hop back to the event loop, then the node flushes its clients.
     """
 
-    def __init__(self, store: LmdbStore, after: Any) -> None:
+    def __init__(self, store: LmdbStore, after: Any, on_error: Any = None) -> None:
         self.store = store
         self.after = after
+        self.on_error = on_error
         self.log_writer: StorageWriter | None = None
         self.state_writer: StorageWriter | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.log_writer = StorageWriter(loop)
-        self.state_writer = StorageWriter(loop)
+        self.log_writer = StorageWriter(loop, self.on_error)
+        self.state_writer = StorageWriter(loop, self.on_error)
 
     def submit_log(self, job: Any, done: Any) -> None:
         self.log_writer.submit(job, partial(self._done, done))
@@ -150,7 +151,10 @@ class Node:
             num_shards=len(cfg.shards),
             delay_ms=self._delay_to,
         )
-        self.disk = ThreadDisk(self.store, self._flush_clients)
+        # Set while a durable write keeps failing (disk full, I/O error): write
+        # commands get MISCONF here, reads go on; cleared once writes pass.
+        self.disk_error: str | None = None
+        self.disk = ThreadDisk(self.store, self._flush_clients, self._on_disk_error)
         self.driver = Driver(
             self.core, WallClock(), self.peers, self.disk, self,
             DriverConfig(checkpoint_interval_ms=cfg.checkpoint_interval_ms, log_retain_slots=cfg.log_retain_slots,
@@ -250,6 +254,9 @@ class Node:
             log.error("could not apply a chosen entry (%d so far; skipped on every replica alike): %s",
                       replica.apply_errors, replica.last_apply_error)
         asyncio.get_running_loop().call_later(self.cfg.tick_ms / 1000, self._tick)
+
+    def _on_disk_error(self, text: str | None) -> None:
+        self.disk_error = text
 
     def _check_clients(self, now: float) -> None:
         """Once a second: Redis's `timeout` (a client idle that long is closed;

@@ -93,6 +93,8 @@ NOT_ALLOWED_IN_MULTI = "ERR Command not allowed inside a transaction"
 
 # -- auth and connection ---------------------------------------------------
 NOAUTH = "NOAUTH Authentication required."
+# Redis's reply while its AOF cannot be written (src/server.c, writeCommandsDeniedByDiskError).
+MISCONF_WRITE = "MISCONF Errors writing to the AOF file: {}"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 AUTH_NOT_CONFIGURED = (
     "ERR AUTH <password> called without any password configured for the default user. "

@@ -180,6 +180,9 @@ class Session:
         if not self.authenticated and "no_auth" not in spec.flags:
             self._reject(errors.NOAUTH)
             return
+        if spec.is_write and getattr(self.host, "disk_error", None):
+            self._reject(errors.MISCONF_WRITE.format(self.host.disk_error))
+            return
         if self.in_multi and spec.name not in _NOT_QUEUED:
             if "no_multi" in spec.flags:
                 self._reject(errors.NOT_ALLOWED_IN_MULTI)
