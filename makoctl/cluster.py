@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from makoctl.certs import make_cluster_certs
 from makod.config import (
     ClusterConfig,
     ConfigError,
@@ -75,6 +76,9 @@ def cluster() -> None:
 @data_dir_option
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Seconds to wait for every shard to have a leader.")
 @click.option("--json", "as_json", is_flag=True, help="Print the node list as JSON.")
+@click.option("--tls", "with_tls", is_flag=True,
+              help="Make a throwaway CA and certificates in DATA_DIR/tls and serve RESP over TLS "
+                   "(on resp_port + 20000) and peer links over mutual TLS.")
 def start(
     config_file: str | None,
     shards: int | None,
@@ -83,6 +87,7 @@ def start(
     data_dir: str,
     timeout_s: float,
     as_json: bool,
+    with_tls: bool,
 ) -> None:
     """Start every node in the background and wait until each shard has a leader.
 
@@ -92,6 +97,8 @@ def start(
     """
     cfg_path = os.path.join(data_dir, procs.CONFIG_NAME)
     if os.path.exists(cfg_path):
+        if with_tls and _load_or_fail(cfg_path).tls is None:
+            fail(f"{data_dir!r} already holds a cluster without TLS; --tls applies when a cluster is created", 2)
         if config_file or shards or replicas or base_port:
             existing = _load_or_fail(cfg_path)
             wanted = _wanted_config(config_file, shards, replicas, base_port)
@@ -106,13 +113,27 @@ def start(
         cfg = _wanted_config(config_file, shards, replicas, base_port) or _generated(None, None, None)
         # The data dir holds the cluster secret (and maybe requirepass): its owner's only.
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        raw = dict(cfg.raw)
+        if config_file:
+            # The copy lives in the data dir: paths relative to the original stay right.
+            base = os.path.dirname(os.path.abspath(config_file))
+            if isinstance(raw.get("tls"), dict):
+                raw["tls"] = {k: os.path.join(base, v) if k.endswith("_file") else v for k, v in raw["tls"].items()}
+            if raw.get("cluster_secret_file"):
+                raw["cluster_secret_file"] = os.path.join(base, raw["cluster_secret_file"])
+        if with_tls:
+            if raw.get("tls") is not None:
+                fail("--tls makes its own certificates; the config already has a tls: section", 2)
+            paths = make_cluster_certs(os.path.join(data_dir, "tls"), [r.host for r in cfg.replicas])
+            rel = {k: os.path.relpath(v, data_dir) for k, v in paths.items()}
+            raw["tls"] = {"cert_file": rel["node_cert"], "key_file": rel["node_key"], "ca_file": rel["ca"]}
         fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            if config_file:
-                with open(config_file) as src:
+            if config_file and raw == cfg.raw:
+                with open(config_file) as src:  # keep the user's comments
                     shutil.copyfileobj(src, f)
             else:
-                f.write(yaml.safe_dump(cfg.raw, sort_keys=False))
+                f.write(yaml.safe_dump(raw, sort_keys=False))
         cfg = _load_or_fail(cfg_path)
     _ensure_secret(cfg)
 
@@ -133,6 +154,10 @@ def start(
     else:
         _print_table(cfg, states, title=f"makodb cluster '{cfg.name}' ({data_dir})")
         console.print(f"Try: [bold]redis-cli -p {cfg.replicas[0].resp_port}[/]")
+        if cfg.tls is not None:
+            tls_dir = os.path.join(data_dir, "tls")
+            console.print(f"Over TLS: [bold]redis-cli --tls --cacert {tls_dir}/ca.crt --cert {tls_dir}/client.crt "
+                          f"--key {tls_dir}/client.key -p {cfg.replicas[0].tls_port}[/]")
 
 
 def _ensure_secret(cfg: ClusterConfig) -> None:

@@ -38,6 +38,7 @@ class ReplicaConfig:
     peer_port: int
     datacenter: str
     voter: bool = True
+    tls_port: int | None = None  # RESP over TLS (with a tls: section)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class ClusterConfig:
         "normal": (512 << 20, 128 << 20, 60), "pubsub": (32 << 20, 8 << 20, 60),
     })
     client_query_buffer_limit: int = 1 << 30
+    tls: Any = None  # makod.tls.TlsConfig when the config has a tls: section
     timeout: int = 0  # close a client idle this many seconds (0: never), as Redis's `timeout`
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks).
@@ -151,6 +153,36 @@ def default_config_dict(shards: int = 2, replicas: int = 3, base_port: int = 737
     return {"cluster": "makodb", "shards": out_shards}
 
 
+TLS_PORT_OFFSET = 20000
+
+
+def _parse_tls(source: str, raw: Any) -> Any:
+    if raw is None:
+        return None
+    from makod.tls import TlsConfig
+
+    want = "a mapping with cert_file, key_file, ca_file and optionally auth_clients"
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "tls", want, raw)
+    base = os.path.dirname(os.path.abspath(source)) if not source.startswith("<") else os.getcwd()
+    files = {}
+    for key in raw:
+        if key not in ("cert_file", "key_file", "ca_file", "auth_clients"):
+            raise ConfigError(source, f"tls.{key}", "one of cert_file, key_file, ca_file, auth_clients", key)
+    for key in ("cert_file", "key_file", "ca_file"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(source, f"tls.{key}", "a file path", value, key in raw)
+        path = os.path.join(base, value)
+        if not os.path.isfile(path):
+            raise ConfigError(source, f"tls.{key}", "a file that exists", path)
+        files[key] = path
+    auth = raw.get("auth_clients", "optional")
+    if auth not in ("yes", "optional", "no"):
+        raise ConfigError(source, "tls.auth_clients", "yes, optional or no", auth)
+    return TlsConfig(files["cert_file"], files["key_file"], files["ca_file"], auth)
+
+
 MIN_SECRET_CHARS = 16
 SECRET_FILE_NAME = "cluster.secret"
 
@@ -213,7 +245,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
-        "log_retain_bytes", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
+        "log_retain_bytes", "tls", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
     }
     for key in data:
@@ -244,9 +276,10 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             if not isinstance(rep_raw, dict):
                 raise ConfigError(source, rwhere, "a mapping with 'name', 'host', 'resp_port', 'peer_port'", rep_raw)
             for key in rep_raw:
-                if key not in ("name", "host", "resp_port", "peer_port", "datacenter", "role"):
+                if key not in ("name", "host", "resp_port", "peer_port", "tls_port", "datacenter", "role"):
                     raise ConfigError(
-                        source, f"{rwhere}.{key}", "one of name, host, resp_port, peer_port, datacenter, role", key
+                        source, f"{rwhere}.{key}",
+                        "one of name, host, resp_port, peer_port, tls_port, datacenter, role", key
                     )
             rname = v.string(rep_raw, "name", rwhere)
             if not rname.replace("-", "").replace("_", "").isalnum():
@@ -257,13 +290,22 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             host = v.string(rep_raw, "host", rwhere, default="127.0.0.1")
             resp_port = v.integer(rep_raw, "resp_port", rwhere, lo=1, hi=65535)
             peer_port = v.integer(rep_raw, "peer_port", rwhere, lo=1, hi=65535, default=resp_port + 10000)
-            for port, fname in ((resp_port, "resp_port"), (peer_port, "peer_port")):
+            tls_port = v.integer(rep_raw, "tls_port", rwhere, lo=1, hi=65535, default=None)
+            if tls_port is None and data.get("tls") is not None:
+                tls_port = resp_port + TLS_PORT_OFFSET
+                if tls_port > 65535:
+                    raise ConfigError(source, f"{rwhere}.tls_port", "a port (resp_port + 20000 is past 65535)", None,
+                                      False)
+            for port, fname in ((resp_port, "resp_port"), (peer_port, "peer_port"), (tls_port, "tls_port")):
+                if port is None:
+                    continue
                 if (host, port) in endpoints:
                     raise ConfigError(source, f"{rwhere}.{fname}", "a port no other endpoint on this host uses", port)
                 endpoints.add((host, port))
             dc = v.string(rep_raw, "datacenter", rwhere, default=f"dc{j}")
             role = v.choice(rep_raw, "role", rwhere, ("voter", "learner"), default="voter")
-            replicas.append(ReplicaConfig(rname, node_id, sid, host, resp_port, peer_port, dc, role == "voter"))
+            replicas.append(ReplicaConfig(rname, node_id, sid, host, resp_port, peer_port, dc, role == "voter",
+                                          tls_port))
             node_id += 1
         if not any(r.voter for r in replicas):
             raise ConfigError(source, f"{where}.replicas", "at least one replica with role voter", "only learners")
@@ -313,6 +355,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         cfg.client_output_buffer_limit = limits
     cfg.client_query_buffer_limit = v.integer(data, "client_query_buffer_limit", lo=1 << 20, hi=1 << 40,
                                               default=cfg.client_query_buffer_limit)
+    cfg.tls = _parse_tls(source, data.get("tls"))
     cfg.timeout = v.integer(data, "timeout", lo=0, hi=1 << 31, default=cfg.timeout)
     cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
     cfg.leader_datacenter = v.string(data, "leader_datacenter", default=None)

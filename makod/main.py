@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import ssl
 import sys
 
 import click
@@ -76,6 +77,10 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
                     secret=secret)
     except StoreError as exc:
         click.echo(f"makod: {exc}", err=True)
+        sys.exit(2)
+    except ssl.SSLError as exc:
+        click.echo(f"makod: bad config: {config_path}: tls: cannot use the certificate, key or CA files ({exc})",
+                   err=True)
         sys.exit(2)
     gc.collect()
     gc.freeze()  # what was loaded stays: never scan it again

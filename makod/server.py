@@ -21,7 +21,7 @@ import signal
 import time
 from typing import Any
 
-from makod import __version__
+from makod import __version__, tls
 from makod.config import ClusterConfig
 from makod.core.messages import Message
 from makod.core.paxos import PaxosConfig
@@ -141,6 +141,9 @@ class Node:
         self.last_tick_mono = time.monotonic()
         self.apply_errors_logged = 0
         self.last_idle_check = time.monotonic()
+        # TLS contexts are made here, so bad files stop the start (main.py says which).
+        self.client_tls = tls.client_server_context(cfg.tls) if cfg.tls else None
+        self.tls_server: asyncio.AbstractServer | None = None
         self.peers = PeerTransport(
             self.me.node_id,
             self.me.host,  # only the address the config gives this replica
@@ -149,6 +152,7 @@ class Node:
             self._on_peer_message,
             secret=secret,
             num_shards=len(cfg.shards),
+            ssl_contexts=(tls.peer_server_context(cfg.tls), tls.peer_client_context(cfg.tls)) if cfg.tls else None,
             delay_ms=self._delay_to,
         )
         # Set while a durable write keeps failing (disk full, I/O error): write
@@ -206,6 +210,12 @@ class Node:
         self.server = await loop.create_server(
             lambda: ClientProtocol(self), self.cfg.bind, self.me.resp_port, reuse_address=True
         )
+        if self.client_tls is not None:
+            self.tls_server = await loop.create_server(
+                lambda: ClientProtocol(self), self.cfg.bind, self.me.tls_port, reuse_address=True,
+                ssl=self.client_tls, ssl_handshake_timeout=10,
+            )
+            log.info("serving RESP over TLS on %s:%d", self.cfg.bind, self.me.tls_port)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         self._tick()
@@ -214,8 +224,9 @@ class Node:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        for server in (self.server, self.tls_server):
+            if server is not None:
+                server.close()
         driver = self.driver
         driver.pump()
         while self.disk.pending:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Callable
 
 import msgpack
@@ -179,7 +180,9 @@ class _Link:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _OutboundProtocol(self), self.host, self.port),
+                loop.create_connection(lambda: _OutboundProtocol(self), self.host, self.port,
+                                       ssl=self.owner.ssl_client,
+                                       server_hostname=self.host if self.owner.ssl_client else None),
                 HANDSHAKE_TIMEOUT_S,
             )
         except (OSError, asyncio.TimeoutError):
@@ -242,7 +245,10 @@ class PeerTransport:
         secret: bytes,
         num_shards: int,
         delay_ms: Callable[[int], float] | None = None,
+        ssl_contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
     ) -> None:
+        # Mutual TLS (listener side, dialer side) around the authenticated links, if configured.
+        self.ssl_server, self.ssl_client = ssl_contexts if ssl_contexts else (None, None)
         self.node_id = node_id
         self.secret = secret
         self.known_ids = set(peers)
@@ -265,7 +271,8 @@ class PeerTransport:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: _InboundProtocol(self), self.bind, self.port, reuse_address=True
+            lambda: _InboundProtocol(self), self.bind, self.port, reuse_address=True,
+            **({"ssl": self.ssl_server, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_S} if self.ssl_server else {}),
         )
 
     def send(self, peer: int, msg: Message) -> None:
