@@ -153,6 +153,7 @@ class Node:
             secret=secret,
             num_shards=len(cfg.shards),
             ssl_contexts=(tls.peer_server_context(cfg.tls), tls.peer_client_context(cfg.tls)) if cfg.tls else None,
+            reserved_ports={p for r in cfg.replicas for p in (r.resp_port, r.peer_port, r.tls_port) if p},
             delay_ms=self._delay_to,
         )
         # Set while a durable write keeps failing (disk full, I/O error): write

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from typing import Callable
 
@@ -178,14 +179,19 @@ class _Link:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
+        sock = None
         try:
+            sock = self._socket()
+            await asyncio.wait_for(loop.sock_connect(sock, (self.host, self.port)), HANDSHAKE_TIMEOUT_S)
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _OutboundProtocol(self), self.host, self.port,
+                loop.create_connection(lambda: _OutboundProtocol(self), sock=sock,
                                        ssl=self.owner.ssl_client,
                                        server_hostname=self.host if self.owner.ssl_client else None),
                 HANDSHAKE_TIMEOUT_S,
             )
         except (OSError, asyncio.TimeoutError):
+            if sock is not None:
+                sock.close()
             self.connecting = False
             # Drop what queued up: by the time the peer is back it is stale.
             self.dropped += len(self.queued)
@@ -198,6 +204,20 @@ class _Link:
         self.protocol = protocol
         loop.call_later(HANDSHAKE_TIMEOUT_S, self._handshake_timeout, protocol)
 
+    def _socket(self) -> socket.socket:
+        """A socket whose local port is no port of the config: an ephemeral port
+        the kernel hands out could otherwise be a replica's own, and that
+        replica could not start while the connection lasts."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(32):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            if sock.getsockname()[1] not in self.owner.reserved_ports:
+                return sock
+            sock.close()
+        raise OSError("no free local port outside the cluster's ports")
+
     def _handshake_timeout(self, protocol: "_OutboundProtocol") -> None:
         if self.protocol is protocol and self.writer is None and protocol.transport is not None:
             log.warning("peer link to node %d: no handshake reply within %.0f s", self.peer, HANDSHAKE_TIMEOUT_S)
@@ -208,8 +228,6 @@ class _Link:
         self.backoff = RECONNECT_MIN_S
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            import socket
-
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.writer, self.sealer = transport, sealer
         if self.queued:
@@ -246,7 +264,9 @@ class PeerTransport:
         num_shards: int,
         delay_ms: Callable[[int], float] | None = None,
         ssl_contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
+        reserved_ports: set[int] | None = None,
     ) -> None:
+        self.reserved_ports = reserved_ports or set()
         # Mutual TLS (listener side, dialer side) around the authenticated links, if configured.
         self.ssl_server, self.ssl_client = ssl_contexts if ssl_contexts else (None, None)
         self.node_id = node_id

@@ -33,10 +33,11 @@ def _free(port: int) -> bool:
 
 
 def free_port_block(n: int) -> int:
-    """A base port b such that b..b+n-1 and b+10000..b+10000+n-1 are all free."""
+    """A base port b such that b..b+n-1, b+10000.. (peer ports) and b+20000..
+    (TLS ports, when a test turns TLS on) are all free."""
     for _ in range(200):
         base = random.randrange(20000, 45000)
-        if all(_free(base + i) and _free(base + 10000 + i) for i in range(n)):
+        if all(_free(base + i) and _free(base + 10000 + i) and _free(base + 20000 + i) for i in range(n)):
             return base
     raise RuntimeError("no free port block found")
 
