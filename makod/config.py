@@ -77,6 +77,8 @@ class ClusterConfig:
         "normal": (512 << 20, 128 << 20, 60), "pubsub": (32 << 20, 8 << 20, 60),
     })
     client_query_buffer_limit: int = 1 << 30
+    users: list = field(default_factory=list)  # ACL file lines: "user NAME rules..."
+    aclfile: str | None = None  # ACL SAVE / ACL LOAD (relative paths from the config's directory)
     tls: Any = None  # makod.tls.TlsConfig when the config has a tls: section
     timeout: int = 0  # close a client idle this many seconds (0: never), as Redis's `timeout`
     # One-way delay added to every message between replicas in different
@@ -245,7 +247,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     known = {
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
-        "log_retain_bytes", "tls", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
+        "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
     }
     for key in data:
@@ -356,6 +358,14 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     cfg.client_query_buffer_limit = v.integer(data, "client_query_buffer_limit", lo=1 << 20, hi=1 << 40,
                                               default=cfg.client_query_buffer_limit)
     cfg.tls = _parse_tls(source, data.get("tls"))
+    users = data.get("users", [])
+    if not isinstance(users, list) or not all(isinstance(u, str) and u.split()[:1] == ["user"] for u in users):
+        raise ConfigError(source, "users", "a list of ACL lines like 'user alice on >password ~* +@all'", users)
+    cfg.users = users
+    aclfile = v.string(data, "aclfile", default=None)
+    if aclfile is not None and not source.startswith("<"):
+        aclfile = os.path.join(os.path.dirname(os.path.abspath(source)), aclfile)
+    cfg.aclfile = aclfile
     cfg.timeout = v.integer(data, "timeout", lo=0, hi=1 << 31, default=cfg.timeout)
     cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
     cfg.leader_datacenter = v.string(data, "leader_datacenter", default=None)

@@ -183,7 +183,10 @@ class NodeInfo:
         cfg = node.cfg
 
         def set_requirepass(value: str) -> None:
+            # Redis: requirepass is the default user's password.
             node.requirepass = value or None
+            node.acl.set_requirepass(node.requirepass)
+            node.acl_changed()
 
         def set_bulk(value: str) -> None:
             n = _parse_memory(value)

@@ -93,6 +93,19 @@ NOT_ALLOWED_IN_MULTI = "ERR Command not allowed inside a transaction"
 
 # -- auth and connection ---------------------------------------------------
 NOAUTH = "NOAUTH Authentication required."
+NOPERM_COMMAND = "NOPERM User {} has no permissions to run the '{}' command"
+NOPERM_KEY = "NOPERM No permissions to access a key"
+NOPERM_CHANNEL = "NOPERM No permissions to access a channel"
+ACL_SETUSER = "ERR Error in ACL SETUSER modifier '{}': {}"
+ACL_DEFAULT_NOT_REMOVABLE = "ERR The 'default' user cannot be removed"
+ACL_UNKNOWN_CATEGORY = "ERR Unknown category '{}'"
+ACL_GENPASS_BITS = ("ERR ACL GENPASS argument must be the number of bits for the output password, "
+                    "a positive number up to 4096")
+ACL_USER_NOT_FOUND = "ERR User '{}' not found"
+ACL_COMMAND_NOT_FOUND = "ERR Command '{}' not found"
+ACL_NO_FILE = ("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via "
+               "the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration "
+               "file set) in order to store users in the Redis configuration.")
 # Redis's reply while its AOF cannot be written (src/server.c, writeCommandsDeniedByDiskError).
 MISCONF_WRITE = "MISCONF Errors writing to the AOF file: {}"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."

@@ -61,7 +61,8 @@ class Session:
         self.laddr = laddr
         self.parser = RequestParser(max_bulk_len=getattr(host, "proto_max_bulk_len", DEFAULT_MAX_BULK_LEN))
         self.proto = 2
-        self.authenticated = host.requirepass is None
+        self.user = "default"
+        self.authenticated = self._default_user_open()
         self.name: bytes | None = None
         self.lib_name = b""
         self.lib_ver = b""
@@ -180,6 +181,9 @@ class Session:
         if not self.authenticated and "no_auth" not in spec.flags:
             self._reject(errors.NOAUTH)
             return
+        acl = getattr(self.host, "acl", None)
+        if acl is not None and "no_auth" not in spec.flags and not self._acl_allows(acl, spec, argv):
+            return
         if spec.is_write and getattr(self.host, "disk_error", None):
             self._reject(errors.MISCONF_WRITE.format(self.host.disk_error))
             return
@@ -198,6 +202,41 @@ class Session:
             request = TxnRequest([argv])
             request.specs = [spec]
             self._submit(request, None)
+
+    def _default_user_open(self) -> bool:
+        """A new connection is logged in as "default" when that user needs no password."""
+        acl = getattr(self.host, "acl", None)
+        if acl is None:
+            return self.host.requirepass is None
+        user = acl.users.get("default")
+        return user is not None and user.enabled and user.nopass
+
+    def _acl_allows(self, acl: Any, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """The logged-in user's permissions (checked before queueing in MULTI, as Redis does)."""
+        user = acl.users.get(self.user)
+        if user is None or not user.enabled:  # deleted or disabled since it logged in
+            self._reject(errors.NOPERM_COMMAND.format(self.user, spec.name))
+            self.closing = True
+            return False
+        if not acl.command_ok(user, spec):
+            self._acl_denied("command", spec.name, errors.NOPERM_COMMAND.format(self.user, spec.name))
+            return False
+        if spec.first_key:
+            write = spec.is_write
+            for key in spec.keys(argv):
+                if not acl.key_ok(user, key, write=write, read=not write):
+                    self._acl_denied("key", key.decode("utf-8", "replace"), errors.NOPERM_KEY)
+                    return False
+        return True
+
+    def _acl_denied(self, reason: str, obj: str, text: str) -> None:
+        log = getattr(self.host, "acl_log", None)
+        if log is not None:
+            log.add(reason, "multi" if self.in_multi else "toplevel", obj, self.user, self.describe_client())
+        self._reject(text)
+
+    def describe_client(self) -> str:
+        return f"id={self.id} addr={self.addr} laddr={self.laddr} name={(self.name or b'').decode('utf-8', 'replace')} user={self.user}"
 
     def _run_local(self, spec: CommandSpec, argv: list[bytes]) -> Any:
         try:
@@ -329,4 +368,5 @@ class Session:
         self.proto = 2
         self.name = None
         self.db = 0
-        self.authenticated = self.host.requirepass is None
+        self.user = "default"
+        self.authenticated = self._default_user_open()

@@ -64,6 +64,9 @@ class Validator:
             "meta": lambda v: v is None or type(v) is bytes,
             "items": lambda v: type(v) is list,
             "keys": lambda v: type(v) is list,
+            "lines": lambda v: type(v) is list and len(v) <= 10_000 and all(type(x) is str for x in v),
+            "counter": lambda v: _int_in(v, 0, MAX_COUNTER),
+            "origin": lambda v: _int_in(v, 0, 256),
             "deps": lambda v: v is None or (type(v) in (list, tuple) and all(type(x) is int for x in v)),
         }
         for name in _COUNTERS:

@@ -1,3 +1,3 @@
 """Importing this package registers every command in resp.table.TABLE."""
 
-from resp.commands import connection, hashes, keys, server, strings  # noqa: F401
+from resp.commands import acl_cmds, connection, hashes, keys, server, strings  # noqa: F401

@@ -6,6 +6,8 @@ UNWATCH. Handlers take the Session (not a key context).
 
 from __future__ import annotations
 
+import hmac
+
 from typing import Any
 
 from resp import errors
@@ -75,6 +77,7 @@ def hello(session: Any, argv: list[bytes]) -> Any:
         if not _password_ok(session, auth[0], auth[1]):
             raise CommandError(errors.WRONGPASS)
         session.authenticated = True
+        session.user = auth[0].decode("utf-8", "surrogateescape")
     if not session.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -99,11 +102,28 @@ def hello(session: Any, argv: list[bytes]) -> Any:
 
 
 def _password_ok(session: Any, username: bytes, password: bytes) -> bool:
-    """Only the "default" user exists; with no requirepass it takes any password."""
+    """ACL users when the host has them (constant-time comparison of password
+    hashes, acl.User.check_password); else only "default" with requirepass."""
+    acl = getattr(session.host, "acl", None)
+    if acl is not None:
+        user = acl.users.get(username.decode("utf-8", "surrogateescape"))
+        ok = user is not None and user.check_password(password)
+        if not ok and getattr(session.host, "acl_log", None) is not None:
+            session.host.acl_log.add("auth", "toplevel", "AUTH", username.decode("utf-8", "replace"),
+                                     session.describe_client())
+        return ok
     required = session.host.requirepass
     if username != b"default":
         return False
-    return required is None or password == required.encode()
+    return required is None or hmac.compare_digest(password, required.encode())
+
+
+def _default_has_password(session: Any) -> bool:
+    acl = getattr(session.host, "acl", None)
+    if acl is not None:
+        user = acl.users.get("default")
+        return user is not None and not user.nopass
+    return session.host.requirepass is not None
 
 
 @command(
@@ -118,11 +138,12 @@ def auth(session: Any, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     username = argv[1] if len(argv) == 3 else b"default"
-    if len(argv) == 2 and session.host.requirepass is None:
+    if len(argv) == 2 and not _default_has_password(session):
         raise CommandError(errors.AUTH_NOT_CONFIGURED)
     if not _password_ok(session, username, argv[-1]):
         raise CommandError(errors.WRONGPASS)
     session.authenticated = True
+    session.user = username.decode("utf-8", "surrogateescape")
     return OK
 
 
