@@ -257,6 +257,8 @@ class Acl:
         return any(self._match(p, channel) for p in user.channel_patterns)
 
     def _match(self, pattern: bytes, value: bytes) -> bool:
+        if pattern == b"*":  # allkeys / allchannels: Redis skips matching (the empty key too)
+            return True
         m = self._matchers.get(pattern)
         if m is None:
             m = self._matchers[pattern] = self.matcher(pattern)
