@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 import struct
 from typing import Callable, Iterable, Iterator
 
@@ -43,6 +44,7 @@ from makod.storage.base import (
 )
 
 _SLOT = struct.Struct(">Q")
+_CRC = struct.Struct(">I")
 _INT = struct.Struct(">q")
 
 # The map is virtual address space, not disk: start big, grow if ever full.
@@ -226,7 +228,7 @@ class LmdbStore:
     def _load_log(self, state: LoadedState) -> None:
         log_file = os.path.join(self.logs.path, "data.mdb")
         with self.logs.env.begin() as txn:
-            state.promised = self.logs.get_int(txn, b"promised")
+            state.promised = self._read_promised(txn, log_file)
             # The retained entries at or below the applied slot too: they let
             # this replica answer a candidate that is a little behind.
             for key, value in txn.cursor(db=self.log_db):
@@ -244,13 +246,27 @@ class LmdbStore:
                     state.damaged_log_slots.append(slot)  # applied and checkpointed: only kept for peers
 
     # -- the log ----------------------------------------------------------------------------
+    def _read_promised(self, txn: lmdb.Transaction, log_file: str) -> int:
+        """The promised ballot (8 bytes, then their CRC-32; older data has no CRC)."""
+        raw = txn.get(b"promised", db=self.log_meta)
+        if raw is None:
+            return 0
+        raw = bytes(raw)
+        if len(raw) == 12 and _CRC.unpack_from(raw, 8)[0] == zlib.crc32(raw[:8]):
+            return _INT.unpack_from(raw)[0]
+        if len(raw) == 8:
+            return _INT.unpack(raw)[0]
+        raise StoreError(f"{log_file}: the promised ballot fails its checksum: this replica must not vote with a "
+                         "promise it cannot read. See 'Repairing a replica' in docs/OPERATIONS.md")
+
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
         if promised is None and not entries:
             return
 
         def write(txn: lmdb.Transaction) -> None:
             if promised is not None:
-                txn.put(b"promised", _INT.pack(promised), db=self.log_meta)
+                packed = _INT.pack(promised)
+                txn.put(b"promised", packed + _CRC.pack(zlib.crc32(packed)), db=self.log_meta)
             for slot, ballot, value in entries:
                 txn.put(_SLOT.pack(slot), encode_log_entry(ballot, value), db=self.log_db)
 

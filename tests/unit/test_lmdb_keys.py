@@ -62,3 +62,23 @@ def test_data_from_before_tagged_keys_is_upgraded(tmp_path):
     store = LmdbStore(str(tmp_path), identity={"t": 1})
     assert store.load().keyspace.get(b"old-key").value == b"old"
     store.close()
+
+
+def test_promised_ballot_is_checksummed(tmp_path):
+    from makod.storage.lmdb_store import StoreError
+
+    store = LmdbStore(str(tmp_path), identity={"t": 1})
+    store.persist(777, [(1, 777, b"")])
+    assert store.load().promised == 777
+    store.close()
+    env = lmdb.open(str(tmp_path / "log"), max_dbs=4, subdir=True)
+    meta = env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        raw = bytearray(txn.get(b"promised", db=meta))
+        raw[7] ^= 1
+        txn.put(b"promised", bytes(raw), db=meta)
+    env.close()
+    store = LmdbStore(str(tmp_path), identity={"t": 1})
+    with pytest.raises(StoreError, match="promised ballot fails its checksum"):
+        store.load()
+    store.close()
