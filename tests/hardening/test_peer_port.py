@@ -25,16 +25,6 @@ from makod.net.peer_auth import Dialer, FrameReader, HANDSHAKE_MAX_BYTES
 from tests.integration.cluster_util import wait_for
 
 
-@pytest.fixture(scope="module")
-def trio(tmp_path_factory):
-    from tests.integration.cluster_util import Cluster
-
-    c = Cluster(tmp_path_factory.mktemp("peer") / "data", replicas=3)
-    c.start()
-    yield c
-    c.stop()
-
-
 def _config(cluster):
     return load_config_file(os.path.join(cluster.data_dir, "cluster.yaml"))
 
