@@ -35,19 +35,14 @@ from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
 import resp.commands  # noqa: F401  (registers every command in TABLE)
-from makod.net.acl_sync import AclTable, read_table_file, table_message, write_table_file
+from makod.net.acl_sync import AclKeeper, AclTable
 from resp import glob
-from resp.acl import Acl, AclError, AclLog
 from resp.errors import CommandError
 from resp.replies import ErrorReply
 from resp.session import Session
 from resp.table import TABLE, resolve
 
 log = logging.getLogger("makod")
-
-# How often a node resends its ACL table to every peer (a peer that missed a
-# change, was down or cut off, converges within this).
-ACL_GOSSIP_S = 2.0
 
 
 class ThreadDisk:
@@ -121,7 +116,13 @@ class Node:
         self.config_path = config_path
         self.started_mono = time.monotonic()
         self.requirepass = cfg.requirepass
-        self._init_acl(cfg, data_dir, name)
+        # ACL users, kept alike on every node (makod/net/acl_sync.py).
+        self.acls = AclKeeper(cfg, self.me.node_id, os.path.join(data_dir, name, "acl.users"), self.now_ms,
+                              lambda msg: [self.peers.send(r.node_id, msg) for r in cfg.replicas
+                                           if r.node_id != self.me.node_id])
+        self.acl, self.acl_log, self.aclfile = self.acls.acl, self.acls.log, cfg.aclfile
+        if self.acl.users["default"].nopass:
+            self.requirepass = None
         self.proto_max_bulk_len = cfg.proto_max_bulk_len
         self.maxclients = cfg.maxclients
         self.store = LmdbStore(
@@ -181,72 +182,6 @@ class Node:
         self.stats = NodeInfo(self)
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
-
-    # -- ACL users (resp/acl.py; kept alike on every node by makod/net/acl_sync.py) -------------
-    def _init_acl(self, cfg: ClusterConfig, data_dir: str, name: str) -> None:
-        self.acl = Acl(lambda: [s for spec in TABLE for s in (spec, *spec.subcommands.values())],
-                       glob.compile_matcher)
-        self.acl_log = AclLog(self.now_ms)
-        self.aclfile = cfg.aclfile
-        self.acl_path = os.path.join(data_dir, name, "acl.users")
-        os.makedirs(os.path.dirname(self.acl_path), exist_ok=True)
-        try:
-            saved = read_table_file(self.acl_path)
-            if saved is not None:
-                self.acl_version, lines = saved
-            else:
-                self.acl_version = (0, 0)
-                lines = list(cfg.users)
-                if cfg.aclfile and os.path.exists(cfg.aclfile):
-                    with open(cfg.aclfile, encoding="utf-8") as f:
-                        lines += f.read().splitlines()
-            self.acl.load_lines(lines)
-        except (AclError, ValueError, OSError) as exc:
-            raise StoreError(f"{self.acl_path}: cannot load the ACL users: {getattr(exc, 'text', exc)}") from None
-        if not any(line.split()[1:2] == ["default"] for line in lines):
-            self.acl.set_requirepass(cfg.requirepass)
-        default = self.acl.users["default"]
-        self.requirepass = None if default.nopass else self.requirepass
-        self.last_acl_gossip = time.monotonic()
-
-    def acl_changed(self) -> None:
-        """A local ACL change: a new version, on disk, then to every node."""
-        self.acl_version = (self.acl_version[0] + 1, self.me.node_id)
-        self._acl_persist_and_send()
-
-    def _acl_persist_and_send(self, only_send: bool = False) -> None:
-        lines = self.acl.dump()
-        if not only_send:
-            write_table_file(self.acl_path, self.acl_version, lines)
-        msg = table_message(self.me.node_id, self.acl_version, lines)
-        for r in self.cfg.replicas:
-            if r.node_id != self.me.node_id:
-                self.peers.send(r.node_id, msg)
-
-    def _on_acl_table(self, msg: AclTable) -> None:
-        version = (msg.counter, msg.origin)
-        if version <= self.acl_version:
-            return
-        try:
-            self.acl.load_lines(msg.lines)
-        except AclError as exc:
-            log.error("ignoring the ACL table %s from node %d: %s", version, msg.src, exc.text)
-            return
-        self.acl_version = version
-        write_table_file(self.acl_path, version, self.acl.dump())
-        log.info("ACL users updated to version %s (from node %d)", version, msg.src)
-
-    def acl_save(self) -> None:
-        write_table_file(self.aclfile + ".version", self.acl_version, [])
-        tmp = self.aclfile + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in self.acl.dump()))
-        os.replace(tmp, self.aclfile)
-
-    def acl_load(self) -> None:
-        with open(self.aclfile, encoding="utf-8") as f:
-            self.acl.load_lines(f.read().splitlines())
-        self.acl_changed()
 
     def _load_or_repair(self, cfg: ClusterConfig):
         """Load the replica's data; damaged parts that peers can replace are set
@@ -330,9 +265,7 @@ class Node:
         self.last_tick_mono = started
         self.driver.tick()
         self._flush_clients()
-        if self.acl_version != (0, 0) and started - self.last_acl_gossip >= ACL_GOSSIP_S:
-            self.last_acl_gossip = started
-            self._acl_persist_and_send(only_send=True)
+        self.acls.tick(started)
         if started - self.last_idle_check >= 1.0:
             self.last_idle_check = started
             self._check_clients(started)
@@ -342,6 +275,16 @@ class Node:
             log.error("could not apply a chosen entry (%d so far; skipped on every replica alike): %s",
                       replica.apply_errors, replica.last_apply_error)
         asyncio.get_running_loop().call_later(self.cfg.tick_ms / 1000, self._tick)
+
+    # What the ACL commands call (SessionHost).
+    def acl_changed(self) -> None:
+        self.acls.changed()
+
+    def acl_save(self) -> None:
+        self.acls.save()
+
+    def acl_load(self) -> None:
+        self.acls.load()
 
     def _on_disk_error(self, text: str | None) -> None:
         self.disk_error = text
@@ -411,7 +354,7 @@ class Node:
 
     def _on_peer_message(self, msg: Message) -> None:
         if type(msg) is AclTable:
-            self._on_acl_table(msg)
+            self.acls.on_table(msg)
             return
         self.driver.receive(msg)
         self.schedule_pump()

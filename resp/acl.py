@@ -283,7 +283,11 @@ class Acl:
 
     @staticmethod
     def commands_text(user: User) -> str:
-        return " ".join(user.command_rules) if user.command_rules else "-@all"
+        # Redis starts every user from -@all and shows it: "-@all +get".
+        rules = user.command_rules
+        if not rules or rules[0] not in ("+@all", "-@all"):
+            rules = ["-@all", *rules]
+        return " ".join(rules)
 
     def keys_text(self, user: User) -> str:
         return " ".join(self._key_text(perm, p) for perm, p in user.key_patterns)

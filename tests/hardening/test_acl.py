@@ -138,3 +138,20 @@ def _needs_auth(cluster, name) -> bool:
     except redis.ResponseError as exc:
         return "NOAUTH" in str(exc)
     return False
+
+
+def test_acl_save_and_load_with_an_aclfile(make_cluster, cluster):
+    with pytest.raises(redis.ResponseError, match="not configured to use an ACL file"):
+        _client(cluster, cluster.names[0]).execute_command("ACL", "SAVE")
+    single = make_cluster(config={"aclfile": "users.acl"})
+    c = single.client()
+    c.execute_command("ACL", "SETUSER", "dave", "on", ">pw", "~d:*", "+get")
+    assert c.execute_command("ACL", "SAVE") == b"OK"
+    import os
+
+    text = open(os.path.join(single.data_dir, "users.acl")).read()
+    assert "user dave on #" in text and "~d:* resetchannels -@all +get" in text
+    c.execute_command("ACL", "DELUSER", "dave")
+    assert b"dave" not in c.execute_command("ACL", "USERS")
+    assert c.execute_command("ACL", "LOAD") == b"OK"
+    assert single.client(username="dave", password="pw").get("d:1") is None
