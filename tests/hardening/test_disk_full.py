@@ -29,11 +29,11 @@ def small_disk(tmp_path):
 
 
 def _fill(path: str) -> None:
-    with open(path, "wb") as f:
+    # Unbuffered: the write that finds the disk full fails there, not at close.
+    with open(path, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * (1 << 16))
-                f.flush()
         except OSError:
             pass
 
