@@ -139,8 +139,18 @@ class Paxos:
         # chosen_upto: the prefix known chosen at startup (the applied index
         # the state machine recovered); entries at or below it may be gone.
         self.commit = chosen_upto
-        self.first_slot = min(self.log) if self.log else chosen_upto + 1
-        self.first_slot = min(self.first_slot, chosen_upto + 1)
+        # Entries at or below the chosen prefix are kept only for lagging
+        # peers, so they must run without a hole up to it. A crash can leave
+        # one: a slot that arrived late (out of order) was applied and
+        # checkpointed from memory while its own log write was still in flight
+        # and lost. Keep the run that ends at chosen_upto; what lies below a
+        # hole is applied and checkpointed, so it is only dropped.
+        below = chosen_upto
+        while below >= 1 and below in self.log:
+            below -= 1
+        for slot in [s for s in self.log if s <= below]:
+            del self.log[slot]
+        self.first_slot = below + 1
         self.last_slot = max(max(self.log) if self.log else 0, chosen_upto)
         self.handed = chosen_upto  # committed entries given to the state machine
 

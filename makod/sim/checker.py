@@ -145,7 +145,9 @@ def _list_txn(seed: int, op: Op, failed: bool) -> MopTxn:
             mops.append((kind, key, arg))
         if op.ok and not isinstance(op.result, list):
             raise CheckFailed(f"seed {seed}: transaction {op.op_id} answered {op.result!r}")
-    return MopTxn(op.op_id, mops, op.invoke_ms, op.complete_ms, bool(op.ok), failed)
+    # Unknown outcome: it may take effect after its error reply (see _register_events).
+    end = op.complete_ms if op.ok or failed else None
+    return MopTxn(op.op_id, mops, op.invoke_ms, end, bool(op.ok), failed)
 
 
 def _scan_reads(start: bytes, arg: tuple, rows: list) -> list[tuple]:
@@ -184,18 +186,25 @@ def _watch_txns(seed: int, op: Op, failed: bool) -> list[MopTxn]:
     if not (op.ok and op.result is NULL_ARRAY) and len(op.reads) == len([m for m in op.mops if m[0] == "read"]):
         # EXEC was sent and its outcome is unknown (or it failed): its appends may show.
         appends = [m for m in op.mops if m[0] == "append"]
-        out.append(MopTxn(-(op.op_id * 100), appends, op.invoke_ms, op.complete_ms, False, failed))
+        # An outcome-unknown EXEC may still take effect after its error reply
+        # (a delayed forward reaches a leader that still leads): no end.
+        out.append(MopTxn(-(op.op_id * 100), appends, op.invoke_ms, None, False, failed))
     return out
 
 
 def _register_events(seed, op: Op, failed: bool, writes: list, reads: list, register_keys: list[bytes]) -> None:
     status = registers.ACKED if op.ok else registers.FAILED if failed else registers.UNKNOWN
+    # An operation whose outcome is unknown may take effect after its error
+    # reply (a delayed forward still reaches a leader of the same ballot), so
+    # it is pending forever, as Jepsen treats indeterminate operations.
+    complete_ms = None if status == registers.UNKNOWN else op.complete_ms
     if op.kind == "flush":
         # FLUSHDB runs shard by shard inside its interval: a deletion of every
         # key. An error from one shard says nothing of the others.
         status = registers.ACKED if op.ok else registers.UNKNOWN
         for key in register_keys:
-            writes.append(registers.Write(op.op_id, key, None, None, op.invoke_ms, op.complete_ms, status))
+            writes.append(registers.Write(op.op_id, key, None, None, op.invoke_ms,
+                                          op.complete_ms if op.ok else None, status))
         return
     results = None
     if op.ok:
@@ -211,9 +220,9 @@ def _register_events(seed, op: Op, failed: bool, writes: list, reads: list, regi
                 reads.append(registers.Read(op.op_id, key, value, op.invoke_ms, op.complete_ms))
         elif kind == "set":
             value, ttl = arg
-            writes.append(registers.Write(op.op_id, key, value, ttl, op.invoke_ms, op.complete_ms, status))
+            writes.append(registers.Write(op.op_id, key, value, ttl, op.invoke_ms, complete_ms, status))
         else:
-            writes.append(registers.Write(op.op_id, key, None, None, op.invoke_ms, op.complete_ms, status))
+            writes.append(registers.Write(op.op_id, key, None, None, op.invoke_ms, complete_ms, status))
 
 
 def _marks(value) -> list[int]:

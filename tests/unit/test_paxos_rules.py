@@ -240,3 +240,17 @@ def test_time_never_goes_backwards(bad_time):
     p.tick(10)
     with pytest.raises(AssertionError):
         p.tick(bad_time)
+
+
+def test_a_restart_with_a_hole_below_the_chosen_prefix_keeps_only_the_run_above_it():
+    # The log on disk lacks slot 2 (its write was lost in a crash after the
+    # state machine had applied it from memory); the checkpoint says 4.
+    import random as _random
+
+    from makod.core.paxos import Paxos, PaxosConfig
+
+    log = {1: (5, b"a"), 3: (5, b"c"), 4: (5, b"d"), 5: (5, b"e")}
+    p = Paxos(0, 0, [0, 1, 2], [], PaxosConfig(), _random.Random(1), promised=5, log=log, chosen_upto=4)
+    assert p.first_slot == 3 and sorted(p.log) == [3, 4, 5]
+    p = Paxos(0, 0, [0, 1, 2], [], PaxosConfig(), _random.Random(1), promised=5, log={1: (5, b"a")}, chosen_upto=4)
+    assert p.first_slot == 5 and not p.log
