@@ -9,8 +9,10 @@ def trio(tmp_path_factory):
     from tests.integration.cluster_util import Cluster
 
     c = Cluster(tmp_path_factory.mktemp("peer") / "data", replicas=3)
-    c.start()
-    yield c
-    c.stop()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
 
 

@@ -17,9 +17,11 @@ def cluster(tmp_path_factory):
     from tests.integration.cluster_util import Cluster
 
     c = Cluster(tmp_path_factory.mktemp("acl") / "data", shards=2, replicas=3)
-    c.start()
-    yield c
-    c.stop()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
 
 
 def _client(cluster, name, **kw) -> redis.Redis:

@@ -19,9 +19,11 @@ def limited(tmp_path_factory):
         "client_query_buffer_limit": 1 << 20,
         "timeout": 2,
     })
-    c.start()
-    yield c
-    c.stop()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
 
 
 def _stats(cluster) -> dict:

@@ -3,7 +3,9 @@ redis-py ssl=True on the TLS port, peer links over mutual TLS."""
 
 from __future__ import annotations
 
+import glob
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -20,10 +22,17 @@ from tests.integration.cluster_util import free_port_block, makoctl, wait_for
 def tls_cluster(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("tls") / "data")
     base = free_port_block(3)
-    makoctl("cluster", "start", "--data-dir", data_dir, "--shards", "1", "--replicas", "3",
-            "--base-port", str(base), "--tls", "--timeout", "60", timeout=120)
-    yield data_dir, load_config_file(os.path.join(data_dir, "cluster.yaml"))
-    makoctl("cluster", "stop", "--data-dir", data_dir, check=False)
+    try:
+        makoctl("cluster", "start", "--data-dir", data_dir, "--shards", "1", "--replicas", "3",
+                "--base-port", str(base), "--tls", "--timeout", "60", timeout=120)
+        yield data_dir, load_config_file(os.path.join(data_dir, "cluster.yaml"))
+    finally:  # also when the start failed halfway: no node outlives the test
+        makoctl("cluster", "stop", "--data-dir", data_dir, check=False)
+        for pid_file in glob.glob(os.path.join(data_dir, "*", "makod.pid")):
+            try:
+                os.kill(int(open(pid_file).read()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
 
 
 def _tls_client(data_dir: str, port: int, with_cert: bool = True, **kwargs) -> redis.Redis:

@@ -98,11 +98,17 @@ class Cluster:
         try:
             makoctl("cluster", "stop", "--data-dir", self.data_dir, check=False, timeout=60)
         finally:
-            for name in self.names:
-                pid_file = os.path.join(self.data_dir, name, "makod.pid")
+            # Every node that has a pid file, also when the start failed halfway.
+            import glob
+
+            for pid_file in glob.glob(os.path.join(self.data_dir, "*", "makod.pid")):
                 try:
                     pid = int(open(pid_file).read())
-                    os.kill(pid, signal.SIGKILL)
+                    # Only a makod of this cluster: a pid may have been reused since.
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                    if b"makod" in cmdline and os.path.abspath(self.data_dir).encode() in cmdline:
+                        os.kill(pid, signal.SIGKILL)
                 except (OSError, ValueError):
                     pass
 

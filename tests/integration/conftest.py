@@ -9,17 +9,21 @@ from tests.integration.cluster_util import Cluster
 def single(tmp_path_factory):
     """One makod (1 shard x 1 replica), shared by a module's tests."""
     c = Cluster(tmp_path_factory.mktemp("single") / "data")
-    c.start()
-    yield c
-    c.stop()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture
 def fresh_single(tmp_path):
     c = Cluster(tmp_path / "data")
-    c.start()
-    yield c
-    c.stop()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture
