@@ -44,13 +44,19 @@ def _closed(sock: socket.socket, timeout: float) -> bool:
     return False
 
 
+def _reluctant_reader(cluster) -> socket.socket:
+    """A connection with a tiny receive buffer, so replies pile up on the server."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", cluster.port()))
+    return s
+
+
 def test_a_client_that_never_reads_is_closed_at_the_hard_limit(limited):
     c = limited.client()
     c.set(b"big", b"x" * (1 << 20))
     before = _stats(limited)["client_output_buffer_limit_disconnections"]
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", limited.port()))
+    s = _reluctant_reader(limited)
     try:
         s.sendall(b"GET big\r\n" * 2000)  # 2 GB of replies asked for; never read
     except (ConnectionResetError, BrokenPipeError):
@@ -68,9 +74,7 @@ def test_a_slow_reader_over_the_soft_limit_is_closed_after_soft_seconds(limited)
     c = limited.client()
     c.set(b"mid", b"y" * (256 << 10))
     before = _stats(limited)["client_output_buffer_limit_disconnections"]
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", limited.port()))
+    s = _reluctant_reader(limited)
     s.sendall(b"GET mid\r\n" * 28)  # 7 MB: the kernel takes some; over the 1 MB soft limit, under the 8 MB hard one
     started = time.monotonic()
     s.sendall(b"PING\r\n")  # more output later re-checks the soft limit's clock
