@@ -14,9 +14,9 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from makod import __version__
-from resp import errors, glob
+from makod.kv import errors, glob
 from resp.commands.connection import REDIS_COMPAT_VERSION
-from resp.errors import CommandError
+from makod.kv.errors import CommandError
 
 if TYPE_CHECKING:
     from makod.server import Node
@@ -126,6 +126,7 @@ class NodeInfo:
             ("checkpoint_applied_index", node.core.applied_slot),
             ("log_first_index", node.core.paxos.first_slot),
             ("apply_errors", node.core.replica.apply_errors),
+            ("replay_skipped_ops", node.core.replica.replay_skipped_ops),
         ]
 
     def _section_stats(self) -> list[tuple[str, Any]]:

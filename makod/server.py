@@ -34,13 +34,13 @@ from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
-import resp.commands  # noqa: F401  (registers every command in TABLE)
+import makod.commands  # noqa: F401  (registers every command in TABLE)
 from makod.net.acl_sync import AclKeeper, AclTable
-from resp import glob
-from resp.errors import CommandError
-from resp.replies import ErrorReply
+from makod.kv import glob
+from makod.kv.errors import CommandError
+from makod.kv.replies import ErrorReply
 from resp.session import Session
-from resp.table import TABLE, resolve
+from makod.kv.table import TABLE, resolve
 
 log = logging.getLogger("makod")
 

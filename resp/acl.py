@@ -19,7 +19,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from resp.table import CommandSpec
+from makod.kv.table import CommandSpec
 
 CATEGORIES = (
     "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog", "geo",

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-from resp.errors import (
+from makod.kv.errors import (
     PROTO_INVALID_BULK,
     PROTO_INVALID_MULTIBULK,
     PROTO_TOO_BIG_BULK,

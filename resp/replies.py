@@ -1,29 +1,4 @@
-"""Reply values and their RESP2/RESP3 encoding.
-
-Handlers return plain Python values where the wire form is unambiguous and a
-small wrapper where RESP2 and RESP3 differ:
-
-=====================  ==========================  =====================
-value                  RESP2                       RESP3
-=====================  ==========================  =====================
-``bytes`` / ``str``    bulk string ``$``           bulk string ``$``
-``int``                integer ``:``               integer ``:``
-``None``               null bulk ``$-1``           null ``_``
-``list`` / ``tuple``   array ``*``                 array ``*``
-``SimpleString``       ``+``                       ``+``
-``ErrorReply``         ``-``                       ``-``
-``NULL_ARRAY``         ``*-1``                     null ``_``
-``Map``                flat array                  map ``%``
-``Set``                array                       set ``~``
-``Pairs``              flat array                  array of 2-arrays
-``Double``             bulk string                 double ``,``
-``Bool``               integer 0/1                 boolean ``#``
-``Verbatim``           bulk string                 verbatim ``=``
-=====================  ==========================  =====================
-
-``bool`` is deliberately not accepted as an integer: a handler that means a
-RESP3 boolean must say ``Bool(x)``; one that means 0/1 must say ``int(x)``.
-"""
+"""RESP2/RESP3 encoding of reply values (the values live in makod.kv.replies)."""
 
 from __future__ import annotations
 
@@ -31,141 +6,20 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from resp.errors import sanitize
-
-
-class SimpleString:
-    __slots__ = ("text", "wire")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.wire = b"+" + sanitize(text).encode() + b"\r\n"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SimpleString) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __repr__(self) -> str:
-        return f"SimpleString({self.text!r})"
-
-
-class ErrorReply:
-    """An error reply; ``text`` is the whole line after ``-`` (code included)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        text = sanitize(text)
-        head = text.split(" ", 1)[0]
-        if not head or not head.isupper():
-            text = "ERR " + text
-        self.text = text
-
-    @property
-    def code(self) -> str:
-        return self.text.split(" ", 1)[0]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ErrorReply) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __repr__(self) -> str:
-        return f"ErrorReply({self.text!r})"
-
-
-class _NullArray:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NULL_ARRAY"
-
-
-NULL_ARRAY = _NullArray()
-
-
-class Map:
-    """A RESP3 map; ``items`` is a list of (key, value) pairs in reply order."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: Any) -> None:
-        self.items = list(items.items()) if isinstance(items, dict) else list(items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Map) and other.items == self.items
-
-    def __repr__(self) -> str:
-        return f"Map({self.items!r})"
-
-
-class Set:
-    __slots__ = ("members",)
-
-    def __init__(self, members: Any) -> None:
-        self.members = list(members)
-
-    def __repr__(self) -> str:
-        return f"Set({self.members!r})"
-
-
-class Pairs:
-    """Field/value pairs: a flat array in RESP2, an array of 2-element arrays in RESP3.
-
-    (HRANDFIELD ... WITHVALUES and similar replies differ this way.)
-    """
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: Any) -> None:
-        self.items = list(items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Pairs) and other.items == self.items
-
-    def __repr__(self) -> str:
-        return f"Pairs({self.items!r})"
-
-
-class Double:
-    __slots__ = ("value",)
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return f"Double({self.value!r})"
-
-
-class Bool:
-    __slots__ = ("value",)
-
-    def __init__(self, value: bool) -> None:
-        self.value = bool(value)
-
-    def __repr__(self) -> str:
-        return f"Bool({self.value!r})"
-
-
-class Verbatim:
-    """RESP3 verbatim string (INFO, CLIENT INFO use ``txt``); a bulk string in RESP2."""
-
-    __slots__ = ("fmt", "data")
-
-    def __init__(self, data: bytes, fmt: str = "txt") -> None:
-        self.fmt = fmt
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"Verbatim({self.data!r})"
-
-
-OK = SimpleString("OK")
-QUEUED = SimpleString("QUEUED")
-PONG = SimpleString("PONG")
+from makod.kv.replies import (  # noqa: F401  (re-exported for the session and the server)
+    NULL_ARRAY,
+    OK,
+    PONG,
+    QUEUED,
+    Bool,
+    Double,
+    ErrorReply,
+    Map,
+    Pairs,
+    Set,
+    SimpleString,
+    Verbatim,
+)
 
 _OK_WIRE = OK.wire
 _NULL2 = b"$-1\r\n"

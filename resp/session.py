@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-from makod.core.requests import TxnRequest, WatchRequest
-from resp import errors
-from resp.errors import CommandError
+from makod.kv.requests import TxnRequest, WatchRequest
+from makod.kv import errors
+from makod.kv.errors import CommandError
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
 from resp.replies import NULL_ARRAY, OK, QUEUED, ErrorReply, encode
-from resp.table import TABLE, CommandSpec, CommandTable
+from makod.kv.table import TABLE, CommandSpec, CommandTable
 
 # Commands that act at once even inside MULTI (src/server.c processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})

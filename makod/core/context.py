@@ -18,17 +18,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from makod.core.keyspace import Keyspace
-from makod.core.records import (
-    KIND_HASH,
-    OP_DEL,
-    OP_EXPIRE,
-    OP_FLUSH,
-    OP_HDEL,
-    OP_HSET,
-    OP_SET,
-    Record,
-)
+from makod.kv.keyspace import Keyspace
+from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, Record, value_to_wire
 
 
 class KeyLocked(Exception):
@@ -167,6 +158,8 @@ class DirectContext:
 
     # -- writes ----------------------------------------------------------------
     def set(self, key: bytes, kind: int, value: Any, expire_ms: int | None = None) -> None:
+        if kind != KIND_STRING:
+            value = value_to_wire(kind, value)  # a copy: the log must not alias a live value
         self._write((OP_SET, key, kind, value, expire_ms), key, self.ks.data.get(key))
 
     def delete(self, key: bytes) -> bool:
@@ -176,26 +169,10 @@ class DirectContext:
         self._write((OP_DEL, key), key, rec)
         return True
 
-    def hset(self, key: bytes, mapping: dict[bytes, bytes]) -> int:
-        rec = self.get(key)
-        if rec is None:
-            added = len(mapping)
-        else:
-            assert rec.kind == KIND_HASH, "handler must check the type before hset"
-            fields = rec.value
-            added = sum(1 for field in mapping if field not in fields)
-        self._write((OP_HSET, key, mapping), key, rec)
-        return added
-
-    def hdel(self, key: bytes, fields: list[bytes]) -> int:
-        rec = self.get(key)
-        if rec is None:
-            return 0
-        assert rec.kind == KIND_HASH, "handler must check the type before hdel"
-        present = [field for field in dict.fromkeys(fields) if field in rec.value]
-        if present:
-            self._write((OP_HDEL, key, present), key, rec)
-        return len(present)
+    def write(self, op: tuple) -> None:
+        """A data type's op on the key ``op[1]`` (the handler checked the type)."""
+        key = op[1]
+        self._write(op, key, self.get(key))
 
     def set_expire(self, key: bytes, expire_ms: int | None) -> bool:
         rec = self.get(key)
@@ -290,7 +267,11 @@ class DirectContext:
             self.before_write(key, self.captured)
         self.ops.append(op)
         self.written.add(key)
-        self.ks.apply(op, self.version, self.deps, self.undo)
+        if self.ks.apply(op, self.version, self.deps, self.undo):
+            # The op emptied the value and the key went: the log says DEL, so
+            # that a replica replaying over a newer checkpoint (where the op
+            # may meet another value) still ends with the key gone.
+            self.ops[-1] = (OP_DEL, key)
 
     def finish(self) -> tuple[int, ...]:
         """Stamp the final dependency vector on everything written (and deleted,

@@ -30,10 +30,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from makod.core.context import DirectContext, KeyLocked, NeedRemote, vec_join
-from makod.core.keyspace import Keyspace
+from makod.kv.keyspace import Keyspace
 from makod.core.procedures import Abort, footprint_keys
-from makod.core.records import OP_FLUSH, Record
-from makod.core.requests import TxnRequest, WatchRequest
+from makod.kv.records import OP_FLUSH, Record
+from makod.kv.requests import TxnRequest, WatchRequest
 from makod.core.txn_messages import (
     TxnAbort,
     TxnAborted,
@@ -47,9 +47,9 @@ from makod.core.txn_messages import (
     TxnValidated,
 )
 from makod.storage.base import decode_record
-from resp import errors
-from resp.errors import CommandError
-from resp.replies import NULL_ARRAY, ErrorReply
+from makod.kv import errors
+from makod.kv.errors import CommandError
+from makod.kv.replies import NULL_ARRAY, ErrorReply
 
 if TYPE_CHECKING:
     from makod.core.node import NodeCore
@@ -307,6 +307,9 @@ class Coordinator:
                     replies.append(ErrorReply(exc.text))
             result: Any = replies if request.multi else replies[0]
         except NeedRemote as need:
+            # The run changed its copies of fetched records in place (container
+            # values, versions): put them back before the rerun reads them.
+            scratch.rollback(ctx.undo)
             txn.need_keys.update(need.keys)
             txn.need_ranges.update(need.ranges)
             self._fetch(txn)

@@ -12,15 +12,14 @@ still persisted.
 
 from __future__ import annotations
 
-from makod.core.keyspace import Keyspace
-from makod.core.records import KIND_HASH, OP_FLUSH, Record
+from makod.kv.keyspace import Keyspace
+from makod.kv.records import OP_FLUSH, Record, clone_value
 
 
 def clone(rec: Record | None) -> Record | None:
     if rec is None:
         return None
-    value = dict(rec.value) if rec.kind == KIND_HASH else rec.value
-    return Record(rec.kind, value, rec.expire_ms, rec.version, None)
+    return Record(rec.kind, clone_value(rec.kind, rec.value), rec.expire_ms, rec.version, None)
 
 
 class Checkpoint:

@@ -20,7 +20,7 @@ from typing import Any
 import msgpack
 
 from makod.codec import pack
-from resp.replies import (
+from makod.kv.replies import (
     NULL_ARRAY,
     Bool,
     Double,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from makod.core.requests import TxnRequest
-from resp import errors
-from resp.replies import OK, ErrorReply
+from makod.kv.requests import TxnRequest
+from makod.kv import errors
+from makod.kv.replies import OK, ErrorReply
 
 if TYPE_CHECKING:
     from makod.core.node import NodeCore

@@ -50,8 +50,8 @@ from makod.core.txn_messages import (
 )
 from makod.core.watermark import COVERED, ROLLED_BACK, WatermarkTable
 from makod.storage.base import LoadedState
-from resp import errors
-from resp.replies import ErrorReply
+from makod.kv import errors
+from makod.kv.replies import ErrorReply
 
 FORWARD_DEDUP_WINDOW = 65_536
 FORWARD_SOURCES_MAX = 1024

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from makod.core.records import OP_FLUSH
+from makod.kv.records import OP_FLUSH
 from makod.core.watermark import ROLLED_BACK
 
 

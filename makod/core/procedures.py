@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from makod.codec import pack
-from makod.core.records import KIND_NATIVE, KIND_STRING, Record
+from makod.kv.records import KIND_NATIVE, KIND_STRING, Record
 
 
 class Abort(Exception):

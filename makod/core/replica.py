@@ -43,16 +43,16 @@ from makod.core.entries import (
     encode_epoch,
 )
 from makod.core.epochs import EpochChain
-from makod.core.keyspace import Keyspace
+from makod.kv.keyspace import Keyspace
 from makod.core.messages import Message
 from makod.core.participant import Participant, Prepared
 from makod.core.paxos import LEADER, Paxos, PaxosConfig
 from makod.core.procedures import Abort
-from makod.core.records import OP_FLUSH
-from makod.core.requests import TxnRequest, WatchRequest
+from makod.kv.records import OP_FLUSH
+from makod.kv.requests import TxnRequest, WatchRequest
 from makod.core.watermark import COVERED, EPOCH_SHIFT, PENDING, ROLLED_BACK, WatermarkTable
-from resp.errors import CommandError
-from resp.replies import NULL_ARRAY, ErrorReply
+from makod.kv.errors import CommandError
+from makod.kv.replies import NULL_ARRAY, ErrorReply
 
 # Txn states.
 INSTALLED = 0
@@ -139,6 +139,7 @@ class ReplicaCore(Participant):
         )
         self.tracker = CheckpointTracker(self.ks)
         self.apply_errors = 0  # chosen entries or ops this version could not apply (_count_apply_error)
+        self.replay_skipped_ops = 0  # ops already in a newer checkpointed record (_apply_ops)
         self.last_apply_error = ""
         self.applied_slot = applied_slot
         self.applied_clock = clock
@@ -615,10 +616,31 @@ class ReplicaCore(Participant):
 
     def _apply_ops(self, version: int, ops: list) -> None:
         ks = self.ks
+        data = ks.data
         keys: set[bytes] = set()
         has_flush = False
+        # A key whose record is already at this version or newer has this
+        # transaction's effect: a checkpoint is written in parts and may hold
+        # records newer than its applied slot, and the log is replayed from
+        # that slot. Ops that assign (SET, HSET) could be applied twice
+        # harmlessly; ops that adjust (LPUSH, RPOP) must not. Per key,
+        # versions grow in log order (a key
+        # locked by a prepared transaction cannot be written meanwhile), so
+        # the check is decided once per key, before the transaction's first op.
+        stale: dict[bytes, bool] = {}
         for op in ops:
             op = tuple(op)
+            if op[0] != OP_FLUSH:
+                key = op[1]
+                skip = stale.get(key)
+                if skip is None:
+                    rec = data.get(key) if type(key) is bytes else None
+                    skip = stale[key] = rec is not None and rec.version >= version
+                if skip:
+                    self.replay_skipped_ops += 1
+                    continue
+            else:
+                stale.clear()  # the FLUSH left nothing newer behind
             try:
                 ks.apply(op, version, None)
             except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:

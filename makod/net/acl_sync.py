@@ -17,9 +17,9 @@ import os
 from typing import Any, Callable
 
 from makod.core.messages import Message, message
-from resp import glob
+from makod.kv import glob
 from resp.acl import Acl, AclError, AclLog
-from resp.table import TABLE
+from makod.kv.table import TABLE
 
 log = logging.getLogger("makod.acl")
 

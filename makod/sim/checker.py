@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import msgpack
 
-from makod.core.records import KIND_NATIVE, KIND_STRING
+from makod.kv.records import KIND_NATIVE, KIND_STRING, value_to_wire
 from makod.sim import elle, registers
 from makod.sim.elle import MopTxn
 from makod.sim.workload import CONNECTION_REFUSED, REGISTER_KINDS, Op
-from resp.replies import NULL_ARRAY, ErrorReply
+from makod.kv.errors import error_code
+from makod.kv.replies import NULL_ARRAY, ErrorReply
 
 
 class CheckFailed(AssertionError):
@@ -33,7 +34,7 @@ def replica_states(world) -> dict[int, dict[bytes, tuple]]:
         if node is None:
             continue
         ks = node.core.ks
-        out[node_id] = {k: (r.kind, _freeze(r.value)) for k, r in ks.data.items()}
+        out[node_id] = {k: (r.kind, _freeze(value_to_wire(r.kind, r.value))) for k, r in ks.data.items()}
     return out
 
 
@@ -234,7 +235,7 @@ def _marks(value) -> list[int]:
 def _definitely_failed(result) -> bool:
     """Errors after which the transaction certainly had no effect."""
     text = getattr(result, "text", "")
-    return text.startswith("TRYAGAIN") or "has no leader" in text or text == CONNECTION_REFUSED
+    return error_code(text) == "TRYAGAIN" or "has no leader" in text or text == CONNECTION_REFUSED
 
 
 def _check_counter(seed: int, ops: list[Op], final: tuple | None) -> None:

@@ -23,9 +23,9 @@ from makod.core.replica import ReplicaConfig
 from makod.driver import Driver, DriverConfig
 from makod.storage.memory_store import MemoryStore
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
-import resp.commands  # noqa: F401  (registers every command in TABLE)
-from resp import glob
-from resp.table import TABLE, resolve
+import makod.commands  # noqa: F401  (registers every command in TABLE)
+from makod.kv import glob
+from makod.kv.table import TABLE, resolve
 
 if TYPE_CHECKING:
     from makod.sim.world import World

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from makod.core.coord_records import CoordRecords
 from makod.core.epochs import EpochChain
-from makod.core.keyspace import Keyspace
+from makod.kv.keyspace import Keyspace
 from makod.core.node import NodeCore
 from makod.core.paxos import LEADER, Paxos
 from makod.core.replica import ReplicaCore

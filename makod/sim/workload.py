@@ -31,9 +31,9 @@ from typing import Any, Callable
 
 import msgpack
 
-from makod.core.requests import TxnRequest, WatchRequest
+from makod.kv.requests import TxnRequest, WatchRequest
 from makod.sim import procs
-from resp.replies import NULL_ARRAY, ErrorReply
+from makod.kv.replies import NULL_ARRAY, ErrorReply
 
 
 @dataclass

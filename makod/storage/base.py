@@ -18,8 +18,8 @@ import msgpack
 from makod.codec import pack
 
 from makod.core.durability import Checkpoint
-from makod.core.keyspace import Keyspace
-from makod.core.records import Record
+from makod.kv.keyspace import Keyspace
+from makod.kv.records import Record, kind_name, value_from_wire, value_to_wire
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _unsealed(data: bytes, what: str) -> bytes:
 
 
 def encode_record(rec: Record) -> bytes:
-    return _sealed(pack([rec.kind, rec.value, rec.expire_ms, rec.version]))
+    return _sealed(pack([rec.kind, value_to_wire(rec.kind, rec.value), rec.expire_ms, rec.version]))
 
 
 def decode_record(data: bytes, what: str = "a stored record") -> Record:
@@ -69,6 +69,10 @@ def decode_record(data: bytes, what: str = "a stored record") -> Record:
         kind, value, expire_ms, version = msgpack.unpackb(body, raw=False, strict_map_key=False)
     except Exception as exc:
         raise CorruptData(f"{what} does not decode ({type(exc).__name__})") from None
+    try:
+        value = value_from_wire(kind, value)
+    except Exception as exc:
+        raise CorruptData(f"{what} holds a {kind_name(kind)} value that does not decode ({type(exc).__name__})") from None
     return Record(kind, value, expire_ms, version, None)
 
 

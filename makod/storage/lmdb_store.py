@@ -31,7 +31,7 @@ import msgpack
 
 from makod.codec import pack
 from makod.core.durability import Checkpoint
-from makod.core.keyspace import Keyspace
+from makod.kv.keyspace import Keyspace
 from makod.storage.base import (
     CorruptData,
     LoadedState,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from makod.core.durability import Checkpoint
-from makod.core.keyspace import Keyspace
+from makod.kv.keyspace import Keyspace
 from makod.storage.base import (
     LoadedState,
     decode_log_entry,

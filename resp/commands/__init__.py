@@ -1,3 +1,6 @@
-"""Importing this package registers every command in resp.table.TABLE."""
+"""Importing this package registers the session and server commands in makod.kv.table.TABLE.
 
-from resp.commands import acl_cmds, connection, hashes, keys, server, strings  # noqa: F401
+Data commands live in the data model (makod.kv.types); see makod/commands.py.
+"""
+
+from resp.commands import acl_cmds, connection, server  # noqa: F401

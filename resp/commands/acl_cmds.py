@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from resp import errors
+from makod.kv import errors
 from resp.acl import CATEGORIES, AclError, categories_of
-from resp.errors import CommandError
+from makod.kv.errors import CommandError
 from resp.replies import OK, Map, SimpleString
-from resp.table import TABLE, container, subcommand
+from makod.kv.table import TABLE, container, subcommand
 
 _ADMIN = "admin noscript loading stale"
 

@@ -10,10 +10,10 @@ import hmac
 
 from typing import Any
 
-from resp import errors
-from resp.errors import CommandError
+from makod.kv import errors
+from makod.kv.errors import CommandError
 from resp.replies import OK, PONG, Map, SimpleString, Verbatim
-from resp.table import command, container, subcommand
+from makod.kv.table import command, container, subcommand
 
 REDIS_COMPAT_VERSION = "7.2.0"
 

@@ -20,7 +20,7 @@ from makod.core.txn_messages import TxnInstall
 from makod.sim.checker import replica_states
 from makod.sim.faults import Faults
 from makod.sim.world import World
-from resp.replies import ErrorReply
+from makod.kv.replies import ErrorReply
 
 
 class Client:

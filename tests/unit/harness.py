@@ -12,15 +12,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import resp.commands.hashes  # noqa: F401  (registers the commands)
-import resp.commands.keys  # noqa: F401
-import resp.commands.strings  # noqa: F401
+import makod.kv.types.hashes  # noqa: F401  (registers the commands)
+import makod.kv.types.keys  # noqa: F401
+import makod.kv.types.strings  # noqa: F401
 from makod.core.context import DirectContext
-from makod.core.keyspace import Keyspace
-from resp import errors, glob
-from resp.errors import CommandError
+from makod.kv.keyspace import Keyspace
+from makod.kv import errors, glob
+from makod.kv.errors import CommandError
 from resp.replies import ErrorReply, encode
-from resp.table import TABLE
+from makod.kv.table import TABLE
 
 # A fixed, realistic "now" (2023-11-14T22:13:20Z) so absolute times in tests
 # read naturally; tests move it with ``advance``.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from makod.core.keyspace import Keyspace
-from makod.core.records import KIND_STRING, OP_DEL, OP_FLUSH, OP_SET
+from makod.kv.keyspace import Keyspace
+from makod.kv.records import KIND_STRING, OP_DEL, OP_FLUSH, OP_SET
 
 D1, D2 = (5, 0), (0, 9)
 

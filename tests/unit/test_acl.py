@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import resp.commands  # noqa: F401  (fills the command table)
-from resp import glob
+import makod.commands  # noqa: F401  (fills the command table)
+from makod.kv import glob
 from resp.acl import Acl, AclError, hash_password
-from resp.table import TABLE
+from makod.kv.table import TABLE
 
 
 def _acl() -> Acl:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from makod.core.records import KIND_NATIVE, OP_HDEL, OP_HSET
-from resp import errors
-from resp.commands import hashes
-from resp.replies import OK, ErrorReply, Map, Pairs
-from resp.table import TABLE
+from makod.kv.records import KIND_NATIVE, OP_HDEL, OP_HSET
+from makod.kv import errors
+from makod.kv.types import hashes
+from makod.kv.replies import OK, ErrorReply, Map, Pairs
+from makod.kv.table import TABLE
 from tests.unit.harness import Harness
 
 WRONGTYPE = ErrorReply(errors.WRONGTYPE)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from makod.core.records import KIND_NATIVE, OP_DEL, OP_EXPIRE
-from resp import errors
-from resp.commands._util import parse_cursor
-from resp.errors import CommandError
-from resp.replies import OK, ErrorReply, SimpleString
-from resp.table import TABLE
+from makod.kv.records import KIND_NATIVE, OP_DEL, OP_EXPIRE
+from makod.kv import errors
+from makod.kv.args import parse_cursor
+from makod.kv.errors import CommandError
+from makod.kv.replies import OK, ErrorReply, SimpleString
+from makod.kv.table import TABLE
 from tests.unit.harness import Harness
 
 SYNTAX = ErrorReply(errors.SYNTAX)

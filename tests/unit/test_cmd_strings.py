@@ -7,11 +7,11 @@ from fractions import Fraction
 import msgpack
 import pytest
 
-from makod.core.records import KIND_NATIVE, KIND_STRING
-from resp import errors
-from resp.commands import _util
-from resp.replies import OK, ErrorReply
-from resp.table import TABLE
+from makod.kv.records import KIND_NATIVE, KIND_STRING
+from makod.kv import errors
+from makod.kv import args as _util
+from makod.kv.replies import OK, ErrorReply
+from makod.kv.table import TABLE
 from tests.unit.harness import Harness
 
 WRONGTYPE = ErrorReply(errors.WRONGTYPE)

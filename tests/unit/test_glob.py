@@ -1,4 +1,4 @@
-"""resp.glob against a line-by-line port of Redis 7.0's stringmatchlen.
+"""makod.kv.glob against a line-by-line port of Redis 7.0's stringmatchlen.
 
 The port below is deliberately literal (recursive, byte by byte, signed
 chars, reads past the end of the pattern see 0 as C sees the terminator) so
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resp.glob import compile_matcher, match
+from makod.kv.glob import compile_matcher, match
 
 
 def _c_char(b: int) -> int:

@@ -6,7 +6,7 @@ import lmdb
 import pytest
 
 from makod.core.durability import Checkpoint
-from makod.core.records import Record
+from makod.kv.records import Record
 from makod.storage.base import encode_record
 from makod.storage.lmdb_store import LmdbStore, MAX_INLINE_KEY_BYTES
 

@@ -9,7 +9,7 @@ import pytest
 from makod.codec import pack
 from makod.core.entries import ENTRY_BATCH, MalformedEntry, decode_entry, encode_batch
 from makod.core.replica import ReplicaCore
-from makod.core.keyspace import OP_SET
+from makod.kv.keyspace import OP_SET
 
 BAD = [
     b"\xc1",  # never valid msgpack

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from redis.connection import Connection
 
-from resp import errors
-from resp.errors import ProtocolError
+from makod.kv import errors
+from makod.kv.errors import ProtocolError
 from resp.protocol import (
     DEFAULT_MAX_BULK_LEN,
     DEFAULT_MAX_MULTIBULK_LEN,

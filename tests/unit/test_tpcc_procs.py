@@ -13,9 +13,9 @@ import pytest
 
 import makod.procs  # noqa: F401  (registers the procedures)
 from makod.core.context import DirectContext
-from makod.core.keyspace import Keyspace
+from makod.kv.keyspace import Keyspace
 from makod.core.procedures import PROCEDURES, Abort, ProcTxn
-from makod.core.records import OP_DEL
+from makod.kv.records import OP_DEL
 from makod.core.slots import SlotMap
 from makod.procs.tpcc_check import CONDITIONS, evaluate
 from makod.procs.tpcc_schema import (

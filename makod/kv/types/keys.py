@@ -11,17 +11,22 @@ they just run against ``ctx``.
 
 from __future__ import annotations
 
-from makod.core.records import KIND_HASH, KIND_NATIVE, KIND_STRING
-from resp import errors
-from resp.commands._util import INT64_MAX, int_arg, is_opt, parse_cursor
-from resp.errors import CommandError
-from resp.replies import OK, SimpleString
-from resp.table import command
+from makod.kv.records import KIND_NATIVE, KIND_STRING, VALUE_TYPES, kind_name
+from makod.kv import errors
+from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor
+from makod.kv.errors import CommandError
+from makod.kv.replies import OK, SimpleString
+from makod.kv.table import command
 
 _TYPE_NONE = SimpleString("none")
-_TYPE_STRING = SimpleString("string")
-_TYPE_HASH = SimpleString("hash")
-_TYPE_REPLY = {KIND_STRING: _TYPE_STRING, KIND_NATIVE: _TYPE_STRING, KIND_HASH: _TYPE_HASH}
+_TYPE_REPLIES: dict[int, SimpleString] = {}
+
+
+def _type_reply(kind: int) -> SimpleString:
+    reply = _TYPE_REPLIES.get(kind)
+    if reply is None:
+        reply = _TYPE_REPLIES[kind] = SimpleString(kind_name(kind))
+    return reply
 
 # SCAN's default COUNT (src/db.c: scanGenericCommand).
 SCAN_DEFAULT_COUNT = 10
@@ -56,7 +61,7 @@ def type_(ctx, args):
     rec = ctx.get(args[1])
     if rec is None:
         return _TYPE_NONE
-    return _TYPE_REPLY[rec.kind]
+    return _type_reply(rec.kind)
 
 
 # -- renaming -------------------------------------------------------------------------
@@ -71,10 +76,9 @@ def _rename(ctx, args, nx: bool):
         return 0 if nx else OK
     if nx and ctx.get(dst) is not None:
         return 0
-    # A hash's field dict is copied: the new record must not share a mutable
-    # value with the one being deleted (the ops and undo log hold both).
-    value = dict(rec.value) if rec.kind == KIND_HASH else rec.value
-    ctx.set(dst, rec.kind, value, rec.expire_ms)  # the TTL moves with the value
+    # ctx.set copies a container value: the new record must not share a
+    # mutable value with the one being deleted (the ops and undo log hold both).
+    ctx.set(dst, rec.kind, rec.value, rec.expire_ms)  # the TTL moves with the value
     ctx.delete(src)
     return 1 if nx else OK
 
@@ -249,14 +253,14 @@ def parse_scan_options(args: list[bytes], start: int, allow_type: bool):
 def scan(ctx, args):
     cursor = parse_cursor(args[1])
     count, pattern, typename = parse_scan_options(args, 2, allow_type=True)
+    kinds = [kind for kind, vtype in VALUE_TYPES.items() if vtype.name.encode() == typename]
     if typename is None:
         next_cursor, found = ctx.scan(cursor, count, pattern, None)
-    elif typename == b"hash":
-        next_cursor, found = ctx.scan(cursor, count, pattern, KIND_HASH)
+    elif len(kinds) == 1:
+        next_cursor, found = ctx.scan(cursor, count, pattern, kinds[0])
     else:
-        # "string" covers two kinds; any other name (list, set, zset, stream
-        # or a made-up one) matches nothing but the scan still advances:
-        # Redis 7.0 filters by name and never rejects it.
+        # "string" covers two kinds; a made-up name matches nothing but the
+        # scan still advances: Redis 7.0 filters by name and never rejects it.
         next_cursor, found = ctx.scan(cursor, count, pattern, None)
         if typename == b"string":
             found = [key for key in found if _is_string(ctx.get(key))]

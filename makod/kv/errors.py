@@ -20,6 +20,30 @@ class CommandError(Exception):
         super().__init__(text)
         self.text = text
 
+    @property
+    def code(self) -> str:
+        """The error's code: its leading upper-case word (``ERR`` when it has none)."""
+        return error_code(self.text)
+
+    @property
+    def retriable(self) -> bool:
+        """Would the same command, sent again unchanged, possibly succeed?"""
+        return self.code in RETRIABLE_CODES
+
+
+# Codes a client may retry unchanged: the cluster was busy, electing or loading,
+# or a conflicting transaction won. (redis-py retries TRYAGAIN and CLUSTERDOWN
+# on its own in cluster mode.) CLUSTERDOWN here can also mean "outcome unknown"
+# (see CLUSTERDOWN_UNKNOWN_OUTCOME): retrying a non-idempotent write is then the
+# caller's decision, as with any lost connection.
+RETRIABLE_CODES = frozenset({"TRYAGAIN", "CLUSTERDOWN", "LOADING", "BUSY", "MASTERDOWN"})
+
+
+def error_code(text: str) -> str:
+    """The code of an error line (``"WRONGTYPE ..." -> "WRONGTYPE"``, ``"no such key" -> "ERR"``)."""
+    word = text.split(" ", 1)[0]
+    return word if word and word.isupper() and word.isalpha() else "ERR"
+
 
 class ProtocolError(Exception):
     """The client broke the RESP framing; the reply is sent, then the connection closed."""

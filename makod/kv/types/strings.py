@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from makod.core.records import KIND_NATIVE, KIND_STRING, Record, string_value
-from resp import errors
-from resp.commands._util import (
+from makod.kv.records import KIND_NATIVE, KIND_STRING, Record, string_value
+from makod.kv import errors
+from makod.kv.args import (
     INT64_MAX,
     INT64_MIN,
     format_long_double,
@@ -23,9 +23,9 @@ from resp.commands._util import (
     parse_int,
     parse_long_double,
 )
-from resp.errors import CommandError
-from resp.replies import OK
-from resp.table import command
+from makod.kv.errors import CommandError
+from makod.kv.replies import OK
+from makod.kv.table import command
 
 WRONGTYPE = errors.WRONGTYPE
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from resp import errors
-from resp.errors import CommandError
+from makod.kv import errors
+from makod.kv.errors import CommandError
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1

@@ -3,8 +3,9 @@
 Pure: no clock (callers pass ``now_ms``), no I/O. Every change goes through
 ``apply(op, version, deps, undo)``; with an ``undo`` list it records what it
 needs to put things back, and ``rollback(undo)`` does so in reverse order.
-Rolling back in reverse order is exact even though hash values are mutated in
-place, because every later change to the same key was itself undone first.
+Rolling back in reverse order is exact even though container values (hashes,
+lists, sets, ...) are mutated in place by their types' ops, because every
+later change to the same key was itself undone first.
 """
 
 from __future__ import annotations
@@ -16,16 +17,7 @@ from typing import Callable, Iterator
 
 from sortedcontainers import SortedKeyList, SortedList
 
-from makod.core.records import (
-    KIND_HASH,
-    OP_DEL,
-    OP_EXPIRE,
-    OP_FLUSH,
-    OP_HDEL,
-    OP_HSET,
-    OP_SET,
-    Record,
-)
+from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, OPS, VALUE_TYPES, OpSpec, Record, value_from_wire
 
 # Deleted keys remember the version of their deletion, so that WATCH and OCC
 # notice "deleted, then re-created, then deleted again". The memory is bounded:
@@ -35,7 +27,7 @@ TOMBSTONES_MAX = 100_000
 
 # Undo entry tags.
 _U_RECORD = 0  # (tag, key, previous record or None, previous deletion or None)
-_U_FIELD = 1  # (tag, record, field, previous value or None)
+_U_TYPED = 1  # (tag, record, the op's undo function, its undo token)
 _U_META = 2  # (tag, key, record, version, deps, expire_ms)
 _U_FLUSH = 3  # (tag, data, tombstones, absent_floor, expires_count, deletion deps, absent_deps)
 
@@ -140,7 +132,9 @@ class Keyspace:
         version: int,
         deps: tuple[int, ...] | None,
         undo: list | None = None,
-    ) -> None:
+    ) -> bool:
+        """Carry out one op at ``version``; True when it removed its key (a typed op
+        that emptied the value: the context logs that as a DEL)."""
         code = op[0]
         data = self.data
         if code == OP_SET:
@@ -148,7 +142,11 @@ class Keyspace:
             prev = data.get(key)
             if undo is not None:
                 undo.append((_U_RECORD, key, prev, self._deletion(key, prev)))
-            self._replace(key, prev, Record(op[2], op[3], op[4], version, deps))
+            kind = op[2]
+            # The op holds the value's wire form; the record gets its own
+            # value object (containers are mutated in place later).
+            value = op[3] if kind == KIND_STRING else value_from_wire(kind, op[3])
+            self._replace(key, prev, Record(kind, value, op[4], version, deps))
         elif code == OP_DEL:
             key = op[1]
             prev = data.get(key)
@@ -156,43 +154,6 @@ class Keyspace:
                 if undo is not None:
                     undo.append((_U_RECORD, key, prev, None))
                 self._replace(key, prev, None)
-                self._remember_deletion(key, version, deps)
-        elif code == OP_HSET:
-            key = op[1]
-            rec = data.get(key)
-            if rec is None:
-                if undo is not None:
-                    undo.append((_U_RECORD, key, None, self._deletion(key, None)))
-                self._replace(key, None, Record(KIND_HASH, dict(op[2]), None, version, deps))
-            else:
-                assert rec.kind == KIND_HASH, "hset op on a non-hash record"
-                fields = rec.value
-                if undo is not None:
-                    undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
-                    for field in op[2]:
-                        undo.append((_U_FIELD, rec, field, fields.get(field)))
-                fields.update(op[2])
-                rec.version = version
-                rec.deps = deps
-        elif code == OP_HDEL:
-            key = op[1]
-            rec = data.get(key)
-            if rec is None:
-                return
-            assert rec.kind == KIND_HASH, "hdel op on a non-hash record"
-            fields = rec.value
-            if undo is not None:
-                undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
-            for field in op[2]:
-                old = fields.pop(field, None)
-                if old is not None and undo is not None:
-                    undo.append((_U_FIELD, rec, field, old))
-            rec.version = version
-            rec.deps = deps
-            if not fields:
-                if undo is not None:
-                    undo.append((_U_RECORD, key, rec, None))
-                self._replace(key, rec, None)
                 self._remember_deletion(key, version, deps)
         elif code == OP_EXPIRE:
             key = op[1]
@@ -220,7 +181,45 @@ class Keyspace:
             self._scan_index = None
             self._order_index = None
         else:
-            raise AssertionError(f"unknown op code {code}")
+            spec = OPS.get(code)
+            if spec is None:
+                raise AssertionError(f"unknown op code {code}")
+            return self._apply_typed(spec, op, version, deps, undo)
+        return False
+
+    def _apply_typed(
+        self, spec: OpSpec, op: tuple, version: int, deps: tuple[int, ...] | None, undo: list | None
+    ) -> bool:
+        """A data type's op on one key; True when it emptied the value and the key went."""
+        key = op[1]
+        data = self.data
+        rec = data.get(key)
+        if rec is None or rec.kind != spec.kind:
+            if rec is None and not spec.creates:
+                return False
+            # Absent (or, only when replaying over a newer checkpoint, another
+            # kind): start from an empty value. Undoing restores ``rec``.
+            if undo is not None:
+                undo.append((_U_RECORD, key, rec, self._deletion(key, rec)))
+            new = Record(spec.kind, VALUE_TYPES[spec.kind].empty(), None, version, deps)
+            self._replace(key, rec, new)
+            rec = new
+            spec.apply(rec.value, op)
+        else:
+            if undo is not None:
+                undo.append((_U_META, key, rec, rec.version, rec.deps, rec.expire_ms))
+                undo.append((_U_TYPED, rec, spec.undo, spec.apply(rec.value, op)))
+            else:
+                spec.apply(rec.value, op)
+            rec.version = version
+            rec.deps = deps
+        if VALUE_TYPES[spec.kind].size(rec.value) == 0:
+            if undo is not None:
+                undo.append((_U_RECORD, key, rec, None))
+            self._replace(key, rec, None)
+            self._remember_deletion(key, version, deps)
+            return True
+        return False
 
     def rollback(self, undo: list) -> None:
         """Undo, newest first, what ``apply`` recorded in ``undo``."""
@@ -234,12 +233,8 @@ class Keyspace:
                 else:
                     self.tombstones.pop(key, None)
                     self.deletion_deps.pop(key, None)
-            elif tag == _U_FIELD:
-                rec, field, old = entry[1], entry[2], entry[3]
-                if old is None:
-                    rec.value.pop(field, None)
-                else:
-                    rec.value[field] = old
+            elif tag == _U_TYPED:
+                entry[2](entry[1].value, entry[3])
             elif tag == _U_META:
                 key, rec = entry[1], entry[2]
                 rec.version, rec.deps = entry[3], entry[4]

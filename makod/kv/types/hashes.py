@@ -5,8 +5,8 @@ order, which is also the order of a small Redis hash (a listpack): new fields
 go last, updated fields keep their place, so HKEYS, HGETALL and friends answer
 in the same order Redis does for hashes of up to 128 fields.
 
-Hashes are changed only through ``ctx.hset`` and ``ctx.hdel``; deleting the
-last field removes the key.
+Hashes change only through two ops: HSET (assign fields, creating the hash)
+and HDEL (remove fields; removing the last one removes the key).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import heapq
 from fractions import Fraction
 
-from makod.core.keyspace import scan_hash
-from makod.core.records import KIND_HASH, Record
-from resp import errors
-from resp.commands._util import (
+from makod.kv.keyspace import scan_hash
+from makod.kv.records import KIND_HASH, OP_HDEL, OP_HSET, OpSpec, Record, ValueType, register_op, register_type
+from makod.kv import errors
+from makod.kv.args import (
     INT64_MAX,
     INT64_MIN,
     format_long_double,
@@ -29,11 +29,11 @@ from resp.commands._util import (
     parse_int,
     parse_long_double,
 )
-from resp.commands.keys import parse_scan_options
-from resp.errors import CommandError
-from resp.glob import compile_matcher
-from resp.replies import OK, Map, Pairs
-from resp.table import command
+from makod.kv.types.keys import parse_scan_options
+from makod.kv.errors import CommandError
+from makod.kv.glob import compile_matcher
+from makod.kv.replies import OK, Map, Pairs
+from makod.kv.table import command
 
 # Redis's hash-max-listpack-entries default: a hash this small is answered
 # whole by HSCAN (cursor 0), as Redis does for listpack-encoded hashes.
@@ -42,6 +42,66 @@ HSCAN_WHOLE_MAX = 128
 # (the fields are not kept sorted), so a call returns at least 1/32 of the
 # hash however small COUNT is: a full scan stays O(N) calls-worth of work x 32.
 HSCAN_MIN_FRACTION = 32
+
+
+class HashType(ValueType):
+    """A dict of field -> value, in insertion order."""
+
+    kind = KIND_HASH
+    name = "hash"
+
+    def empty(self) -> dict:
+        return {}
+
+    def clone(self, value: dict) -> dict:
+        return dict(value)
+
+    def to_wire(self, value: dict) -> dict:
+        return dict(value)
+
+    def from_wire(self, data: dict) -> dict:
+        return {bytes(f): bytes(v) for f, v in data.items()}
+
+    def size(self, value: dict) -> int:
+        return len(value)
+
+    def encoding(self, value: dict) -> str:
+        if len(value) <= 128 and all(len(f) <= 64 and len(v) <= 64 for f, v in value.items()):
+            return "listpack"
+        return "hashtable"
+
+
+register_type(HashType())
+
+
+def _apply_hset(fields: dict, op: tuple) -> list:
+    mapping = op[2]
+    token = [(field, fields.get(field)) for field in mapping]
+    fields.update(mapping)
+    return token
+
+
+def _apply_hdel(fields: dict, op: tuple) -> list:
+    return [(field, fields.pop(field)) for field in op[2] if field in fields]
+
+
+def _undo_fields(fields: dict, token: list) -> None:
+    for field, old in reversed(token):
+        if old is None:
+            del fields[field]
+        else:
+            fields[field] = old
+
+
+register_op(OpSpec(OP_HSET, KIND_HASH, "hset", _apply_hset, _undo_fields))
+register_op(OpSpec(OP_HDEL, KIND_HASH, "hdel", _apply_hdel, _undo_fields, creates=False))
+
+
+def _hset(ctx, key: bytes, rec: Record | None, mapping: dict[bytes, bytes]) -> int:
+    """Assign ``mapping`` in the hash ``rec`` (checked) at ``key``: how many fields are new."""
+    added = len(mapping) if rec is None else sum(1 for field in mapping if field not in rec.value)
+    ctx.write((OP_HSET, key, mapping))
+    return added
 
 
 def _hash(ctx, key: bytes) -> Record | None:
@@ -67,15 +127,13 @@ def _pairs(args: list[bytes], name: str) -> dict[bytes, bytes]:
 @command("hset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", summary="Set the string value of a hash field.", since="2.0.0", complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.")
 def hset(ctx, args):
     mapping = _pairs(args, "hset")
-    _hash(ctx, args[1])
-    return ctx.hset(args[1], mapping)
+    return _hset(ctx, args[1], _hash(ctx, args[1]), mapping)
 
 
 @command("hmset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", summary="Set multiple hash fields to multiple values.", since="2.0.0", complexity="O(N) where N is the number of fields being set.")
 def hmset(ctx, args):
     mapping = _pairs(args, "hmset")
-    _hash(ctx, args[1])
-    ctx.hset(args[1], mapping)
+    _hset(ctx, args[1], _hash(ctx, args[1]), mapping)
     return OK
 
 
@@ -84,15 +142,19 @@ def hsetnx(ctx, args):
     rec = _hash(ctx, args[1])
     if rec is not None and args[2] in rec.value:
         return 0
-    ctx.hset(args[1], {args[2]: args[3]})
+    ctx.write((OP_HSET, args[1], {args[2]: args[3]}))
     return 1
 
 
 @command("hdel", -3, "write fast", keys=(1, 1, 1), group="hash", summary="Delete one or more hash fields.", since="2.0.0", complexity="O(N) where N is the number of fields to be removed.")
 def hdel(ctx, args):
-    if _hash(ctx, args[1]) is None:
+    rec = _hash(ctx, args[1])
+    if rec is None:
         return 0
-    return ctx.hdel(args[1], args[2:])
+    present = [field for field in dict.fromkeys(args[2:]) if field in rec.value]
+    if present:
+        ctx.write((OP_HDEL, args[1], present))
+    return len(present)
 
 
 # -- reading --------------------------------------------------------------------------
@@ -170,7 +232,7 @@ def hincrby(ctx, args):
     new = old + incr
     if new > INT64_MAX or new < INT64_MIN:
         raise CommandError(errors.OVERFLOW)
-    ctx.hset(key, {field: b"%d" % new})
+    ctx.write((OP_HSET, key, {field: b"%d" % new}))
     return new
 
 
@@ -194,7 +256,7 @@ def hincrbyfloat(ctx, args):
     if not is_finite(total):
         raise CommandError(errors.INCR_FLOAT_NAN)
     text = format_long_double(total)
-    ctx.hset(key, {field: text})
+    ctx.write((OP_HSET, key, {field: text}))
     return text
 
 

@@ -1,0 +1,77 @@
+"""MAKO: makodb's own administration commands, and MAKO CALL (stored procedures).
+
+They live beside the cores, not in resp/, because MAKO CALL runs a stored
+procedure, which is core machinery; the RESP layer only sees the table entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from typing import Any
+
+import msgpack
+
+from makod.codec import pack
+from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
+from makod.core.procedures import PROCEDURES, Abort, ProcTxn
+from makod.kv import errors
+from makod.kv.errors import CommandError
+from makod.kv.replies import OK
+from makod.kv.table import container, subcommand
+
+
+def _mako_status(session: Any, argv: list[bytes]) -> Any:
+    return json.dumps(session.host.mako_status(), sort_keys=True)
+
+
+def _mako_failover(session: Any, argv: list[bytes]) -> Any:
+    target = argv[2].decode("utf-8", "replace") if len(argv) > 2 else None
+    session.host.mako_failover(target)
+    return OK
+
+
+def _mako_call(ctx: Any, argv: list[bytes]) -> Any:
+    """MAKO CALL <procedure> [<msgpack args>]: run a stored procedure as one transaction."""
+    name = argv[2].decode("utf-8", "replace")
+    proc = PROCEDURES.get(name)
+    if proc is None:
+        raise CommandError(errors.UNKNOWN_PROCEDURE.format(name))
+    try:
+        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
+    except (ValueError, msgpack.UnpackException):
+        raise CommandError(errors.PROCEDURE_BAD_ARGS) from None
+    try:
+        return pack(proc.fn(ProcTxn(ctx), args))
+    except (Abort, KeyLocked, NeedRemote, DependencyInDoubt):
+        raise  # the transaction machinery's own signals
+    except Exception as exc:  # a bug in the procedure: fail its transaction, not the server
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" at {os.path.basename(frame.filename)}:{frame.lineno}"
+        reason = " ".join(f"{type(exc).__name__}: {exc}{where}".split())[:500]  # one line, bounded
+        raise Abort(reason, errors.PROCEDURE_FAILED.format(name, reason)) from None
+
+
+def _mako_procedures(session: Any, argv: list[bytes]) -> Any:
+    return PROCEDURES.names()
+
+
+def _mako_digest(session: Any, argv: list[bytes]) -> Any:
+    return session.host.mako_digest()
+
+
+container(
+    "mako",
+    scope="server",
+    group="mako",
+    summary="makodb cluster administration.",
+    since="0.1.0",
+    subcommands=[
+        subcommand("mako", "status", 2, _mako_status, "admin loading stale", scope="server", group="mako", summary="This node's replication and shard status as JSON.", since="0.1.0"),
+        subcommand("mako", "call", -3, _mako_call, "write no_multi movablekeys", scope="data", group="mako", summary="Runs a registered stored procedure as one transaction.", since="0.1.0", complexity="depends on the procedure"),
+        subcommand("mako", "procedures", 2, _mako_procedures, "loading stale", scope="server", group="mako", summary="Lists the registered stored procedures.", since="0.1.0"),
+        subcommand("mako", "digest", 2, _mako_digest, "admin loading stale", scope="server", group="mako", summary="Applied slot, key count and a hash of this replica's own state.", since="0.1.0"),
+        subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
+    ],
+)

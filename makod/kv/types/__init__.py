@@ -1,0 +1,6 @@
+"""One module per data type: its commands, and its value's ops (apply/undo/clone/encode).
+
+Importing this package registers every data command in makod.kv.table.TABLE.
+"""
+
+from makod.kv.types import hashes, keys, strings  # noqa: F401
