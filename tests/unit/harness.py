@@ -12,9 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import makod.kv.types.hashes  # noqa: F401  (registers the commands)
-import makod.kv.types.keys  # noqa: F401
-import makod.kv.types.strings  # noqa: F401
+import makod.kv.types  # noqa: F401  (registers every data command)
 from makod.core.context import DirectContext
 from makod.kv.keyspace import Keyspace
 from makod.kv import errors, glob

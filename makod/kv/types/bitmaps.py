@@ -1,0 +1,1 @@
+"""bitmaps (filled in by its data-type module)."""

@@ -1,0 +1,1 @@
+"""hll (filled in by its data-type module)."""

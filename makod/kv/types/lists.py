@@ -1,0 +1,1 @@
+"""lists (filled in by its data-type module)."""

@@ -1,0 +1,1 @@
+"""sets (filled in by its data-type module)."""

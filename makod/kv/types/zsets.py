@@ -1,0 +1,1 @@
+"""zsets (filled in by its data-type module)."""
