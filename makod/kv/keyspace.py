@@ -458,3 +458,9 @@ class Keyspace:
             self._order_index = SortedList(self.data)
         return self._order_index
 
+
+
+# The typed ops a keyspace applies are registered by the data type modules:
+# whoever holds a keyspace (a replica replaying its log, a storage test) must
+# have them, not only the processes that serve commands.
+import makod.kv.types  # noqa: E402,F401

@@ -72,6 +72,11 @@ class CommandSpec:
     # "all_ok", "first", or "custom" (the handler module merges).
     merge: str = ""
     subcommands: dict[str, "CommandSpec"] = field(default_factory=dict)
+    # Keys that (first, last, step) cannot describe (a "numkeys" argument, as
+    # in LMPOP, ZUNION, SINTERCARD): argv -> keys. Such a command is flagged
+    # ``movablekeys``; it must raise nothing (bad input: return what it can,
+    # the handler reports the error).
+    key_finder: Callable[[list[bytes]], list[bytes]] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.flags - KNOWN_FLAGS
@@ -81,6 +86,8 @@ class CommandSpec:
         assert ("write" in self.flags) + ("readonly" in self.flags) <= 1, self.name
         if self.first_key:
             assert self.key_step >= 1, f"{self.name}: keys need a step"
+        if self.key_finder is not None:
+            assert "movablekeys" in self.flags, f"{self.name}: a key finder means movable keys"
 
     @property
     def is_write(self) -> bool:
@@ -91,10 +98,30 @@ class CommandSpec:
 
     def keys(self, args: list[bytes]) -> list[bytes]:
         """The key arguments of one invocation (args[0] is the command name)."""
+        if self.key_finder is not None:
+            return self.key_finder(args)
         if not self.first_key:
             return []
         last = self.last_key if self.last_key >= 0 else len(args) + self.last_key
         return args[self.first_key : last + 1 : self.key_step]
+
+
+def numkeys_finder(numkeys_at: int, extra: int = 0) -> Callable[[list[bytes]], list[bytes]]:
+    """Keys that follow a "numkeys" argument at ``numkeys_at`` (ZUNION, SINTERCARD,
+    LMPOP's ``numkeys key...``), plus ``extra`` keys just before it (ZUNIONSTORE's
+    destination at ``numkeys_at - 1``)."""
+
+    def find(args: list[bytes]) -> list[bytes]:
+        before = args[numkeys_at - extra : numkeys_at] if extra else []
+        try:
+            n = int(args[numkeys_at])
+        except (IndexError, ValueError):
+            return list(before)
+        if n <= 0:
+            return list(before)
+        return list(before) + args[numkeys_at + 1 : numkeys_at + 1 + n]
+
+    return find
 
 
 def resolve(table: "CommandTable", argv: list[bytes]) -> "CommandSpec | None":
@@ -145,6 +172,7 @@ def command(
     since: str = "1.0.0",
     complexity: str = "O(1)",
     merge: str = "",
+    key_finder: Callable[[list[bytes]], list[bytes]] | None = None,
     table: CommandTable = TABLE,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a command and register its handler in ``table``."""
@@ -165,6 +193,7 @@ def command(
                 since=since,
                 complexity=complexity,
                 merge=merge,
+                key_finder=key_finder,
             )
         )
         return handler
@@ -216,9 +245,13 @@ def subcommand(
     summary: str = "",
     since: str = "1.0.0",
     complexity: str = "O(1)",
+    keys: tuple[int, int, int] = (0, 0, 0),
 ) -> CommandSpec:
     return CommandSpec(
         name=f"{container_name.lower()}|{sub.lower()}",
+        first_key=keys[0],
+        last_key=keys[1],
+        key_step=keys[2],
         arity=arity,
         flags=frozenset(flags.split()),
         handler=handler,

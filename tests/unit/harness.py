@@ -18,7 +18,7 @@ from makod.kv.keyspace import Keyspace
 from makod.kv import errors, glob
 from makod.kv.errors import CommandError
 from resp.replies import ErrorReply, encode
-from makod.kv.table import TABLE
+from makod.kv.table import TABLE, resolve
 
 # A fixed, realistic "now" (2023-11-14T22:13:20Z) so absolute times in tests
 # read naturally; tests move it with ``advance``.
@@ -70,7 +70,7 @@ class Harness:
 
     def run(self, *argv: Any) -> Any:
         args = [as_bytes(a) for a in argv]
-        spec = TABLE.lookup(args[0])
+        spec = resolve(TABLE, args)
         if spec is None or spec.handler is None:
             return ErrorReply(errors.unknown_command(args[0], args[1:]))
         if not spec.arity_ok(len(args)):

@@ -16,7 +16,7 @@ from makod.kv import errors
 from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor
 from makod.kv.errors import CommandError
 from makod.kv.replies import OK, SimpleString
-from makod.kv.table import command
+from makod.kv.table import command, container, subcommand
 
 _TYPE_NONE = SimpleString("none")
 _TYPE_REPLIES: dict[int, SimpleString] = {}
@@ -293,3 +293,108 @@ def _flush(ctx, args):
 
 command("flushdb", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from the current database.", since="1.0.0", complexity="O(N) where N is the number of keys in the selected database")(_flush)
 command("flushall", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from all databases.", since="1.0.0", complexity="O(N) where N is the total number of keys in all databases")(_flush)
+
+
+# -- copying and inspecting ------------------------------------------------------------------
+
+
+@command("copy", -3, "write denyoom", keys=(1, 2, 1), group="generic", summary="Copy a key.", since="6.2.0", complexity="O(N) worst case for collections, where N is the number of nested items. O(1) for string values.")
+def copy(ctx, args):
+    src, dst = args[1], args[2]
+    replace = False
+    j = 3
+    while j < len(args):
+        if is_opt(args[j], b"REPLACE"):
+            replace = True
+        elif is_opt(args[j], b"DB") and j + 1 < len(args):
+            # One database (makodb has no SELECT n): only DB 0 is a valid target.
+            db = int_arg(args[j + 1])
+            if db != 0:
+                raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    if src == dst:
+        raise CommandError(COPY_SAME_KEY)
+    rec = ctx.get(src)
+    if rec is None:
+        return 0
+    if ctx.get(dst) is not None and not replace:
+        return 0
+    ctx.set(dst, rec.kind, rec.value, rec.expire_ms)  # a copy of the value; the TTL too
+    return 1
+
+
+COPY_SAME_KEY = "ERR source and destination objects are the same"
+
+
+def _object_key(ctx, args):
+    rec = ctx.get(args[2])
+    if rec is None:
+        return None
+    return rec
+
+
+def _object_encoding(ctx, args):
+    rec = _object_key(ctx, args)
+    return None if rec is None else VALUE_TYPES[rec.kind].encoding(rec.value).encode()
+
+
+def _object_refcount(ctx, args):
+    return None if _object_key(ctx, args) is None else 1
+
+
+def _object_idletime(ctx, args):
+    # Access times are not tracked (they would be per-replica state that reads
+    # would have to write): every key reads as just used, as with an LFU policy
+    # Redis would refuse; 0 is what a freshly touched key answers.
+    return None if _object_key(ctx, args) is None else 0
+
+
+def _object_freq(ctx, args):
+    if _object_key(ctx, args) is None:
+        return None
+    raise CommandError(OBJECT_FREQ_NOT_LFU)
+
+
+OBJECT_FREQ_NOT_LFU = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching "
+    "between policies at runtime LRU and LFU data will take some time to adjust."
+)
+
+
+def _object_help(ctx, args):
+    return [
+        b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        b"ENCODING <key>",
+        b"    Return the kind of internal representation used in order to store the value",
+        b"    associated with a <key>.",
+        b"FREQ <key>",
+        b"    Return the access frequency index of the <key>. The returned integer is",
+        b"    proportional to the logarithm of the recent access frequency of the key.",
+        b"IDLETIME <key>",
+        b"    Return the idle time of the <key>, that is the approximated number of",
+        b"    seconds elapsed since the last access to the key.",
+        b"REFCOUNT <key>",
+        b"    Return the number of references of the value associated with the specified",
+        b"    <key>.",
+        b"HELP",
+        b"    Print this help.",
+    ]
+
+
+container(
+    "object",
+    scope="data",
+    group="generic",
+    summary="A container for object introspection commands.",
+    since="2.2.3",
+    subcommands=[
+        subcommand("object", "encoding", 3, _object_encoding, "readonly", scope="data", group="generic", summary="Inspect the internal encoding of a Redis object.", since="2.2.3", keys=(2, 2, 1)),
+        subcommand("object", "freq", 3, _object_freq, "readonly", scope="data", group="generic", summary="Get the logarithmic access frequency counter of a Redis object.", since="4.0.0", keys=(2, 2, 1)),
+        subcommand("object", "idletime", 3, _object_idletime, "readonly", scope="data", group="generic", summary="Get the time since a Redis object was last accessed.", since="2.2.3", keys=(2, 2, 1)),
+        subcommand("object", "refcount", 3, _object_refcount, "readonly", scope="data", group="generic", summary="Get the number of references to the value of the key.", since="2.2.3", keys=(2, 2, 1)),
+        subcommand("object", "help", 2, _object_help, "loading stale", scope="data", group="generic", summary="Show helpful text about the different subcommands", since="6.2.0"),
+    ],
+)

@@ -24,7 +24,7 @@ from makod.kv.args import (
     parse_long_double,
 )
 from makod.kv.errors import CommandError
-from makod.kv.replies import OK
+from makod.kv.replies import OK, Map
 from makod.kv.table import command
 
 WRONGTYPE = errors.WRONGTYPE
@@ -406,3 +406,103 @@ def incrbyfloat(ctx, args):
     text = format_long_double(total)
     ctx.set(key, KIND_STRING, text, None if rec is None else rec.expire_ms)
     return text  # a bulk string in RESP2 and RESP3 alike
+
+
+# -- LCS ---------------------------------------------------------------------------------------
+
+LCS_NOT_STRINGS = "ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = "ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_BIG = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+# Redis bounds the DP table by proto-max-bulk-len (bytes); a Python table is
+# about 100 times slower to fill, so the cap is on cells: 4M cells take a few
+# seconds of the event loop, never minutes.
+LCS_MAX_CELLS = 4_000_000
+
+
+@command("lcs", -3, "readonly", keys=(1, 2, 1), group="string", summary="Find longest common substring", since="7.0.0", complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively")
+def lcs(ctx, args):
+    recs = [ctx.get(args[1]), ctx.get(args[2])]
+    if any(rec is not None and rec.kind not in (KIND_STRING, KIND_NATIVE) for rec in recs):
+        raise CommandError(LCS_NOT_STRINGS)
+    a, b = (b"" if rec is None else _string(rec) for rec in recs)
+    getlen = getidx = withmatchlen = False
+    minmatchlen = 0
+    j = 3
+    while j < len(args):
+        opt = args[j].upper()
+        if opt == b"IDX":
+            getidx = True
+        elif opt == b"LEN":
+            getlen = True
+        elif opt == b"WITHMATCHLEN":
+            withmatchlen = True
+        elif opt == b"MINMATCHLEN" and j + 1 < len(args):
+            minmatchlen = max(0, int_arg(args[j + 1]))
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    if getidx and getlen:
+        raise CommandError(LCS_LEN_AND_IDX)
+    alen, blen = len(a), len(b)
+    if (alen + 1) * (blen + 1) > LCS_MAX_CELLS:
+        raise CommandError(LCS_TOO_BIG)
+    # table[i][j]: the LCS length of a[:i] and b[:j].
+    table = [[0] * (blen + 1)]
+    for i in range(1, alen + 1):
+        prev = table[-1]
+        row = [0] * (blen + 1)
+        ai = a[i - 1]
+        for jj in range(1, blen + 1):
+            if ai == b[jj - 1]:
+                row[jj] = prev[jj - 1] + 1
+            else:
+                up, left = prev[jj], row[jj - 1]
+                row[jj] = up if up > left else left
+        table.append(row)
+    total = table[alen][blen]
+    if getlen:
+        return total
+    # Walk back from the end as Redis's lcsCommand does, collecting the
+    # string and the matching ranges (newest first).
+    result = bytearray(total)
+    idx = total
+    i, jj = alen, blen
+    a_start = alen
+    a_end = b_start = b_end = 0
+    matches = []
+    while i > 0 and jj > 0:
+        emit = False
+        if a[i - 1] == b[jj - 1]:
+            result[idx - 1] = a[i - 1]
+            if a_start == alen:
+                a_start = a_end = i - 1
+                b_start = b_end = jj - 1
+            elif a_start == i and b_start == jj:
+                a_start -= 1
+                b_start -= 1
+            else:
+                emit = True
+            if a_start == 0 or b_start == 0:
+                emit = True
+            idx -= 1
+            i -= 1
+            jj -= 1
+        else:
+            if table[i - 1][jj] > table[i][jj - 1]:
+                i -= 1
+            else:
+                jj -= 1
+            if a_start != alen:
+                emit = True
+        if emit:
+            match_len = a_end - a_start + 1
+            if getidx and (minmatchlen == 0 or match_len >= minmatchlen):
+                item = [[a_start, a_end], [b_start, b_end]]
+                if withmatchlen:
+                    item.append(match_len)
+                matches.append(item)
+            a_start = alen
+    if getidx:
+        return Map([(b"matches", matches), (b"len", total)])
+    return bytes(result)
