@@ -372,6 +372,20 @@ class Node:
             self.schedule_pump()
         return answer
 
+    def call_later(self, delay_ms: float, session: Session, fn: Any) -> None:
+        """Run ``fn`` (a session's retry of a blocking command) after ``delay_ms``."""
+
+        def run() -> None:
+            if session.closing:
+                return
+            fn()
+            self._mark(session)
+            if self.core.has_ready:
+                self.schedule_pump()
+            self._flush_clients()
+
+        asyncio.get_running_loop().call_later(delay_ms / 1000, run)
+
     def sessions(self) -> list[Session]:
         return [proto.session for proto in self.clients.values()]
 

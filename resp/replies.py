@@ -11,6 +11,7 @@ from makod.kv.replies import (  # noqa: F401  (re-exported for the session and t
     OK,
     PONG,
     QUEUED,
+    Blocked,
     Bool,
     Double,
     ErrorReply,

@@ -20,11 +20,15 @@ from makod.kv.requests import TxnRequest, WatchRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
-from resp.replies import NULL_ARRAY, OK, QUEUED, ErrorReply, encode
+from resp.replies import NULL_ARRAY, OK, QUEUED, Blocked, ErrorReply, encode
 from makod.kv.table import TABLE, CommandSpec, CommandTable
 
 # Commands that act at once even inside MULTI (src/server.c processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+# A blocked command is retried after the first delay, doubling up to the
+# second (ms): a producer's push reaches a waiting consumer within that.
+BLOCK_RETRY_MS = (2, 20)
 
 # What a session-scope handler returns when its reply will come from the host.
 DEFERRED = object()
@@ -85,6 +89,7 @@ class Session:
         # In-order replies: [token, encoded or None, released]
         self._slots: deque[list] = deque()
         self._continuations: dict[int, tuple] = {}
+        self.blocked_on: tuple | None = None  # (token, continuation, timeout reply) of a waiting blocking command
         self._out: list[bytes] = []
 
     # -- driver API -------------------------------------------------------------------
@@ -125,7 +130,12 @@ class Session:
         """The host ran (or failed) the request ``token``."""
         cont = self._continuations.pop(token, None)
         if cont is not None:
-            result = self._continue(cont, result)
+            if type(result) is Blocked:
+                if self._park(token, cont, result):
+                    return
+                result = result.reply
+            else:
+                result = self._continue(cont, result)
         self._fill(token, result, released)
         if self._blocked == token:
             self._blocked = None
@@ -201,7 +211,7 @@ class Session:
         else:
             request = TxnRequest([argv])
             request.specs = [spec]
-            self._submit(request, None)
+            self._submit(request, ("block", request, None) if "blocking" in spec.flags else None)
 
     def _default_user_open(self) -> bool:
         """A new connection is logged in as "default" when that user needs no password."""
@@ -295,6 +305,53 @@ class Session:
         answer = self.host.submit(self, token, request)
         if answer is not None:
             self.on_result(token, answer[0], answer[1])
+
+    # -- blocking commands ------------------------------------------------------------------------
+    def _park(self, token: int, cont: tuple, blocked: Blocked) -> bool:
+        """A blocking command found nothing: retry it later, or time out (False).
+
+        The request is run again, whole, at growing intervals (BLOCK_RETRY_MS)
+        until it answers or its timeout passes: nothing waits inside the
+        database, so a client that goes away leaves nothing behind that could
+        take an element no one receives. Commands pipelined after it wait, as
+        in Redis.
+        """
+        now = self.host.now_ms()
+        deadline, delay = cont[2] if cont[2] is not None else (
+            (now + blocked.timeout_ms) if blocked.timeout_ms else None, BLOCK_RETRY_MS[0])
+        call_later = getattr(self.host, "call_later", None)
+        if call_later is None or self.closing or (deadline is not None and now >= deadline):
+            self.blocked_on = None
+            return False
+        wait = delay if deadline is None else max(1, min(delay, deadline - now))
+        parked = ("block", cont[1], (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
+        self.blocked_on = (token, parked, blocked.reply)
+        call_later(wait, self, lambda: self._retry_blocked(token))
+        return True
+
+    def _retry_blocked(self, token: int) -> None:
+        parked = self.blocked_on
+        if parked is None or parked[0] != token:
+            return  # unblocked (CLIENT UNBLOCK) or answered meanwhile
+        if self.closing:
+            self.blocked_on = None
+            return
+        self._continuations[token] = parked[1]
+        answer = self.host.submit(self, token, parked[1][1])
+        if answer is not None:
+            self.on_result(token, answer[0], answer[1])
+
+    def unblock(self, error: bool) -> bool:
+        """CLIENT UNBLOCK: answer a waiting blocking command now (its timeout
+        reply, or an UNBLOCKED error). False if this client is not blocked."""
+        parked = self.blocked_on
+        if parked is None:
+            return False
+        token, _cont, timeout_reply = parked
+        self.blocked_on = None
+        self._continuations.pop(token, None)
+        self.on_result(token, ErrorReply(errors.UNBLOCKED) if error else timeout_reply, True)
+        return True
 
     # -- transactions (called by the MULTI/EXEC/... handlers) ------------------------------------
     def multi(self) -> Any:

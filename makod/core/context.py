@@ -87,6 +87,7 @@ class DirectContext:
         "owns",
         "wm",
         "range_local",
+        "may_block",
     )
 
     def __init__(
@@ -125,6 +126,9 @@ class DirectContext:
         self.wm = wm  # judges dependencies on ended epochs (vec_join)
         # With ``owns``: is a range wholly on this shard? (else NeedRemote)
         self.range_local: Callable[[bytes, bytes | None], bool] | None = None
+        # A blocking command may answer Blocked (its session retries it) only
+        # when it runs alone: inside MULTI it answers at once, as in Redis.
+        self.may_block = False
         self.now_ms = now_ms
         self.rng = rng
         self.matcher_factory = matcher_factory

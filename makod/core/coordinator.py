@@ -294,6 +294,7 @@ class Coordinator:
         ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
         ctx.fetch_local_range = lambda spec: self._fetch_local_range(txn, scratch, spec)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
+        ctx.may_block = not request.multi
         try:
             replies = []
             for argv in request.commands:

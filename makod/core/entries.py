@@ -22,6 +22,7 @@ import msgpack
 from makod.codec import pack
 from makod.kv.replies import (
     NULL_ARRAY,
+    Blocked,
     Bool,
     Double,
     ErrorReply,
@@ -109,6 +110,7 @@ _EXT_BOOL = 6
 _EXT_VERBATIM = 7
 _EXT_NULL_ARRAY = 8
 _EXT_PAIRS = 9
+_EXT_BLOCKED = 10
 
 
 def _default(obj: Any) -> Any:
@@ -131,6 +133,8 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(_EXT_VERBATIM, pack_value([obj.fmt, obj.data]))
     if obj is NULL_ARRAY:
         return msgpack.ExtType(_EXT_NULL_ARRAY, b"")
+    if t is Blocked:
+        return msgpack.ExtType(_EXT_BLOCKED, pack_value([obj.timeout_ms, obj.reply]))
     raise TypeError(f"cannot send {t.__name__} between replicas")
 
 
@@ -154,6 +158,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Verbatim(body, fmt)
     if code == _EXT_NULL_ARRAY:
         return NULL_ARRAY
+    if code == _EXT_BLOCKED:
+        timeout_ms, reply = unpack_value(data)
+        return Blocked(timeout_ms, reply)
     return msgpack.ExtType(code, data)
 
 

@@ -352,6 +352,7 @@ class ReplicaCore(Participant):
                 if ctx.version_of(key) != version:
                     return NULL_ARRAY
         specs = request.specs
+        ctx.may_block = not request.multi
         if specs is not None and not request.multi:
             try:
                 return specs[0].handler(ctx, request.commands[0])

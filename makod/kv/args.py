@@ -16,6 +16,7 @@ parser here mirrors one function of Redis 7.0's src/util.c:
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -257,3 +258,24 @@ def parse_cursor(s: bytes) -> int:
 def is_opt(arg: bytes, upper: bytes) -> bool:
     """Case-insensitive option comparison (Redis's strcasecmp)."""
     return len(arg) == len(upper) and arg.upper() == upper
+
+
+# -- blocking timeouts -----------------------------------------------------------------
+
+def parse_timeout_ms(arg: bytes) -> int:
+    """getTimeoutFromObjectOrReply(UNIT_SECONDS): a timeout in seconds (a float)
+    as whole milliseconds, rounded up; 0 waits forever."""
+    value = parse_long_double(arg)
+    if value is None:
+        raise CommandError(errors.TIMEOUT_NOT_FLOAT)
+    if not is_finite(value):
+        if value > 0:
+            raise CommandError(errors.TIMEOUT_OUT_OF_RANGE)
+        raise CommandError(errors.TIMEOUT_NEGATIVE)
+    ms = value * 1000
+    if ms > INT64_MAX:
+        raise CommandError(errors.TIMEOUT_OUT_OF_RANGE)
+    whole = math.ceil(ms)
+    if whole < 0:
+        raise CommandError(errors.TIMEOUT_NEGATIVE)
+    return whole

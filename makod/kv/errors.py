@@ -209,3 +209,11 @@ def unsupported_option(opt: bytes | str) -> str:
 def value_out_of_range_between(low: int, high: int) -> str:
     """getRangeLongFromObjectOrReply's text (sic: "must between")."""
     return f"ERR value is out of range, value must between {low} and {high}"
+
+
+# -- blocking commands (src/timeout.c getTimeoutFromObjectOrReply, src/blocked.c) ----
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"

@@ -228,6 +228,7 @@ class KeyContext(Protocol):
 
     now_ms: int
     proto_max_bulk_len: int  # the longest string a command may build (SETRANGE, APPEND)
+    may_block: bool  # a blocking command may answer replies.Blocked (not inside MULTI)
 
     def get(self, key: bytes) -> Record | None: ...
 

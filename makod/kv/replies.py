@@ -164,3 +164,23 @@ class Verbatim:
 OK = SimpleString("OK")
 QUEUED = SimpleString("QUEUED")
 PONG = SimpleString("PONG")
+
+
+class Blocked:
+    """A blocking command (BLPOP, BZPOPMIN, ...) found nothing to take and may wait.
+
+    Not sent to clients: the session that asked retries the command until it
+    gets a real reply or ``timeout_ms`` passes (0: forever), and then answers
+    ``reply`` (what the command answers on timeout). Inside MULTI a blocking
+    command never waits (the context says so: ``may_block`` is false), as in
+    Redis.
+    """
+
+    __slots__ = ("timeout_ms", "reply")
+
+    def __init__(self, timeout_ms: int, reply: Any) -> None:
+        self.timeout_ms = timeout_ms
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        return f"Blocked({self.timeout_ms} ms)"

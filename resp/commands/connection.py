@@ -11,6 +11,7 @@ import hmac
 from typing import Any
 
 from makod.kv import errors
+from makod.kv.args import parse_int
 from makod.kv.errors import CommandError
 from resp.replies import OK, PONG, Map, SimpleString, Verbatim
 from makod.kv.table import command, container, subcommand
@@ -300,6 +301,26 @@ def _client_info(session: Any, argv: list[bytes]) -> Any:
     return Verbatim((client_line(session, session.host.now_ms()) + "\n").encode())
 
 
+def _client_unblock(session: Any, argv: list[bytes]) -> Any:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was blocked and is now answered."""
+    wanted = parse_int(argv[2])
+    if wanted is None:
+        raise CommandError(errors.NOT_INTEGER)
+    error = False
+    if len(argv) == 4:
+        if argv[3].upper() == b"ERROR":
+            error = True
+        elif argv[3].upper() != b"TIMEOUT":
+            raise CommandError(errors.UNBLOCK_REASON)
+    elif len(argv) > 4:
+        raise CommandError(errors.SYNTAX)
+    for s in session.host.sessions():
+        if s.id == wanted and s.unblock(error):
+            session.host.wake([s])
+            return 1
+    return 0
+
+
 def _client_kill(session: Any, argv: list[bytes]) -> Any:
     sessions = session.host.sessions()
     if len(argv) == 3:
@@ -377,6 +398,7 @@ container(
         subcommand("client", "list", -2, _client_list, "admin " + _CONN, scope="session", group="connection", summary="Lists open connections.", since="2.4.0", complexity="O(N)"),
         subcommand("client", "info", 2, _client_info, _CONN, scope="session", group="connection", summary="Returns information about the connection.", since="6.2.0"),
         subcommand("client", "kill", -3, _client_kill, "admin " + _CONN, scope="session", group="connection", summary="Terminates open connections.", since="2.4.0", complexity="O(N)"),
+        subcommand("client", "unblock", -3, _client_unblock, "admin " + _CONN, scope="session", group="connection", summary="Unblocks a client blocked by a blocking command from a different connection.", since="5.0.0", complexity="O(log N) where N is the number of client connections"),
         subcommand("client", "no-evict", 3, _client_noevict, "admin " + _CONN, scope="session", group="connection", summary="Sets the client eviction mode of the connection.", since="7.0.0"),
         subcommand("client", "help", 2, _client_help, "loading stale", scope="session", group="connection", summary="Returns helpful text about the different subcommands.", since="5.0.0"),
     ],

@@ -1,1 +1,418 @@
-"""sets (filled in by its data-type module)."""
+"""Set commands (Redis 7.0 src/t_set.c semantics).
+
+A set is a dict of member -> None: its iteration order is insertion order,
+the same on every replica, so a random pick by index (``ctx.randrange``)
+names the same member everywhere (and the ops carry the concrete members
+anyway). Redis 7.0 keeps small all-integer sets as an *intset* (sorted
+numerically) and everything else in a hash table; replies that list a set
+whose Redis encoding would be an intset come sorted numerically, as Redis's
+do; other replies come in insertion order (Redis's hash order is arbitrary).
+
+Sets change only through two ops: SADD (add members, creating the set) and
+SREM (remove members; removing the last one removes the key). Whole-value
+results (SINTERSTORE, SUNIONSTORE, SDIFFSTORE) replace the destination with
+``ctx.set``.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from makod.kv import errors
+from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor, parse_int
+from makod.kv.errors import CommandError
+from makod.kv.glob import compile_matcher
+from makod.kv.records import KIND_SET, OpSpec, Record, ValueType, register_op, register_type
+from makod.kv.replies import Set
+from makod.kv.table import command, numkeys_finder
+from makod.kv.types.hashes import _hscan_page
+from makod.kv.types.keys import parse_scan_options
+
+# Op codes (sets own 20-29; stored in the log: never reuse one).
+OP_SADD = 20  # (OP_SADD, key, [member, ...])  creates the set if absent
+OP_SREM = 21  # (OP_SREM, key, [member, ...])  removes the key when it empties
+
+# Redis's set-max-intset-entries default.
+SET_MAX_INTSET_ENTRIES = 512
+# A hash-table set this small is answered whole by SSCAN (cursor 0).
+SSCAN_WHOLE_MAX = 128
+
+# Error texts of src/t_set.c not in errors.py.
+NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+
+
+class SetType(ValueType):
+    """A dict of member -> None, in insertion order."""
+
+    kind = KIND_SET
+    name = "set"
+
+    def empty(self) -> dict:
+        return {}
+
+    def clone(self, value: dict) -> dict:
+        return dict(value)
+
+    def to_wire(self, value: dict) -> list:
+        return list(value)
+
+    def from_wire(self, data) -> dict:
+        return dict.fromkeys(bytes(x) for x in data)
+
+    def size(self, value: dict) -> int:
+        return len(value)
+
+    def encoding(self, value: dict) -> str:
+        return "intset" if _is_intset(value) else "hashtable"
+
+
+register_type(SetType())
+
+
+def _is_intset(members) -> bool:
+    """Would Redis 7.0 keep these members as an intset?"""
+    return len(members) <= SET_MAX_INTSET_ENTRIES and all(parse_int(m) is not None for m in members)
+
+
+def _ordered(members) -> list[bytes]:
+    """The members in the order Redis would list them: numeric for an intset."""
+    out = list(members)
+    if _is_intset(out):
+        out.sort(key=parse_int)
+    return out
+
+
+# -- ops ------------------------------------------------------------------------------
+
+
+def _apply_sadd(value: dict, op: tuple) -> list:
+    added = []
+    for member in op[2]:
+        if member not in value:
+            value[member] = None
+            added.append(member)
+    return added
+
+
+def _undo_sadd(value: dict, token: list) -> None:
+    # The added members are the newest: removing them restores the order.
+    for member in reversed(token):
+        del value[member]
+
+
+def _apply_srem(value: dict, op: tuple) -> list:
+    targets = {m for m in op[2] if m in value}
+    if not targets:
+        return []
+    # The token keeps each removed member's position, so undo restores the
+    # exact order (replicas and checkpoints compare values in order).
+    if len(targets) <= 8:
+        names = list(value)  # list.index runs in C: fast for a few members
+        token = sorted((names.index(m), m) for m in targets)
+    else:
+        token = [(i, m) for i, m in enumerate(value) if m in targets]
+    for _, member in token:
+        del value[member]
+    return token
+
+
+def _undo_srem(value: dict, token: list) -> None:
+    """Put the removed members back at their old positions (ascending)."""
+    if not token:
+        return
+    members = list(value)
+    for index, member in token:
+        members.insert(index, member)
+    value.clear()
+    value.update(dict.fromkeys(members))
+
+
+register_op(OpSpec(OP_SADD, KIND_SET, "sadd", _apply_sadd, _undo_sadd))
+register_op(OpSpec(OP_SREM, KIND_SET, "srem", _apply_srem, _undo_srem, creates=False))
+
+
+def _set(ctx, key: bytes) -> Record | None:
+    """The set at ``key``, None if missing, WRONGTYPE if not a set."""
+    rec = ctx.get(key)
+    if rec is not None and rec.kind != KIND_SET:
+        raise CommandError(errors.WRONGTYPE)
+    return rec
+
+
+def _sets(ctx, keys: list[bytes]) -> list[dict | None]:
+    """Every key's set (None when missing); WRONGTYPE if any is not a set."""
+    out = []
+    for key in keys:
+        rec = _set(ctx, key)
+        out.append(None if rec is None else rec.value)
+    return out
+
+
+def _nth(members: dict, index: int) -> bytes:
+    return next(islice(iter(members), index, None))
+
+
+# -- adding and removing -------------------------------------------------------------
+
+
+@command("sadd", -3, "write denyoom fast", keys=(1, 1, 1), group="set", summary="Add one or more members to a set.", since="1.0.0", complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
+def sadd(ctx, args):
+    rec = _set(ctx, args[1])
+    members = dict.fromkeys(args[2:])
+    new = list(members) if rec is None else [m for m in members if m not in rec.value]
+    if new:
+        ctx.write((OP_SADD, args[1], new))
+    return len(new)
+
+
+@command("srem", -3, "write fast", keys=(1, 1, 1), group="set", summary="Remove one or more members from a set.", since="1.0.0", complexity="O(N) where N is the number of members to be removed.")
+def srem(ctx, args):
+    rec = _set(ctx, args[1])
+    if rec is None:
+        return 0
+    present = [m for m in dict.fromkeys(args[2:]) if m in rec.value]
+    if present:
+        ctx.write((OP_SREM, args[1], present))
+    return len(present)
+
+
+@command("smove", 4, "write fast", keys=(1, 2, 1), group="set", summary="Move a member from one set to another.", since="1.0.0", complexity="O(1)")
+def smove(ctx, args):
+    src, dst, member = args[1], args[2], args[3]
+    src_rec = ctx.get(src)
+    if src_rec is None:
+        return 0
+    if src_rec.kind != KIND_SET:
+        raise CommandError(errors.WRONGTYPE)
+    dst_rec = _set(ctx, dst)
+    if src == dst:
+        return int(member in src_rec.value)
+    if member not in src_rec.value:
+        return 0
+    ctx.write((OP_SREM, src, [member]))
+    if dst_rec is None or member not in dst_rec.value:
+        ctx.write((OP_SADD, dst, [member]))
+    return 1
+
+
+@command("spop", -2, "write fast", keys=(1, 1, 1), group="set", summary="Remove and return one or multiple random members from a set.", since="1.0.0", complexity="Without the count argument O(1), otherwise O(N) where N is the value of the passed count.")
+def spop(ctx, args):
+    argc = len(args)
+    if argc > 3:
+        raise CommandError(errors.SYNTAX)
+    key = args[1]
+    if argc == 2:
+        rec = _set(ctx, key)
+        if rec is None:
+            return None
+        members = rec.value
+        member = _nth(members, ctx.randrange(len(members)))
+        ctx.write((OP_SREM, key, [member]))
+        return member
+
+    count = parse_int(args[2])
+    if count is None or count < 0:
+        raise CommandError(errors.COUNT_NOT_POSITIVE)
+    rec = _set(ctx, key)
+    if rec is None or count == 0:
+        return Set([])
+    members = rec.value
+    size = len(members)
+    if count >= size:
+        whole = _ordered(members)
+        ctx.delete(key)
+        return Set(whole)
+    picked = _sample_distinct(ctx, list(members), count)
+    ctx.write((OP_SREM, key, picked))
+    return Set(picked)
+
+
+def _sample_distinct(ctx, names: list[bytes], count: int) -> list[bytes]:
+    """``count`` distinct members (count < len(names)): a partial Fisher-Yates shuffle."""
+    size = len(names)
+    for i in range(count):
+        j = i + ctx.randrange(size - i)
+        names[i], names[j] = names[j], names[i]
+    return names[:count]
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+@command("smembers", 2, "readonly", keys=(1, 1, 1), group="set", summary="Get all the members in a set.", since="1.0.0", complexity="O(N) where N is the set cardinality.")
+def smembers(ctx, args):
+    rec = _set(ctx, args[1])
+    return Set([] if rec is None else _ordered(rec.value))
+
+
+@command("sismember", 3, "readonly fast", keys=(1, 1, 1), group="set", summary="Determine if a given value is a member of a set.", since="1.0.0", complexity="O(1)")
+def sismember(ctx, args):
+    rec = _set(ctx, args[1])
+    return int(rec is not None and args[2] in rec.value)
+
+
+@command("smismember", -3, "readonly fast", keys=(1, 1, 1), group="set", summary="Returns the membership associated with the given elements for a set.", since="6.2.0", complexity="O(N) where N is the number of elements being checked for membership")
+def smismember(ctx, args):
+    rec = _set(ctx, args[1])
+    if rec is None:
+        return [0] * (len(args) - 2)
+    members = rec.value
+    return [int(m in members) for m in args[2:]]
+
+
+@command("scard", 2, "readonly fast", keys=(1, 1, 1), group="set", summary="Get the number of members in a set.", since="1.0.0", complexity="O(1)")
+def scard(ctx, args):
+    rec = _set(ctx, args[1])
+    return 0 if rec is None else len(rec.value)
+
+
+@command("srandmember", -2, "readonly", keys=(1, 1, 1), group="set", summary="Get one or multiple random members from a set.", since="1.0.0", complexity="Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.")
+def srandmember(ctx, args):
+    argc = len(args)
+    if argc > 3:
+        raise CommandError(errors.SYNTAX)
+    if argc == 2:
+        rec = _set(ctx, args[1])
+        if rec is None:
+            return None
+        members = rec.value
+        return _nth(members, ctx.randrange(len(members)))
+
+    count = int_arg(args[2])
+    if count < -INT64_MAX:
+        raise CommandError(errors.value_out_of_range_between(-INT64_MAX, INT64_MAX))
+    rec = _set(ctx, args[1])
+    if rec is None or count == 0:
+        return []
+    members = rec.value
+    size = len(members)
+    if count < 0:
+        # With repetition, in random order.
+        names = list(members)
+        return [names[ctx.randrange(size)] for _ in range(-count)]
+    if count >= size:
+        return _ordered(members)
+    return _sample_distinct(ctx, list(members), count)
+
+
+# -- algebra --------------------------------------------------------------------------
+
+
+def _inter(sets: list[dict | None], limit: int = 0) -> list[bytes]:
+    """Members of every set (a missing set is empty), smallest set's order.
+
+    ``limit`` > 0 stops after that many (SINTERCARD).
+    """
+    if not sets or any(s is None for s in sets):
+        return []
+    ordered = sorted(sets, key=len)
+    first, rest = ordered[0], ordered[1:]
+    out = []
+    for member in _ordered(first):
+        if all(member in s for s in rest if s is not first):
+            out.append(member)
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def _union(sets: list[dict | None]) -> dict:
+    out: dict = {}
+    for s in sets:
+        if s:
+            out.update(s)
+    return out
+
+
+def _diff(sets: list[dict | None]) -> dict:
+    first = sets[0]
+    if not first:
+        return {}
+    rest = [s for s in sets[1:] if s]
+    if any(s is first for s in rest):
+        return {}
+    return {m: None for m in first if not any(m in s for s in rest)}
+
+
+def _store(ctx, dst: bytes, members) -> int:
+    value = dict.fromkeys(members)
+    if value:
+        ctx.set(dst, KIND_SET, value)
+    else:
+        ctx.delete(dst)
+    return len(value)
+
+
+@command("sinter", -2, "readonly", keys=(1, -1, 1), group="set", summary="Intersect multiple sets.", since="1.0.0", complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.")
+def sinter(ctx, args):
+    return Set(_inter(_sets(ctx, args[1:])))
+
+
+@command("sinterstore", -3, "write denyoom", keys=(1, -1, 1), group="set", summary="Intersect multiple sets and store the resulting set in a key.", since="1.0.0", complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.")
+def sinterstore(ctx, args):
+    return _store(ctx, args[1], _inter(_sets(ctx, args[2:])))
+
+
+@command("sintercard", -3, "readonly movablekeys", key_finder=numkeys_finder(1), group="set", summary="Intersect multiple sets and return the cardinality of the result.", since="7.0.0", complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.")
+def sintercard(ctx, args):
+    numkeys = parse_int(args[1])
+    if numkeys is None or numkeys < 1:
+        raise CommandError(NUMKEYS_NOT_POSITIVE)
+    if numkeys > len(args) - 2:
+        raise CommandError(NUMKEYS_TOO_MANY)
+    limit = 0
+    j = 2 + numkeys
+    while j < len(args):
+        if is_opt(args[j], b"LIMIT") and j + 1 < len(args):
+            limit = parse_int(args[j + 1])
+            if limit is None or limit < 0:
+                raise CommandError(LIMIT_NEGATIVE)
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    return len(_inter(_sets(ctx, args[2 : 2 + numkeys]), limit))
+
+
+@command("sunion", -2, "readonly", keys=(1, -1, 1), group="set", summary="Add multiple sets.", since="1.0.0", complexity="O(N) where N is the total number of elements in all given sets.")
+def sunion(ctx, args):
+    return Set(_ordered(_union(_sets(ctx, args[1:]))))
+
+
+@command("sunionstore", -3, "write denyoom", keys=(1, -1, 1), group="set", summary="Add multiple sets and store the resulting set in a key.", since="1.0.0", complexity="O(N) where N is the total number of elements in all given sets.")
+def sunionstore(ctx, args):
+    return _store(ctx, args[1], _union(_sets(ctx, args[2:])))
+
+
+@command("sdiff", -2, "readonly", keys=(1, -1, 1), group="set", summary="Subtract multiple sets.", since="1.0.0", complexity="O(N) where N is the total number of elements in all given sets.")
+def sdiff(ctx, args):
+    return Set(_ordered(_diff(_sets(ctx, args[1:]))))
+
+
+@command("sdiffstore", -3, "write denyoom", keys=(1, -1, 1), group="set", summary="Subtract multiple sets and store the resulting set in a key.", since="1.0.0", complexity="O(N) where N is the total number of elements in all given sets.")
+def sdiffstore(ctx, args):
+    return _store(ctx, args[1], _diff(_sets(ctx, args[2:])))
+
+
+# -- iteration ------------------------------------------------------------------------
+
+
+@command("sscan", -3, "readonly", keys=(1, 1, 1), group="set", summary="Incrementally iterate Set elements.", since="2.8.0", complexity="O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..")
+def sscan(ctx, args):
+    cursor = parse_cursor(args[2])
+    rec = _set(ctx, args[1])
+    if rec is None:
+        return [b"0", []]
+    count, pattern, _ = parse_scan_options(args, 3, allow_type=False)
+    members = rec.value
+    if _is_intset(members):
+        next_cursor, page = 0, _ordered(members)
+    elif len(members) <= SSCAN_WHOLE_MAX:
+        next_cursor, page = 0, list(members)
+    else:
+        next_cursor, page = _hscan_page(members, cursor, count)
+    if pattern is not None:
+        matches = compile_matcher(pattern)
+        page = [m for m in page if matches(m)]
+    return [b"%d" % next_cursor, page]
