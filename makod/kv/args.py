@@ -264,18 +264,16 @@ def is_opt(arg: bytes, upper: bytes) -> bool:
 
 def parse_timeout_ms(arg: bytes) -> int:
     """getTimeoutFromObjectOrReply(UNIT_SECONDS): a timeout in seconds (a float)
-    as whole milliseconds, rounded up; 0 waits forever."""
+    as whole milliseconds, rounded up; 0 waits forever.
+
+    Redis 7.0 converts to a C long long without a range check: anything past
+    it (inf, 1e16 seconds) wraps negative, and says so."""
     value = parse_long_double(arg)
     if value is None:
         raise CommandError(errors.TIMEOUT_NOT_FLOAT)
     if not is_finite(value):
-        if value > 0:
-            raise CommandError(errors.TIMEOUT_OUT_OF_RANGE)
         raise CommandError(errors.TIMEOUT_NEGATIVE)
-    ms = value * 1000
-    if ms > INT64_MAX:
-        raise CommandError(errors.TIMEOUT_OUT_OF_RANGE)
-    whole = math.ceil(ms)
-    if whole < 0:
+    ms = math.ceil(value * 1000)
+    if ms < 0 or ms > INT64_MAX:
         raise CommandError(errors.TIMEOUT_NEGATIVE)
-    return whole
+    return ms

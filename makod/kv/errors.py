@@ -214,6 +214,5 @@ def value_out_of_range_between(low: int, high: int) -> str:
 # -- blocking commands (src/timeout.c getTimeoutFromObjectOrReply, src/blocked.c) ----
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
-TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
 UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
