@@ -130,10 +130,12 @@ class Session:
         """The host ran (or failed) the request ``token``."""
         cont = self._continuations.pop(token, None)
         if cont is not None:
-            if type(result) is Blocked:
-                if self._park(token, cont, result):
-                    return
-                result = result.reply
+            if cont[0] == "block":
+                if type(result) is Blocked:
+                    if self._park(token, cont, result):
+                        return
+                    result = result.reply
+                self.blocked_on = None
             else:
                 result = self._continue(cont, result)
         self._fill(token, result, released)

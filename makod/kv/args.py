@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from fractions import Fraction
 
 from makod.kv import errors
@@ -277,3 +278,41 @@ def parse_timeout_ms(arg: bytes) -> int:
     if ms < 0 or ms > INT64_MAX:
         raise CommandError(errors.TIMEOUT_NEGATIVE)
     return ms
+
+
+# -- doubles (replies) ----------------------------------------------------------------
+
+def format_double(value: float) -> bytes:
+    """A double as Redis 7.2+ writes it (util.c d2string): ``-0`` for negative
+    zero, plain digits for integral values within +-LLONG_MAX/2, otherwise the
+    shortest round-trip digits laid out as fpconv_dtoa lays them out."""
+    if math.isnan(value):
+        return b"nan"
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if value == 0:
+        return b"-0" if math.copysign(1.0, value) < 0 else b"0"
+    if -_HALF_LLONG_MAX <= value <= _HALF_LLONG_MAX and value == int(value):
+        return b"%d" % int(value)
+    return _dtoa_layout(value)
+
+
+_HALF_LLONG_MAX = float((2**63 - 1) // 2)
+
+
+def _dtoa_layout(value: float) -> bytes:
+    """fpconv_dtoa's layout of the shortest digits: value = digits x 10**k."""
+    sign, digit_tuple, k = Decimal(repr(value)).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    ndigits = len(digits)
+    exp = abs(k + ndigits - 1)
+    prefix = "-" if sign else ""
+    if k >= 0 and exp < ndigits + 7:
+        return (prefix + digits + "0" * k).encode()
+    if k < 0 and (k > -7 or exp < 4):
+        offset = ndigits + k
+        if offset <= 0:
+            return (prefix + "0." + "0" * -offset + digits).encode()
+        return (prefix + digits[:offset] + "." + digits[offset:]).encode()
+    mantissa = digits[0] + ("." + digits[1:] if ndigits > 1 else "")
+    return f"{prefix}{mantissa}e{'-' if k + ndigits - 1 < 0 else '+'}{exp}".encode()

@@ -14,14 +14,16 @@ nothing happens twice, and the history is strictly serializable.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import msgpack
 
-from makod.kv.records import KIND_NATIVE, KIND_STRING, value_to_wire
+from makod.kv.records import KIND_LIST, KIND_NATIVE, KIND_STRING, value_to_wire
 from makod.sim import elle, registers
 from makod.sim.elle import MopTxn
-from makod.sim.workload import CONNECTION_REFUSED, REGISTER_KINDS, Op
 from makod.kv.errors import error_code
 from makod.kv.replies import NULL_ARRAY, ErrorReply
+from makod.sim.workload import CONNECTION_REFUSED, QUEUE_KINDS, REGISTER_KINDS, Op, queue_value
 
 
 class CheckFailed(AssertionError):
@@ -76,8 +78,11 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
     reg_writes: list[registers.Write] = []
     reg_reads: list[registers.Read] = []
     register_keys = sorted({k for op in history if op.kind in REGISTER_KINDS for _, k, _ in op.mops or []})
+    counts_queues = _check_queues(seed, history, final)
     for op in history:
         failed = op.ok is False and _definitely_failed(op.result)
+        if op.kind in QUEUE_KINDS:
+            continue
         if op.kind == "incr":
             counter_ops.append(op)
         elif op.kind in REGISTER_KINDS:
@@ -89,7 +94,7 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
     lists: dict[bytes, list[int]] = {}
     reg_final: dict[bytes, bytes | None] = {}
     for key, (kind, value) in final.items():
-        if key == b"counter":
+        if key == b"counter" or key.startswith(b"q"):
             continue
         if key.startswith(b"r"):
             if kind != KIND_STRING:
@@ -102,6 +107,7 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
         else:
             raise CheckFailed(f"seed {seed}: {key!r} holds {value!r} at the end")
     counts = elle.check(seed, txns, lists, realtime=True)
+    counts["queue_values"] = counts_queues
     keys = sorted({w.key for w in reg_writes} | {r.key for r in reg_reads})
     counts["register_reads"] = registers.check(seed, reg_writes, reg_reads, reg_final, keys)
     # An acknowledged single APPEND answers the length of the value it produced.
@@ -236,6 +242,48 @@ def _definitely_failed(result) -> bool:
     """Errors after which the transaction certainly had no effect."""
     text = getattr(result, "text", "")
     return error_code(text) == "TRYAGAIN" or "has no leader" in text or text == CONNECTION_REFUSED
+
+
+def _check_queues(seed: int, history: list[Op], final: dict[bytes, tuple]) -> int:
+    """Queues: every value in the queues at the end or popped by an acknowledged LPOP
+    was pushed, and appears once; an acknowledged push is there unless a pop
+    whose outcome is unknown may have taken it."""
+    pushed: set[bytes] = set()
+    acked: set[bytes] = set()
+    popped: list[bytes] = []
+    unknown_pops = 0
+    for op in history:
+        failed = op.ok is False and _definitely_failed(op.result)
+        if op.kind == "qpush":
+            if not failed:
+                pushed.add(queue_value(op))
+            if op.ok:
+                acked.add(queue_value(op))
+        elif op.kind == "qpop":
+            if op.ok:
+                if op.result is not None:
+                    popped.append(op.result)
+            elif not failed:
+                unknown_pops += 1
+    seen = list(popped)
+    for key, (kind, value) in final.items():
+        if key.startswith(b"q"):
+            if kind != KIND_LIST:
+                raise CheckFailed(f"seed {seed}: queue {key!r} holds {value!r} at the end")
+            seen.extend(value)
+    twice = sorted(v for v, n in Counter(seen).items() if n > 1)
+    if twice:
+        raise CheckFailed(f"seed {seed}: queue values seen twice (popped or left over): {twice[:5]}")
+    invented = sorted(set(seen) - pushed)
+    if invented:
+        raise CheckFailed(f"seed {seed}: queue values never pushed: {invented[:5]}")
+    lost = sorted(acked - set(seen))
+    if len(lost) > unknown_pops:
+        raise CheckFailed(
+            f"seed {seed}: acknowledged pushes lost: {lost[:5]} ({len(lost)} missing, "
+            f"{unknown_pops} pops with unknown outcome)"
+        )
+    return len(seen)
 
 
 def _check_counter(seed: int, ops: list[Op], final: tuple | None) -> None:

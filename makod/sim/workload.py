@@ -15,7 +15,10 @@ answer. Keys come in families, each checked its own way (checker.py):
 * registers (``r...``): ``SET r <unique value>`` (some with a TTL), ``DEL``,
   ``GET``, and MULTI/EXEC of them across shards; checked key by key for
   linearizability (registers.py), deletions and expiry included;
-* ``INCR counter``: exactly once under retries and failovers.
+* ``INCR counter``: exactly once under retries and failovers;
+* queues (``q...``, Redis lists): ``RPUSH q <unique value>``, ``LPOP q`` and
+  ``LMOVE qa qb LEFT RIGHT`` (a distributed transaction when the queues live on
+  different shards): no value is lost, duplicated or invented.
 
 A seed may run in *flush mode*: registers only, with ``FLUSHDB`` among them
 (it would erase the lists' history, which their check relies on).
@@ -74,11 +77,15 @@ class Mix:
     rget: float = 0.06
     rtxn: float = 0.05
     flush: float = 0.0
+    qpush: float = 0.04
+    qpop: float = 0.03
+    qmove: float = 0.03
 
 
 LIST_KINDS = ("append", "get", "txn", "proc", "watch")
 CONNECTION_REFUSED = "ERR connection refused (simulated: the replica is down)"
 REGISTER_KINDS = ("rset", "rdel", "rget", "rtxn", "flush")
+QUEUE_KINDS = ("qpush", "qpop", "qmove")
 
 
 class Workload:
@@ -99,6 +106,7 @@ class Workload:
         self.keys = [b"k%d" % i for i in range(keys)]
         self.proc_keys = [b"pk%03d" % i for i in range(keys)]
         self.register_keys = [b"r%d" % i for i in range(register_keys)]
+        self.queue_keys = [b"q%d" % i for i in range(4)]
         self.expiring = set(self.register_keys[: int(len(self.register_keys) * expiring_share)])
         self.hot_share = hot_share
         self.timeout_ms = timeout_ms
@@ -235,6 +243,16 @@ class Workload:
             return TxnRequest([self._register_argv(m) for m in op.mops], multi=True)
         if kind == "flush":
             return TxnRequest([[b"FLUSHDB"]])
+        if kind == "qpush":
+            op.key = self._pick(self.queue_keys)
+            return TxnRequest([[b"RPUSH", op.key, queue_value(op)]])
+        if kind == "qpop":
+            op.key = self._pick(self.queue_keys)
+            return TxnRequest([[b"LPOP", op.key]])
+        if kind == "qmove":
+            src, dst = rng.sample(self.queue_keys, 2)
+            op.key = src
+            return TxnRequest([[b"LMOVE", src, dst, b"LEFT", b"RIGHT"]])
         raise AssertionError(kind)
 
     def _register_mop(self, kind: str, key: bytes, mark: int) -> tuple:
@@ -293,6 +311,10 @@ class Workload:
             finish(result)
 
         self._send(op, WatchRequest(keys), watched)
+
+
+def queue_value(op: Op) -> bytes:
+    return b"m%d" % op.mark
 
 
 def watch_failed(op: Op) -> bool:

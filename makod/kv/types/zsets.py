@@ -23,14 +23,13 @@ import re
 from sortedcontainers import SortedList
 
 from makod.kv import errors
-from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor, parse_int
+from makod.kv.args import INT64_MAX, format_double, int_arg, is_opt, parse_cursor, parse_int, parse_timeout_ms
 from makod.kv.errors import CommandError
 from makod.kv.glob import compile_matcher
 from makod.kv.records import KIND_SET, KIND_ZSET, OpSpec, ValueType, register_op, register_type
-from makod.kv.replies import NULL_ARRAY, Double, Pairs
+from makod.kv.replies import NULL_ARRAY, Blocked, Double, Pairs
 from makod.kv.table import command, numkeys_finder
 from makod.kv.types.keys import parse_scan_options
-from resp.replies import format_double
 
 # Op codes (sorted sets own 30-39; stored in the log: never reuse one).
 OP_ZADD = 30  # (OP_ZADD, key, [[member, score], ...])  creates the zset if absent
@@ -852,12 +851,13 @@ def zscan(ctx, args):
     return [b"%d" % next_cursor, out]
 
 
-@command("zmpop", -4, "write movablekeys", key_finder=numkeys_finder(1), group="sorted-set", summary="Remove and return members with scores in a sorted set", since="7.0.0", complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.")
-def zmpop(ctx, args):
-    numkeys = parse_int(args[1])
+def _zmpop(ctx, args, numkeys_at: int):
+    """ZMPOP's work (also BZMPOP's): [key, [[member, score], ...]], or None when every key is missing."""
+    numkeys = parse_int(args[numkeys_at])
     if numkeys is None or numkeys < 1:
         raise CommandError("ERR numkeys should be greater than 0")
-    j = 2 + numkeys
+    first = numkeys_at + 1
+    j = first + numkeys
     if j >= len(args):
         raise CommandError(errors.SYNTAX)
     where = args[j].upper()
@@ -874,7 +874,7 @@ def zmpop(ctx, args):
         else:
             raise CommandError(errors.SYNTAX)
     n = 1 if count == -1 else count
-    for key in args[2 : 2 + numkeys]:
+    for key in args[first : first + numkeys]:
         rec = _zset(ctx, key)
         if rec is None:
             continue
@@ -885,4 +885,42 @@ def zmpop(ctx, args):
             items = list(z.order.islice(0, n))
         ctx.write((OP_ZREM, key, [m for _, m in items]))
         return [key, [[m, Double(s)] for s, m in items]]
-    return NULL_ARRAY
+    return None
+
+
+@command("zmpop", -4, "write movablekeys", key_finder=numkeys_finder(1), group="sorted-set", summary="Remove and return members with scores in a sorted set", since="7.0.0", complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.")
+def zmpop(ctx, args):
+    got = _zmpop(ctx, args, 1)
+    return NULL_ARRAY if got is None else got
+
+
+# -- blocking pops (the session retries a Blocked answer: see lists.py) ------------------------
+
+
+def _bzpop(maxside: bool):
+    def handler(ctx, args):
+        timeout_ms = parse_timeout_ms(args[-1])
+        for key in args[1:-1]:
+            rec = _zset(ctx, key)
+            if rec is None:
+                continue
+            z = rec.value
+            score, member = z.order[-1] if maxside else z.order[0]
+            ctx.write((OP_ZREM, key, [member]))
+            return [key, member, Double(score)]
+        return Blocked(timeout_ms, NULL_ARRAY) if ctx.may_block else NULL_ARRAY
+
+    return handler
+
+
+command("bzpopmin", -3, "write fast blocking", keys=(1, -2, 1), group="sorted-set", summary="Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", since="5.0.0", complexity="O(log(N)) with N being the number of elements in the sorted set.")(_bzpop(False))
+command("bzpopmax", -3, "write fast blocking", keys=(1, -2, 1), group="sorted-set", summary="Remove and return the member with the highest score from one or more sorted sets, or block until one is available", since="5.0.0", complexity="O(log(N)) with N being the number of elements in the sorted set.")(_bzpop(True))
+
+
+@command("bzmpop", -5, "write blocking movablekeys", key_finder=numkeys_finder(2), group="sorted-set", summary="Remove and return members with scores in a sorted set or block until one is available", since="7.0.0", complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.")
+def bzmpop(ctx, args):
+    timeout_ms = parse_timeout_ms(args[1])
+    got = _zmpop(ctx, args, 2)
+    if got is not None:
+        return got
+    return Blocked(timeout_ms, NULL_ARRAY) if ctx.may_block else NULL_ARRAY
