@@ -69,9 +69,9 @@ def workload_for(seed: int, world: World, shards: int, txn_ratio: float | None, 
     mix = Mix()
     flush_mode = rng.random() < 0.15
     if flush_mode and txn_ratio is None and proc_ratio is None:
-        # FLUSHDB would erase the lists and the counter their checks rely on.
+        # FLUSHDB would erase the lists, queues and counter their checks rely on.
         mix = Mix(append=0, get=0, incr=0, txn=0, proc=0, watch=0, rset=0.4, rdel=0.15, rget=0.25, rtxn=0.15,
-                  flush=0.02)
+                  flush=0.02, qpush=0, qpop=0, qmove=0)
     if txn_ratio is not None:
         mix.txn = txn_ratio
     if proc_ratio is not None:
