@@ -27,7 +27,7 @@ CATEGORIES = (
 )
 _GROUP_CATEGORY = {
     "generic": "keyspace", "string": "string", "hash": "hash", "list": "list", "set": "set",
-    "sorted_set": "sortedset", "connection": "connection", "transactions": "transaction", "pubsub": "pubsub",
+    "sorted_set": "sortedset", "sorted-set": "sortedset", "connection": "connection", "transactions": "transaction", "pubsub": "pubsub",
     "scripting": "scripting", "stream": "stream", "bitmap": "bitmap", "hyperloglog": "hyperloglog", "geo": "geo",
 }
 # Commands Redis also marks @dangerous without the admin flag.

@@ -273,7 +273,9 @@ def _check_queues(seed: int, history: list[Op], final: dict[bytes, tuple]) -> in
             seen.extend(value)
     twice = sorted(v for v, n in Counter(seen).items() if n > 1)
     if twice:
-        raise CheckFailed(f"seed {seed}: queue values seen twice (popped or left over): {twice[:5]}")
+        raise CheckFailed(
+            f"seed {seed}: queue values seen twice (an acknowledged pop lost, or a value duplicated): {twice[:5]}"
+        )
     invented = sorted(set(seen) - pushed)
     if invented:
         raise CheckFailed(f"seed {seed}: queue values never pushed: {invented[:5]}")
