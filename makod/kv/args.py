@@ -316,3 +316,17 @@ def _dtoa_layout(value: float) -> bytes:
         return (prefix + digits[:offset] + "." + digits[offset:]).encode()
     mantissa = digits[0] + ("." + digits[1:] if ndigits > 1 else "")
     return f"{prefix}{mantissa}e{'-' if k + ndigits - 1 < 0 else '+'}{exp}".encode()
+
+
+def parse_intercard_limit(args: list[bytes], j: int) -> int:
+    """SINTERCARD's and ZINTERCARD's ``[LIMIT limit]`` from ``args[j]`` on (0: no limit)."""
+    limit = 0
+    while j < len(args):
+        if is_opt(args[j], b"LIMIT") and j + 1 < len(args):
+            limit = parse_int(args[j + 1])
+            if limit is None or limit < 0:
+                raise CommandError(errors.LIMIT_NEGATIVE)
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    return limit

@@ -212,7 +212,7 @@ def test_count_errors() -> None:
     )
     assert h.run("SINTERCARD", 0, "s") == ErrorReply(sets.NUMKEYS_NOT_POSITIVE)
     assert h.run("SINTERCARD", 2, "s") == ErrorReply(sets.NUMKEYS_TOO_MANY)
-    assert h.run("SINTERCARD", 1, "s", "LIMIT", -1) == ErrorReply(sets.LIMIT_NEGATIVE)
+    assert h.run("SINTERCARD", 1, "s", "LIMIT", -1) == ErrorReply(errors.LIMIT_NEGATIVE)
     assert h.run("SINTERCARD", 1, "s", "LIMIT") == SYNTAX
 
 

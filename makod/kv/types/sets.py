@@ -19,7 +19,7 @@ from __future__ import annotations
 from itertools import islice
 
 from makod.kv import errors
-from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor, parse_int
+from makod.kv.args import parse_intercard_limit, INT64_MAX, int_arg, is_opt, parse_cursor, parse_int
 from makod.kv.errors import CommandError
 from makod.kv.glob import compile_matcher
 from makod.kv.records import KIND_SET, OpSpec, Record, ValueType, register_op, register_type
@@ -40,7 +40,6 @@ SSCAN_WHOLE_MAX = 128
 # Error texts of src/t_set.c not in errors.py.
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
-LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 
 
 class SetType(ValueType):
@@ -362,16 +361,7 @@ def sintercard(ctx, args):
         raise CommandError(NUMKEYS_NOT_POSITIVE)
     if numkeys > len(args) - 2:
         raise CommandError(NUMKEYS_TOO_MANY)
-    limit = 0
-    j = 2 + numkeys
-    while j < len(args):
-        if is_opt(args[j], b"LIMIT") and j + 1 < len(args):
-            limit = parse_int(args[j + 1])
-            if limit is None or limit < 0:
-                raise CommandError(LIMIT_NEGATIVE)
-            j += 2
-        else:
-            raise CommandError(errors.SYNTAX)
+    limit = parse_intercard_limit(args, 2 + numkeys)
     return len(_inter(_sets(ctx, args[2 : 2 + numkeys]), limit))
 
 

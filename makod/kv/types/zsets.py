@@ -23,7 +23,7 @@ import re
 from sortedcontainers import SortedList
 
 from makod.kv import errors
-from makod.kv.args import INT64_MAX, format_double, int_arg, is_opt, parse_cursor, parse_int, parse_timeout_ms
+from makod.kv.args import parse_intercard_limit, INT64_MAX, format_double, int_arg, is_opt, parse_cursor, parse_int, parse_timeout_ms
 from makod.kv.errors import CommandError
 from makod.kv.glob import compile_matcher
 from makod.kv.records import KIND_SET, KIND_ZSET, OpSpec, ValueType, register_op, register_type
@@ -44,7 +44,6 @@ SCORE_NAN = "ERR resulting score is not a number (NaN)"
 LIMIT_ONLY_BY = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
 WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
 WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
-LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 
 ZSET_MAX_LISTPACK_ENTRIES = 128
 ZSET_MAX_LISTPACK_VALUE = 64
@@ -767,16 +766,7 @@ def zintercard(ctx, args):
     if numkeys > len(args) - 2:
         raise CommandError(errors.SYNTAX)
     sources = [_source(ctx, k) for k in args[2 : 2 + numkeys]]
-    limit = 0
-    j = 2 + numkeys
-    while j < len(args):
-        if is_opt(args[j], b"LIMIT") and j + 1 < len(args):
-            limit = parse_int(args[j + 1])
-            if limit is None or limit < 0:
-                raise CommandError(LIMIT_NEGATIVE)
-            j += 2
-        else:
-            raise CommandError(errors.SYNTAX)
+    limit = parse_intercard_limit(args, 2 + numkeys)
     if not all(sources):
         return 0
     sources.sort(key=len)
