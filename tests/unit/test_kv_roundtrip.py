@@ -142,3 +142,8 @@ def test_every_value_type_round_trips_its_empty_and_clone() -> None:
 
 def test_harness_sends_bytes() -> None:
     assert as_bytes(3) == b"3"
+
+
+def test_undo_of_a_multi_element_lpop_restores_the_order() -> None:
+    # Found by the property test above: LPOP k 2 was undone in reverse order.
+    _check_script([[b"RPUSH", b"k1", b"a", b"b", b"c"], [b"LPOP", b"k1", b"2"], [b"RPOP", b"k1", b"2"]])

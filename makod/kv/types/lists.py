@@ -112,7 +112,7 @@ def _rpop(items: deque, op: tuple) -> list:
 
 
 def _undo_lpop(items: deque, popped: list) -> None:
-    items.extendleft(popped)
+    items.extendleft(reversed(popped))  # the first popped goes back first in line
 
 
 def _undo_rpop(items: deque, popped: list) -> None:
