@@ -27,7 +27,7 @@ from makod.kv import errors
 from makod.kv.errors import CommandError
 from makod.kv.replies import NULL_ARRAY, Double
 from makod.kv.table import command
-from makod.kv.types.zsets import _zadd, _zset, parse_score
+from makod.kv.types.zsets import _zadd, _zset, parse_double_strict
 
 LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
 LON_MIN, LON_MAX = -180.0, 180.0
@@ -175,14 +175,8 @@ def coordinate(v: float) -> Double:
 
 
 def _double(s: bytes, error: str = errors.NOT_FLOAT) -> float:
-    """getDoubleFromObject: strtod, refusing overflow and underflow to zero."""
-    v = parse_score(s)
+    v = parse_double_strict(s)
     if v is None:
-        raise CommandError(error)
-    mantissa = s.lower().split(b"e")[0] if b"x" not in s.lower() else s.lower().split(b"p")[0]
-    if math.isinf(v) and b"inf" not in s.lower():
-        raise CommandError(error)
-    if v == 0 and any(c in b"123456789abcdef" for c in mantissa.lstrip(b"+-").replace(b"0x", b"")):
         raise CommandError(error)
     return v
 

@@ -166,6 +166,25 @@ def parse_score(s: bytes) -> float | None:
     return v
 
 
+def parse_double_strict(s: bytes) -> float | None:
+    """``parse_score`` that also refuses what makes strtod set ERANGE: overflow to
+    infinity and underflow to zero (getDoubleFromObject, SORT's scores)."""
+    v = parse_score(s)
+    if v is None:
+        return None
+    low = s.lower()
+    if math.isinf(v) and b"inf" not in low:
+        return None
+    if v == 0:
+        hexa = _HEX.match(s) is not None
+        mantissa = low.split(b"p" if hexa else b"e")[0].lstrip(b"+-")
+        if hexa:
+            mantissa = mantissa[2:]
+        if any(c in b"123456789abcdef" for c in mantissa):
+            return None
+    return v
+
+
 def _score_arg(s: bytes, error: str = errors.NOT_FLOAT) -> float:
     v = parse_score(s)
     if v is None:
