@@ -178,7 +178,8 @@ def _sort(ctx, args: list[bytes], readonly: bool):
 
 def _sort_keys(args: list[bytes]) -> list[bytes]:
     """The sorted key and the STORE destination (the last one given), as Redis's
-    sortGetKeys finds them; BY and GET keys depend on the data, not the request."""
+    sortGetKeys finds them (SORT_RO's key is its first argument only).
+    BY and GET keys depend on the data, not the request: see _reads_pattern_keys."""
     keys = args[1:2]
     dest = None
     skip = {b"limit": 2, b"get": 1, b"by": 1}
@@ -194,11 +195,22 @@ def _sort_keys(args: list[bytes]) -> list[bytes]:
     return keys + [dest] if dest is not None else keys
 
 
-@command("sort", -2, "write denyoom movablekeys", key_finder=_sort_keys, group="generic", summary="Sort the elements in a list, set or sorted set", since="1.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
+def _reads_pattern_keys(args: list[bytes]) -> bool:
+    """Do BY or GET patterns name keys (a BY with ``*``, a GET other than ``#``)?"""
+    j = 2
+    while j + 1 < len(args):
+        a = args[j].lower()
+        if (a == b"by" and b"*" in args[j + 1]) or (a == b"get" and args[j + 1] != b"#"):
+            return True
+        j += 1
+    return False
+
+
+@command("sort", -2, "write denyoom movablekeys", key_finder=_sort_keys, reads_data_keys=_reads_pattern_keys, group="generic", summary="Sort the elements in a list, set or sorted set", since="1.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
 def sort(ctx, args):
     return _sort(ctx, args, False)
 
 
-@command("sort_ro", -2, "readonly", keys=(1, 1, 1), group="generic", summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.", since="7.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
+@command("sort_ro", -2, "readonly movablekeys", key_finder=lambda args: args[1:2], reads_data_keys=_reads_pattern_keys, group="generic", summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.", since="7.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
 def sort_ro(ctx, args):
     return _sort(ctx, args, True)
