@@ -131,6 +131,16 @@ def _neighbour(bits: int, step: int, dlon: int, dlat: int) -> tuple[int, int]:
     return _move(_move(bits, step, dlon, True), step, dlat, False), step
 
 
+def c_cos(x: float) -> float:
+    """C's cos: NaN for an infinite argument (Python raises)."""
+    return math.cos(x) if math.isfinite(x) else math.nan
+
+
+def _c_asin(x: float) -> float:
+    """C's asin: NaN outside [-1, 1] (rounding can put a haversine just past 1)."""
+    return math.asin(x) if -1.0 <= x <= 1.0 else math.nan
+
+
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Haversine distance in metres (geohashGetDistance)."""
     lon1r = lon1 * D_R
@@ -142,7 +152,7 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     lat2r = lat2 * D_R
     u = math.sin((lat2r - lat1r) / 2)
     a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+    return 2.0 * EARTH_RADIUS_M * _c_asin(math.sqrt(a))
 
 
 def _lat_distance(lat1: float, lat2: float) -> float:
@@ -156,7 +166,9 @@ def format_distance(d: float) -> bytes:
     """A distance with 4 decimals, rounded half to even (fixedpoint_d2string)."""
     if d == 0:
         return b"0.0000"
-    v = round(d * 10000.0)
+    scaled = d * 10000.0
+    # llrint: the nearest integer; NaN, infinities and overflow give LLONG_MIN.
+    v = round(scaled) if math.isfinite(scaled) and abs(scaled) < 2.0**63 else -(1 << 63)
     sign = b"-" if v < 0 else b""
     whole, frac = divmod(abs(v), 10000)
     return b"%s%d.%04d" % (sign, whole, frac)

@@ -29,6 +29,7 @@ from makod.kv.types.geo import (
     _member_position,
     _neighbour,
     _unit,
+    c_cos,
     coordinate,
     decode_score,
     distance,
@@ -100,8 +101,8 @@ def _boxes(shape: Shape) -> list[tuple[int, int] | None]:
         radius_m = math.sqrt((shape.width / 2) * (shape.width / 2) + (shape.height / 2) * (shape.height / 2))
     radius_m *= shape.to_m
     lat_delta = height / EARTH_RADIUS_M / D_R
-    lon_delta_top = width / EARTH_RADIUS_M / math.cos((shape.lat + lat_delta) * D_R) / D_R
-    lon_delta_bottom = width / EARTH_RADIUS_M / math.cos((shape.lat - lat_delta) * D_R) / D_R
+    lon_delta_top = width / EARTH_RADIUS_M / c_cos((shape.lat + lat_delta) * D_R) / D_R
+    lon_delta_bottom = width / EARTH_RADIUS_M / c_cos((shape.lat - lat_delta) * D_R) / D_R
     lon_delta = lon_delta_bottom if shape.lat < 0 else lon_delta_top
     min_lon, max_lon = shape.lon - lon_delta, shape.lon + lon_delta
     min_lat, max_lat = shape.lat - lat_delta, shape.lat + lat_delta
