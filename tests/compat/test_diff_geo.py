@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from tests.compat.test_diff_zsets import Z, _same
 from tests.compat.test_differential import B, real, run_ours, run_real  # noqa: F401
+from makod.kv.table import TABLE
 from tests.unit.harness import Harness
 
 
@@ -85,6 +86,10 @@ SCRIPTS = {
         Z("GEOSEARCH pts FROMLONLAT 15.1 37.1 BYRADIUS 0 m WITHDIST"), Z("GEOSEARCH pts FROMLONLAT 15 -37 BYBOX 9000 9000 km"),
         Z("GEOSEARCH nokey FROMMEMBER nope BYRADIUS 30 km"), Z("GEOSEARCH nokey FROMLONLAT 1 2 BYRADIUS 30 km"),
         Z("GEOSEARCH str FROMLONLAT 15 37 BYRADIUS 200 km"),
+        # Infinite sizes: Redis's C arithmetic turns them into NaN bounds, not errors.
+        Z("GEOSEARCH pts FROMLONLAT 15 37 BYRADIUS inf km"), Z("GEOSEARCH pts FROMLONLAT 15 37 BYBOX inf 1 km"),
+        Z("GEOSEARCH pts FROMLONLAT 15 37 BYBOX 1 inf km"), Z("GEORADIUS pts 15 37 1e300 mi WITHDIST"),
+        Z("GEOSEARCH pts FROMLONLAT 15 37 BYRADIUS 100 km COUNT 9223372036854775807"),
     ],
     "geosearch_errors": SETUP + [
         Z("GEOSEARCH pts FROMLONLAT 15 37 BYRADIUS 100 km ANY"), Z("GEOSEARCH pts FROMLONLAT 15 37 BYRADIUS 100 km COUNT 0"),
@@ -162,6 +167,25 @@ SCRIPTS["grid"] = _grid()
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_script(real: Any, name: str) -> None:
     compare(real, Harness(), SCRIPTS[name], _scores_as_numbers)
+
+
+GEO_AND_SORT = [
+    "geoadd", "geopos", "geodist", "geohash", "geosearch", "geosearchstore", "georadius", "georadiusbymember",
+    "georadius_ro", "georadiusbymember_ro", "sort", "sort_ro",
+]
+
+
+def test_command_info(real: Any) -> None:
+    for name in GEO_AND_SORT:
+        info = run_real(real, [b"COMMAND", b"INFO", name.encode()])[0]
+        spec = TABLE.lookup(name.encode())
+        assert spec.arity == info[1], name
+        assert spec.flags == {f.decode() for f in info[2]}, name
+        assert (spec.first_key, spec.last_key, spec.key_step) == tuple(info[3:6]), name
+    # Movable keys: the STORE destinations, as Redis's COMMAND GETKEYS finds them.
+    for argv in (Z("GEORADIUS src 1 2 3 km STORE d1 STOREDIST d2"), Z("GEORADIUSBYMEMBER src m 3 km STORE d1"),
+                 Z("SORT src BY w_* LIMIT 0 1 GET o_* STORE dst"), Z("SORT src STORE a STORE b"), Z("SORT_RO src GET x_*")):
+        assert run_real(real, [b"COMMAND", b"GETKEYS", *argv]) == TABLE.lookup(argv[0].lower()).keys(argv), argv
 
 
 def _raw_resp3(sock: socket.socket, args: list[bytes]) -> bytes:

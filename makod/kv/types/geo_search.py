@@ -298,16 +298,18 @@ def _radius(args: list[bytes], j: int) -> tuple[float, float]:
 
 
 def _georadius_keys(args: list[bytes]) -> list[bytes]:
-    """The source and the STORE/STOREDIST destination (the last one given), as Redis finds them."""
+    """The source and every STORE/STOREDIST destination. Only the last one given
+    is written, but routing must know them all (Redis's key specs list the first
+    STORE's and the first STOREDIST's)."""
     keys = args[1:2]
-    dest = None
     i = 5
-    while i < len(args):
-        if args[i].lower() in (b"store", b"storedist") and i + 1 < len(args):
-            dest = args[i + 1]
+    while i + 1 < len(args):
+        if args[i].lower() in (b"store", b"storedist"):
+            if args[i + 1] not in keys:
+                keys.append(args[i + 1])
             i += 1
         i += 1
-    return keys + [dest] if dest is not None else keys
+    return keys
 
 
 _SEARCH_DOC = "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape"
@@ -324,12 +326,12 @@ def geosearchstore(ctx, args):
     return _search_command(ctx, args, 2, SEARCH | SEARCHSTORE)
 
 
-@command("georadius", -6, "write denyoom movablekeys", key_finder=_georadius_keys, group="geo", summary="Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point", since="3.2.0", complexity=_RADIUS_DOC)
+@command("georadius", -6, "write denyoom movablekeys", keys=(1, 1, 1), key_finder=_georadius_keys, group="geo", summary="Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point", since="3.2.0", complexity=_RADIUS_DOC)
 def georadius(ctx, args):
     return _search_command(ctx, args, 1, BY_COORDS)
 
 
-@command("georadiusbymember", -5, "write denyoom movablekeys", key_finder=_georadius_keys, group="geo", summary="Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member", since="3.2.0", complexity=_RADIUS_DOC)
+@command("georadiusbymember", -5, "write denyoom movablekeys", keys=(1, 1, 1), key_finder=_georadius_keys, group="geo", summary="Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member", since="3.2.0", complexity=_RADIUS_DOC)
 def georadiusbymember(ctx, args):
     return _search_command(ctx, args, 1, BY_MEMBER)
 

@@ -206,11 +206,11 @@ def _reads_pattern_keys(args: list[bytes]) -> bool:
     return False
 
 
-@command("sort", -2, "write denyoom movablekeys", key_finder=_sort_keys, reads_data_keys=_reads_pattern_keys, group="generic", summary="Sort the elements in a list, set or sorted set", since="1.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
+@command("sort", -2, "write denyoom movablekeys", keys=(1, 1, 1), key_finder=_sort_keys, reads_data_keys=_reads_pattern_keys, group="generic", summary="Sort the elements in a list, set or sorted set", since="1.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
 def sort(ctx, args):
     return _sort(ctx, args, False)
 
 
-@command("sort_ro", -2, "readonly movablekeys", key_finder=lambda args: args[1:2], reads_data_keys=_reads_pattern_keys, group="generic", summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.", since="7.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
+@command("sort_ro", -2, "readonly movablekeys", keys=(1, 1, 1), key_finder=lambda args: args[1:2], reads_data_keys=_reads_pattern_keys, group="generic", summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.", since="7.0.0", complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
 def sort_ro(ctx, args):
     return _sort(ctx, args, True)
