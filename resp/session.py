@@ -233,7 +233,9 @@ class Session:
         if not acl.command_ok(user, spec):
             self._acl_denied("command", spec.name, errors.NOPERM_COMMAND.format(self.user, spec.name))
             return False
-        if spec.first_key:
+        if spec.first_key or spec.key_finder is not None:
+            # Commands whose keys follow a count (ZUNION, LMPOP, XREAD ...) have
+            # no first key but a finder: their keys are checked too.
             write = spec.is_write
             for key in spec.keys(argv):
                 if not acl.key_ok(user, key, write=write, read=not write):
