@@ -134,7 +134,7 @@ def _default(obj: Any) -> Any:
     if obj is NULL_ARRAY:
         return msgpack.ExtType(_EXT_NULL_ARRAY, b"")
     if t is Blocked:
-        return msgpack.ExtType(_EXT_BLOCKED, pack_value([obj.timeout_ms, obj.reply]))
+        return msgpack.ExtType(_EXT_BLOCKED, pack_value([obj.timeout_ms, obj.reply, obj.argv]))
     raise TypeError(f"cannot send {t.__name__} between replicas")
 
 
@@ -159,8 +159,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code == _EXT_NULL_ARRAY:
         return NULL_ARRAY
     if code == _EXT_BLOCKED:
-        timeout_ms, reply = unpack_value(data)
-        return Blocked(timeout_ms, reply)
+        timeout_ms, reply, *argv = unpack_value(data)
+        return Blocked(timeout_ms, reply, argv[0] if argv else None)
     return msgpack.ExtType(code, data)
 
 

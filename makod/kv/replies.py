@@ -174,13 +174,18 @@ class Blocked:
     ``reply`` (what the command answers on timeout). Inside MULTI a blocking
     command never waits (the context says so: ``may_block`` is false), as in
     Redis.
+
+    ``argv``, when set, is the command to run on the retries instead of the
+    original: XREAD ... STREAMS k $ must keep waiting for entries after the
+    last ID of its first attempt, so it names that ID instead of ``$``.
     """
 
-    __slots__ = ("timeout_ms", "reply")
+    __slots__ = ("timeout_ms", "reply", "argv")
 
-    def __init__(self, timeout_ms: int, reply: Any) -> None:
+    def __init__(self, timeout_ms: int, reply: Any, argv: list[bytes] | None = None) -> None:
         self.timeout_ms = timeout_ms
         self.reply = reply
+        self.argv = argv
 
     def __repr__(self) -> str:
         return f"Blocked({self.timeout_ms} ms)"
