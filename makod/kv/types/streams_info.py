@@ -143,7 +143,7 @@ XINFO_HELP = [
     "STREAM <key> [FULL [COUNT <count>]",
     "    Show information about the stream.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ]
 
 
