@@ -99,9 +99,10 @@ class StreamType(ValueType):
 
     def to_wire(self, s: Stream) -> list:
         groups = []
-        for name, g in s.groups.items():
+        # Sorted by name (as Redis lists them): equal streams have equal wire forms.
+        for name, g in sorted(s.groups.items()):
             pel = [[i[0], i[1], n[0], n[1], n[2]] for i, n in g.pel.items()]
-            consumers = [[cname, c.seen_ms] for cname, c in g.consumers.items()]
+            consumers = [[cname, c.seen_ms] for cname, c in sorted(g.consumers.items())]
             groups.append([name, list(g.last_id), g.entries_read, pel, consumers])
         entries = [[i[0], i[1], list(f)] for i, f in s.entries.items()]
         return [entries, list(s.last_id), list(s.max_deleted), s.entries_added, groups]
