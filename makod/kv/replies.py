@@ -86,15 +86,20 @@ NULL_ARRAY = _NullArray()
 
 
 class Map:
-    """A RESP3 map; ``items`` is a list of (key, value) pairs in reply order."""
+    """A RESP3 map; ``items`` is a list of (key, value) pairs in reply order.
 
-    __slots__ = ("items",)
+    In RESP2 a map is a flat array, or with ``nested`` an array of 2-element
+    arrays (XREAD and XREADGROUP answer stream -> entries that way).
+    """
 
-    def __init__(self, items: Any) -> None:
+    __slots__ = ("items", "nested")
+
+    def __init__(self, items: Any, nested: bool = False) -> None:
         self.items = list(items.items()) if isinstance(items, dict) else list(items)
+        self.nested = nested
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Map) and other.items == self.items
+        return isinstance(other, Map) and other.items == self.items and other.nested == self.nested
 
     def __repr__(self) -> str:
         return f"Map({self.items!r})"

@@ -30,7 +30,7 @@ from makod.kv import errors
 from makod.kv.args import UINT64_MAX, int_arg, is_opt, parse_int
 from makod.kv.errors import CommandError
 from makod.kv.records import KIND_STREAM, OpSpec, Record, ValueType, register_op, register_type
-from makod.kv.replies import NULL_ARRAY, OK, Blocked
+from makod.kv.replies import NULL_ARRAY, OK, Blocked, Map
 from makod.kv.table import command
 
 # Op codes (streams own 50-59; stored in the log: never reuse one).
@@ -602,9 +602,9 @@ def xread(ctx, args):
         rec = ctx.get(key)
         if rec is None or not rec.value.entries or rec.value.entries.peekitem(-1)[0] <= gt:
             continue
-        out.append([key, range_reply(rec.value, incr_id(gt), MAX_ID, r.count)])
+        out.append((key, range_reply(rec.value, incr_id(gt), MAX_ID, r.count)))
     if out:
-        return out
+        return Map(out, nested=True)
     # Waiting again must mean "after the last ID seen now", not a fresh ``$``.
     argv = args[: r.ids_at] + [fmt_id(gt) for gt in after]
     return block_or_null(ctx, r, argv if b"$" in r.ids else None)

@@ -12,7 +12,7 @@ from makod.kv import errors
 from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_int
 from makod.kv.errors import CommandError
 from makod.kv.records import KIND_STREAM, OpSpec, register_op
-from makod.kv.replies import NULL_ARRAY, OK, SimpleString
+from makod.kv.replies import NULL_ARRAY, OK, Map, SimpleString
 from makod.kv.table import command, container, subcommand
 from makod.kv.types.streams import (
     MAX_ID, ZERO, Consumer, Group, Stream, block_or_null, entry_reply, fmt_id, get_stream, incr_id, interval_end,
@@ -383,10 +383,10 @@ def xreadgroup(ctx, args):
         s = ctx.get(key).value
         g = s.groups[r.group]
         if start is not None:
-            out.append([key, _serve_history(ctx, key, r, s, g, r.consumer, incr_id(start) or start)])
+            out.append((key, _serve_history(ctx, key, r, s, g, r.consumer, incr_id(start) or start)))
         elif s.entries and s.entries.peekitem(-1)[0] > g.last_id:
-            out.append([key, _serve_new(ctx, key, r, s, g, r.consumer)])
-    return out if out else block_or_null(ctx, r)
+            out.append((key, _serve_new(ctx, key, r, s, g, r.consumer)))
+    return Map(out, nested=True) if out else block_or_null(ctx, r)
 
 
 # -- XACK, XPENDING -----------------------------------------------------------------------------
