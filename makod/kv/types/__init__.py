@@ -3,4 +3,4 @@
 Importing this package registers every data command in makod.kv.table.TABLE.
 """
 
-from makod.kv.types import bitmaps, hashes, hll, keys, lists, sets, streams, streams_groups, streams_info, strings, zsets  # noqa: F401
+from makod.kv.types import bitmaps, hashes, hll, keys, lists, sets, streams, streams_groups, streams_info, streams_read, strings, zsets  # noqa: F401

@@ -30,7 +30,7 @@ from makod.kv import errors
 from makod.kv.args import UINT64_MAX, int_arg, is_opt, parse_int
 from makod.kv.errors import CommandError
 from makod.kv.records import KIND_STREAM, OpSpec, Record, ValueType, register_op, register_type
-from makod.kv.replies import NULL_ARRAY, OK, Blocked, Map
+from makod.kv.replies import NULL_ARRAY, OK
 from makod.kv.table import command
 
 # Op codes (streams own 50-59; stored in the log: never reuse one).
@@ -504,107 +504,3 @@ def xsetid(ctx, args):
             raise CommandError(errors.STREAM_XSETID_ADDED_TOO_SMALL)
     ctx.write((OP_XSETID, args[1], list(sid), added, list(max_deleted) if max_deleted != ZERO else None))
     return OK
-
-
-# -- XREAD / XREADGROUP parsing and the blocking form ------------------------------------------
-
-
-class ReadArgs:
-    __slots__ = ("block_ms", "count", "group", "consumer", "noack", "keys", "ids", "ids_at")
-
-    def __init__(self) -> None:
-        self.block_ms: int | None = None
-        self.count = 0
-        self.group: bytes | None = None
-        self.consumer: bytes | None = None
-        self.noack = False
-        self.keys: list[bytes] = []
-        self.ids: list[bytes] = []
-        self.ids_at = 0
-
-
-def read_keys(args: list[bytes]) -> list[bytes]:
-    """XREAD/XREADGROUP key finder: the first half of what follows STREAMS."""
-    i = 1
-    while i < len(args):
-        opt = args[i]
-        if is_opt(opt, b"STREAMS"):
-            rest = args[i + 1 :]
-            return rest[: len(rest) // 2]
-        i += 3 if is_opt(opt, b"GROUP") else 2 if (is_opt(opt, b"BLOCK") or is_opt(opt, b"COUNT")) else 1
-    return []
-
-
-def parse_read(args: list[bytes], group_cmd: bool) -> ReadArgs:
-    r = ReadArgs()
-    streams_at = 0
-    i = 1
-    while i < len(args):
-        more = len(args) - 1 - i
-        opt = args[i]
-        if is_opt(opt, b"BLOCK") and more:
-            i += 1
-            r.block_ms = int_arg(args[i], errors.STREAM_TIMEOUT_NOT_INTEGER)
-            if r.block_ms < 0:
-                raise CommandError(errors.TIMEOUT_NEGATIVE)
-        elif is_opt(opt, b"COUNT") and more:
-            i += 1
-            r.count = max(int_arg(args[i]), 0)
-        elif is_opt(opt, b"STREAMS") and more:
-            streams_at = i + 1
-            if (len(args) - streams_at) % 2:
-                raise CommandError(errors.STREAM_XREAD_UNBALANCED)
-            break
-        elif is_opt(opt, b"GROUP") and more >= 2:
-            if not group_cmd:
-                raise CommandError(errors.STREAM_GROUP_ONLY_XREADGROUP)
-            r.group, r.consumer = args[i + 1], args[i + 2]
-            i += 2
-        elif is_opt(opt, b"NOACK"):
-            if not group_cmd:
-                raise CommandError(errors.STREAM_NOACK_ONLY_XREADGROUP)
-            r.noack = True
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 1
-    if not streams_at:
-        raise CommandError(errors.SYNTAX)
-    if group_cmd and r.group is None:
-        raise CommandError(errors.STREAM_MISSING_GROUP)
-    n = (len(args) - streams_at) // 2
-    r.keys = args[streams_at : streams_at + n]
-    r.ids = args[streams_at + n :]
-    r.ids_at = streams_at + n
-    return r
-
-
-def block_or_null(ctx, r: ReadArgs, argv: list[bytes] | None = None):
-    """Nothing to serve: wait (BLOCK, outside MULTI) or answer the null array."""
-    if r.block_ms is None or not ctx.may_block:
-        return NULL_ARRAY
-    return Blocked(r.block_ms, NULL_ARRAY, argv)
-
-
-@command("xread", -4, "readonly blocking movablekeys", key_finder=read_keys, group="stream", summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", since="5.0.0", complexity="For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.")
-def xread(ctx, args):
-    r = parse_read(args, False)
-    after = []
-    for key, arg in zip(r.keys, r.ids):
-        rec = get_stream(ctx, key)
-        if arg == b"$":
-            after.append(rec.value.last_id if rec is not None else ZERO)
-        elif arg == b">":
-            raise CommandError(errors.STREAM_GT_ONLY_XREADGROUP)
-        else:
-            after.append(strict_id(arg))
-    out = []
-    for key, gt in zip(r.keys, after):
-        rec = ctx.get(key)
-        if rec is None or not rec.value.entries or rec.value.entries.peekitem(-1)[0] <= gt:
-            continue
-        out.append((key, range_reply(rec.value, incr_id(gt), MAX_ID, r.count)))
-    if out:
-        return Map(out, nested=True)
-    # Waiting again must mean "after the last ID seen now", not a fresh ``$``.
-    argv = args[: r.ids_at] + [fmt_id(gt) for gt in after]
-    return block_or_null(ctx, r, argv if b"$" in r.ids else None)

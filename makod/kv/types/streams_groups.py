@@ -9,14 +9,13 @@ undo token; an op naming a group that is not there does nothing.
 from __future__ import annotations
 
 from makod.kv import errors
-from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_int
+from makod.kv.args import int_arg, is_opt
 from makod.kv.errors import CommandError
 from makod.kv.records import KIND_STREAM, OpSpec, register_op
-from makod.kv.replies import NULL_ARRAY, OK, Map, SimpleString
+from makod.kv.replies import NULL_ARRAY, OK, SimpleString
 from makod.kv.table import command, container, subcommand
 from makod.kv.types.streams import (
-    MAX_ID, ZERO, Consumer, Group, Stream, block_or_null, entry_reply, fmt_id, get_stream, incr_id, interval_end,
-    interval_start, parse_id, parse_read, read_keys, strict_id,
+    ZERO, Consumer, Group, Stream, fmt_id, get_stream, interval_end, interval_start, parse_id, strict_id,
 )
 
 OP_XGROUP_CREATE = 53  # (op, key, group, [ms, seq], entries_read)  creates the stream (MKSTREAM)
@@ -211,7 +210,7 @@ def lag(s: Stream, g: Group) -> int | None:
     return None if read == INVALID_READ else s.entries_added - read
 
 
-def _group(ctx, key: bytes, name: bytes, template: str) -> tuple:
+def group_of(ctx, key: bytes, name: bytes, template: str) -> tuple:
     rec = get_stream(ctx, key)
     g = None if rec is None else rec.value.groups.get(name)
     if g is None:
@@ -328,67 +327,6 @@ container(
 )
 
 
-# -- XREADGROUP ---------------------------------------------------------------------------------
-
-
-def _serve_new(ctx, key: bytes, r, s: Stream, g: Group, name: bytes) -> list:
-    """``>``: entries after the group's last delivered ID, now owned by ``name``."""
-    out, delivered = [], []
-    last_id, read = g.last_id, g.entries_read
-    for sid in s.entries.irange(incr_id(g.last_id), MAX_ID):
-        if sid > last_id:
-            if read != INVALID_READ and not has_tombstones_from(s, sid):
-                read += 1
-            elif s.entries_added:
-                read = estimate_read(s, sid)
-            last_id = sid
-        out.append(entry_reply(sid, s.entries[sid]))
-        if not r.noack:
-            delivered.append([sid[0], sid[1], ctx.now_ms, 1])
-        if r.count and len(out) >= r.count:
-            break
-    ctx.write((OP_XDELIVER, key, r.group, name, ctx.now_ms, delivered, list(last_id), read))
-    return out
-
-
-def _serve_history(ctx, key: bytes, r, s: Stream, g: Group, name: bytes, start: tuple) -> list:
-    """A consumer's own pending entries from ``start`` (a deleted entry's fields are nil)."""
-    out, redelivered = [], []
-    consumer = g.consumers.get(name)
-    mine = sorted(sid for sid in consumer.pel if sid >= start) if consumer is not None else []
-    for sid in mine:
-        if r.count and len(out) >= r.count:
-            break
-        fields = s.entries.get(sid)
-        if fields is None:
-            out.append([fmt_id(sid), NULL_ARRAY])
-        else:
-            out.append(entry_reply(sid, fields))
-            redelivered.append([sid[0], sid[1], ctx.now_ms, g.pel[sid][2] + 1])
-    ctx.write((OP_XDELIVER, key, r.group, name, ctx.now_ms, redelivered, None, None))
-    return out
-
-
-@command("xreadgroup", -7, "write blocking movablekeys", key_finder=read_keys, group="stream", summary="Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", since="5.0.0", complexity="For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.")
-def xreadgroup(ctx, args):
-    r = parse_read(args, True)
-    starts = []
-    for key, arg in zip(r.keys, r.ids):
-        _group(ctx, key, r.group, errors.STREAM_NOGROUP_XREADGROUP)
-        if arg == b"$":
-            raise CommandError(errors.STREAM_DOLLAR_IN_XREADGROUP)
-        starts.append(None if arg == b">" else strict_id(arg))
-    out = []
-    for key, start in zip(r.keys, starts):
-        s = ctx.get(key).value
-        g = s.groups[r.group]
-        if start is not None:
-            out.append((key, _serve_history(ctx, key, r, s, g, r.consumer, incr_id(start) or start)))
-        elif s.entries and s.entries.peekitem(-1)[0] > g.last_id:
-            out.append((key, _serve_new(ctx, key, r, s, g, r.consumer)))
-    return Map(out, nested=True) if out else block_or_null(ctx, r)
-
-
 # -- XACK, XPENDING -----------------------------------------------------------------------------
 
 
@@ -422,7 +360,7 @@ def xpending(ctx, args):
         start, end = interval_start(args[at]), interval_end(args[at + 1])
         if at + 3 < argc:
             consumer_name = args[at + 3]
-    s, g = _group(ctx, args[1], args[2], errors.STREAM_NOGROUP)
+    s, g = group_of(ctx, args[1], args[2], errors.STREAM_NOGROUP)
     if argc == 3:
         if not g.pel:
             return [0, None, None, NULL_ARRAY]
@@ -445,127 +383,3 @@ def xpending(ctx, args):
             continue
         out.append([fmt_id(sid), owner, max(idle, 0), deliveries])
     return out
-
-
-# -- XCLAIM, XAUTOCLAIM -------------------------------------------------------------------------
-
-
-def _claim_option_int(arg: bytes, name: str) -> int:
-    return int_arg(arg, errors.STREAM_XCLAIM_OPTION.format(name))
-
-
-@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", summary="Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", since="5.0.0", complexity="O(log N) with N being the number of messages in the PEL of the consumer group.")
-def xclaim(ctx, args):
-    key, gname, name = args[1], args[2], args[3]
-    s, g = _group(ctx, key, gname, errors.STREAM_NOGROUP)
-    min_idle = max(int_arg(args[4], errors.STREAM_XCLAIM_MIN_IDLE), 0)
-    ids, j = [], 5
-    while j < len(args):
-        try:
-            ids.append(strict_id(args[j]))
-        except CommandError:
-            break
-        j += 1
-    now = ctx.now_ms
-    force = justid = False
-    retrycount, delivery, last_id = -1, None, ZERO
-    while j < len(args):
-        opt, more = args[j], j + 1 < len(args)
-        if is_opt(opt, b"FORCE"):
-            force = True
-        elif is_opt(opt, b"JUSTID"):
-            justid = True
-        elif is_opt(opt, b"IDLE") and more:
-            j += 1
-            delivery = now - _claim_option_int(args[j], "IDLE")
-        elif is_opt(opt, b"TIME") and more:
-            j += 1
-            delivery = _claim_option_int(args[j], "TIME")
-        elif is_opt(opt, b"RETRYCOUNT") and more:
-            j += 1
-            retrycount = _claim_option_int(args[j], "RETRYCOUNT")
-        elif is_opt(opt, b"LASTID") and more:
-            j += 1
-            last_id = strict_id(args[j])
-        else:
-            raise CommandError(errors.STREAM_XCLAIM_UNKNOWN_OPTION.format(errors._printable(opt)))
-        j += 1
-    if delivery is None or delivery < 0 or delivery > now:
-        delivery = now
-    pel = {sid: list(g.pel[sid]) for sid in ids if sid in g.pel}  # what the claims see, as they go
-    gone, claimed, out = [], {}, []
-    for sid in ids:
-        nack = pel.get(sid)
-        if sid not in s.entries:
-            if nack is not None:
-                del pel[sid]
-                gone.append(list(sid))
-            continue
-        if nack is None:
-            if not force:
-                continue
-            nack = pel[sid] = [None, now, 1]
-        elif min_idle and now - nack[1] < min_idle:
-            continue
-        nack[0], nack[1] = name, delivery
-        if retrycount >= 0:
-            nack[2] = retrycount
-        elif not justid:
-            nack[2] += 1
-        claimed[sid] = [sid[0], sid[1], delivery, nack[2]]
-        out.append(fmt_id(sid) if justid else entry_reply(sid, s.entries[sid]))
-    if gone:
-        ctx.write((OP_XACK, key, gname, gone))
-    new_last = list(last_id) if last_id > g.last_id else None
-    if claimed or new_last is not None:
-        # The consumer is created (or seen) only when it claims something.
-        who = name if claimed else None
-        ctx.write((OP_XDELIVER, key, gname, who, now, list(claimed.values()), new_last, None))
-    return out
-
-
-@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", summary="Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", since="6.2.0", complexity="O(1) if COUNT is small.")
-def xautoclaim(ctx, args):
-    key, gname, name = args[1], args[2], args[3]
-    min_idle = max(int_arg(args[4], errors.STREAM_XAUTOCLAIM_MIN_IDLE), 0)
-    start = interval_start(args[5])
-    count, justid = 100, False
-    j = 6
-    while j < len(args):
-        if is_opt(args[j], b"COUNT") and j + 1 < len(args):
-            count = parse_int(args[j + 1])
-            if count is None or not 1 <= count <= INT64_MAX // 16:
-                raise CommandError(errors.STREAM_XAUTOCLAIM_COUNT)
-            j += 1
-        elif is_opt(args[j], b"JUSTID"):
-            justid = True
-        else:
-            raise CommandError(errors.SYNTAX)
-        j += 1
-    s, g = _group(ctx, key, gname, errors.STREAM_NOGROUP)
-    now = ctx.now_ms
-    attempts = count * 10
-    ids = list(g.pel.irange(start, MAX_ID))
-    pos = 0
-    gone, claimed, out = [], [], []
-    while attempts > 0 and count > 0 and pos < len(ids):
-        attempts -= 1
-        sid = ids[pos]
-        pos += 1
-        nack = g.pel[sid]
-        if sid not in s.entries:
-            gone.append(sid)
-            count -= 1
-            continue
-        if min_idle and now - nack[1] < min_idle:
-            continue
-        deliveries = nack[2] if justid else nack[2] + 1
-        claimed.append([sid[0], sid[1], now, deliveries])
-        out.append(fmt_id(sid) if justid else entry_reply(sid, s.entries[sid]))
-        count -= 1
-    if gone:
-        ctx.write((OP_XACK, key, gname, [list(sid) for sid in gone]))
-    if claimed:
-        ctx.write((OP_XDELIVER, key, gname, name, now, claimed, None, None))
-    cursor = ids[pos] if pos < len(ids) else ZERO
-    return [fmt_id(cursor), out, [fmt_id(sid) for sid in gone]]
