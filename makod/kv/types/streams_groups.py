@@ -1,4 +1,6 @@
-"""Stream consumer groups (Redis 7.0): XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM.
+"""Stream consumer groups (Redis 7.0): their ops, XGROUP, XACK, XPENDING, and lag.
+
+XREADGROUP, XCLAIM and XAUTOCLAIM, which deliver entries, are in streams_read.py.
 
 Every change to a group is one of the ops below, holding what the handler
 decided (delivery times and counts, the new last-delivered ID and read
