@@ -13,6 +13,8 @@ Both answer stream -> entries as a map in RESP3 and as an array of
 
 from __future__ import annotations
 
+from itertools import islice
+
 from makod.kv import errors
 from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_int
 from makod.kv.errors import CommandError
@@ -287,7 +289,7 @@ def xautoclaim(ctx, args):
     s, g = group_of(ctx, key, gname, errors.STREAM_NOGROUP)
     now = ctx.now_ms
     attempts = count * 10
-    ids = list(g.pel.irange(start, MAX_ID))
+    ids = list(islice(g.pel.irange(start, MAX_ID), attempts + 1))  # what the loop can visit, and the cursor
     pos = 0
     gone, claimed, out = [], [], []
     while attempts > 0 and count > 0 and pos < len(ids):
