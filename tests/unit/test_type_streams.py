@@ -119,3 +119,25 @@ def test_xread_answers_a_map_in_resp3_and_pairs_in_resp2() -> None:
     assert h.wire("XREAD", "STREAMS", "s", "0", proto=2) == b"*1\r\n*2\r\n$1\r\ns\r\n" + entry
     assert h.wire("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">", proto=3) == b"%1\r\n$1\r\ns\r\n" + entry
     assert h.wire("XREAD", "STREAMS", "s", "1-0", proto=3) == b"_\r\n"
+
+
+def test_a_blocked_read_served_later_answers_at_most_1000_entries() -> None:
+    host = _Host()
+    host.h.run("XADD", "s", "1-0", "f", "v")
+    session = Session(host, 1)
+    session.feed(_cmd(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"1-0"))
+    host.tick()
+    for i in range(2, 1100):
+        host.h.run("XADD", "s", f"{i}-0", "f", "v")
+    host.tick()
+    out = session.take_output()
+    assert out.startswith(b"*1\r\n*2\r\n$1\r\ns\r\n*1000\r\n")
+
+
+def test_xread_keys_follow_streams() -> None:
+    from makod.kv.types.streams_read import read_keys
+
+    assert read_keys([b"XREAD", b"COUNT", b"STREAMS", b"STREAMS", b"a", b"b", b"0", b"0"]) == [b"a", b"b"]
+    assert read_keys([b"XREADGROUP", b"GROUP", b"STREAMS", b"c", b"BLOCK", b"0", b"STREAMS", b"k", b">"]) == [b"k"]
+    assert read_keys([b"XREAD", b"STREAMS", b"a", b"b", b"0"]) == [b"a"]
+    assert read_keys([b"XREAD", b"COUNT"]) == []

@@ -98,10 +98,20 @@ def parse_read(args: list[bytes], group_cmd: bool) -> ReadArgs:
     return r
 
 
-def block_or_null(ctx, r: ReadArgs, argv: list[bytes] | None = None):
-    """Nothing to serve: wait (BLOCK, outside MULTI) or answer the null array."""
+# A blocked read served later answers at most this many entries per stream
+# unless COUNT says otherwise (src/t_stream.c XREAD_BLOCKED_DEFAULT_COUNT).
+BLOCKED_DEFAULT_COUNT = b"1000"
+
+
+def block_or_null(ctx, r: ReadArgs, argv: list[bytes]):
+    """Nothing to serve: wait (BLOCK, outside MULTI) or answer the null array.
+
+    The retries run ``argv``, with Redis's COUNT for a blocked read added.
+    """
     if r.block_ms is None or not ctx.may_block:
         return NULL_ARRAY
+    if not r.count:
+        argv = argv[:1] + [b"COUNT", BLOCKED_DEFAULT_COUNT] + argv[1:]
     return Blocked(r.block_ms, NULL_ARRAY, argv)
 
 
@@ -127,7 +137,7 @@ def xread(ctx, args):
         return Map(out, nested=True)
     # Waiting again must mean "after the last ID seen now", not a fresh ``$``.
     argv = args[: r.ids_at] + [fmt_id(gt) for gt in after]
-    return block_or_null(ctx, r, argv if b"$" in r.ids else None)
+    return block_or_null(ctx, r, argv)
 
 
 # -- XREADGROUP ---------------------------------------------------------------------------------
@@ -188,7 +198,7 @@ def xreadgroup(ctx, args):
             out.append((key, _serve_history(ctx, key, r, s, g, r.consumer, incr_id(start) or start)))
         elif s.entries and s.entries.peekitem(-1)[0] > g.last_id:
             out.append((key, _serve_new(ctx, key, r, s, g, r.consumer)))
-    return Map(out, nested=True) if out else block_or_null(ctx, r)
+    return Map(out, nested=True) if out else block_or_null(ctx, r, args)
 
 
 # -- XCLAIM, XAUTOCLAIM -------------------------------------------------------------------------
