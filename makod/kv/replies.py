@@ -182,7 +182,8 @@ class Blocked:
 
     ``argv``, when set, is the command to run on the retries instead of the
     original: XREAD ... STREAMS k $ must keep waiting for entries after the
-    last ID of its first attempt, so it names that ID instead of ``$``.
+    last ID of its first attempt, so it names that ID instead of ``$`` (and
+    a blocked XREAD without COUNT is served at most 1000 entries, as Redis).
     """
 
     __slots__ = ("timeout_ms", "reply", "argv")

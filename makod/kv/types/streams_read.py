@@ -5,7 +5,8 @@ With nothing to serve and BLOCK given (outside MULTI), the handlers answer
 the timeout passes (resp/session.py). XREAD ... ``$`` hands the session the
 command to retry with ``$`` replaced by the stream's last ID at the first
 attempt (Blocked.argv): a retry must wait for entries after that ID, not
-after whatever is newest by then.
+after whatever is newest by then. Retries of a read without COUNT carry
+COUNT 1000, what Redis serves a blocked read.
 
 Both answer stream -> entries as a map in RESP3 and as an array of
 [key, entries] pairs in RESP2 (Map(nested=True)), as Redis does.
