@@ -335,7 +335,12 @@ class Session:
             self.blocked_on = None
             return False
         wait = delay if deadline is None else max(1, min(delay, deadline - now))
-        parked = ("block", cont[1], (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
+        request = cont[1]
+        if blocked.argv is not None:  # retry a concrete form (XREAD's $ as the ID it meant)
+            specs = request.specs
+            request = TxnRequest([blocked.argv])
+            request.specs = specs
+        parked = ("block", request, (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
         self.blocked_on = (token, parked, blocked.reply)
         call_later(wait, self, lambda: self._retry_blocked(token))
         return True
