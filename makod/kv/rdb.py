@@ -365,8 +365,8 @@ def _decode_value(r: _Reader, rtype: int) -> tuple[int, Any]:
     raise BadFormat(f"unsupported RDB value type {rtype}")
 
 
-def verify_payload(payload: bytes) -> bytes:
-    """verifyDumpPayload: the body of a payload whose version and CRC are right."""
+def verify_payload(payload: bytes) -> None:
+    """verifyDumpPayload: raise ``BadChecksum`` unless the version and CRC are right."""
     if len(payload) < _FOOTER:
         raise BadChecksum("payload shorter than its footer")
     version = int.from_bytes(payload[-_FOOTER : -_FOOTER + 2], "little")
@@ -374,12 +374,13 @@ def verify_payload(payload: bytes) -> bytes:
         raise BadChecksum(f"RDB version {version} is newer than {RDB_VERSION}")
     if crc64(payload[:-8]) != int.from_bytes(payload[-8:], "little"):
         raise BadChecksum("CRC64 mismatch")
-    return payload[:-_FOOTER]
 
 
 def decode_payload(payload: bytes) -> tuple[int, Any]:
     """(kind, neutral value) of a DUMP payload; ``RdbError`` if it is not a valid one."""
-    r = _Reader(verify_payload(payload))
-    # Bytes between the value and the footer are ignored, as Redis 7.0's
-    # restoreCommand does (checked: it answers OK).
+    verify_payload(payload)
+    # Redis 7.0's restoreCommand reads the value from the whole payload, footer
+    # included: a value may run into the footer's bytes, and bytes left
+    # between the value and the footer are ignored (both checked: it answers OK).
+    r = _Reader(payload)
     return _decode_value(r, r.byte())

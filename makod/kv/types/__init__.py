@@ -3,4 +3,4 @@
 Importing this package registers every data command in makod.kv.table.TABLE.
 """
 
-from makod.kv.types import bitmaps, hashes, hll, keys, lists, sets, strings, zsets  # noqa: F401
+from makod.kv.types import bitmaps, dump, hashes, hll, keys, lists, sets, strings, zsets  # noqa: F401
