@@ -44,7 +44,7 @@ from makod.kv.rdb_compact import (
 from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STRING, KIND_ZSET
 from makod.kv.types.zsets import parse_score
 
-__all__ = ["BadChecksum", "BadFormat", "RdbError", "RDB_VERSION", "crc64", "encode_payload", "decode_payload"]
+__all__ = ["BadChecksum", "BadFormat", "RdbError", "RDB_VERSION", "crc64", "encode_payload", "with_footer", "decode_payload"]
 
 RDB_VERSION = 10  # Redis 7.0's (src/rdb.h)
 _FOOTER = 10  # version (2) + CRC64 (8)
@@ -182,9 +182,13 @@ def encode_payload(kind: int, value: Any) -> bytes:
             _put_string(out, val)
     else:
         raise BadFormat(f"kind {kind} has no RDB encoding")
-    out += RDB_VERSION.to_bytes(2, "little")
-    out += crc64(out).to_bytes(8, "little")
-    return bytes(out)
+    return with_footer(bytes(out))
+
+
+def with_footer(body: bytes, version: int = RDB_VERSION) -> bytes:
+    """``body`` (a type byte and a value) made a payload: the RDB version, then the CRC64."""
+    body += version.to_bytes(2, "little")
+    return body + crc64(body).to_bytes(8, "little")
 
 
 # -- decoding -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from makod.kv.rdb import RDB_VERSION, crc64
+from makod.kv.rdb import RDB_VERSION, with_footer
 from tests.compat.test_differential import B, check, real, run_ours, run_real  # noqa: F401
 from tests.unit.harness import Harness
 
@@ -107,20 +107,15 @@ def test_makodb_to_redis(real: Any, name: str) -> None:  # noqa: F811
 # -- RESTORE's errors and options ----------------------------------------------------------
 
 
-def _with_footer(body: bytes, version: int = RDB_VERSION) -> bytes:
-    body += version.to_bytes(2, "little")
-    return body + crc64(body).to_bytes(8, "little")
-
-
-GOOD = _with_footer(b"\x00\x05hello")
+GOOD = with_footer(b"\x00\x05hello")
 BAD_CRC = GOOD[:-1] + bytes([GOOD[-1] ^ 1])
-NEWER = _with_footer(b"\x00\x05hello", RDB_VERSION + 1)
-STREAM = _with_footer(b"\x0f\x00")
-UNKNOWN_TYPE = _with_footer(b"\xc8\x00")
-TRUNCATED = _with_footer(b"\x00\x05hel")
-EMPTY_LIST = _with_footer(b"\x01\x00")
-HUGE_COUNT = _with_footer(b"\x01\x81\x00\x00\x00\x00\x0f\x42\x40\x00\x01a")
-HUGE_LZF = _with_footer(b"\x00\xc3\x02\x80\xff\xff\xff\xff\x00a")
+NEWER = with_footer(b"\x00\x05hello", RDB_VERSION + 1)
+STREAM = with_footer(b"\x0f\x00")
+UNKNOWN_TYPE = with_footer(b"\xc8\x00")
+TRUNCATED = with_footer(b"\x00\x05hel")
+EMPTY_LIST = with_footer(b"\x01\x00")
+HUGE_COUNT = with_footer(b"\x01\x81\x00\x00\x00\x00\x0f\x42\x40\x00\x01a")
+HUGE_LZF = with_footer(b"\x00\xc3\x02\x80\xff\xff\xff\xff\x00a")
 PAST_MS = 1_000_000_000_000  # 2001
 FUTURE_MS = 4102444800000  # 2100-01-01
 
