@@ -235,10 +235,15 @@ class _Reader:
             return int.from_bytes(self.take(8), "big"), False
         raise BadFormat(f"length byte {b:#x}")
 
+    def plain_length(self) -> int:
+        """A length where no string can be: Redis's rdbLoadLen(rdb, NULL), which
+        reads a special-encoding byte as its low 6 bits (so 0xC1 counts 1)."""
+        return self.length()[0]
+
     def count(self, min_item_bytes: int) -> int:
         """An element count, refused at once if the bytes left cannot hold that many."""
-        n, encoded = self.length()
-        if encoded or n * min_item_bytes > self.left():
+        n = self.plain_length()
+        if n * min_item_bytes > self.left():
             raise BadFormat("element count larger than the payload")
         if n == 0:
             raise BadFormat("empty value")  # Redis never stores one ("empty keys skipped")
@@ -255,10 +260,8 @@ class _Reader:
         if n == _ENC_INT32:
             return b"%d" % int.from_bytes(self.take(4), "little", signed=True)
         if n == _ENC_LZF:
-            clen, c_encoded = self.length()
-            ulen, u_encoded = self.length()
-            if c_encoded or u_encoded:
-                raise BadFormat("lzf lengths")
+            clen = self.plain_length()
+            ulen = self.plain_length()
             return lzf_decompress(self.take(clen), ulen)
         raise BadFormat(f"string encoding {n}")
 
@@ -319,9 +322,9 @@ def _quicklist(r: _Reader, version: int) -> list[bytes]:
         if version == 1:
             items += parse_ziplist(r.string())
             continue
-        container, encoded = r.length()
+        container = r.plain_length()
         blob = r.string()
-        if encoded or container not in (_NODE_PLAIN, _NODE_PACKED):
+        if container not in (_NODE_PLAIN, _NODE_PACKED):
             raise BadFormat("quicklist node container")
         if container == _NODE_PLAIN:
             items.append(blob)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from makod.kv.rdb import RDB_VERSION, with_footer
 from tests.compat.test_differential import B, check, real, run_ours, run_real  # noqa: F401
 from tests.unit.harness import Harness
+from tests.unit.test_rdb import LEGACY, MALFORMED
 
 # name -> (commands building key "k", the RDB value type Redis 7.0 dumps it as)
 CASES: dict[str, tuple[list[list[bytes]], int]] = {
@@ -199,3 +200,29 @@ def test_round_trip_through_redis(real: Any, setup: list[list[bytes]]) -> None: 
     back = theirs(B("DUMP", "k"))
     assert ours([b"RESTORE", b"k2", b"0", back]) == b"OK"
     assert _read(ours, b"k2") == _read(ours, b"k")
+
+
+# -- hand-made and malformed payloads ---------------------------------------------------------
+
+
+def test_hand_made_payloads_as_sanitizing_redis(real: Any) -> None:  # noqa: F811
+    """Legacy encodings load the same; malformed payloads fail with the same text.
+
+    Compared with ``sanitize-dump-payload yes``: with its default (no), Redis
+    accepts some corrupt compact blobs (duplicate or odd listpack hash
+    entries, an unsorted intset, a wrong listpack back-length) that makodb
+    always refuses.
+    """
+    theirs, ours = _sides(real, Harness())
+    bodies = [body for body, _ in LEGACY.values()] + list(MALFORMED.values())
+    real.execute_command("CONFIG", "SET", "sanitize-dump-payload", "yes")
+    try:
+        for body in bodies:
+            theirs([b"FLUSHALL"])
+            args = [b"RESTORE", b"k", b"0", with_footer(body), b"REPLACE"]
+            reply = theirs(args)
+            assert ours(args) == reply, body
+            if reply == b"OK":
+                assert _read(ours, b"k") == _read(theirs, b"k"), body
+    finally:
+        real.execute_command("CONFIG", "SET", "sanitize-dump-payload", "no")
