@@ -25,6 +25,15 @@ against its CRC before it is parsed, every declared length is checked
 against the bytes present before anything is read or allocated, and
 anything wrong raises ``BadChecksum`` or ``BadFormat`` (both ``RdbError``),
 nothing else.
+
+Malformed payloads are refused as Redis 7.0 refuses them with
+``sanitize-dump-payload yes`` (tests/compat/test_diff_dump.py compares),
+and a little more: a sorted-set listpack score that is not a number (Redis
+reads junk as 0 and "nan" as NaN). Unsorted sorted-set listpacks load
+sorted (Redis keeps them in the broken order). With its default
+``sanitize-dump-payload no`` Redis also accepts duplicate or odd listpack
+hash entries, unsorted intsets and wrong listpack back-lengths; makodb
+never does.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from makod.kv.types.zsets import parse_score
 __all__ = ["BadChecksum", "BadFormat", "RdbError", "RDB_VERSION", "crc64", "encode_payload", "with_footer", "decode_payload"]
 
 RDB_VERSION = 10  # Redis 7.0's (src/rdb.h)
+DEFAULT_MAX_STRING_LEN = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 _FOOTER = 10  # version (2) + CRC64 (8)
 
 # Value types (src/rdb.h). 6/7 are modules, 8 was never used, 15/19 are streams.
@@ -195,13 +205,14 @@ def with_footer(body: bytes, version: int = RDB_VERSION) -> bytes:
 
 
 class _Reader:
-    """A cursor over the payload's body that never reads past its end."""
+    """A cursor over the payload that never reads past its end."""
 
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "pos", "max_string_len")
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes, max_string_len: int) -> None:
         self.buf = buf
         self.pos = 0
+        self.max_string_len = max_string_len
 
     def left(self) -> int:
         return len(self.buf) - self.pos
@@ -262,6 +273,9 @@ class _Reader:
         if n == _ENC_LZF:
             clen = self.plain_length()
             ulen = self.plain_length()
+            if ulen > self.max_string_len:
+                # LZF inflates up to ~88 times: a small payload must not build a huge string.
+                raise BadFormat("lzf string longer than the limit")
             return lzf_decompress(self.take(clen), ulen)
         raise BadFormat(f"string encoding {n}")
 
@@ -327,6 +341,8 @@ def _quicklist(r: _Reader, version: int) -> list[bytes]:
         if container not in (_NODE_PLAIN, _NODE_PACKED):
             raise BadFormat("quicklist node container")
         if container == _NODE_PLAIN:
+            if not blob:
+                raise BadFormat("empty plain quicklist node")  # Redis refuses it too
             items.append(blob)
         else:
             items += parse_listpack(blob)  # an empty node is skipped, as Redis does
@@ -383,11 +399,15 @@ def verify_payload(payload: bytes) -> None:
         raise BadChecksum("CRC64 mismatch")
 
 
-def decode_payload(payload: bytes) -> tuple[int, Any]:
-    """(kind, neutral value) of a DUMP payload; ``RdbError`` if it is not a valid one."""
+def decode_payload(payload: bytes, max_string_len: int = DEFAULT_MAX_STRING_LEN) -> tuple[int, Any]:
+    """(kind, neutral value) of a DUMP payload; ``RdbError`` if it is not a valid one.
+
+    A compressed string (or compressed blob) may inflate to ``max_string_len``
+    bytes at most (the caller passes proto-max-bulk-len).
+    """
     verify_payload(payload)
     # Redis 7.0's restoreCommand reads the value from the whole payload, footer
     # included: a value may run into the footer's bytes, and bytes left
     # between the value and the footer are ignored (both checked: it answers OK).
-    r = _Reader(payload)
+    r = _Reader(payload, max_string_len)
     return _decode_value(r, r.byte())

@@ -135,6 +135,17 @@ LEGACY = {
     ),
     "lzf_overlapping_copy": (b"\x00\xc3\x06\x09\x02abc\x80\x02", (KIND_STRING, b"abcabcabc")),
     "int16_string": (b"\x00\xc1\x00\x80", (KIND_STRING, b"-32768")),
+    "quicklist_2_empty_node": (
+        b"\x12\x02\x02" + _blob(_listpack([])) + b"\x02" + _blob(_listpack([b"a"])), (KIND_LIST, [b"a"])
+    ),
+    "listpack_count_unknown": (
+        b"\x12\x01\x02" + _blob(_listpack([b"x", b"y"])[:4] + b"\xff\xff" + _listpack([b"x", b"y"])[6:]),
+        (KIND_LIST, [b"x", b"y"]),
+    ),
+    "zset_listpack_int_scores": (b"\x11" + _blob(_listpack([b"b", b"-2", b"a", b"1"])), (KIND_ZSET, [(b"b", -2.0), (b"a", 1.0)])),
+    "lzf_empty": (b"\x00\xc3\x00\x00", (KIND_STRING, b"")),
+    "zset_2_negative_zero": (b"\x05\x01" + _string(b"a") + b"\x00" * 7 + b"\x80", (KIND_ZSET, [(b"a", -0.0)])),
+    "zset_text_inf": (b"\x03\x01" + _string(b"a") + b"\x03inf", (KIND_ZSET, [(b"a", float("inf"))])),
     # Redis reads an encoding byte where a count belongs as its low 6 bits.
     "count_as_an_encoding": (b"\x01\xc1" + _string(b"a"), (KIND_LIST, [b"a"])),
 }
@@ -176,6 +187,16 @@ MALFORMED = {
     "lzf reference before start": b"\x00\xc3\x02\x03\x20\x05",
     "lzf too short": b"\x00\xc3\x02\x05\x01ab",
     "length byte 0x82": b"\x01\x82",
+    "quicklist 2 only empty nodes": b"\x12\x01\x02" + _blob(_listpack([])),
+    "quicklist 1 only empty nodes": b"\x0e\x01" + _blob(_ziplist([])),
+    "empty ziplist list": b"\x0a" + _blob(_ziplist([])),
+    "empty set": b"\x02\x00",
+    "empty intset": b"\x0b" + _blob(b"\x02\x00\x00\x00\x00\x00\x00\x00"),
+    "empty plain node": b"\x12\x01\x01" + _blob(b""),
+    "duplicate zset listpack member": b"\x11" + _blob(_listpack([b"a", b"1", b"a", b"2"])),
+    "duplicate plain hash field": b"\x04\x02" + _string(b"f") + _string(b"1") + _string(b"f") + _string(b"2"),
+    "duplicate zset_2 member": b"\x05\x02" + (_string(b"a") + b"\x00" * 8) * 2,
+    "empty text score": b"\x03\x01" + _string(b"a") + b"\x00",
     # A million elements declared, three bytes of data: refused before any loop.
     "million elements": b"\x01\x80\x00\x0f\x42\x40" + _string(b"ab"),
     # 4 GiB declared for a 2-byte LZF block: refused without allocating it.
@@ -202,6 +223,13 @@ def test_every_truncation_is_refused() -> None:
             except RdbError:
                 continue
             assert kind == KIND_STRING and value.endswith((b"\n", b"\n\x00")), (cut, value)
+
+
+def test_compressed_strings_inflate_to_the_limit_at_most() -> None:
+    payload = with_footer(LEGACY["lzf_overlapping_copy"][0])
+    assert decode_payload(payload, max_string_len=9) == (KIND_STRING, b"abcabcabc")
+    with pytest.raises(BadFormat):
+        decode_payload(payload, max_string_len=8)
 
 
 def test_huge_declarations_fail_fast() -> None:

@@ -114,7 +114,7 @@ def restore(ctx, args):
     if ttl < 0:
         raise CommandError(errors.INVALID_TTL)
     try:
-        kind, value = rdb.decode_payload(args[3])
+        kind, value = rdb.decode_payload(args[3], ctx.proto_max_bulk_len)
     except rdb.BadChecksum:
         raise CommandError(errors.DUMP_PAYLOAD_WRONG) from None
     except rdb.BadFormat:
