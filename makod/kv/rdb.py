@@ -49,6 +49,7 @@ from makod.kv.rdb_compact import (
     parse_intset,
     parse_listpack,
     parse_ziplist,
+    parse_zipmap,
 )
 from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STRING, KIND_ZSET
 from makod.kv.types.zsets import parse_score
@@ -382,9 +383,11 @@ def _decode_value(r: _Reader, rtype: int) -> tuple[int, Any]:
         return KIND_ZSET, _zset_from_flat(parse_listpack(r.string()))
     if rtype == T_HASH_ZIPLIST:
         return KIND_HASH, dict(_nonempty(_pairs(parse_ziplist(r.string()))))
+    if rtype == T_HASH_ZIPMAP:
+        return KIND_HASH, dict(_nonempty(_pairs(parse_zipmap(r.string()))))
     if rtype == T_HASH_LISTPACK:
         return KIND_HASH, dict(_nonempty(_pairs(parse_listpack(r.string()))))
-    # Streams (15, 19), modules (6, 7), zipmaps (9) and unknown types.
+    # Streams (15, 19), modules (6, 7) and unknown types.
     raise BadFormat(f"unsupported RDB value type {rtype}")
 
 

@@ -1,4 +1,4 @@
-"""Redis's compact encodings, read back: LZF, listpack, ziplist, intset.
+"""Redis's compact encodings, read back: LZF, listpack, ziplist, intset, zipmap.
 
 A DUMP payload made by redis-server holds small values in these blobs
 (a hash of a few fields is one listpack string, a list is a quicklist of
@@ -10,7 +10,7 @@ anything malformed. Stricter than Redis with ``sanitize-dump-payload no``:
 back-lengths, tail offsets and element counts are all verified.
 
 Formats are Redis 7.0's (src/lzf_d.c, src/listpack.c, src/ziplist.c,
-src/intset.c), written from their descriptions, not their code.
+src/intset.c, src/zipmap.c), written from their descriptions, not their code.
 """
 
 from __future__ import annotations
@@ -233,6 +233,46 @@ def parse_ziplist(blob: bytes) -> list[bytes]:
         out.append(value)
     if pos != end or tail != last or (count != 0xFFFF and count != len(out)):
         raise _fail("ziplist entries do not match its header")
+    return out
+
+
+# -- zipmap (hashes in RDB files of Redis 2.4 and older) ------------------------------
+
+_ZM_BIGLEN = 254  # a length byte of 254: a 4-byte length follows; a count of 254: unknown
+_ZM_END = 0xFF
+
+
+def _zm_length(blob: bytes, pos: int, end: int) -> tuple[int, int]:
+    b = blob[pos]
+    if b < _ZM_BIGLEN:
+        return b, pos + 1
+    if b == _ZM_BIGLEN and pos + 5 <= end:
+        return int.from_bytes(blob[pos + 1 : pos + 5], "little"), pos + 5
+    raise _fail("zipmap length")
+
+
+def parse_zipmap(blob: bytes) -> list[bytes]:
+    """A zipmap's keys and values, flat: key, value, key, value..."""
+    if len(blob) < 2 or blob[-1] != _ZM_END:
+        raise _fail("zipmap too short or unterminated")
+    end = len(blob) - 1
+    out: list[bytes] = []
+    pos = 1
+    while pos < end:
+        n, pos = _zm_length(blob, pos, end)
+        if pos + n > end:
+            raise _fail("zipmap key past the end")
+        out.append(blob[pos : pos + n])
+        n, pos = _zm_length(blob, pos + n, end)
+        if pos >= end:
+            raise _fail("zipmap value past the end")
+        free = blob[pos]  # unused bytes after the value
+        if pos + 1 + n + free > end:
+            raise _fail("zipmap value past the end")
+        out.append(blob[pos + 1 : pos + 1 + n])
+        pos += 1 + n + free
+    if blob[0] < _ZM_BIGLEN and blob[0] != len(out) // 2:
+        raise _fail("zipmap count does not match its entries")
     return out
 
 

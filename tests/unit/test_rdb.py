@@ -112,6 +112,15 @@ def _listpack(items: list[bytes]) -> bytes:
     return (6 + len(body) + 1).to_bytes(4, "little") + len(items).to_bytes(2, "little") + body + b"\xff"
 
 
+def _zipmap(pairs: list[tuple[bytes, bytes]], free: int = 0, count: int | None = None) -> bytes:
+    """A zipmap; every value followed by ``free`` unused bytes, a key of 254+ bytes with a 4-byte length."""
+    out = bytearray([len(pairs) if count is None else count])
+    for key, value in pairs:
+        out += bytes([len(key)]) if len(key) < 254 else b"\xfe" + len(key).to_bytes(4, "little")
+        out += key + bytes([len(value), free]) + value + b"\x00" * free
+    return bytes(out) + b"\xff"
+
+
 def _blob(b: bytes) -> bytes:
     assert len(b) < 16384
     return bytes([0x40 | (len(b) >> 8), len(b) & 0xFF]) + b
@@ -146,6 +155,11 @@ LEGACY = {
     "lzf_empty": (b"\x00\xc3\x00\x00", (KIND_STRING, b"")),
     "zset_2_negative_zero": (b"\x05\x01" + _string(b"a") + b"\x00" * 7 + b"\x80", (KIND_ZSET, [(b"a", -0.0)])),
     "zset_text_inf": (b"\x03\x01" + _string(b"a") + b"\x03inf", (KIND_ZSET, [(b"a", float("inf"))])),
+    "hash_zipmap": (
+        b"\x09" + _blob(_zipmap([(b"f", b"v"), (b"k" * 300, b"12")], free=2)),
+        (KIND_HASH, {b"f": b"v", b"k" * 300: b"12"}),
+    ),
+    "hash_zipmap_count_unknown": (b"\x09" + _blob(_zipmap([(b"f", b"v")], count=254)), (KIND_HASH, {b"f": b"v"})),
     # Redis reads an encoding byte where a count belongs as its low 6 bits.
     "count_as_an_encoding": (b"\x01\xc1" + _string(b"a"), (KIND_LIST, [b"a"])),
 }
@@ -196,6 +210,9 @@ MALFORMED = {
     "duplicate zset listpack member": b"\x11" + _blob(_listpack([b"a", b"1", b"a", b"2"])),
     "duplicate plain hash field": b"\x04\x02" + _string(b"f") + _string(b"1") + _string(b"f") + _string(b"2"),
     "duplicate zset_2 member": b"\x05\x02" + (_string(b"a") + b"\x00" * 8) * 2,
+    "zipmap count": b"\x09" + _blob(_zipmap([(b"f", b"v")], count=2)),
+    "zipmap free past the end": b"\x09" + _blob(_zipmap([(b"f", b"v")])[:-3] + b"\x09v\xff"),
+    "empty zipmap": b"\x09" + _blob(_zipmap([])),
     "empty text score": b"\x03\x01" + _string(b"a") + b"\x00",
     # A million elements declared, three bytes of data: refused before any loop.
     "million elements": b"\x01\x80\x00\x0f\x42\x40" + _string(b"ab"),
@@ -242,7 +259,11 @@ def test_huge_declarations_fail_fast() -> None:
 
 # -- fuzz: anything but a valid payload raises RdbError, and nothing else ----------------------
 
-_SEEDS = REDIS_PAYLOADS + [encode_payload(kind, value) for kind, value in VALUES[:3] + VALUES[4:]]
+_SEEDS = (
+    REDIS_PAYLOADS
+    + [encode_payload(kind, value) for kind, value in VALUES[:3] + VALUES[4:]]
+    + [with_footer(body) for body, _ in LEGACY.values()]
+)
 
 
 def _decodes_or_refuses(payload: bytes) -> None:
