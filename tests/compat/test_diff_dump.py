@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from makod.kv.rdb import RDB_VERSION, with_footer
+from makod.kv.table import TABLE
 from tests.compat.test_differential import B, check, real, run_ours, run_real  # noqa: F401
 from tests.unit.harness import Harness
 from tests.unit.test_rdb import LEGACY, MALFORMED
@@ -226,3 +227,12 @@ def test_hand_made_payloads_as_sanitizing_redis(real: Any) -> None:  # noqa: F81
                 assert _read(ours, b"k") == _read(theirs, b"k"), body
     finally:
         real.execute_command("CONFIG", "SET", "sanitize-dump-payload", "no")
+
+
+def test_command_info(real: Any) -> None:  # noqa: F811
+    for name in ("dump", "restore"):
+        info = run_real(real, [b"COMMAND", b"INFO", name.encode()])[0]
+        spec = TABLE.lookup(name.encode())
+        assert spec.group == "generic" and spec.arity == info[1], name
+        assert spec.flags == {f.decode() for f in info[2]}, name
+        assert (spec.first_key, spec.last_key, spec.key_step) == tuple(info[3:6]), name
