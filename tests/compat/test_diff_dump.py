@@ -236,3 +236,14 @@ def test_command_info(real: Any) -> None:  # noqa: F811
         assert spec.group == "generic" and spec.arity == info[1], name
         assert spec.flags == {f.decode() for f in info[2]}, name
         assert (spec.first_key, spec.last_key, spec.key_step) == tuple(info[3:6]), name
+
+
+@pytest.mark.parametrize("count", [100, 3000])  # Redis's sparse and dense HyperLogLogs
+def test_hyperloglogs_travel_both_ways(real: Any, count: int) -> None:  # noqa: F811
+    theirs, ours = _sides(real, Harness())
+    theirs([b"FLUSHALL"])
+    for side, src, dst in ((theirs, b"r", b"r2"), (ours, b"m", b"m2")):
+        side(B("PFADD", src, *range(count)))
+        other = ours if side is theirs else theirs
+        assert other([b"RESTORE", dst, b"0", side([b"DUMP", src])]) == b"OK"
+        assert other([b"PFCOUNT", dst]) == side([b"PFCOUNT", src])
