@@ -70,9 +70,9 @@ def lzf_decompress(data: bytes, expected_len: int) -> bytes:
                 raise _fail("lzf output longer than declared")
             if ref + run <= len(out):
                 out += out[ref : ref + run]
-            else:  # overlapping copy: repeats the bytes just written
-                for k in range(run):
-                    out.append(out[ref + k])
+            else:  # overlapping copy: the last len(out) - ref bytes, repeated
+                period = out[ref:]
+                out += (period * (run // len(period) + 1))[:run]
         if len(out) > expected_len:
             raise _fail("lzf output longer than declared")
     if len(out) != expected_len:
