@@ -87,7 +87,7 @@ def _encode_into(reply: Any, proto: int, out: list[bytes]) -> None:
             _encode_into(item, proto, out)
     elif t is Double or t is float:
         value = reply.value if t is Double else reply
-        text = format_double(value)
+        text = reply.text if t is Double and reply.text is not None else format_double(value)
         if proto == 3:
             out.append(b"," + text + b"\r\n")
         else:

@@ -239,6 +239,13 @@ class Session:
                 if not acl.key_ok(user, key, write=write, read=not write):
                     self._acl_denied("key", key.decode("utf-8", "replace"), errors.NOPERM_KEY)
                     return False
+        if spec.reads_data_keys is not None and spec.reads_data_keys(argv):
+            # SORT's BY/GET patterns can name any key: Redis wants read access to all keys.
+            if not any("R" in perm and pattern == b"*" for perm, pattern in user.key_patterns):
+                option = next((argv[i].upper().decode() for i in range(2, len(argv) - 1) if argv[i].upper() == b"GET"
+                               or (argv[i].upper() == b"BY" and b"*" in argv[i + 1])), "BY")
+                self._reject(f"ERR {option} option of SORT denied due to insufficient ACL permissions.")
+                return False
         return True
 
     def _acl_denied(self, reason: str, obj: str, text: str) -> None:

@@ -129,10 +129,14 @@ class Pairs:
 
 
 class Double:
-    __slots__ = ("value",)
+    """A double; ``text`` overrides its digits where Redis writes them its own way
+    (GEOPOS coordinates: ``%.17Lf`` with trailing zeros cut)."""
 
-    def __init__(self, value: float) -> None:
+    __slots__ = ("value", "text")
+
+    def __init__(self, value: float, text: bytes | None = None) -> None:
         self.value = value
+        self.text = text
 
     def __repr__(self) -> str:
         return f"Double({self.value!r})"

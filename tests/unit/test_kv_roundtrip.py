@@ -32,6 +32,10 @@ TOKENS = [
     b"LEFT", b"RIGHT", b"BEFORE", b"AFTER", b"COUNT", b"RANK", b"MAXLEN", b"AND", b"OR", b"XOR", b"NOT",
     b"BYTE", b"BIT", b"WEIGHTS", b"AGGREGATE", b"MIN", b"MAX", b"SUM", b"GET", b"SET", b"INCRBY", b"u8", b"i5",
     b"OVERFLOW", b"SAT", b"WRAP", b"FAIL", b"#1", b"EX", b"100", b"KEEPTTL", b"REPLACE", b"ABSTTL",
+    # geo and SORT (in the generic group)
+    b"13.36", b"38.11", b"-179.9", b"85", b"m", b"km", b"mi", b"ft", b"FROMLONLAT", b"FROMMEMBER", b"BYRADIUS",
+    b"BYBOX", b"WITHDIST", b"WITHCOORD", b"WITHHASH", b"ANY", b"ASC", b"DESC", b"STORE", b"STOREDIST", b"BY", b"ALPHA",
+    b"nosort", b"#", b"w_*", b"h_*->f", b"k*",
 ]
 # DUMP payloads of every kind, so that RESTORE (group generic) writes values.
 PAYLOADS = [
@@ -39,7 +43,7 @@ PAYLOADS = [
     encode_payload(KIND_ZSET, [(b"a", 1.0), (b"b", -2.5)]), encode_payload(KIND_HASH, {b"f": b"v"}),
 ]
 TOKENS += PAYLOADS
-GROUPS = ["string", "hash", "list", "set", "sorted-set", "bitmap", "hyperloglog", "generic"]
+GROUPS = ["string", "hash", "list", "set", "sorted-set", "bitmap", "hyperloglog", "geo", "generic"]
 
 
 def _commands(group: str) -> list[str]:
@@ -149,6 +153,18 @@ def test_every_value_type_round_trips_its_empty_and_clone() -> None:
 
 def test_harness_sends_bytes() -> None:
     assert as_bytes(3) == b"3"
+
+
+def test_geo_and_sort_writes_undo_and_replay() -> None:
+    # Sure paths through the STORE forms, whatever the random scripts pick.
+    _check_script([
+        [b"GEOADD", b"k1", b"13.36", b"38.11", b"a", b"15", b"37", b"b"], [b"GEOADD", b"k1", b"CH", b"XX", b"13", b"38", b"a"],
+        [b"GEOSEARCHSTORE", b"k2", b"k1", b"FROMMEMBER", b"a", b"BYRADIUS", b"300", b"km", b"STOREDIST"],
+        [b"GEORADIUS", b"k1", b"15", b"37", b"300", b"km", b"STORE", b"k2"],
+        [b"GEORADIUSBYMEMBER", b"k1", b"a", b"1", b"m", b"STORE", b"k2"],
+        [b"RPUSH", b"l", b"3", b"1", b"2"], [b"SET", b"w_1", b"9"], [b"SORT", b"l", b"BY", b"w_*", b"GET", b"#", b"STORE", b"k2"],
+        [b"SORT", b"l", b"STORE", b"l"], [b"SORT", b"nokey", b"STORE", b"k2"],
+    ])
 
 
 def test_undo_of_a_multi_element_lpop_restores_the_order() -> None:

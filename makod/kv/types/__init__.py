@@ -3,4 +3,4 @@
 Importing this package registers every data command in makod.kv.table.TABLE.
 """
 
-from makod.kv.types import bitmaps, dump, hashes, hll, keys, lists, sets, strings, zsets  # noqa: F401
+from makod.kv.types import bitmaps, dump, geo, geo_search, hashes, hll, keys, lists, sets, sort, strings, zsets, zsets_algebra, zsets_range  # noqa: F401
