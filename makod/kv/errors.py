@@ -277,3 +277,14 @@ def subcommand_syntax(sub: bytes | str, command: str) -> str:
 
 def nogroup(template: str, key: bytes, group: bytes) -> str:
     return template.format(_printable(key), _printable(group))
+
+
+# -- DUMP / RESTORE (src/cluster.c: restoreCommand) ------------------------------------
+DUMP_PAYLOAD_WRONG = "ERR DUMP payload version or checksum are wrong"
+BAD_DATA_FORMAT = "ERR Bad data format"
+BUSYKEY = "BUSYKEY Target key name already exists."
+INVALID_TTL = "ERR Invalid TTL value, must be >= 0"
+INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
+INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+# makodb's own: a kind with no RDB encoding (streams, for now).
+DUMP_UNSUPPORTED = "ERR DUMP is not supported for {} values"

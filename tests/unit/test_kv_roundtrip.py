@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from makod.kv.keyspace import Keyspace
-from makod.kv.records import VALUE_TYPES, Record, value_to_wire
+from makod.kv.rdb import encode_payload
+from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STRING, KIND_ZSET, VALUE_TYPES, Record, value_to_wire
 from makod.kv.table import TABLE
 from makod.storage.base import decode_record, encode_record
 from tests.unit.harness import Harness, as_bytes
@@ -30,7 +31,7 @@ TOKENS = [
     b"WITHSCORES", b"LIMIT", b"BYSCORE", b"BYLEX", b"REV", b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR",
     b"LEFT", b"RIGHT", b"BEFORE", b"AFTER", b"COUNT", b"RANK", b"MAXLEN", b"AND", b"OR", b"XOR", b"NOT",
     b"BYTE", b"BIT", b"WEIGHTS", b"AGGREGATE", b"MIN", b"MAX", b"SUM", b"GET", b"SET", b"INCRBY", b"u8", b"i5",
-    b"OVERFLOW", b"SAT", b"WRAP", b"FAIL", b"#1", b"EX", b"100", b"KEEPTTL",
+    b"OVERFLOW", b"SAT", b"WRAP", b"FAIL", b"#1", b"EX", b"100", b"KEEPTTL", b"REPLACE", b"ABSTTL",
     # geo and SORT (in the generic group)
     b"13.36", b"38.11", b"-179.9", b"85", b"m", b"km", b"mi", b"ft", b"FROMLONLAT", b"FROMMEMBER", b"BYRADIUS",
     b"BYBOX", b"WITHDIST", b"WITHCOORD", b"WITHHASH", b"ANY", b"ASC", b"DESC", b"STORE", b"STOREDIST", b"BY", b"ALPHA",
@@ -38,6 +39,12 @@ TOKENS = [
     # streams
     b"1-0", b"2-1", b"*", b"$", b">", b"STREAMS", b"MINID", b"~", b"NOMKSTREAM", b"JUSTID", b"FORCE",
 ]
+# DUMP payloads of every kind, so that RESTORE (group generic) writes values.
+PAYLOADS = [
+    encode_payload(KIND_STRING, b"7"), encode_payload(KIND_LIST, [b"a", b"b"]), encode_payload(KIND_SET, [b"1", b"x"]),
+    encode_payload(KIND_ZSET, [(b"a", 1.0), (b"b", -2.5)]), encode_payload(KIND_HASH, {b"f": b"v"}),
+]
+TOKENS += PAYLOADS
 GROUPS = ["string", "hash", "list", "set", "sorted-set", "bitmap", "hyperloglog", "geo", "stream", "generic"]
 
 
@@ -201,3 +208,10 @@ def test_undo_of_stream_group_changes_is_exact() -> None:
         [b"XSETID", b"k1", b"9-0", b"ENTRIESADDED", b"9", b"MAXDELETEDID", b"3-0"],
         [b"XGROUP", b"SETID", b"k1", b"g1", b"$", b"ENTRIESREAD", b"2"],
     ])
+
+
+def test_restore_over_values_of_every_kind() -> None:
+    script = [[b"RESTORE", b"k1", b"0", p] for p in PAYLOADS]
+    script += [[b"RESTORE", b"k1", b"100", p, b"REPLACE"] for p in PAYLOADS]
+    script += [[b"RESTORE", b"k1", b"1", PAYLOADS[1], b"REPLACE", b"ABSTTL"], [b"RESTORE", b"k2", b"0", PAYLOADS[3]]]
+    _check_script(script)

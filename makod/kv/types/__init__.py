@@ -4,6 +4,6 @@ Importing this package registers every data command in makod.kv.table.TABLE.
 """
 
 from makod.kv.types import (  # noqa: F401
-    bitmaps, geo, geo_search, hashes, hll, keys, lists, sets, sort, streams, streams_groups, streams_info,
+    bitmaps, dump, geo, geo_search, hashes, hll, keys, lists, sets, sort, streams, streams_groups, streams_info,
     streams_read, strings, zsets, zsets_algebra, zsets_range,
 )
