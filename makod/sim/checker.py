@@ -18,12 +18,15 @@ from collections import Counter
 
 import msgpack
 
-from makod.kv.records import KIND_LIST, KIND_NATIVE, KIND_SET, KIND_STRING, KIND_ZSET, value_to_wire
+from makod.kv.records import KIND_LIST, KIND_NATIVE, KIND_SET, KIND_STREAM, KIND_STRING, KIND_ZSET, value_to_wire
 from makod.sim import elle, registers
 from makod.sim.elle import MopTxn
 from makod.kv.errors import error_code
 from makod.kv.replies import NULL_ARRAY, ErrorReply
-from makod.sim.workload import CONNECTION_REFUSED, POP_KINDS, PUSH_KINDS, QUEUE_KINDS, REGISTER_KINDS, Op, queue_value
+from makod.sim.workload import (
+    CONNECTION_REFUSED, POP_KINDS, PUSH_KINDS, QUEUE_KINDS, REGISTER_KINDS, Op, queue_value,
+)
+from makod.sim.streams_check import StreamCheckFailed, check_streams
 
 
 class CheckFailed(AssertionError):
@@ -79,6 +82,10 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
     reg_reads: list[registers.Read] = []
     register_keys = sorted({k for op in history if op.kind in REGISTER_KINDS for _, k, _ in op.mops or []})
     counts_queues = _check_tokens(seed, history, final)
+    try:
+        counts_streams = check_streams(seed, history, final, _definitely_failed)
+    except StreamCheckFailed as exc:
+        raise CheckFailed(str(exc)) from None
     for op in history:
         failed = op.ok is False and _definitely_failed(op.result)
         if op.kind in QUEUE_KINDS:
@@ -108,6 +115,7 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
             raise CheckFailed(f"seed {seed}: {key!r} holds {value!r} at the end")
     counts = elle.check(seed, txns, lists, realtime=True)
     counts["queue_values"] = counts_queues
+    counts["stream_entries"] = counts_streams
     keys = sorted({w.key for w in reg_writes} | {r.key for r in reg_reads})
     counts["register_reads"] = registers.check(seed, reg_writes, reg_reads, reg_final, keys)
     # An acknowledged single APPEND answers the length of the value it produced.
@@ -245,7 +253,7 @@ def _definitely_failed(result) -> bool:
 
 
 # Key families holding unique tokens, and the kind each must be at the end.
-TOKEN_PREFIXES = {b"q": KIND_LIST, b"s": KIND_SET, b"z": KIND_ZSET}
+TOKEN_PREFIXES = {b"q": KIND_LIST, b"s": KIND_SET, b"z": KIND_ZSET, b"x": KIND_STREAM}
 
 
 def _popped_token(op: Op) -> bytes | None:
@@ -280,8 +288,8 @@ def _check_tokens(seed: int, history: list[Op], final: dict[bytes, tuple]) -> in
     seen = list(popped)
     for key, (kind, value) in final.items():
         want = TOKEN_PREFIXES.get(key[:1])
-        if want is None:
-            continue
+        if want is None or want == KIND_STREAM:
+            continue  # streams: streams_check.py
         if kind != want:
             raise CheckFailed(f"seed {seed}: {key!r} holds {value!r} at the end")
         seen.extend(item[0] if kind == KIND_ZSET else item for item in value)

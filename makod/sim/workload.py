@@ -24,7 +24,12 @@ answer. Keys come in families, each checked its own way (checker.py):
   token of one bag into another in one MULTI (``SUNIONSTORE d d s; DEL s``,
   ``ZUNIONSTORE d 2 d s; DEL s``: distributed when the bags live on different
   shards; half of one would duplicate or lose tokens). Tokens are checked
-  with the queues' values: each seen once, none invented, none acknowledged lost.
+  with the queues' values: each seen once, none invented, none acknowledged lost;
+* streams (``x...``): ``XADD x * t <unique value>`` (alone, or two streams in
+  one MULTI) and a MULTI of ``XGROUP CREATE x g 0 MKSTREAM`` (BUSYGROUP once
+  the group exists) and ``XREADGROUP GROUP g c COUNT 2 STREAMS x >``: every
+  acknowledged entry is in its stream once under the ID XADD answered, and
+  no entry is delivered by ``>`` twice (streams_check.py).
 
 A seed may run in *flush mode*: registers only, with ``FLUSHDB`` among them
 (it would erase the lists' history, which their check relies on).
@@ -92,6 +97,9 @@ class Mix:
     zadd: float = 0.03
     zpop: float = 0.02
     zmerge: float = 0.01
+    xadd: float = 0.03
+    xadd2: float = 0.01
+    xread: float = 0.03
 
 
 LIST_KINDS = ("append", "get", "txn", "proc", "watch")
@@ -100,7 +108,8 @@ REGISTER_KINDS = ("rset", "rdel", "rget", "rtxn", "flush")
 # Kinds whose operations move unique tokens among queues and bags (checker._check_tokens).
 PUSH_KINDS = ("qpush", "sadd", "zadd")
 POP_KINDS = ("qpop", "spop", "zpop")
-QUEUE_KINDS = PUSH_KINDS + POP_KINDS + ("qmove", "smerge", "zmerge")
+STREAM_KINDS = ("xadd", "xadd2", "xread")
+QUEUE_KINDS = PUSH_KINDS + POP_KINDS + ("qmove", "smerge", "zmerge") + STREAM_KINDS
 
 
 class Workload:
@@ -124,6 +133,7 @@ class Workload:
         self.queue_keys = [b"q%d" % i for i in range(4)]
         self.set_keys = [b"s%d" % i for i in range(4)]
         self.zset_keys = [b"z%d" % i for i in range(4)]
+        self.stream_keys = [b"x%d" % i for i in range(3)]
         self.expiring = set(self.register_keys[: int(len(self.register_keys) * expiring_share)])
         self.hot_share = hot_share
         self.timeout_ms = timeout_ms
@@ -284,6 +294,8 @@ class Workload:
             if kind == "zadd":
                 return TxnRequest([[b"ZADD", op.key, b"%d" % self.rng.randrange(100), queue_value(op)]])
             return TxnRequest([[b"ZPOPMIN", op.key]])
+        if kind in STREAM_KINDS:
+            return self._stream_request(op)
         if kind == "smerge":
             dst, src = self.rng.sample(self.set_keys, 2)
             op.key = src
@@ -293,6 +305,20 @@ class Workload:
             op.key = src
             return TxnRequest([[b"ZUNIONSTORE", dst, b"2", dst, src], [b"DEL", src]], multi=True)
         raise AssertionError(kind)
+
+    def _stream_request(self, op: Op) -> Any:
+        kind = op.kind
+        op.key = self._pick(self.stream_keys)
+        if kind == "xadd":
+            return TxnRequest([[b"XADD", op.key, b"*", b"t", queue_value(op)]])
+        if kind == "xadd2":
+            other = self.rng.choice([k for k in self.stream_keys if k != op.key])
+            op.mops = [op.key, other]
+            return TxnRequest([[b"XADD", op.key, b"*", b"t", queue_value(op)],
+                               [b"XADD", other, b"*", b"t", queue_value(op) + b"b"]], multi=True)
+        return TxnRequest([[b"XGROUP", b"CREATE", op.key, b"g", b"0", b"MKSTREAM"],
+                           [b"XREADGROUP", b"GROUP", b"g", b"c%d" % op.client, b"COUNT", b"2",
+                            b"STREAMS", op.key, b">"]], multi=True)
 
     def _register_mop(self, kind: str, key: bytes, mark: int) -> tuple:
         if kind == "set":
