@@ -1,4 +1,4 @@
-"""Lists, sets, sorted sets, geo, SORT, bitmaps and HyperLogLogs on real makod processes:
+"""Lists, sets, sorted sets, geo, SORT, streams, bitmaps and HyperLogLogs on real makod processes:
 atomic across shards, kept through a leader's SIGKILL and a restart from LMDB."""
 
 from __future__ import annotations
@@ -67,6 +67,17 @@ def test_every_type_in_one_transaction_across_shards(two_by_three):
     assert c.geoadd(g0, [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"]) == 2
     assert c.geosearchstore(g1, g0, longitude=15, latitude=37, radius=200, unit="km") == 2
     assert c.geodist(g1, "Palermo", "Catania", unit="km") == pytest.approx(166.2742, abs=1e-3)
+    # Streams: two XADDs in one MULTI across shards, then one XREADGROUP over both
+    # streams (a write on two shards: it moves each group's last delivered ID).
+    x0, x1 = _key_on(0, "stream"), _key_on(1, "stream")
+    pipe = c.pipeline(transaction=True)
+    pipe.xadd(x0, {"f": "a"}, id="1-1").xadd(x1, {"f": "b"}, id="2-1")
+    pipe.xgroup_create(x0, "g", id="0").xgroup_create(x1, "g", id="0")
+    assert pipe.execute() == [b"1-1", b"2-1", True, True]
+    got = c.xreadgroup("g", "alice", {x0: ">", x1: ">"})
+    assert sorted(got) == [[x0.encode(), [(b"1-1", {b"f": b"a"})]], [x1.encode(), [(b"2-1", {b"f": b"b"})]]]
+    assert c.xreadgroup("g", "bob", {x0: ">", x1: ">"}) == []
+    assert c.xpending(x1, "g")["pending"] == 1 and c.xack(x1, "g", "2-1") == 1
     # SORT whose BY and GET patterns name keys on both shards, stored on a third key.
     n0, out1 = _key_on(0, "nums"), _key_on(1, "sorted")
     c.rpush(n0, "1", "2", "3", "4")
@@ -98,7 +109,7 @@ def test_every_type_in_one_transaction_across_shards(two_by_three):
 def test_every_type_survives_the_leaders_sigkill_and_a_restart(two_by_three):
     cluster = two_by_three
     c = cluster.client()
-    keys = {shard: {t: _key_on(shard, f"{t}-k") for t in ("l", "s", "z", "h", "b", "p")} for shard in (0, 1)}
+    keys = {shard: {t: _key_on(shard, f"{t}-k") for t in ("l", "s", "z", "h", "b", "p", "x")} for shard in (0, 1)}
     for shard, k in keys.items():
         c.rpush(k["l"], *[f"e{i}" for i in range(50)])
         c.sadd(k["s"], *[f"m{i}" for i in range(40)])
@@ -109,16 +120,23 @@ def test_every_type_survives_the_leaders_sigkill_and_a_restart(two_by_three):
         c.lpop(k["l"], 5)
         c.srem(k["s"], "m0", "m1")
         c.zincrby(k["z"], 100, "z3")
+        for i in range(1, 21):
+            c.xadd(k["x"], {"n": i}, id=f"{i}-0")
+        c.xgroup_create(k["x"], "g", id="0")
+        c.xreadgroup("g", "c1", {k["x"]: ">"}, count=7)
+        c.xdel(k["x"], "3-0")
 
     def expected(shard: int) -> list:
         k = keys[shard]
         return [
             c.lrange(k["l"], 0, -1), c.smembers(k["s"]), c.zrange(k["z"], 0, -1, withscores=True),
             c.hgetall(k["h"]), c.get(k["b"]), c.pfcount(k["p"]),
+            c.xrange(k["x"]), c.xpending(k["x"], "g"),
         ]
 
     before = {shard: expected(shard) for shard in (0, 1)}
     assert before[0][0][0] == b"e5" and len(before[0][1]) == 38 and before[0][2][-1] == (b"z3", 100.75)
+    assert len(before[0][6]) == 19 and before[0][7]["pending"] == 7
     leader = cluster.leader(0)
     cluster.kill(leader)
     survivor = next(n for n in cluster.names if n != leader)
