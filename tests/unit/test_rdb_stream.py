@@ -114,11 +114,16 @@ STREAM_MALFORMED = {  # Redis 7.0 refuses these too
     "duplicate consumer": _body(groups=[_group(b"g", (2, 5), 2, PEL, CONSUMERS + [(b"c1", 1, [])])]),
     "duplicate group": _body(groups=[GROUP, GROUP]),
     "group PEL entry without a consumer": _body(groups=[_group(b"g", (2, 5), 2, PEL, CONSUMERS[:1])]),
-    "consumer PEL ID twice": _body(groups=[_group(b"g", (2, 5), 2, PEL, [(b"c1", 1, [(2, 5), (2, 5)]), CONSUMERS[1]])]),
     "huge node count": b"\x13\x80\x00\x0f\x42\x40" + _node((1, 1), ITEMS),
     "huge PEL count": _body(groups=[_string(b"g") + _len(1, 1, 0) + b"\x80\x00\x0f\x42\x40" + b"\x00" * 30]),
     "truncated group": _body()[:-3],
     "stream 7.2 (type 21)": b"\x15" + _body()[1:],
+}
+
+# Redis 7.0.15 refuses this one too, but frees the PEL entry its group still
+# holds: a later free crashes the server, so the compat test leaves it out.
+STREAM_MALFORMED_UNSAFE = {
+    "consumer PEL ID twice": _body(groups=[_group(b"g", (2, 5), 2, PEL, [(b"c1", 1, [(2, 5), (2, 5)]), CONSUMERS[1]])]),
 }
 
 STREAM_STRICTER = {  # Redis 7.0 loads these; makodb refuses
@@ -145,10 +150,13 @@ def test_hand_made_streams_decode(name: str) -> None:
     assert decode_payload(with_footer(body)) == (KIND_STREAM, wire)
 
 
-@pytest.mark.parametrize("name", sorted(STREAM_MALFORMED) + sorted(STREAM_STRICTER))
+_REFUSED = {**STREAM_MALFORMED, **STREAM_MALFORMED_UNSAFE, **STREAM_STRICTER}
+
+
+@pytest.mark.parametrize("name", sorted(_REFUSED))
 def test_malformed_streams_are_refused(name: str) -> None:
     with pytest.raises(BadFormat):
-        decode_payload(with_footer(STREAM_MALFORMED.get(name) or STREAM_STRICTER[name]))
+        decode_payload(with_footer(_REFUSED[name]))
 
 
 def test_redis_stream_decodes() -> None:
