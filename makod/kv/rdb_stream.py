@@ -18,8 +18,9 @@ The value, as Redis 7.0 writes it (src/rdb.c, src/t_stream.c):
   n, field_1 .. field_n, 0`` (the master entry), then per entry ``flags,
   ms - master ms, seq - master seq`` (64-bit wrapping differences),
   ``n, field, value, ...`` or, with flag SAMEFIELDS (2), the master's fields'
-  values only, and the number of listpack elements the entry used before
-  this one (its "lp-count"). Flag DELETED (1) marks an entry XDEL removed;
+  values only, and the number of listpack elements the entry spans before
+  the lp-count itself (its "lp-count", for walking backwards). Flag
+  DELETED (1) marks an entry XDEL removed;
 * the number of live entries, the last ID; for type 19 also the first ID
   (ignored: makodb derives it), the largest deleted ID and entries-added;
 * the groups: name, last-delivered ID, (19) the read counter (-1 unknown,
