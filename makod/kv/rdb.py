@@ -15,12 +15,14 @@ KIND_LIST      ``list[bytes]``
 KIND_SET       ``list[bytes]`` (no duplicates)
 KIND_ZSET      ``list[tuple[bytes, float]]`` (no duplicate members, no NaN)
 KIND_HASH      ``dict[bytes, bytes]``
+KIND_STREAM    its wire form (``makod.kv.rdb_stream``)
 =============  ==========================================
 
 ``encode_payload`` writes the plain RDB types (STRING, LIST, SET, ZSET_2,
-HASH), which Redis 7.0 loads and re-encodes compactly itself.
-``decode_payload`` reads every value type Redis 7.0 (and older versions)
-writes but streams and modules. The payload is client input: it is checked
+HASH), which Redis 7.0 loads and re-encodes compactly itself, and streams
+as STREAM_LISTPACKS_2 (Redis 7.0's own; the stream codec is in
+``makod.kv.rdb_stream``). ``decode_payload`` reads every value type Redis
+7.0 (and older versions) writes but modules. The payload is client input: it is checked
 against its CRC before it is parsed, every declared length is checked
 against the bytes present before anything is read or allocated, and
 anything wrong raises ``BadChecksum`` or ``BadFormat`` (both ``RdbError``),
@@ -51,7 +53,8 @@ from makod.kv.rdb_compact import (
     parse_ziplist,
     parse_zipmap,
 )
-from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STRING, KIND_ZSET
+from makod.kv.rdb_stream import decode_stream, encode_stream
+from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STREAM, KIND_STRING, KIND_ZSET
 from makod.kv.types.zsets import parse_score
 
 __all__ = ["BadChecksum", "BadFormat", "RdbError", "RDB_VERSION", "crc64", "encode_payload", "with_footer", "decode_payload"]
@@ -60,7 +63,7 @@ RDB_VERSION = 10  # Redis 7.0's (src/rdb.h)
 DEFAULT_MAX_STRING_LEN = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 _FOOTER = 10  # version (2) + CRC64 (8)
 
-# Value types (src/rdb.h). 6/7 are modules, 8 was never used, 15/19 are streams.
+# Value types (src/rdb.h). 6/7 are modules, 8 was never used.
 T_STRING = 0
 T_LIST = 1
 T_SET = 2
@@ -73,9 +76,11 @@ T_SET_INTSET = 11
 T_ZSET_ZIPLIST = 12
 T_HASH_ZIPLIST = 13
 T_LIST_QUICKLIST = 14
+T_STREAM_LISTPACKS = 15
 T_HASH_LISTPACK = 16
 T_ZSET_LISTPACK = 17
 T_LIST_QUICKLIST_2 = 18
+T_STREAM_LISTPACKS_2 = 19
 
 # String encodings (the low 6 bits of a length byte whose top bits are 11).
 _ENC_INT8 = 0
@@ -191,6 +196,9 @@ def encode_payload(kind: int, value: Any) -> bytes:
         for field, val in value.items():
             _put_string(out, field)
             _put_string(out, val)
+    elif kind == KIND_STREAM:
+        out.append(T_STREAM_LISTPACKS_2)
+        encode_stream(out, value, _put_length, _put_string)
     else:
         raise BadFormat(f"kind {kind} has no RDB encoding")
     return with_footer(bytes(out))
@@ -387,7 +395,11 @@ def _decode_value(r: _Reader, rtype: int) -> tuple[int, Any]:
         return KIND_HASH, dict(_nonempty(_pairs(parse_zipmap(r.string()))))
     if rtype == T_HASH_LISTPACK:
         return KIND_HASH, dict(_nonempty(_pairs(parse_listpack(r.string()))))
-    # Streams (15, 19), modules (6, 7) and unknown types.
+    if rtype == T_STREAM_LISTPACKS_2:
+        return KIND_STREAM, decode_stream(r, 2)
+    if rtype == T_STREAM_LISTPACKS:
+        return KIND_STREAM, decode_stream(r, 1)
+    # Modules (6, 7), Redis 7.2's streams (21) and unknown types.
     raise BadFormat(f"unsupported RDB value type {rtype}")
 
 

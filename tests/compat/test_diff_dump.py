@@ -77,13 +77,13 @@ def _sides(client: Any, h: Harness):
     return (lambda args: run_real(client, args)), (lambda args: run_ours(h, args))
 
 
-def _transfer(source, dest, setup: list[list[bytes]]) -> bytes:
+def _transfer(source, dest, setup: list[list[bytes]], read=_read) -> bytes:
     """Build key k on ``source``, DUMP it there, RESTORE it on ``dest``, compare; the payload."""
     for args in setup:
         source(args)
     payload = source(B("DUMP", "k"))
     assert dest([b"RESTORE", b"k", b"0", payload]) == b"OK"
-    assert _read(dest, b"k") == _read(source, b"k")
+    assert read(dest, b"k") == read(source, b"k")
     return payload
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from makod.kv.keyspace import Keyspace
 from makod.kv.rdb import encode_payload
-from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STRING, KIND_ZSET, VALUE_TYPES, Record, value_to_wire
+from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_STREAM, KIND_STRING, KIND_ZSET, VALUE_TYPES, Record, value_to_wire
 from makod.kv.table import TABLE
 from makod.storage.base import decode_record, encode_record
 from tests.unit.harness import Harness, as_bytes
@@ -43,6 +43,10 @@ TOKENS = [
 PAYLOADS = [
     encode_payload(KIND_STRING, b"7"), encode_payload(KIND_LIST, [b"a", b"b"]), encode_payload(KIND_SET, [b"1", b"x"]),
     encode_payload(KIND_ZSET, [(b"a", 1.0), (b"b", -2.5)]), encode_payload(KIND_HASH, {b"f": b"v"}),
+    encode_payload(KIND_STREAM, [
+        [[1, 0, [b"f", b"v"]], [2, 1, [b"f", b"w", b"g", b"1"]]], [3, 0], [1, 5], 4,
+        [[b"g1", [1, 0], 1, [[1, 0, b"c1", 1000, 2]], [[b"c1", 900], [b"c2", 950]]]],
+    ]),
 ]
 TOKENS += PAYLOADS
 GROUPS = ["string", "hash", "list", "set", "sorted-set", "bitmap", "hyperloglog", "geo", "stream", "generic"]

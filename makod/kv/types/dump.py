@@ -22,6 +22,7 @@ from makod.kv.records import (
     KIND_LIST,
     KIND_NATIVE,
     KIND_SET,
+    KIND_STREAM,
     KIND_STRING,
     KIND_ZSET,
     Record,
@@ -30,7 +31,11 @@ from makod.kv.records import (
 )
 from makod.kv.replies import OK
 from makod.kv.table import command
+from makod.kv.types.streams import StreamType
+from makod.kv.types.streams_groups import estimate_read
 from makod.kv.types.zsets import ZSet
+
+_STREAMS = StreamType()
 
 # LFU counters are 8 bits (src/evict.c).
 _FREQ_MAX = 255
@@ -49,6 +54,8 @@ def to_neutral(rec: Record) -> tuple[int, Any]:
         return KIND_ZSET, [(member, score) for score, member in rec.value.order]
     if kind == KIND_HASH:
         return KIND_HASH, rec.value
+    if kind == KIND_STREAM:
+        return KIND_STREAM, _STREAMS.to_wire(rec.value)
     raise CommandError(errors.DUMP_UNSUPPORTED.format(kind_name(kind)))
 
 
@@ -63,7 +70,22 @@ def from_neutral(kind: int, value: Any) -> Any:
         for member, score in value:
             zset.add(member, score)
         return zset
+    if kind == KIND_STREAM:
+        return _stream(value)
     return value  # strings are bytes, hashes dicts already
+
+
+def _stream(wire: list):
+    """A decoded stream; a type 15 payload's groups (no read counter) get Redis's estimate."""
+    unknown = [g[0] for g in wire[4] if g[2] is None]
+    for g in wire[4]:
+        if g[2] is None:
+            g[2] = 0  # placeholder until the stream exists
+    s = _STREAMS.from_wire(wire)
+    for name in unknown:
+        g = s.groups[name]
+        g.entries_read = estimate_read(s, g.last_id)
+    return s
 
 
 @command("dump", 2, "readonly", keys=(1, 1, 1), group="generic", summary="Return a serialized version of the value stored at the specified key.", since="2.6.0", complexity="O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).")
