@@ -12,7 +12,7 @@ from makod.kv.records import KIND_SET, OP_DEL, OP_SET, OPS, VALUE_TYPES, Record,
 from makod.kv.replies import ErrorReply, Set
 from makod.kv.table import TABLE
 from makod.kv.types import sets
-from makod.kv.types.sets import OP_SADD, OP_SREM
+from makod.kv.types.sets import OP_SADD, OP_SREM, IndexedSet
 from makod.storage.base import decode_record, encode_record
 from tests.unit.harness import Harness
 
@@ -71,24 +71,28 @@ def test_key_positions() -> None:
 def test_value_type() -> None:
     vtype = VALUE_TYPES[KIND_SET]
     assert vtype.name == "set"
-    value = {b"b": None, b"a": None}
+    value = IndexedSet([b"b", b"a"])
     assert vtype.to_wire(value) == [b"b", b"a"]
+    assert vtype.to_wire({b"b": None, b"a": None}) == [b"b", b"a"]  # what SINTERSTORE & co. hand ctx.set
     assert vtype.from_wire([bytearray(b"b"), b"a"]) == value
     assert list(vtype.from_wire(vtype.to_wire(value))) == [b"b", b"a"]
+    # Old checkpoints hold the same list; a duplicate (never written) keeps its first place.
+    assert vtype.from_wire([b"b", b"a", b"b"]) == value
     clone = vtype.clone(value)
-    clone[b"c"] = None
-    assert b"c" not in value
+    clone.add(b"c")
+    clone.remove(b"b")
+    assert b"c" not in value and list(value) == [b"b", b"a"] and value.index == {b"b": 0, b"a": 1}
     assert vtype.size(value) == 2 and vtype.size(vtype.empty()) == 0
 
 
 def test_encoding() -> None:
     vtype = VALUE_TYPES[KIND_SET]
-    assert vtype.encoding(dict.fromkeys([b"1", b"-5", b"9223372036854775807"])) == "intset"
-    assert vtype.encoding(dict.fromkeys([b"1", b"a"])) == "hashtable"
-    assert vtype.encoding(dict.fromkeys([b"01"])) == "hashtable"
-    assert vtype.encoding(dict.fromkeys([b"9223372036854775808"])) == "hashtable"
-    assert vtype.encoding(dict.fromkeys(b"%d" % i for i in range(512))) == "intset"
-    assert vtype.encoding(dict.fromkeys(b"%d" % i for i in range(513))) == "hashtable"
+    assert vtype.encoding(IndexedSet([b"1", b"-5", b"9223372036854775807"])) == "intset"
+    assert vtype.encoding(IndexedSet([b"1", b"a"])) == "hashtable"
+    assert vtype.encoding(IndexedSet([b"01"])) == "hashtable"
+    assert vtype.encoding(IndexedSet([b"9223372036854775808"])) == "hashtable"
+    assert vtype.encoding(IndexedSet(b"%d" % i for i in range(512))) == "intset"
+    assert vtype.encoding(IndexedSet(b"%d" % i for i in range(513))) == "hashtable"
     h = Harness()
     h.run("SADD", "s", 3, 1)
     assert h.run("OBJECT", "ENCODING", "s") == b"intset"
@@ -97,7 +101,7 @@ def test_encoding() -> None:
 
 
 def test_record_codec_roundtrip() -> None:
-    rec = Record(KIND_SET, dict.fromkeys([b"z", b"1", b"", b"\x00\xff"]), 123, 7, None)
+    rec = Record(KIND_SET, IndexedSet([b"z", b"1", b"", b"\x00\xff"]), 123, 7, None)
     back = decode_record(encode_record(rec))
     assert back.kind == KIND_SET and back.expire_ms == 123 and back.version == 7
     assert list(back.value) == list(rec.value)
@@ -109,7 +113,7 @@ def test_record_codec_roundtrip() -> None:
 
 def test_sadd_op_apply_undo() -> None:
     spec = OPS[OP_SADD]
-    value = {b"a": None}
+    value = IndexedSet([b"a"])
     token = spec.apply(value, (OP_SADD, b"k", [b"b", b"a", b"c", b"b"]))
     assert token == [b"b", b"c"] and list(value) == [b"a", b"b", b"c"]
     spec.undo(value, token)
@@ -119,9 +123,10 @@ def test_sadd_op_apply_undo() -> None:
 def test_srem_op_undo_restores_order() -> None:
     spec = OPS[OP_SREM]
     assert not spec.creates
-    value = dict.fromkeys([b"a", b"b", b"c", b"d", b"e"])
+    value = IndexedSet([b"a", b"b", b"c", b"d", b"e"])
     token = spec.apply(value, (OP_SREM, b"k", [b"d", b"zz", b"a", b"d"]))
-    assert list(value) == [b"b", b"c", b"e"]
+    # d goes (e fills its place), then a (e again, from the end).
+    assert list(value) == [b"e", b"b", b"c"]
     spec.undo(value, token)
     assert list(value) == [b"a", b"b", b"c", b"d", b"e"]
     empty_token = spec.apply(value, (OP_SREM, b"k", [b"nope"]))
@@ -359,9 +364,100 @@ def test_random_sequences_undo_replay_codec(script, seed) -> None:
 def test_srem_op_many_members_undo() -> None:
     spec = OPS[OP_SREM]
     original = [b"m%d" % i for i in range(50)]
-    value = dict.fromkeys(original)
+    value = IndexedSet(original)
     gone = original[::3] + [b"absent"]
     token = spec.apply(value, (OP_SREM, b"k", list(reversed(gone))))
-    assert list(value) == [m for m in original if m not in gone]
+    assert sorted(value) == sorted(m for m in original if m not in gone)
+    assert all(value.members[i] == m for m, i in value.index.items())
     spec.undo(value, token)
-    assert list(value) == original
+    assert list(value) == original and value.index == {m: i for i, m in enumerate(original)}
+
+
+# -- O(1) per member --------------------------------------------------------------------------
+
+
+class _NoWalk(IndexedSet):
+    """An IndexedSet that fails if anything iterates it (same layout: no new slots)."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        raise AssertionError("the set was walked")
+
+
+def test_spop_srandmember_srem_sadd_do_not_walk_a_big_set() -> None:
+    # SPOP used to walk the set to its i-th member and SREM's undo token
+    # recorded each member's position by another walk: O(n) per call. Now
+    # nothing iterates the value, and the undo token is one (index, member).
+    h = Harness(seed=3)
+    n = 50_000
+    for start in range(0, n, 5_000):
+        h.run("SADD", "s", *[b"m%d" % i for i in range(start, start + 5_000)])
+    value = h.ks.get(b"s").value
+    value.__class__ = _NoWalk
+    tokens = []
+    for argv in (["SPOP", "s"], ["SRANDMEMBER", "s"], ["SREM", "s", "m7"], ["SADD", "s", "new"],
+                 ["SPOP", "s", 3], ["SRANDMEMBER", "s", 3], ["SRANDMEMBER", "s", -3], ["SMOVE", "s", "t", "m8"]):
+        reply = h.run(*argv)
+        assert not isinstance(reply, ErrorReply), (argv, reply)
+        typed = [entry for entry in h.last_ctx.undo if entry[0] == 1 and entry[1].value is value]
+        tokens.extend(entry[3] for entry in typed)
+    assert len(value) == n - 1 - 1 + 1 - 3 - 1
+    # One token entry per member changed, whatever the set's size.
+    assert [len(t) for t in tokens] == [1, 1, 1, 3, 1]
+    spop_token = tokens[0]
+    assert isinstance(spop_token[0][0], int) and spop_token[0][1] not in value
+    # The index stays a true inverse of the list.
+    value.__class__ = IndexedSet
+    assert all(value.members[i] == m for m, i in value.index.items()) and len(value.index) == len(value)
+
+
+_SET_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("sadd"), st.lists(st.sampled_from([b"m%d" % i for i in range(12)]), max_size=5)),
+        st.tuples(st.just("srem"), st.lists(st.sampled_from([b"m%d" % i for i in range(14)]), max_size=5)),
+        st.tuples(st.just("spop"), st.integers(0, 10**6)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.lists(st.sampled_from([b"m%d" % i for i in range(12)]), unique=True), steps=_SET_OPS)
+def test_ops_undone_in_reverse_restore_the_exact_order(start, steps) -> None:
+    """Apply random SADD/SREM/SPOP ops, then undo them newest first: each earlier state comes back exactly."""
+    vtype = VALUE_TYPES[KIND_SET]
+    value = IndexedSet(start)
+    history = []
+    for kind, arg in steps:
+        if kind == "spop":
+            if not value:
+                continue
+            op = (OP_SREM, b"k", [value.nth(arg % len(value))])  # what SPOP logs
+        else:
+            op = (OP_SADD if kind == "sadd" else OP_SREM, b"k", arg)
+        before = (list(value.members), dict(value.index))
+        spec = OPS[op[0]]
+        history.append((before, spec, spec.apply(value, op)))
+        assert sorted(value.index.items(), key=lambda kv: kv[1]) == [(m, i) for i, m in enumerate(value.members)]
+        # A replica from a checkpoint (to_wire, from_wire) holds the same value in the same order.
+        assert vtype.from_wire(vtype.to_wire(value)) == value
+    for before, spec, token in reversed(history):
+        spec.undo(value, token)
+        assert (value.members, value.index) == before
+    assert list(value) == start
+
+
+def test_a_transaction_of_set_ops_rolls_back_exactly() -> None:
+    # Several SREM/SADD/SPOP on one key in one MULTI share one undo list.
+    h = Harness(seed=5)
+    h.run("SADD", "s", *[b"m%d" % i for i in range(20)])
+    before = list(h.ks.get(b"s").value)
+    ks = h.ks
+    undo: list = []
+    for op in [(OP_SREM, b"s", [b"m3", b"m0"]), (OP_SADD, b"s", [b"x", b"m3"]), (OP_SREM, b"s", [b"m19", b"x", b"m5"]),
+               (OP_SADD, b"s", [b"y"]), (OP_SREM, b"s", [b"m3"])]:
+        ks.apply(op, 99, None, undo)
+    assert list(ks.get(b"s").value) != before
+    ks.rollback(undo)
+    assert list(ks.get(b"s").value) == before

@@ -31,6 +31,7 @@ from makod.kv.records import (
 )
 from makod.kv.replies import OK
 from makod.kv.table import command
+from makod.kv.types.sets import IndexedSet
 from makod.kv.types.streams import StreamType
 from makod.kv.types.streams_groups import estimate_read
 from makod.kv.types.zsets import ZSet
@@ -64,7 +65,7 @@ def from_neutral(kind: int, value: Any) -> Any:
     if kind == KIND_LIST:
         return deque(value)
     if kind == KIND_SET:
-        return dict.fromkeys(value)
+        return IndexedSet(value)
     if kind == KIND_ZSET:
         zset = ZSet()
         for member, score in value:

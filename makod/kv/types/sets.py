@@ -1,12 +1,15 @@
 """Set commands (Redis 7.0 src/t_set.c semantics).
 
-A set is a dict of member -> None: its iteration order is insertion order,
-the same on every replica, so a random pick by index (``ctx.randrange``)
-names the same member everywhere (and the ops carry the concrete members
-anyway). Redis 7.0 keeps small all-integer sets as an *intset* (sorted
-numerically) and everything else in a hash table; replies that list a set
-whose Redis encoding would be an intset come sorted numerically, as Redis's
-do; other replies come in insertion order (Redis's hash order is arbitrary).
+A set is an ``IndexedSet``: a list of members plus a dict member -> its
+index in the list. Adding appends; removing moves the last member into the
+hole, so both are O(1), and so is picking the i-th member (SPOP,
+SRANDMEMBER). The order is a pure function of the ops applied, the same on
+every replica, so a random pick by index (``ctx.randrange``) names the same
+member everywhere (and the ops carry the concrete members anyway). Redis 7.0
+keeps small all-integer sets as an *intset* (sorted numerically) and
+everything else in a hash table; replies that list a set whose Redis
+encoding would be an intset come sorted numerically, as Redis's do; other
+replies come in the set's own order (Redis's hash order is arbitrary).
 
 Sets change only through two ops: SADD (add members, creating the set) and
 SREM (remove members; removing the last one removes the key). Whole-value
@@ -16,7 +19,7 @@ results (SINTERSTORE, SUNIONSTORE, SDIFFSTORE) replace the destination with
 
 from __future__ import annotations
 
-from itertools import islice
+from typing import Iterable, Iterator
 
 from makod.kv import errors
 from makod.kv.args import parse_intercard_limit, INT64_MAX, int_arg, is_opt, parse_cursor, parse_int
@@ -42,28 +45,113 @@ NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 
 
+class IndexedSet:
+    """Distinct members in a list, with a dict member -> index into it.
+
+    ``add`` appends; ``remove`` moves the last member into the removed one's
+    place and returns that place, so ``restore(index, member)`` can undo it
+    exactly. Iteration, ``len`` and ``in`` are those of a set of members;
+    iteration follows the list. Mutate only through the ops (and ``add`` while
+    building a new value).
+    """
+
+    __slots__ = ("members", "index")
+
+    def __init__(self, members: Iterable[bytes] = ()) -> None:
+        self.members: list[bytes] = []
+        self.index: dict[bytes, int] = {}
+        for member in members:
+            self.add(member)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self.index
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.members)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal values list the same members in the same order.
+        return isinstance(other, IndexedSet) and self.members == other.members
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        return f"IndexedSet({self.members!r})"
+
+    def add(self, member: bytes) -> bool:
+        """Append ``member``; False (and no change) if it is present."""
+        if member in self.index:
+            return False
+        self.index[member] = len(self.members)
+        self.members.append(member)
+        return True
+
+    def remove(self, member: bytes) -> int:
+        """Remove a present ``member`` (the last one fills its place); its old index."""
+        index = self.index.pop(member)
+        members = self.members
+        last = members.pop()
+        if index < len(members):
+            members[index] = last
+            self.index[last] = index
+        return index
+
+    def restore(self, index: int, member: bytes) -> None:
+        """Undo ``remove(member)`` that returned ``index`` (the value as it left it)."""
+        members = self.members
+        if index < len(members):
+            moved = members[index]
+            self.index[moved] = len(members)
+            members.append(moved)
+            members[index] = member
+        else:
+            members.append(member)
+        self.index[member] = index
+
+    def copy(self) -> IndexedSet:
+        """An independent copy, in the same order."""
+        out = IndexedSet()
+        out.members = self.members.copy()
+        out.index = self.index.copy()
+        return out
+
+    def pop_last(self) -> bytes:
+        member = self.members.pop()
+        del self.index[member]
+        return member
+
+    def nth(self, index: int) -> bytes:
+        return self.members[index]
+
+
 class SetType(ValueType):
-    """A dict of member -> None, in insertion order."""
+    """An ``IndexedSet``; its wire form is the member list, in order."""
 
     kind = KIND_SET
     name = "set"
 
-    def empty(self) -> dict:
-        return {}
+    def empty(self) -> IndexedSet:
+        return IndexedSet()
 
-    def clone(self, value: dict) -> dict:
-        return dict(value)
+    def clone(self, value: IndexedSet) -> IndexedSet:
+        return value.copy()
 
-    def to_wire(self, value: dict) -> list:
+    def to_wire(self, value) -> list:
+        # Any iterable of distinct members (a handler may hand ctx.set a dict).
         return list(value)
 
-    def from_wire(self, data) -> dict:
-        return dict.fromkeys(bytes(x) for x in data)
+    def from_wire(self, data) -> IndexedSet:
+        # A list of members in order (what to_wire gives, then and now);
+        # duplicates, which no wire form holds, would keep their first place.
+        return IndexedSet(bytes(x) for x in data)
 
-    def size(self, value: dict) -> int:
+    def size(self, value: IndexedSet) -> int:
         return len(value)
 
-    def encoding(self, value: dict) -> str:
+    def encoding(self, value) -> str:
         return "intset" if _is_intset(value) else "hashtable"
 
 
@@ -86,46 +174,38 @@ def _ordered(members) -> list[bytes]:
 # -- ops ------------------------------------------------------------------------------
 
 
-def _apply_sadd(value: dict, op: tuple) -> list:
+def _apply_sadd(value: IndexedSet, op: tuple) -> list:
+    """Append the absent members; the token lists them (they are the newest)."""
     added = []
     for member in op[2]:
-        if member not in value:
-            value[member] = None
+        if value.add(member):
             added.append(member)
     return added
 
 
-def _undo_sadd(value: dict, token: list) -> None:
-    # The added members are the newest: removing them restores the order.
-    for member in reversed(token):
-        del value[member]
+def _undo_sadd(value: IndexedSet, token: list) -> None:
+    # The added members are the last ones: popping them restores the order.
+    for _ in token:
+        value.pop_last()
 
 
-def _apply_srem(value: dict, op: tuple) -> list:
-    targets = {m for m in op[2] if m in value}
-    if not targets:
-        return []
-    # The token keeps each removed member's position, so undo restores the
-    # exact order (replicas and checkpoints compare values in order).
-    if len(targets) <= 8:
-        names = list(value)  # list.index runs in C: fast for a few members
-        token = sorted((names.index(m), m) for m in targets)
-    else:
-        token = [(i, m) for i, m in enumerate(value) if m in targets]
-    for _, member in token:
-        del value[member]
+def _apply_srem(value: IndexedSet, op: tuple) -> list:
+    """Remove the present members; the token is each removal's (index, member).
+
+    Each removal moves the last member into the hole; undoing the removals
+    in reverse order puts every member back where it was, so the order is
+    restored exactly (replicas and checkpoints compare values in order).
+    """
+    token = []
+    for member in op[2]:
+        if member in value:
+            token.append((value.remove(member), member))
     return token
 
 
-def _undo_srem(value: dict, token: list) -> None:
-    """Put the removed members back at their old positions (ascending)."""
-    if not token:
-        return
-    members = list(value)
-    for index, member in token:
-        members.insert(index, member)
-    value.clear()
-    value.update(dict.fromkeys(members))
+def _undo_srem(value: IndexedSet, token: list) -> None:
+    for index, member in reversed(token):
+        value.restore(index, member)
 
 
 register_op(OpSpec(OP_SADD, KIND_SET, "sadd", _apply_sadd, _undo_sadd))
@@ -140,7 +220,7 @@ def _set(ctx, key: bytes) -> Record | None:
     return rec
 
 
-def _sets(ctx, keys: list[bytes]) -> list[dict | None]:
+def _sets(ctx, keys: list[bytes]) -> list[IndexedSet | None]:
     """Every key's set (None when missing); WRONGTYPE if any is not a set."""
     out = []
     for key in keys:
@@ -149,8 +229,8 @@ def _sets(ctx, keys: list[bytes]) -> list[dict | None]:
     return out
 
 
-def _nth(members: dict, index: int) -> bytes:
-    return next(islice(iter(members), index, None))
+def _nth(members: IndexedSet, index: int) -> bytes:
+    return members.nth(index)
 
 
 # -- adding and removing -------------------------------------------------------------
@@ -223,18 +303,31 @@ def spop(ctx, args):
         whole = _ordered(members)
         ctx.delete(key)
         return Set(whole)
-    picked = _sample_distinct(ctx, list(members), count)
+    picked = _sample_distinct(ctx, members.members, count)
     ctx.write((OP_SREM, key, picked))
     return Set(picked)
 
 
-def _sample_distinct(ctx, names: list[bytes], count: int) -> list[bytes]:
-    """``count`` distinct members (count < len(names)): a partial Fisher-Yates shuffle."""
+def _sample_distinct(ctx, names, count: int) -> list[bytes]:
+    """``count`` distinct members of ``names`` (count < len(names)), O(count).
+
+    A partial Fisher-Yates shuffle of a virtual copy: ``swapped`` holds the
+    positions it moved, so ``names`` is neither copied nor changed.
+    """
     size = len(names)
+    swapped: dict[int, bytes] = {}
+    out = []
     for i in range(count):
         j = i + ctx.randrange(size - i)
-        names[i], names[j] = names[j], names[i]
-    return names[:count]
+        at_i = swapped.get(i)
+        if at_i is None:
+            at_i = names[i]
+        at_j = swapped.get(j)
+        if at_j is None:
+            at_j = names[j]
+        swapped[j] = at_i
+        out.append(at_j)
+    return out
 
 
 # -- reading --------------------------------------------------------------------------
@@ -289,17 +382,17 @@ def srandmember(ctx, args):
     size = len(members)
     if count < 0:
         # With repetition, in random order.
-        names = list(members)
+        names = members.members
         return [names[ctx.randrange(size)] for _ in range(-count)]
     if count >= size:
         return _ordered(members)
-    return _sample_distinct(ctx, list(members), count)
+    return _sample_distinct(ctx, members.members, count)
 
 
 # -- algebra --------------------------------------------------------------------------
 
 
-def _inter(sets: list[dict | None], limit: int = 0) -> list[bytes]:
+def _inter(sets: list[IndexedSet | None], limit: int = 0) -> list[bytes]:
     """Members of every set (a missing set is empty), smallest set's order.
 
     ``limit`` > 0 stops after that many (SINTERCARD).
@@ -317,15 +410,15 @@ def _inter(sets: list[dict | None], limit: int = 0) -> list[bytes]:
     return out
 
 
-def _union(sets: list[dict | None]) -> dict:
+def _union(sets: list[IndexedSet | None]) -> dict:
     out: dict = {}
     for s in sets:
         if s:
-            out.update(s)
+            out.update(dict.fromkeys(s))
     return out
 
 
-def _diff(sets: list[dict | None]) -> dict:
+def _diff(sets: list[IndexedSet | None]) -> dict:
     first = sets[0]
     if not first:
         return {}
