@@ -58,10 +58,9 @@ class IndexedSet:
     __slots__ = ("members", "index")
 
     def __init__(self, members: Iterable[bytes] = ()) -> None:
-        self.members: list[bytes] = []
-        self.index: dict[bytes, int] = {}
-        for member in members:
-            self.add(member)
+        # A repeated member keeps its first place.
+        self.members: list[bytes] = list(dict.fromkeys(members))
+        self.index: dict[bytes, int] = dict(zip(self.members, range(len(self.members))))
 
     def __len__(self) -> int:
         return len(self.members)
