@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from makod.core.context import DirectContext, KeyLocked, NeedRemote, vec_join
+from makod.kv import dbs
 from makod.kv.keyspace import Keyspace
 from makod.core.procedures import Abort, footprint_keys
 from makod.kv.records import OP_FLUSH, Record
@@ -102,10 +103,10 @@ class ScratchContext(DirectContext):
     # holds right now, so only other shards' keys cost a round (and a rerun).
     __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range")
 
-    def get(self, key: bytes) -> Record | None:
+    def _get(self, key: bytes) -> Record | None:
         if key not in self.fetched_keys and not self.fetch_local(key):
             raise NeedRemote([key])
-        return DirectContext.get(self, key)
+        return DirectContext._get(self, key)
 
     def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
         if key not in self.fetched_keys:
@@ -126,7 +127,7 @@ class ScratchContext(DirectContext):
         keys.update(k for k in self.ks.data if start <= k and (end is None or k < end))
         out = []
         for key in sorted(keys, reverse=reverse):
-            rec = DirectContext.get(self, key)
+            rec = DirectContext._get(self, key)
             if rec is not None:
                 out.append((key, rec))
                 if limit is not None and len(out) >= limit:
@@ -135,6 +136,8 @@ class ScratchContext(DirectContext):
 
     def flush(self) -> None:
         raise CommandError(KEYSPACE_IN_MULTI)
+
+    flush_db = flush
 
 
 class Coordinator:
@@ -162,18 +165,19 @@ class Coordinator:
         txn.epochs = {}
         txn.ops_by_shard = {}
         request = txn.request
+        # What is fetched and locked are internal keys (kv/dbs.py).
         if type(request) is WatchRequest:
-            txn.need_keys = set(request.keys)
+            txn.need_keys = {dbs.encode(request.db, k) for k in request.keys}
         else:
             keys: set[bytes] = set()
-            for argv in request.commands:
+            for i, argv in enumerate(request.commands):
                 spec = self.node.lookup(argv)
-                keys.update(spec.keys(argv))
+                db = request.db_of(i)
+                keys.update(dbs.encode(db, k) for k in spec.keys(argv))
                 if "movablekeys" in spec.flags:
                     # A procedure's declared footprint: fetch it all in one round.
-                    keys.update(footprint_keys(argv))
-            if request.watches:
-                keys.update(k for k, _ in request.watches)
+                    keys.update(dbs.encode(db, k) for k in footprint_keys(argv))
+            keys.update(dbs.encode(db, k) for db, k, _ in request.watch_items())
             txn.need_keys = keys
         txn.need_ranges = set()
         self._fetch(txn)
@@ -273,11 +277,11 @@ class Coordinator:
             return
         txn.read_deps = deps
         if type(request) is WatchRequest:
-            self._done(txn, [txn.fetched[k][1] for k in request.keys], zero)
+            self._done(txn, [txn.fetched[dbs.encode(request.db, k)][1] for k in request.keys], zero)
             return
         if request.watches:
-            for key, version in request.watches:
-                if txn.fetched[key][1] != version:
+            for db, key, version in request.watch_items():
+                if txn.fetched[dbs.encode(db, key)][1] != version:
                     self._done(txn, NULL_ARRAY, deps)
                     return
         scratch = Keyspace()
@@ -294,10 +298,12 @@ class Coordinator:
         ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
         ctx.fetch_local_range = lambda spec: self._fetch_local_range(txn, scratch, spec)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
+        ctx.databases = node.cfg.databases
         ctx.may_block = not request.multi
         try:
             replies = []
-            for argv in request.commands:
+            for i, argv in enumerate(request.commands):
+                ctx.db = request.db_of(i)
                 spec = node.lookup(argv)
                 if spec.scope == "keyspace":
                     replies.append(ErrorReply(KEYSPACE_IN_MULTI))

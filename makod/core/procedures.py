@@ -115,6 +115,7 @@ class ProcTxn:
     __slots__ = ("ctx",)
 
     def __init__(self, ctx: Any) -> None:
+        ctx.db = 0  # procedures' keys are database 0's, whatever the caller SELECTed
         self.ctx = ctx
 
     @property

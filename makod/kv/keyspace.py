@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from sortedcontainers import SortedKeyList, SortedList
 
+from makod.kv import dbs
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, OPS, VALUE_TYPES, OpSpec, Record, value_from_wire
 
 # Deleted keys remember the version of their deletion, so that WATCH and OCC
@@ -59,6 +60,11 @@ class Keyspace:
         self._expiry_heap: list[tuple[int, bytes]] = []
         self._scan_index: SortedKeyList | None = None
         self._order_index: SortedList | None = None
+        # Keys that begin with dbs.MARK (databases other than 0, and 0's
+        # escaped keys), by database: DBSIZE, KEYS and FLUSHDB of a numbered
+        # database cost what that database holds, not the whole keyspace.
+        self.marked: dict[int, set[bytes]] = {}
+        self.marked_count = 0
 
     @classmethod
     def from_records(cls, items) -> "Keyspace":
@@ -68,6 +74,8 @@ class Keyspace:
         heap = ks._expiry_heap
         for key, rec in items:
             data[key] = rec
+            if key[:1] == dbs.MARK:
+                ks._mark(key)
             if rec.expire_ms is not None:
                 ks.expires_count += 1
                 heap.append((rec.expire_ms, key))
@@ -180,6 +188,8 @@ class Keyspace:
             self._expiry_heap = []
             self._scan_index = None
             self._order_index = None
+            self.marked = {}
+            self.marked_count = 0
         else:
             spec = OPS.get(code)
             if spec is None:
@@ -256,6 +266,11 @@ class Keyspace:
                 heapq.heapify(self._expiry_heap)
                 self._scan_index = None
                 self._order_index = None
+                self.marked = {}
+                self.marked_count = 0
+                for key in self.data:
+                    if key[:1] == dbs.MARK:
+                        self._mark(key)
         undo.clear()
 
     # -- expiry --------------------------------------------------------------
@@ -391,6 +406,9 @@ class Keyspace:
         if new is None:
             if prev is not None:
                 del self.data[key]
+                if key[:1] == dbs.MARK:
+                    self.marked[dbs.db_of(key)].discard(key)
+                    self.marked_count -= 1
                 if self._scan_index is not None:
                     self._scan_index.remove(key)
                 if self._order_index is not None:
@@ -400,6 +418,8 @@ class Keyspace:
         if prev is None:
             self.tombstones.pop(key, None)
             self.deletion_deps.pop(key, None)
+            if key[:1] == dbs.MARK:
+                self._mark(key)
             if self._scan_index is not None:
                 self._scan_index.add(key)
             if self._order_index is not None:
@@ -447,6 +467,43 @@ class Keyspace:
             # dependency (deletion_deps) until it is final or undone.
             oldest = next(iter(tombstones))
             self.absent_floor = max(self.absent_floor, tombstones.pop(oldest))
+
+    def _mark(self, key: bytes) -> None:
+        self.marked.setdefault(dbs.db_of(key), set()).add(key)
+        self.marked_count += 1
+
+    # -- numbered databases (kv/dbs.py) -------------------------------------
+    def db_size(self, db: int) -> int:
+        own = len(self.marked.get(db, ()))
+        return len(self.data) - self.marked_count + own if db == 0 else own
+
+    def db_keys(self, db: int) -> list[bytes]:
+        """Internal keys of database ``db``."""
+        own = list(self.marked.get(db, ()))
+        if db != 0:
+            return own
+        if not self.marked_count:
+            return list(self.data)
+        return [key for key in self.data if key[:1] != dbs.MARK] + own
+
+    def only_db(self, db: int) -> bool:
+        """Does database ``db`` hold every key here (so a FLUSH flushes just it)?"""
+        return self.db_size(db) == len(self.data)
+
+    def db_stats(self) -> dict[int, tuple[int, int]]:
+        """Database -> (keys, keys with a TTL), for every database holding keys."""
+        out: dict[int, tuple[int, int]] = {}
+        data = self.data
+        marked_expires = 0
+        for db, keys in self.marked.items():
+            if keys and db != 0:
+                expires = sum(1 for key in keys if data[key].expire_ms is not None)
+                marked_expires += expires
+                out[db] = (len(keys), expires)
+        zero = self.db_size(0)
+        if zero:
+            out[0] = (zero, self.expires_count - marked_expires)
+        return dict(sorted(out.items()))
 
     def _scan_idx(self) -> SortedKeyList:
         if self._scan_index is None:
