@@ -407,8 +407,7 @@ class Keyspace:
             if prev is not None:
                 del self.data[key]
                 if key[:1] == dbs.MARK:
-                    self.marked[dbs.db_of(key)].discard(key)
-                    self.marked_count -= 1
+                    self._unmark(key)
                 if self._scan_index is not None:
                     self._scan_index.remove(key)
                 if self._order_index is not None:
@@ -471,6 +470,14 @@ class Keyspace:
     def _mark(self, key: bytes) -> None:
         self.marked.setdefault(dbs.db_of(key), set()).add(key)
         self.marked_count += 1
+
+    def _unmark(self, key: bytes) -> None:
+        # A coordinator's scratch keyspace is filled through ``data`` directly:
+        # a key may be missing here.
+        keys = self.marked.get(dbs.db_of(key))
+        if keys is not None and key in keys:
+            keys.remove(key)
+            self.marked_count -= 1
 
     # -- numbered databases (kv/dbs.py) -------------------------------------
     def db_size(self, db: int) -> int:
