@@ -26,7 +26,7 @@ def _key_on(shard: int, prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def two_shards(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("dbs") / "data", shards=2, replicas=1)
+    c = Cluster(tmp_path_factory.mktemp("dbs") / "data", shards=2, replicas=1, config={"databases": 8})
     c.start()
     yield c
     c.stop()
@@ -57,8 +57,15 @@ def test_same_names_stay_apart_in_every_database(two_shards):
     c0 = _db(two_shards, 0)
     assert c0.move(keys[1], 3) is True and c0.get(keys[1]) is None
     assert _db(two_shards, 3).get(keys[1]) == f"{keys[1]}@0".encode()
-    info = c0.info("keyspace")
-    assert "db1" in info or "db0" in info  # this node's shard holds some of them
+    # INFO keyspace: each node reports its own shard's keys, a line per database.
+    totals: dict = {}
+    for name in two_shards.names:
+        for db, line in two_shards.client(name).info("keyspace").items():
+            totals[db] = totals.get(db, 0) + line["keys"]
+    assert totals == {"db0": 1, "db1": 2, "db2": 2, "db3": 1}
+    assert c0.config_get("databases") == {"databases": "8"}
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        c0.execute_command("SELECT", 8)
     _db(two_shards, 1).flushdb()
     assert _db(two_shards, 1).dbsize() == 0 and _db(two_shards, 2).dbsize() == 2
     c0.flushall()
