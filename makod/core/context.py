@@ -43,6 +43,7 @@ class DependencyInDoubt(KeyLocked):
 
 
 EPOCH_SHIFT = 32
+_MARK = dbs.MARK
 
 
 def vec_max(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -147,7 +148,9 @@ class DirectContext:
 
     # -- reads -----------------------------------------------------------------
     def get(self, key: bytes) -> Record | None:
-        return self._get(dbs.encode(self.db, key))
+        if self.db or key[:1] == _MARK:  # else the internal key is the key (the usual case)
+            key = dbs.encode(self.db, key)
+        return self._get(key)
 
     def _get(self, key: bytes) -> Record | None:
         """The record of an internal key (lazy expiry applied)."""
@@ -178,7 +181,8 @@ class DirectContext:
     def set(self, key: bytes, kind: int, value: Any, expire_ms: int | None = None) -> None:
         if kind != KIND_STRING:
             value = value_to_wire(kind, value)  # a copy: the log must not alias a live value
-        key = dbs.encode(self.db, key)
+        if self.db or key[:1] == _MARK:
+            key = dbs.encode(self.db, key)
         self._write((OP_SET, key, kind, value, expire_ms), key, self.ks.data.get(key))
 
     def delete(self, key: bytes) -> bool:
