@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from sortedcontainers import SortedKeyList, SortedList
 
 from makod.kv import dbs
+from makod.kv.keyspace_dbs import DatabasesMixin
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, OPS, VALUE_TYPES, OpSpec, Record, value_from_wire
 
 # Deleted keys remember the version of their deletion, so that WATCH and OCC
@@ -39,7 +40,7 @@ def scan_hash(key: bytes) -> int:
     return h or 1
 
 
-class Keyspace:
+class Keyspace(DatabasesMixin):
     """Records by key, and what absence means.
 
     A key that is absent was deleted (``tombstones``: the deleting version),
@@ -478,39 +479,6 @@ class Keyspace:
         if keys is not None and key in keys:
             keys.remove(key)
             self.marked_count -= 1
-
-    # -- numbered databases (kv/dbs.py) -------------------------------------
-    def db_size(self, db: int) -> int:
-        own = len(self.marked.get(db, ()))
-        return len(self.data) - self.marked_count + own if db == 0 else own
-
-    def db_keys(self, db: int) -> list[bytes]:
-        """Internal keys of database ``db``."""
-        own = list(self.marked.get(db, ()))
-        if db != 0:
-            return own
-        if not self.marked_count:
-            return list(self.data)
-        return [key for key in self.data if key[:1] != dbs.MARK] + own
-
-    def only_db(self, db: int) -> bool:
-        """Does database ``db`` hold every key here (so a FLUSH flushes just it)?"""
-        return self.db_size(db) == len(self.data)
-
-    def db_stats(self) -> dict[int, tuple[int, int]]:
-        """Database -> (keys, keys with a TTL), for every database holding keys."""
-        out: dict[int, tuple[int, int]] = {}
-        data = self.data
-        marked_expires = 0
-        for db, keys in self.marked.items():
-            if keys and db != 0:
-                expires = sum(1 for key in keys if data[key].expire_ms is not None)
-                marked_expires += expires
-                out[db] = (len(keys), expires)
-        zero = self.db_size(0)
-        if zero:
-            out[0] = (zero, self.expires_count - marked_expires)
-        return dict(sorted(out.items()))
 
     def _scan_idx(self) -> SortedKeyList:
         if self._scan_index is None:
