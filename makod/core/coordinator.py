@@ -175,8 +175,9 @@ class Coordinator:
                 db = request.db_of(i)
                 keys.update(dbs.encode(db, k) for k in spec.keys(argv))
                 if "movablekeys" in spec.flags:
-                    # A procedure's declared footprint: fetch it all in one round.
-                    keys.update(dbs.encode(db, k) for k in footprint_keys(argv))
+                    # A procedure's declared footprint (its keys are database 0's):
+                    # fetch it all in one round.
+                    keys.update(dbs.encode(0, k) for k in footprint_keys(argv))
             keys.update(dbs.encode(db, k) for db, k, _ in request.watch_items())
             txn.need_keys = keys
         txn.need_ranges = set()
