@@ -65,8 +65,10 @@ def _encode_into(reply: Any, proto: int, out: list[bytes]) -> None:
         if proto == 3:
             out.append(b"%%%d\r\n" % len(reply.items))
         else:
-            out.append(b"*%d\r\n" % (2 * len(reply.items)))
+            out.append(b"*%d\r\n" % (len(reply.items) if reply.nested else 2 * len(reply.items)))
         for key, value in reply.items:
+            if reply.nested and proto != 3:
+                out.append(b"*2\r\n")
             _encode_into(key, proto, out)
             _encode_into(value, proto, out)
     elif t is Pairs:
@@ -87,7 +89,7 @@ def _encode_into(reply: Any, proto: int, out: list[bytes]) -> None:
             _encode_into(item, proto, out)
     elif t is Double or t is float:
         value = reply.value if t is Double else reply
-        text = format_double(value)
+        text = reply.text if t is Double and reply.text is not None else format_double(value)
         if proto == 3:
             out.append(b"," + text + b"\r\n")
         else:

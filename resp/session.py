@@ -235,12 +235,21 @@ class Session:
         if not acl.command_ok(user, spec):
             self._acl_denied("command", spec.name, errors.NOPERM_COMMAND.format(self.user, spec.name))
             return False
-        if spec.first_key:
+        if spec.first_key or spec.key_finder is not None:
+            # Commands whose keys follow a count (ZUNION, LMPOP, XREAD ...) have
+            # no first key but a finder: their keys are checked too.
             write = spec.is_write
             for key in spec.keys(argv):
                 if not acl.key_ok(user, key, write=write, read=not write):
                     self._acl_denied("key", key.decode("utf-8", "replace"), errors.NOPERM_KEY)
                     return False
+        if spec.reads_data_keys is not None and spec.reads_data_keys(argv):
+            # SORT's BY/GET patterns can name any key: Redis wants read access to all keys.
+            if not any("R" in perm and pattern == b"*" for perm, pattern in user.key_patterns):
+                option = next((argv[i].upper().decode() for i in range(2, len(argv) - 1) if argv[i].upper() == b"GET"
+                               or (argv[i].upper() == b"BY" and b"*" in argv[i + 1])), "BY")
+                self._reject(f"ERR {option} option of SORT denied due to insufficient ACL permissions.")
+                return False
         return True
 
     def _acl_denied(self, reason: str, obj: str, text: str) -> None:
@@ -328,7 +337,12 @@ class Session:
             self.blocked_on = None
             return False
         wait = delay if deadline is None else max(1, min(delay, deadline - now))
-        parked = ("block", cont[1], (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
+        request = cont[1]
+        if blocked.argv is not None:  # retry a concrete form (XREAD's $ as the ID it meant)
+            specs = request.specs
+            request = TxnRequest([blocked.argv], db=request.db)  # in the database it blocked in
+            request.specs = specs
+        parked = ("block", request, (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
         self.blocked_on = (token, parked, blocked.reply)
         call_later(wait, self, lambda: self._retry_blocked(token))
         return True

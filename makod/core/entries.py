@@ -111,6 +111,7 @@ _EXT_VERBATIM = 7
 _EXT_NULL_ARRAY = 8
 _EXT_PAIRS = 9
 _EXT_BLOCKED = 10
+_EXT_MAP_NESTED = 11  # a Map that RESP2 sends as an array of pairs (XREAD)
 
 
 def _default(obj: Any) -> Any:
@@ -120,7 +121,7 @@ def _default(obj: Any) -> Any:
     if t is SimpleString:
         return msgpack.ExtType(_EXT_SIMPLE, obj.text.encode())
     if t is Map:
-        return msgpack.ExtType(_EXT_MAP, pack_value(obj.items))
+        return msgpack.ExtType(_EXT_MAP_NESTED if obj.nested else _EXT_MAP, pack_value(obj.items))
     if t is Set:
         return msgpack.ExtType(_EXT_SET, pack_value(obj.members))
     if t is Pairs:
@@ -134,7 +135,7 @@ def _default(obj: Any) -> Any:
     if obj is NULL_ARRAY:
         return msgpack.ExtType(_EXT_NULL_ARRAY, b"")
     if t is Blocked:
-        return msgpack.ExtType(_EXT_BLOCKED, pack_value([obj.timeout_ms, obj.reply]))
+        return msgpack.ExtType(_EXT_BLOCKED, pack_value([obj.timeout_ms, obj.reply, obj.argv]))
     raise TypeError(f"cannot send {t.__name__} between replicas")
 
 
@@ -143,8 +144,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return ErrorReply(data.decode())
     if code == _EXT_SIMPLE:
         return SimpleString(data.decode())
-    if code == _EXT_MAP:
-        return Map([tuple(pair) for pair in unpack_value(data)])
+    if code == _EXT_MAP or code == _EXT_MAP_NESTED:
+        return Map([tuple(pair) for pair in unpack_value(data)], code == _EXT_MAP_NESTED)
     if code == _EXT_SET:
         return Set(unpack_value(data))
     if code == _EXT_PAIRS:
@@ -159,8 +160,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code == _EXT_NULL_ARRAY:
         return NULL_ARRAY
     if code == _EXT_BLOCKED:
-        timeout_ms, reply = unpack_value(data)
-        return Blocked(timeout_ms, reply)
+        timeout_ms, reply, *argv = unpack_value(data)
+        return Blocked(timeout_ms, reply, argv[0] if argv else None)
     return msgpack.ExtType(code, data)
 
 

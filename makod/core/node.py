@@ -267,7 +267,9 @@ class NodeCore:
                     if len(request.commands) == 1 and not request.watches:
                         return "fanout", -1
                     return "multi", -1
-                if "movablekeys" in spec.flags and spec.key_finder is None:
+                if "movablekeys" in spec.flags and (
+                    spec.key_finder is None or (spec.reads_data_keys is not None and spec.reads_data_keys(argv))
+                ):
                     return ("procedure", -1) if len(request.commands) == 1 else ("multi", -1)
                 db = request.db_of(i)
                 shards.update(shard_of(db, k) for k in spec.keys(argv))

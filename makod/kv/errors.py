@@ -217,3 +217,74 @@ TIMEOUT_NEGATIVE = "ERR timeout is negative"
 UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+
+
+# -- streams (src/t_stream.c) ----------------------------------------------------
+STREAM_INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+STREAM_INVALID_START = "ERR invalid start ID for the interval"
+STREAM_INVALID_END = "ERR invalid end ID for the interval"
+STREAM_XADD_ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+STREAM_XADD_ZERO_ID = "ERR The ID specified in XADD must be greater than 0-0"
+STREAM_EXHAUSTED = "ERR The stream has exhausted the last possible ID, unable to add more items"
+STREAM_MAXLEN_AND_MINID = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
+STREAM_MAXLEN_NEGATIVE = "ERR The MAXLEN argument must be >= 0."
+STREAM_LIMIT_NEGATIVE = "ERR The LIMIT argument must be >= 0."
+STREAM_LIMIT_WITHOUT_STRATEGY = "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+STREAM_XTRIM_WITHOUT_STRATEGY = "ERR syntax error, XTRIM must be called with a trimming strategy"
+STREAM_LIMIT_WITHOUT_APPROX = "ERR syntax error, LIMIT cannot be used without the special ~ option"
+STREAM_ENTRIES_ADDED_NEGATIVE = "ERR entries_added must be positive"
+STREAM_XSETID_BELOW_MAX_DELETED = "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
+STREAM_XSETID_TOO_SMALL = "ERR The ID specified in XSETID is smaller than the target stream top item"
+STREAM_XSETID_ADDED_TOO_SMALL = "ERR The entries_added specified in XSETID is smaller than the target stream length"
+STREAM_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+STREAM_XREAD_UNBALANCED = (
+    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+)
+STREAM_GROUP_ONLY_XREADGROUP = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+STREAM_NOACK_ONLY_XREADGROUP = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
+STREAM_MISSING_GROUP = "ERR Missing GROUP option for XREADGROUP"
+STREAM_DOLLAR_IN_XREADGROUP = (
+    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this "
+    "consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just "
+    "return an empty result set."
+)
+STREAM_GT_ONLY_XREADGROUP = (
+    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+)
+STREAM_NOGROUP_XREADGROUP = "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option"
+STREAM_NOGROUP = "NOGROUP No such key '{}' or consumer group '{}'"
+STREAM_NOGROUP_FOR_KEY = "NOGROUP No such consumer group '{}' for key name '{}'"
+STREAM_BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
+STREAM_XGROUP_NEEDS_KEY = (
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "
+    "the MKSTREAM option to create an empty stream automatically."
+)
+STREAM_ENTRIESREAD_NEGATIVE = "ERR value for ENTRIESREAD must be positive or -1"
+STREAM_XCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XCLAIM"
+STREAM_XCLAIM_OPTION = "ERR Invalid {} option argument for XCLAIM"
+STREAM_XCLAIM_UNKNOWN_OPTION = "ERR Unrecognized XCLAIM option '{}'"
+STREAM_XAUTOCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
+STREAM_XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+
+
+def subcommand_syntax(sub: bytes | str, command: str) -> str:
+    """addReplySubcommandSyntaxError's text."""
+    return (
+        f"ERR unknown subcommand or wrong number of arguments for '{_printable(sub)[:128]}'. "
+        f"Try {command.upper()} HELP."
+    )
+
+
+def nogroup(template: str, key: bytes, group: bytes) -> str:
+    return template.format(_printable(key), _printable(group))
+
+
+# -- DUMP / RESTORE (src/cluster.c: restoreCommand) ------------------------------------
+DUMP_PAYLOAD_WRONG = "ERR DUMP payload version or checksum are wrong"
+BAD_DATA_FORMAT = "ERR Bad data format"
+BUSYKEY = "BUSYKEY Target key name already exists."
+INVALID_TTL = "ERR Invalid TTL value, must be >= 0"
+INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
+INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+# makodb's own: a kind with no RDB encoding (streams, for now).
+DUMP_UNSUPPORTED = "ERR DUMP is not supported for {} values"

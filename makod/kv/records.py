@@ -32,7 +32,7 @@ OP_EXPIRE = 4  # (OP_EXPIRE, key, expire_ms | None)
 OP_FLUSH = 5  # (OP_FLUSH,)
 # Typed ops (2, 3 and 10 up) belong to the data type that registers them
 # (register_op): hashes 2-3, lists 10-19, sets 20-29, sorted sets 30-39,
-# strings 40-49, streams 50-59. Codes are stored in the log: never reuse one.
+# strings 40-49, streams 50-59 (50-58 used). Codes are stored in the log: never reuse one.
 OP_HSET = 2  # (OP_HSET, key, {field: value})  creates the hash if absent
 OP_HDEL = 3  # (OP_HDEL, key, [field, ...])     removes the key when it empties
 

@@ -86,15 +86,20 @@ NULL_ARRAY = _NullArray()
 
 
 class Map:
-    """A RESP3 map; ``items`` is a list of (key, value) pairs in reply order."""
+    """A RESP3 map; ``items`` is a list of (key, value) pairs in reply order.
 
-    __slots__ = ("items",)
+    In RESP2 a map is a flat array, or with ``nested`` an array of 2-element
+    arrays (XREAD and XREADGROUP answer stream -> entries that way).
+    """
 
-    def __init__(self, items: Any) -> None:
+    __slots__ = ("items", "nested")
+
+    def __init__(self, items: Any, nested: bool = False) -> None:
         self.items = list(items.items()) if isinstance(items, dict) else list(items)
+        self.nested = nested
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Map) and other.items == self.items
+        return isinstance(other, Map) and other.items == self.items and other.nested == self.nested
 
     def __repr__(self) -> str:
         return f"Map({self.items!r})"
@@ -129,10 +134,14 @@ class Pairs:
 
 
 class Double:
-    __slots__ = ("value",)
+    """A double; ``text`` overrides its digits where Redis writes them its own way
+    (GEOPOS coordinates: ``%.17Lf`` with trailing zeros cut)."""
 
-    def __init__(self, value: float) -> None:
+    __slots__ = ("value", "text")
+
+    def __init__(self, value: float, text: bytes | None = None) -> None:
         self.value = value
+        self.text = text
 
     def __repr__(self) -> str:
         return f"Double({self.value!r})"
@@ -174,13 +183,19 @@ class Blocked:
     ``reply`` (what the command answers on timeout). Inside MULTI a blocking
     command never waits (the context says so: ``may_block`` is false), as in
     Redis.
+
+    ``argv``, when set, is the command to run on the retries instead of the
+    original: XREAD ... STREAMS k $ must keep waiting for entries after the
+    last ID of its first attempt, so it names that ID instead of ``$`` (and
+    a blocked XREAD without COUNT is served at most 1000 entries, as Redis).
     """
 
-    __slots__ = ("timeout_ms", "reply")
+    __slots__ = ("timeout_ms", "reply", "argv")
 
-    def __init__(self, timeout_ms: int, reply: Any) -> None:
+    def __init__(self, timeout_ms: int, reply: Any, argv: list[bytes] | None = None) -> None:
         self.timeout_ms = timeout_ms
         self.reply = reply
+        self.argv = argv
 
     def __repr__(self) -> str:
         return f"Blocked({self.timeout_ms} ms)"

@@ -77,6 +77,10 @@ class CommandSpec:
     # ``movablekeys``; it must raise nothing (bad input: return what it can,
     # the handler reports the error).
     key_finder: Callable[[list[bytes]], list[bytes]] | None = None
+    # Does this invocation also read keys its data names (SORT's BY and GET
+    # patterns)? Then no key list is complete: routing runs it where any
+    # shard's key can be fetched, as for a command with no key finder.
+    reads_data_keys: Callable[[list[bytes]], bool] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.flags - KNOWN_FLAGS
@@ -88,6 +92,8 @@ class CommandSpec:
             assert self.key_step >= 1, f"{self.name}: keys need a step"
         if self.key_finder is not None:
             assert "movablekeys" in self.flags, f"{self.name}: a key finder means movable keys"
+        if self.reads_data_keys is not None:
+            assert "movablekeys" in self.flags, f"{self.name}: keys named by data are movable keys"
 
     @property
     def is_write(self) -> bool:
@@ -173,6 +179,7 @@ def command(
     complexity: str = "O(1)",
     merge: str = "",
     key_finder: Callable[[list[bytes]], list[bytes]] | None = None,
+    reads_data_keys: Callable[[list[bytes]], bool] | None = None,
     table: CommandTable = TABLE,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a command and register its handler in ``table``."""
@@ -194,6 +201,7 @@ def command(
                 complexity=complexity,
                 merge=merge,
                 key_finder=key_finder,
+                reads_data_keys=reads_data_keys,
             )
         )
         return handler

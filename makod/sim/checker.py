@@ -18,12 +18,12 @@ from collections import Counter
 
 import msgpack
 
-from makod.kv.records import KIND_LIST, KIND_NATIVE, KIND_STRING, value_to_wire
+from makod.kv.records import KIND_LIST, KIND_NATIVE, KIND_SET, KIND_STRING, KIND_ZSET, value_to_wire
 from makod.sim import elle, registers
 from makod.sim.elle import MopTxn
 from makod.kv.errors import error_code
 from makod.kv.replies import NULL_ARRAY, ErrorReply
-from makod.sim.workload import CONNECTION_REFUSED, QUEUE_KINDS, REGISTER_KINDS, Op, queue_value
+from makod.sim.workload import CONNECTION_REFUSED, POP_KINDS, PUSH_KINDS, QUEUE_KINDS, REGISTER_KINDS, Op, queue_value
 
 
 class CheckFailed(AssertionError):
@@ -78,7 +78,7 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
     reg_writes: list[registers.Write] = []
     reg_reads: list[registers.Read] = []
     register_keys = sorted({k for op in history if op.kind in REGISTER_KINDS for _, k, _ in op.mops or []})
-    counts_queues = _check_queues(seed, history, final)
+    counts_queues = _check_tokens(seed, history, final)
     for op in history:
         failed = op.ok is False and _definitely_failed(op.result)
         if op.kind in QUEUE_KINDS:
@@ -94,7 +94,7 @@ def check_history(seed: int, history: list[Op], final: dict[bytes, tuple]) -> di
     lists: dict[bytes, list[int]] = {}
     reg_final: dict[bytes, bytes | None] = {}
     for key, (kind, value) in final.items():
-        if key == b"counter" or key.startswith(b"q"):
+        if key == b"counter" or key[:1] in TOKEN_PREFIXES:
             continue
         if key.startswith(b"r"):
             if kind != KIND_STRING:
@@ -244,9 +244,20 @@ def _definitely_failed(result) -> bool:
     return error_code(text) == "TRYAGAIN" or "has no leader" in text or text == CONNECTION_REFUSED
 
 
-def _check_queues(seed: int, history: list[Op], final: dict[bytes, tuple]) -> int:
-    """Queues: every value in the queues at the end or popped by an acknowledged LPOP
-    was pushed, and appears once; an acknowledged push is there unless a pop
+# Key families holding unique tokens, and the kind each must be at the end.
+TOKEN_PREFIXES = {b"q": KIND_LIST, b"s": KIND_SET, b"z": KIND_ZSET}
+
+
+def _popped_token(op: Op) -> bytes | None:
+    """The token an acknowledged pop took (LPOP and SPOP answer it, ZPOPMIN [it, score])."""
+    if op.kind == "zpop":
+        return op.result[0] if op.result else None
+    return op.result
+
+
+def _check_tokens(seed: int, history: list[Op], final: dict[bytes, tuple]) -> int:
+    """Queues and bags: every token in them at the end or taken by an acknowledged
+    pop was pushed, and appears once; an acknowledged push is there unless a pop
     whose outcome is unknown may have taken it."""
     pushed: set[bytes] = set()
     acked: set[bytes] = set()
@@ -254,31 +265,34 @@ def _check_queues(seed: int, history: list[Op], final: dict[bytes, tuple]) -> in
     unknown_pops = 0
     for op in history:
         failed = op.ok is False and _definitely_failed(op.result)
-        if op.kind == "qpush":
+        if op.kind in PUSH_KINDS:
             if not failed:
                 pushed.add(queue_value(op))
             if op.ok:
                 acked.add(queue_value(op))
-        elif op.kind == "qpop":
+        elif op.kind in POP_KINDS:
             if op.ok:
-                if op.result is not None:
-                    popped.append(op.result)
+                token = _popped_token(op)
+                if token is not None:
+                    popped.append(token)
             elif not failed:
                 unknown_pops += 1
     seen = list(popped)
     for key, (kind, value) in final.items():
-        if key.startswith(b"q"):
-            if kind != KIND_LIST:
-                raise CheckFailed(f"seed {seed}: queue {key!r} holds {value!r} at the end")
-            seen.extend(value)
+        want = TOKEN_PREFIXES.get(key[:1])
+        if want is None:
+            continue
+        if kind != want:
+            raise CheckFailed(f"seed {seed}: {key!r} holds {value!r} at the end")
+        seen.extend(item[0] if kind == KIND_ZSET else item for item in value)
     twice = sorted(v for v, n in Counter(seen).items() if n > 1)
     if twice:
         raise CheckFailed(
-            f"seed {seed}: queue values seen twice (an acknowledged pop lost, or a value duplicated): {twice[:5]}"
+            f"seed {seed}: tokens seen twice (an acknowledged pop lost, or a value duplicated): {twice[:5]}"
         )
     invented = sorted(set(seen) - pushed)
     if invented:
-        raise CheckFailed(f"seed {seed}: queue values never pushed: {invented[:5]}")
+        raise CheckFailed(f"seed {seed}: tokens never pushed: {invented[:5]}")
     lost = sorted(acked - set(seen))
     if len(lost) > unknown_pops:
         raise CheckFailed(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from makod.sim import logcheck
 from makod.sim.checker import CheckFailed, check_convergence, check_history
 from makod.sim.faults import Faults
-from makod.sim.workload import Mix, Workload
+from makod.sim.workload import QUEUE_KINDS, Mix, Workload
 from makod.sim.world import World
 
 
@@ -68,16 +68,17 @@ def workload_for(seed: int, world: World, shards: int, txn_ratio: float | None, 
     timeout_ms = rng.choice([300.0, 1000.0, 2500.0])
     mix = Mix()
     if seed % 3 != 2:
-        # Queues (lists) run on every third seed only, chosen without drawing
+        # Queues and bags (lists, sets, sorted sets) run on every third seed only, chosen without drawing
         # from the seed's random stream: the other seeds replay exactly as
         # they did before queues existed (the regression seeds of
         # tests/sim/test_sweep.py, the planted bugs' first catching seeds).
-        mix.qpush = mix.qpop = mix.qmove = 0.0
+        for kind in QUEUE_KINDS:
+            setattr(mix, kind, 0.0)
     flush_mode = rng.random() < 0.15
     if flush_mode and txn_ratio is None and proc_ratio is None:
         # FLUSHDB would erase the lists, queues and counter their checks rely on.
         mix = Mix(append=0, get=0, incr=0, txn=0, proc=0, watch=0, rset=0.4, rdel=0.15, rget=0.25, rtxn=0.15,
-                  flush=0.02, qpush=0, qpop=0, qmove=0)
+                  flush=0.02, **dict.fromkeys(QUEUE_KINDS, 0.0))
     if txn_ratio is not None:
         mix.txn = txn_ratio
     if proc_ratio is not None:

@@ -18,7 +18,13 @@ answer. Keys come in families, each checked its own way (checker.py):
 * ``INCR counter``: exactly once under retries and failovers;
 * queues (``q...``, Redis lists): ``RPUSH q <unique value>``, ``LPOP q`` and
   ``LMOVE qa qb LEFT RIGHT`` (a distributed transaction when the queues live on
-  different shards): no value is lost, duplicated or invented.
+  different shards): no value is lost, duplicated or invented;
+* bags (``s...`` sets and ``z...`` sorted sets) hold the same kind of unique
+  tokens: ``SADD``/``SPOP``, ``ZADD``/``ZPOPMIN``, and merges that move every
+  token of one bag into another in one MULTI (``SUNIONSTORE d d s; DEL s``,
+  ``ZUNIONSTORE d 2 d s; DEL s``: distributed when the bags live on different
+  shards; half of one would duplicate or lose tokens). Tokens are checked
+  with the queues' values: each seen once, none invented, none acknowledged lost.
 
 A seed may run in *flush mode*: registers only, with ``FLUSHDB`` among them
 (it would erase the lists' history, which their check relies on).
@@ -80,12 +86,21 @@ class Mix:
     qpush: float = 0.04
     qpop: float = 0.03
     qmove: float = 0.03
+    sadd: float = 0.03
+    spop: float = 0.02
+    smerge: float = 0.01
+    zadd: float = 0.03
+    zpop: float = 0.02
+    zmerge: float = 0.01
 
 
 LIST_KINDS = ("append", "get", "txn", "proc", "watch")
 CONNECTION_REFUSED = "ERR connection refused (simulated: the replica is down)"
 REGISTER_KINDS = ("rset", "rdel", "rget", "rtxn", "flush")
-QUEUE_KINDS = ("qpush", "qpop", "qmove")
+# Kinds whose operations move unique tokens among queues and bags (checker._check_tokens).
+PUSH_KINDS = ("qpush", "sadd", "zadd")
+POP_KINDS = ("qpop", "spop", "zpop")
+QUEUE_KINDS = PUSH_KINDS + POP_KINDS + ("qmove", "smerge", "zmerge")
 
 
 class Workload:
@@ -107,6 +122,8 @@ class Workload:
         self.proc_keys = [b"pk%03d" % i for i in range(keys)]
         self.register_keys = [b"r%d" % i for i in range(register_keys)]
         self.queue_keys = [b"q%d" % i for i in range(4)]
+        self.set_keys = [b"s%d" % i for i in range(4)]
+        self.zset_keys = [b"z%d" % i for i in range(4)]
         self.expiring = set(self.register_keys[: int(len(self.register_keys) * expiring_share)])
         self.hot_share = hot_share
         self.timeout_ms = timeout_ms
@@ -253,6 +270,28 @@ class Workload:
             src, dst = rng.sample(self.queue_keys, 2)
             op.key = src
             return TxnRequest([[b"LMOVE", src, dst, b"LEFT", b"RIGHT"]])
+        return self._bag_request(op)
+
+    def _bag_request(self, op: Op) -> Any:
+        kind = op.kind
+        if kind in ("sadd", "spop"):
+            op.key = self._pick(self.set_keys)
+            if kind == "sadd":
+                return TxnRequest([[b"SADD", op.key, queue_value(op)]])
+            return TxnRequest([[b"SPOP", op.key]])
+        if kind in ("zadd", "zpop"):
+            op.key = self._pick(self.zset_keys)
+            if kind == "zadd":
+                return TxnRequest([[b"ZADD", op.key, b"%d" % self.rng.randrange(100), queue_value(op)]])
+            return TxnRequest([[b"ZPOPMIN", op.key]])
+        if kind == "smerge":
+            dst, src = self.rng.sample(self.set_keys, 2)
+            op.key = src
+            return TxnRequest([[b"SUNIONSTORE", dst, dst, src], [b"DEL", src]], multi=True)
+        if kind == "zmerge":
+            dst, src = self.rng.sample(self.zset_keys, 2)
+            op.key = src
+            return TxnRequest([[b"ZUNIONSTORE", dst, b"2", dst, src], [b"DEL", src]], multi=True)
         raise AssertionError(kind)
 
     def _register_mop(self, kind: str, key: bytes, mark: int) -> tuple:

@@ -45,6 +45,13 @@ def test_a_user_made_on_one_node_is_enforced_on_every_node(cluster):
     assert alice.get("app:1") == b"v"
     with pytest.raises(redis.exceptions.NoPermissionError, match=r"^No permissions to access a key$"):
         alice.set("other:1", "v")
+    # Keys after a count (no fixed first key) are checked as well.
+    for argv in (("ZUNION", "1", "other:z"), ("SINTERCARD", "2", "app:s", "other:s"), ("ZUNION", "1", "app:z")):
+        if argv[-1].startswith("other"):
+            with pytest.raises(redis.exceptions.NoPermissionError, match=r"^No permissions to access a key$"):
+                alice.execute_command(*argv)
+        else:
+            assert alice.execute_command(*argv) == []
     with pytest.raises(redis.exceptions.NoPermissionError,
                        match=r"^User alice has no permissions to run the 'hset' command$"):
         alice.hset("app:h", "f", "v")

@@ -1,4 +1,4 @@
-"""Lists, sets, sorted sets, bitmaps and HyperLogLogs on real makod processes:
+"""Lists, sets, sorted sets, geo, SORT, bitmaps and HyperLogLogs on real makod processes:
 atomic across shards, kept through a leader's SIGKILL and a restart from LMDB."""
 
 from __future__ import annotations
@@ -62,6 +62,21 @@ def test_every_type_in_one_transaction_across_shards(two_by_three):
     assert c.zrange(z0, 0, -1, withscores=True) == [(b"p", 1.0), (b"q", 7.0), (b"r", 7.0)]
     assert c.pfcount(h1) == 3
     assert c.getbit(b0, 7) == 1
+    # Geo: a search on one shard stored on the other.
+    g0, g1 = _key_on(0, "geo"), _key_on(1, "geo")
+    assert c.geoadd(g0, [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"]) == 2
+    assert c.geosearchstore(g1, g0, longitude=15, latitude=37, radius=200, unit="km") == 2
+    assert c.geodist(g1, "Palermo", "Catania", unit="km") == pytest.approx(166.2742, abs=1e-3)
+    # SORT whose BY and GET patterns name keys on both shards, stored on a third key.
+    n0, out1 = _key_on(0, "nums"), _key_on(1, "sorted")
+    c.rpush(n0, "1", "2", "3", "4")
+    for i, weight in zip("1234", "4132"):
+        c.set(f"w_{i}", weight)
+        c.set(f"o_{i}", f"obj{i}")
+    assert {_shard_of(f"w_{i}") for i in "1234"} == {0, 1}
+    assert c.sort(n0, by="w_*", get=["#", "o_*"]) == [b"2", b"obj2", b"4", b"obj4", b"3", b"obj3", b"1", b"obj1"]
+    assert c.sort(n0, by="w_*", get="o_*", store=out1) == 4
+    assert c.lrange(out1, 0, -1) == [b"obj2", b"obj4", b"obj3", b"obj1"]
     # WATCH on a list: a change by another client voids the EXEC.
     with c.pipeline(transaction=True) as p:
         p.watch(l0, l1)

@@ -3,4 +3,7 @@
 Importing this package registers every data command in makod.kv.table.TABLE.
 """
 
-from makod.kv.types import bitmaps, hashes, hll, keys, lists, sets, strings, zsets  # noqa: F401
+from makod.kv.types import (  # noqa: F401
+    bitmaps, dump, geo, geo_search, hashes, hll, keys, lists, sets, sort, streams, streams_groups, streams_info,
+    streams_read, strings, zsets, zsets_algebra, zsets_range,
+)
