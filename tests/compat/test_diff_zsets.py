@@ -112,6 +112,14 @@ SCRIPTS = {
         Z("EXISTS lex"), Z("ZREMRANGEBYSCORE none 1 2"), Z("ZREMRANGEBYRANK str 0 1"), Z("ZREMRANGEBYSCORE z -inf +inf"),
         Z("EXISTS z"),
     ],
+    # Lex ranges over mixed scores: Redis walks the listpack as if scores were equal.
+    "lex_mixed_scores": [
+        Z("ZADD m 0 b 1 a 2 d 3 c"), Z("ZRANGEBYLEX m - [a"), Z("ZRANGEBYLEX m - [b"), Z("ZRANGEBYLEX m [a +"),
+        Z("ZRANGEBYLEX m [c +"), Z("ZREVRANGEBYLEX m + [c"), Z("ZREVRANGEBYLEX m [b -"), Z("ZREVRANGEBYLEX m [a -"),
+        Z("ZLEXCOUNT m - [a"), Z("ZLEXCOUNT m [b [d"), Z("ZLEXCOUNT m (a (d"), Z("ZRANGE m [a [c BYLEX"),
+        Z("ZRANGE m [d [a BYLEX REV"), Z("ZRANGEBYLEX m [c [c"), Z("ZRANGEBYLEX m (c [c"), Z("ZRANGEBYLEX m + -"),
+        Z("ZREMRANGEBYLEX m [c +"), Z("ZRANGE m 0 -1"), Z("ZREMRANGEBYLEX m - [a"), Z("ZRANGE m 0 -1"),
+    ],
     "pop": SETUP + [
         Z("ZPOPMIN z"), Z("ZPOPMAX z"), Z("ZPOPMIN z 2"), Z("ZPOPMAX z 0"), Z("ZPOPMIN z -1"), Z("ZPOPMIN z x"),
         Z("ZPOPMIN z 1 2"), Z("ZPOPMAX z 10"), Z("EXISTS z"), Z("ZPOPMIN z"), Z("ZPOPMIN none 3"), Z("ZPOPMIN str"),

@@ -87,10 +87,6 @@ def _lte_max(m: bytes, mx) -> bool:
     return m < mx[0] if mx[1] else m <= mx[0]
 
 
-def _in_lex(m: bytes, rng) -> bool:
-    return _gte_min(m, rng[0]) and _lte_max(m, rng[1])
-
-
 def _score_items(z: ZSet, rng, rev: bool) -> list:
     """(score, member) of the range, in ascending (or, rev, descending) order."""
     mn, mnex, mx, mxex = rng
@@ -108,17 +104,36 @@ def _score_items(z: ZSet, rng, rev: bool) -> list:
 
 
 
+def _lex_empty(rng) -> bool:
+    """A range no set can hold: min above max, or equal with an open end."""
+    mn, mx = rng
+    rank = {b"-": 0, b"+": 2}
+    a = (rank[mn], b"") if mn in rank else (1, mn[0])
+    b = (rank[mx], b"") if mx in rank else (1, mx[0])
+    return a > b or (a == b and a[0] == 1 and (mn[1] or mx[1]))
+
+
 def _lex_items(z: ZSet, rng, rev: bool) -> list:
-    """As Redis walks a listpack: the first element in range, then while in range."""
-    seq = list(z.order) if not rev else list(reversed(z.order))
+    """What Redis answers on a listpack, whose lex walk assumes equal scores:
+    nothing unless the last member is >= min and the first <= max; else from
+    the first member >= min (it must also be <= max) while members are <= max
+    (rev: from the last member <= max, while members are >= min)."""
+    order = z.order
+    if not len(order) or _lex_empty(rng):
+        return []
+    if not _gte_min(order[-1][1], rng[0]) or not _lte_max(order[0][1], rng[1]):
+        return []
+    seq = reversed(order) if rev else iter(order)
+    enters, stays = (_lte_max, _gte_min) if rev else (_gte_min, _lte_max)
+    enter_bound, stay_bound = (rng[1], rng[0]) if rev else (rng[0], rng[1])
     out = []
-    started = False
     for s, m in seq:
-        if not started:
-            if _in_lex(m, rng):
-                started = True
+        if not out:
+            if enters(m, enter_bound):
+                if not stays(m, stay_bound):
+                    return []
                 out.append((s, m))
-        elif _in_lex(m, rng):
+        elif stays(m, stay_bound):
             out.append((s, m))
         else:
             break
