@@ -210,6 +210,15 @@ def test_a_rolled_back_flush_restores_every_database():
 # -- through a session: SELECT in MULTI, WATCH per database ------------------------------------
 
 
+class _BlockingHarness(Harness):
+    may_block = False
+
+    def context(self):
+        ctx = Harness.context(self)
+        ctx.may_block = self.may_block
+        return ctx
+
+
 class _Host:
     """Runs a session's requests on one Harness, per command database, as a replica would."""
 
@@ -217,8 +226,9 @@ class _Host:
     databases = 16
 
     def __init__(self) -> None:
-        self.h = Harness()
+        self.h = _BlockingHarness()
         self.seen: list = []
+        self.later: list = []
 
     def now_ms(self) -> int:
         return self.h.now_ms
@@ -235,8 +245,14 @@ class _Host:
             ctx.db = db
             if ctx.version_of(key) != version:
                 return NULL_ARRAY, True
-        replies = [in_db(h, request.db_of(i), *argv) for i, argv in enumerate(request.commands)]
+        replies = []
+        for i, argv in enumerate(request.commands):
+            h.may_block = not request.multi
+            replies.append(in_db(h, request.db_of(i), *argv))
         return (replies if request.multi else replies[0]), True
+
+    def call_later(self, delay_ms: int, session: Any, fn: Any) -> None:
+        self.later.append(fn)
 
 
 def _send(session: Session, *argv: bytes) -> bytes:
@@ -294,3 +310,18 @@ def test_a_follower_replaying_the_logged_ops_reaches_the_same_databases():
     assert follower.data.keys() == h.ks.data.keys()
     assert follower.db_stats() == h.ks.db_stats() == {0: (3, 0), 2: (1, 1), 3: (1, 0)}
     assert all(follower.db_size(db) == h.ks.db_size(db) for db in range(6))
+
+
+def test_a_blocked_read_is_retried_in_its_database():
+    host = _Host()
+    s = Session(host, 1)
+    _send(s, b"SELECT", b"3")
+    in_db(host.h, 3, "XADD", "s", "1-1", "f", "v")
+    assert _send(s, b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$") == b""  # waits
+    _send(s, b"SELECT", b"0")  # pipelined behind the blocked read: not run yet
+    in_db(host.h, 0, "XADD", "s", "1-2", "f", "db0")
+    in_db(host.h, 3, "XADD", "s", "1-3", "f", "db3")
+    host.later.pop(0)()
+    assert host.seen[-1].db == 3 and host.seen[-1].commands[0][-1] == b"1-1"  # the concrete form, in db 3
+    out = s.take_output()
+    assert b"db3" in out and b"db0" not in out and out.endswith(b"+OK\r\n")
