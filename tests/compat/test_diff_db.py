@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.compat.test_differential import B, check, real  # noqa: F401  (the module's redis-server)
+from makod.kv.table import TABLE
+from tests.compat.test_differential import B, check, real, run_real  # noqa: F401  (the module's redis-server)
 from tests.unit.harness import Harness
 
 SCRIPTS = {
@@ -61,3 +62,17 @@ SCRIPTS = {
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_script(real: Any, name: str) -> None:  # noqa: F811
     check(real, Harness(), [B("SELECT", "0")] + SCRIPTS[name])
+
+
+def test_command_info(real: Any) -> None:  # noqa: F811
+    for name in ("select", "move", "swapdb", "copy", "flushdb", "flushall", "dbsize"):
+        info = run_real(real, [b"COMMAND", b"INFO", name.encode()])[0]
+        spec = TABLE.lookup(name.encode())
+        flags = set(spec.flags)
+        if name == "swapdb":
+            # Our one difference: movablekeys tells routing that SWAPDB reads
+            # whole databases on every shard (a cross-shard transaction).
+            flags.discard("movablekeys")
+        assert spec.arity == info[1], name
+        assert flags == {f.decode() for f in info[2]}, name
+        assert (spec.first_key, spec.last_key, spec.key_step) == tuple(info[3:6]), name
