@@ -104,16 +104,27 @@ class ScratchContext(DirectContext):
     __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range")
 
     def _get(self, key: bytes) -> Record | None:
-        if key not in self.fetched_keys and not self.fetch_local(key):
+        if key not in self.fetched_keys and not self._in_whole_range(key) and not self.fetch_local(key):
             raise NeedRemote([key])
         return DirectContext._get(self, key)
 
     def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
-        if key not in self.fetched_keys:
+        if key not in self.fetched_keys and not self._in_whole_range(key):
             if not self.fetch_local(key):
                 raise NeedRemote([key])
             prev = self.ks.data.get(key)
         DirectContext._write(self, op, key, prev)
+
+    def _in_whole_range(self, key: bytes) -> bool:
+        """Is ``key`` inside a range read whole (no limit)? Then the read told
+        whether it exists (it is absent unless fetched with the range), and
+        validating the range re-scans it, so an insert meanwhile aborts: no
+        round trip (and rerun) per key. SWAPDB writes each key of one
+        database into the other, read as such a range."""
+        for start, end, limit, _reverse in self.fetched_ranges:
+            if limit is None and start <= key and (end is None or key < end):
+                return True
+        return False
 
     def range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool):
         spec = (start, end, limit, reverse)
