@@ -5,6 +5,7 @@ SWAPDB is atomic across shards, and a database survives SIGKILL + restart."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
@@ -149,3 +150,14 @@ def test_db2_survives_sigkill_and_restart_and_long_keys_in_db5(two_shards):
     assert [c2.get(k) for k in keys] == [b"kept", b"kept"]
     assert _db(two_shards, 5).get(long_key) == b"long"
     assert _db(two_shards, 0).get(keys[0]) is None
+
+
+def test_swapdb_of_thousands_of_keys_takes_a_few_rounds(two_shards):
+    # Each destination key lies in a range read whole: no round (and rerun) per key.
+    c6 = _db(two_shards, 6)
+    c6.mset({f"bulk{i}": i for i in range(3000)})  # one transaction across the shards
+    started = time.monotonic()
+    assert c6.swapdb(6, 7) is True
+    assert time.monotonic() - started < 5
+    assert c6.dbsize() == 0 and _db(two_shards, 7).dbsize() == 3000
+    assert _db(two_shards, 7).get("bulk2999") == b"2999"
