@@ -101,7 +101,7 @@ class ScratchContext(DirectContext):
 
     # fetch_local(key) / fetch_local_range(spec): read what our own shard
     # holds right now, so only other shards' keys cost a round (and a rerun).
-    __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range")
+    __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range", "whole_ranges")
 
     def _get(self, key: bytes) -> Record | None:
         if key not in self.fetched_keys and not self._in_whole_range(key) and not self.fetch_local(key):
@@ -115,14 +115,18 @@ class ScratchContext(DirectContext):
             prev = self.ks.data.get(key)
         DirectContext._write(self, op, key, prev)
 
+    def db_items(self, db: int):
+        items = DirectContext.db_items(self, db)
+        self.whole_ranges.extend(dbs.spans(db))  # read whole: see _in_whole_range
+        return items
+
     def _in_whole_range(self, key: bytes) -> bool:
-        """Is ``key`` inside a range read whole (no limit)? Then the read told
-        whether it exists (it is absent unless fetched with the range), and
-        validating the range re-scans it, so an insert meanwhile aborts: no
-        round trip (and rerun) per key. SWAPDB writes each key of one
-        database into the other, read as such a range."""
-        for start, end, limit, _reverse in self.fetched_ranges:
-            if limit is None and start <= key and (end is None or key < end):
+        """Is ``key`` in a database this run read whole (SWAPDB)? Then the
+        range read told whether it exists (it is absent unless fetched with
+        the range), and validating the range re-scans it, so an insert
+        meanwhile aborts: no round trip (and rerun) per key written."""
+        for start, end in self.whole_ranges:
+            if start <= key and (end is None or key < end):
                 return True
         return False
 
@@ -305,6 +309,7 @@ class Coordinator:
             scratch, 0, zero, zero, node.replica.wall_ms, node.rng, node.replica.matcher_factory, wm=node.wm
         )
         ctx.fetched_keys = txn.fetched
+        ctx.whole_ranges = []
         # Each range as one list: what every shard it spans returned.
         ctx.fetched_ranges = {spec: [k for keys in parts.values() for k in keys] for spec, parts in txn.ranges.items()}
         ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
