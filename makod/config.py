@@ -63,6 +63,8 @@ class ClusterConfig:
     cluster_secret_file: str | None = None
     proto_max_bulk_len: int = 512 * 1024 * 1024
     maxclients: int = 10_000
+    # How many numbered databases SELECT may choose from (Redis's `databases`).
+    databases: int = 16
     election_timeout_ms: int = 800
     heartbeat_ms: int = 100
     tick_ms: int = 10
@@ -245,7 +247,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "a mapping with 'cluster' and 'shards'", data)
     known = {
-        "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients",
+        "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients", "databases",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
@@ -332,6 +334,9 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         raise ConfigError(source, "cluster_secret_file", "absent when cluster_secret is given", cfg.cluster_secret_file)
     cfg.proto_max_bulk_len = v.integer(data, "proto_max_bulk_len", lo=1024, hi=1 << 40, default=cfg.proto_max_bulk_len)
     cfg.maxclients = v.integer(data, "maxclients", lo=1, hi=1_000_000, default=cfg.maxclients)
+    # Redis takes any positive int; a million is far past any real use and
+    # keeps the per-db bookkeeping (INFO keyspace lines) bounded.
+    cfg.databases = v.integer(data, "databases", lo=1, hi=1_000_000, default=cfg.databases)
     cfg.election_timeout_ms = v.integer(data, "election_timeout_ms", lo=10, hi=600_000, default=cfg.election_timeout_ms)
     cfg.heartbeat_ms = v.integer(data, "heartbeat_ms", lo=1, hi=60_000, default=cfg.heartbeat_ms)
     if cfg.heartbeat_ms * 2 > cfg.election_timeout_ms:

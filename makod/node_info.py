@@ -169,10 +169,12 @@ class NodeInfo:
         return [("cluster_enabled", 0)]
 
     def _section_keyspace(self) -> list[tuple[str, Any]]:
-        ks = self.node.core.ks
-        if not len(ks):
-            return []
-        return [("db0", f"keys={len(ks)},expires={ks.expires_count},avg_ttl=0")]
+        # One line per database holding keys on this node's shard (avg_ttl is
+        # not estimated: always 0).
+        return [
+            (f"db{db}", f"keys={keys},expires={expires},avg_ttl=0")
+            for db, (keys, expires) in self.node.core.ks.db_stats().items()
+        ]
 
     def _section_mako(self) -> list[tuple[str, Any]]:
         st = self.node.core.status()
@@ -209,7 +211,7 @@ class NodeInfo:
             "port": (const(node.me.resp_port), None),
             "bind": (const(cfg.bind), None),
             "dir": (const(os.path.abspath(os.path.join(node.data_dir, node.me.name))), None),
-            "databases": (const(1), None),
+            "databases": (const(node.databases), None),
             "save": (const(""), None),
             "appendonly": (const("yes"), None),
             "appendfsync": (const("always"), None),

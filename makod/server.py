@@ -125,6 +125,7 @@ class Node:
             self.requirepass = None
         self.proto_max_bulk_len = cfg.proto_max_bulk_len
         self.maxclients = cfg.maxclients
+        self.databases = cfg.databases
         self.store = LmdbStore(
             os.path.join(data_dir, name, "lmdb"),
             identity={"cluster": cfg.name, "node": name, "shard": self.me.shard},
@@ -140,7 +141,7 @@ class Node:
             loaded=loaded,
             handlers=partial(resolve, TABLE),
             matcher_factory=glob.compile_matcher,
-            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, protocol=cfg.protocol, ack=cfg.ack),
+            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, databases=cfg.databases, protocol=cfg.protocol, ack=cfg.ack),
             paxos_config=PaxosConfig(
                 election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
             ),

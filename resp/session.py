@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
+from makod.kv.dbs import db_index
 from makod.kv.requests import TxnRequest, WatchRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
@@ -71,6 +72,7 @@ class Session:
         self.lib_name = b""
         self.lib_ver = b""
         self.db = 0
+        self.databases = getattr(host, "databases", 16)
         self.created_ms = host.now_ms()
         self.last_active_ms = self.created_ms
         self.last_command = b"NULL"
@@ -79,7 +81,7 @@ class Session:
         self.in_multi = False
         self.multi_error = False
         self.multi_queue: list[tuple[CommandSpec, list[bytes]]] = []
-        self.watched: dict[bytes, int] = {}
+        self.watched: dict[tuple[int, bytes], int] = {}  # (db, key) -> version
 
         self.closing = False
         self._pending: deque[list[bytes]] = deque()
@@ -211,7 +213,7 @@ class Session:
             if reply is not DEFERRED:
                 self._reply(reply)
         else:
-            request = TxnRequest([argv])
+            request = TxnRequest([argv], db=self.db)
             request.specs = [spec]
             self._submit(request, ("block", request, None) if "blocking" in spec.flags else None)
 
@@ -338,7 +340,7 @@ class Session:
         request = cont[1]
         if blocked.argv is not None:  # retry a concrete form (XREAD's $ as the ID it meant)
             specs = request.specs
-            request = TxnRequest([blocked.argv])
+            request = TxnRequest([blocked.argv], db=request.db)  # in the database it blocked in
             request.specs = specs
         parked = ("block", request, (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
         self.blocked_on = (token, parked, blocked.reply)
@@ -403,13 +405,33 @@ class Session:
         data = [argv for spec, argv in queue if spec.scope in ("data", "keyspace")]
         if not data and not watches:
             return [self._run_local(spec, argv) for spec, argv in queue]
-        self._submit(TxnRequest(data, multi=True, watches=watches or None), ("exec", queue))
+        request = TxnRequest(data, multi=True, watches=[(k, v, db) for (db, k), v in watches] or None, db=self.db)
+        request.dbs = self._queued_dbs(queue)
+        self._submit(request, ("exec", queue))
         return DEFERRED
+
+    def _queued_dbs(self, queue: list) -> list[int] | None:
+        """The database of each queued data command, when a queued SELECT
+        changes it part way (it takes effect for the commands after it, as
+        in Redis); None when they all run in the current one."""
+        db = self.db
+        out = []
+        changed = False
+        for spec, argv in queue:
+            if spec.name == "select":
+                try:
+                    db = db_index(argv[1], self.databases)
+                    changed = changed or db != self.db
+                except CommandError:
+                    pass  # EXEC's array shows the error; the database stays
+            elif spec.scope in ("data", "keyspace"):
+                out.append(db)
+        return out if changed else None
 
     def watch(self, keys: list[bytes]) -> Any:
         if self.in_multi:
             return ErrorReply(errors.WATCH_IN_MULTI)
-        self._submit(WatchRequest(keys), ("watch", keys))
+        self._submit(WatchRequest(keys, self.db), ("watch", keys, self.db))
         return DEFERRED
 
     def unwatch(self) -> Any:
@@ -422,8 +444,8 @@ class Session:
             if isinstance(result, ErrorReply):
                 return result
             for key, version in zip(cont[1], result):
-                # Redis keeps the first WATCH of a key (watchForKey).
-                self.watched.setdefault(key, version)
+                # Redis keeps the first WATCH of a key (watchForKey), per database.
+                self.watched.setdefault((cont[2], key), version)
             return OK
         if kind == "exec":
             if result is NULL_ARRAY or isinstance(result, ErrorReply):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
+from makod.kv import dbs
 from makod.kv.keyspace import Keyspace
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, Record, value_to_wire
 
@@ -42,6 +43,7 @@ class DependencyInDoubt(KeyLocked):
 
 
 EPOCH_SHIFT = 32
+_MARK = dbs.MARK
 
 
 def vec_max(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -88,6 +90,8 @@ class DirectContext:
         "wm",
         "range_local",
         "may_block",
+        "db",
+        "databases",
     )
 
     def __init__(
@@ -129,6 +133,12 @@ class DirectContext:
         # A blocking command may answer Blocked (its session retries it) only
         # when it runs alone: inside MULTI it answers at once, as in Redis.
         self.may_block = False
+        # The numbered database (kv/dbs.py) the handler's keys are in: every
+        # method taking a key maps it to its internal key here, and nowhere
+        # else; the ops logged carry internal keys. Handlers that reach
+        # another database (MOVE, COPY ... DB, SWAPDB) switch it and back.
+        self.db = 0
+        self.databases = 16
         self.now_ms = now_ms
         self.rng = rng
         self.matcher_factory = matcher_factory
@@ -138,6 +148,12 @@ class DirectContext:
 
     # -- reads -----------------------------------------------------------------
     def get(self, key: bytes) -> Record | None:
+        if self.db or key[:1] == _MARK:  # else the internal key is the key (the usual case)
+            key = dbs.encode(self.db, key)
+        return self._get(key)
+
+    def _get(self, key: bytes) -> Record | None:
+        """The record of an internal key (lazy expiry applied)."""
         if self.locks and key in self.locks:
             raise KeyLocked(key)
         if self.owns is not None and not self.owns(key):
@@ -157,17 +173,23 @@ class DirectContext:
         return rec
 
     def version_of(self, key: bytes) -> int:
-        self.get(key)  # applies lazy expiry first, so an expired key reads as deleted
+        key = dbs.encode(self.db, key)
+        self._get(key)  # applies lazy expiry first, so an expired key reads as deleted
         return self.ks.version_of(key)
 
     # -- writes ----------------------------------------------------------------
     def set(self, key: bytes, kind: int, value: Any, expire_ms: int | None = None) -> None:
         if kind != KIND_STRING:
             value = value_to_wire(kind, value)  # a copy: the log must not alias a live value
+        if self.db or key[:1] == _MARK:
+            key = dbs.encode(self.db, key)
         self._write((OP_SET, key, kind, value, expire_ms), key, self.ks.data.get(key))
 
     def delete(self, key: bytes) -> bool:
-        rec = self.get(key)
+        return self._delete(dbs.encode(self.db, key))
+
+    def _delete(self, key: bytes) -> bool:
+        rec = self._get(key)
         if rec is None:
             return False
         self._write((OP_DEL, key), key, rec)
@@ -175,39 +197,73 @@ class DirectContext:
 
     def write(self, op: tuple) -> None:
         """A data type's op on the key ``op[1]`` (the handler checked the type)."""
-        key = op[1]
-        self._write(op, key, self.get(key))
+        key = dbs.encode(self.db, op[1])
+        if key is not op[1]:
+            op = (op[0], key) + op[2:]
+        self._write(op, key, self._get(key))
 
     def set_expire(self, key: bytes, expire_ms: int | None) -> bool:
-        rec = self.get(key)
+        key = dbs.encode(self.db, key)
+        rec = self._get(key)
         if rec is None:
             return False
         self._write((OP_EXPIRE, key, expire_ms), key, rec)
         return True
 
     def flush(self) -> None:
+        """FLUSHALL: every database."""
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         self.has_flush = True
         self.ops.append((OP_FLUSH,))
         self.ks.apply((OP_FLUSH,), self.version, self.deps, self.undo)
 
-    # -- whole keyspace ----------------------------------------------------------
+    def flush_db(self) -> None:
+        """FLUSHDB: the selected database. One FLUSH op when it holds every key
+        here (the usual case: only database 0 in use), else a DEL per key."""
+        if self.ks.only_db(self.db):
+            self.flush()
+            return
+        self.deps = vec_join(self.deps, self.all_deps(), self.wm)
+        for key in self.ks.db_keys(self.db):
+            self._delete(key)
+
+    # -- whole keyspace (the selected database) ------------------------------------
     def dbsize(self) -> int:
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
-        return len(self.ks)
+        return self.ks.db_size(self.db)
 
     def keys(self, pattern: bytes) -> list[bytes]:
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         matcher = self._matcher(pattern)
-        return [key for key in self.ks.keys_matching(matcher) if self._alive(key)]
+        found = []
+        for key in self.ks.db_keys(self.db):
+            user = dbs.user_key(key)
+            if (matcher is None or matcher(user)) and self._alive(key):
+                found.append(user)
+        return found
 
     def scan(
         self, cursor: int, count: int, pattern: bytes | None, kind: int | None
     ) -> tuple[int, list[bytes]]:
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
-        matcher = self._matcher(pattern) if pattern is not None else None
+        user_matcher = self._matcher(pattern) if pattern is not None else None
+        db = self.db
+        if db == 0 and not self.ks.marked_count and user_matcher is None:
+            matcher = None
+        else:
+            def matcher(key: bytes) -> bool:
+                owner, user = dbs.decode(key)
+                return owner == db and (user_matcher is None or user_matcher(user))
         next_cursor, found = self.ks.scan(cursor, count, matcher, kind)
-        return next_cursor, [key for key in found if self._alive(key)]
+        return next_cursor, [dbs.user_key(key) for key in found if self._alive(key)]
+
+    def db_items(self, db: int) -> list[tuple[bytes, Record]]:
+        """Every live (user key, record) of database ``db``, as range reads (so
+        a cross-shard transaction fetches and validates them: SWAPDB)."""
+        out = []
+        for start, end in dbs.spans(db):
+            out.extend((dbs.user_key(key), rec) for key, rec in self.range(start, end, None, False))
+        return out
 
     def range(
         self, start: bytes, end: bytes | None, limit: int | None, reverse: bool
@@ -223,7 +279,7 @@ class DirectContext:
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         out: list[tuple[bytes, Record]] = []
         for key in self.ks.range_iter(start, end, reverse, limit):
-            rec = self.get(key)
+            rec = self._get(key)
             if rec is not None:
                 out.append((key, rec))
                 if limit is not None and len(out) >= limit:
@@ -232,6 +288,14 @@ class DirectContext:
 
     def random_key(self) -> bytes | None:
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
+        db = self.db
+        if db != 0 or self.ks.marked_count:
+            keys = self.ks.db_keys(db)
+            while keys:
+                key = keys.pop(self.rng.randrange(len(keys)))
+                if self._alive(key):
+                    return dbs.user_key(key)
+            return None
         # A few tries past expired keys, as Redis's dbRandomKey does.
         for _ in range(100):
             key = self.ks.random_key(self.rng.randrange)
@@ -244,7 +308,7 @@ class DirectContext:
 
     # -- internals -----------------------------------------------------------------
     def _alive(self, key: bytes) -> bool:
-        return self.get(key) is not None
+        return self._get(key) is not None
 
     def _matcher(self, pattern: bytes) -> Callable[[bytes], bool] | None:
         if pattern == b"*":

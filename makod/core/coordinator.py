@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from makod.core.context import DirectContext, KeyLocked, NeedRemote, vec_join
+from makod.kv import dbs
 from makod.kv.keyspace import Keyspace
 from makod.core.procedures import Abort, footprint_keys
 from makod.kv.records import OP_FLUSH, Record
@@ -100,19 +101,34 @@ class ScratchContext(DirectContext):
 
     # fetch_local(key) / fetch_local_range(spec): read what our own shard
     # holds right now, so only other shards' keys cost a round (and a rerun).
-    __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range")
+    __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range", "whole_ranges")
 
-    def get(self, key: bytes) -> Record | None:
-        if key not in self.fetched_keys and not self.fetch_local(key):
+    def _get(self, key: bytes) -> Record | None:
+        if key not in self.fetched_keys and not self._in_whole_range(key) and not self.fetch_local(key):
             raise NeedRemote([key])
-        return DirectContext.get(self, key)
+        return DirectContext._get(self, key)
 
     def _write(self, op: tuple, key: bytes, prev: Record | None) -> None:
-        if key not in self.fetched_keys:
+        if key not in self.fetched_keys and not self._in_whole_range(key):
             if not self.fetch_local(key):
                 raise NeedRemote([key])
             prev = self.ks.data.get(key)
         DirectContext._write(self, op, key, prev)
+
+    def db_items(self, db: int):
+        items = DirectContext.db_items(self, db)
+        self.whole_ranges.extend(dbs.spans(db))  # read whole: see _in_whole_range
+        return items
+
+    def _in_whole_range(self, key: bytes) -> bool:
+        """Is ``key`` in a database this run read whole (SWAPDB)? Then the
+        range read told whether it exists (it is absent unless fetched with
+        the range), and validating the range re-scans it, so an insert
+        meanwhile aborts: no round trip (and rerun) per key written."""
+        for start, end in self.whole_ranges:
+            if start <= key and (end is None or key < end):
+                return True
+        return False
 
     def range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool):
         spec = (start, end, limit, reverse)
@@ -126,7 +142,7 @@ class ScratchContext(DirectContext):
         keys.update(k for k in self.ks.data if start <= k and (end is None or k < end))
         out = []
         for key in sorted(keys, reverse=reverse):
-            rec = DirectContext.get(self, key)
+            rec = DirectContext._get(self, key)
             if rec is not None:
                 out.append((key, rec))
                 if limit is not None and len(out) >= limit:
@@ -135,6 +151,8 @@ class ScratchContext(DirectContext):
 
     def flush(self) -> None:
         raise CommandError(KEYSPACE_IN_MULTI)
+
+    flush_db = flush
 
 
 class Coordinator:
@@ -162,18 +180,20 @@ class Coordinator:
         txn.epochs = {}
         txn.ops_by_shard = {}
         request = txn.request
+        # What is fetched and locked are internal keys (kv/dbs.py).
         if type(request) is WatchRequest:
-            txn.need_keys = set(request.keys)
+            txn.need_keys = {dbs.encode(request.db, k) for k in request.keys}
         else:
             keys: set[bytes] = set()
-            for argv in request.commands:
+            for i, argv in enumerate(request.commands):
                 spec = self.node.lookup(argv)
-                keys.update(spec.keys(argv))
+                db = request.db_of(i)
+                keys.update(dbs.encode(db, k) for k in spec.keys(argv))
                 if "movablekeys" in spec.flags:
-                    # A procedure's declared footprint: fetch it all in one round.
-                    keys.update(footprint_keys(argv))
-            if request.watches:
-                keys.update(k for k, _ in request.watches)
+                    # A procedure's declared footprint (its keys are database 0's):
+                    # fetch it all in one round.
+                    keys.update(dbs.encode(0, k) for k in footprint_keys(argv))
+            keys.update(dbs.encode(db, k) for db, k, _ in request.watch_items())
             txn.need_keys = keys
         txn.need_ranges = set()
         self._fetch(txn)
@@ -273,11 +293,11 @@ class Coordinator:
             return
         txn.read_deps = deps
         if type(request) is WatchRequest:
-            self._done(txn, [txn.fetched[k][1] for k in request.keys], zero)
+            self._done(txn, [txn.fetched[dbs.encode(request.db, k)][1] for k in request.keys], zero)
             return
         if request.watches:
-            for key, version in request.watches:
-                if txn.fetched[key][1] != version:
+            for db, key, version in request.watch_items():
+                if txn.fetched[dbs.encode(db, key)][1] != version:
                     self._done(txn, NULL_ARRAY, deps)
                     return
         scratch = Keyspace()
@@ -289,15 +309,18 @@ class Coordinator:
             scratch, 0, zero, zero, node.replica.wall_ms, node.rng, node.replica.matcher_factory, wm=node.wm
         )
         ctx.fetched_keys = txn.fetched
+        ctx.whole_ranges = []
         # Each range as one list: what every shard it spans returned.
         ctx.fetched_ranges = {spec: [k for keys in parts.values() for k in keys] for spec, parts in txn.ranges.items()}
         ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
         ctx.fetch_local_range = lambda spec: self._fetch_local_range(txn, scratch, spec)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
+        ctx.databases = node.cfg.databases
         ctx.may_block = not request.multi
         try:
             replies = []
-            for argv in request.commands:
+            for i, argv in enumerate(request.commands):
+                ctx.db = request.db_of(i)
                 spec = node.lookup(argv)
                 if spec.scope == "keyspace":
                     replies.append(ErrorReply(KEYSPACE_IN_MULTI))

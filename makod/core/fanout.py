@@ -28,6 +28,7 @@ class Gather:
         self.node = node
         self.token = token
         self.argv = request.commands[0]
+        self.db = request.db
         self.spec = node.lookup(self.argv)
         self.replies: dict[int, Any] = {}
         self.expected = 0
@@ -60,7 +61,7 @@ class Gather:
 
     def _ask(self, shard: int, argv: list[bytes]) -> None:
         node = self.node
-        request = TxnRequest([argv], shard=shard)
+        request = TxnRequest([argv], shard=shard, db=self.db)
         callback = lambda result, shard=shard: self._reply(shard, result)  # noqa: E731
         if shard == node.shard and node.replica.can_serve():
             node._run_here(callback, request, trap_remote=False)

@@ -254,13 +254,14 @@ class NodeCore:
     def _classify(self, request: Any) -> tuple[str, int]:
         if self.num_shards == 1:
             return "single", self.shard
+        shard_of = self.slots.shard_of_user
         if type(request) is WatchRequest:
-            keys = request.keys
+            shards = {shard_of(request.db, k) for k in request.keys}
         elif request.shard is not None:
             return "single", request.shard
         else:
-            keys = []
-            for argv in request.commands:
+            shards = set()
+            for i, argv in enumerate(request.commands):
                 spec = self.lookup(argv)
                 if spec.scope == "keyspace":
                     if len(request.commands) == 1 and not request.watches:
@@ -270,10 +271,9 @@ class NodeCore:
                     spec.key_finder is None or (spec.reads_data_keys is not None and spec.reads_data_keys(argv))
                 ):
                     return ("procedure", -1) if len(request.commands) == 1 else ("multi", -1)
-                keys.extend(spec.keys(argv))
-            if request.watches:
-                keys.extend(key for key, _ in request.watches)
-        shards = {self.slots.shard_of(k) for k in keys}
+                db = request.db_of(i)
+                shards.update(shard_of(db, k) for k in spec.keys(argv))
+            shards.update(shard_of(db, k) for db, k, _ in request.watch_items())
         if len(shards) <= 1:
             return "single", shards.pop() if shards else self.shard
         return "multi", -1

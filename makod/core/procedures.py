@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from makod.kv import dbs
 from makod.codec import pack
 from makod.kv.records import KIND_NATIVE, KIND_STRING, Record
 
@@ -115,6 +116,7 @@ class ProcTxn:
     __slots__ = ("ctx",)
 
     def __init__(self, ctx: Any) -> None:
+        ctx.db = 0  # procedures' keys are database 0's, whatever the caller SELECTed
         self.ctx = ctx
 
     @property
@@ -141,7 +143,14 @@ class ProcTxn:
     def scan(
         self, start: bytes, end: bytes | None, limit: int | None = None, reverse: bool = False
     ) -> list[tuple[bytes, Any]]:
-        """Rows with start <= key < end, in key order (or reverse), at most ``limit``."""
+        """Rows with start <= key < end, in key order (or reverse), at most ``limit``.
+
+        Ranges are over stored keys: database 0's, as long as they stay below
+        dbs.MARK (the other databases' keys all sort after it, and are cut off)."""
+        if end is None or end > dbs.MARK:
+            end = dbs.MARK
+        if start >= end:
+            return []
         return [(key, _native(rec)) for key, rec in self.ctx.range(start, end, limit, reverse)]
 
     def abort(self, reason: str) -> None:

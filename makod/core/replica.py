@@ -74,6 +74,7 @@ class ReplicaConfig:
     max_txn_attempts: int = 24
     active_expire_keys_per_tick: int = 200
     proto_max_bulk_len: int = 512 * 1024 * 1024
+    databases: int = 16  # SELECT, MOVE, COPY DB and SWAPDB accept 0..databases-1
     protocol: str = "mako"  # or "2pc-paxos"
     ack: str = "durable"  # or "speculative"
 
@@ -320,6 +321,7 @@ class ReplicaCore(Participant):
         if trap_remote:
             ctx.range_local = self.range_local
         ctx.proto_max_bulk_len = self.cfg.proto_max_bulk_len
+        ctx.databases = self.cfg.databases
         return ctx
 
     def execute(self, request: Any, trap_remote: bool = False) -> tuple[Any, tuple[int, ...]]:
@@ -332,6 +334,7 @@ class ReplicaCore(Participant):
         ctx = self.new_context(trap_remote)
         try:
             if type(request) is WatchRequest:
+                ctx.db = request.db
                 result: Any = [ctx.version_of(key) for key in request.keys]
             else:
                 result = self._run_commands(ctx, request)
@@ -348,18 +351,21 @@ class ReplicaCore(Participant):
 
     def _run_commands(self, ctx: DirectContext, request: TxnRequest) -> Any:
         if request.watches:
-            for key, version in request.watches:
+            for db, key, version in request.watch_items():
+                ctx.db = db
                 if ctx.version_of(key) != version:
                     return NULL_ARRAY
         specs = request.specs
         ctx.may_block = not request.multi
+        ctx.db = request.db
         if specs is not None and not request.multi:
             try:
                 return specs[0].handler(ctx, request.commands[0])
             except CommandError as exc:
                 return ErrorReply(exc.text)
         replies = []
-        for argv in request.commands:
+        for i, argv in enumerate(request.commands):
+            ctx.db = request.db_of(i)
             spec = self.lookup(argv)
             try:
                 replies.append(spec.handler(ctx, argv))
@@ -416,7 +422,7 @@ class ReplicaCore(Participant):
         ctx = self.new_context()
         try:
             for key in keys:
-                ctx.get(key)  # reads as expired: the context deletes it through an op
+                ctx._get(key)  # an internal key; reads as expired: the context deletes it through an op
         except KeyLocked:
             self._undo(ctx)
             return

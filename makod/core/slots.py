@@ -7,6 +7,8 @@ applications can put related keys in one slot, hence on one shard.
 
 from __future__ import annotations
 
+from makod.kv import dbs
+
 NUM_SLOTS = 16384
 
 
@@ -57,12 +59,17 @@ class SlotMap:
         return self._owner[slot]
 
     def shard_of(self, key: bytes) -> int:
+        """The shard of an internal key (kv/dbs.py): its user key's, so a
+        key's name lives on one shard in every database."""
         shard = self._cache.get(key)
         if shard is None:
-            shard = self._owner[key_slot(key)]
+            shard = self._owner[key_slot(dbs.user_key(key))]
             if len(self._cache) < 100_000:
                 self._cache[key] = shard
         return shard
+
+    def shard_of_user(self, db: int, key: bytes) -> int:
+        return self.shard_of(dbs.encode(db, key))
 
     def range_shards(self, start: bytes, end: bytes | None) -> list[int]:
         """The shards that may hold keys k with start <= k < end.

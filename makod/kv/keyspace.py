@@ -17,6 +17,8 @@ from typing import Callable, Iterator
 
 from sortedcontainers import SortedKeyList, SortedList
 
+from makod.kv import dbs
+from makod.kv.keyspace_dbs import DatabasesMixin
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, OPS, VALUE_TYPES, OpSpec, Record, value_from_wire
 
 # Deleted keys remember the version of their deletion, so that WATCH and OCC
@@ -38,7 +40,7 @@ def scan_hash(key: bytes) -> int:
     return h or 1
 
 
-class Keyspace:
+class Keyspace(DatabasesMixin):
     """Records by key, and what absence means.
 
     A key that is absent was deleted (``tombstones``: the deleting version),
@@ -59,6 +61,11 @@ class Keyspace:
         self._expiry_heap: list[tuple[int, bytes]] = []
         self._scan_index: SortedKeyList | None = None
         self._order_index: SortedList | None = None
+        # Keys that begin with dbs.MARK (databases other than 0, and 0's
+        # escaped keys), by database: DBSIZE, KEYS and FLUSHDB of a numbered
+        # database cost what that database holds, not the whole keyspace.
+        self.marked: dict[int, set[bytes]] = {}
+        self.marked_count = 0
 
     @classmethod
     def from_records(cls, items) -> "Keyspace":
@@ -68,6 +75,8 @@ class Keyspace:
         heap = ks._expiry_heap
         for key, rec in items:
             data[key] = rec
+            if key[:1] == dbs.MARK:
+                ks._mark(key)
             if rec.expire_ms is not None:
                 ks.expires_count += 1
                 heap.append((rec.expire_ms, key))
@@ -180,6 +189,8 @@ class Keyspace:
             self._expiry_heap = []
             self._scan_index = None
             self._order_index = None
+            self.marked = {}
+            self.marked_count = 0
         else:
             spec = OPS.get(code)
             if spec is None:
@@ -256,6 +267,11 @@ class Keyspace:
                 heapq.heapify(self._expiry_heap)
                 self._scan_index = None
                 self._order_index = None
+                self.marked = {}
+                self.marked_count = 0
+                for key in self.data:
+                    if key[:1] == dbs.MARK:
+                        self._mark(key)
         undo.clear()
 
     # -- expiry --------------------------------------------------------------
@@ -391,6 +407,8 @@ class Keyspace:
         if new is None:
             if prev is not None:
                 del self.data[key]
+                if key[:1] == dbs.MARK:
+                    self._unmark(key)
                 if self._scan_index is not None:
                     self._scan_index.remove(key)
                 if self._order_index is not None:
@@ -400,6 +418,8 @@ class Keyspace:
         if prev is None:
             self.tombstones.pop(key, None)
             self.deletion_deps.pop(key, None)
+            if key[:1] == dbs.MARK:
+                self._mark(key)
             if self._scan_index is not None:
                 self._scan_index.add(key)
             if self._order_index is not None:
@@ -447,6 +467,18 @@ class Keyspace:
             # dependency (deletion_deps) until it is final or undone.
             oldest = next(iter(tombstones))
             self.absent_floor = max(self.absent_floor, tombstones.pop(oldest))
+
+    def _mark(self, key: bytes) -> None:
+        self.marked.setdefault(dbs.db_of(key), set()).add(key)
+        self.marked_count += 1
+
+    def _unmark(self, key: bytes) -> None:
+        # A coordinator's scratch keyspace is filled through ``data`` directly:
+        # a key may be missing here.
+        keys = self.marked.get(dbs.db_of(key))
+        if keys is not None and key in keys:
+            keys.remove(key)
+            self.marked_count -= 1
 
     def _scan_idx(self) -> SortedKeyList:
         if self._scan_index is None:

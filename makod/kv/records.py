@@ -229,6 +229,8 @@ class KeyContext(Protocol):
     now_ms: int
     proto_max_bulk_len: int  # the longest string a command may build (SETRANGE, APPEND)
     may_block: bool  # a blocking command may answer replies.Blocked (not inside MULTI)
+    db: int  # the numbered database keys are in (kv/dbs.py); MOVE and COPY switch it and back
+    databases: int  # how many there are (the `databases` setting)
 
     def get(self, key: bytes) -> Record | None: ...
 
@@ -242,7 +244,14 @@ class KeyContext(Protocol):
 
     def set_expire(self, key: bytes, expire_ms: int | None) -> bool: ...
 
-    def flush(self) -> None: ...
+    def flush(self) -> None:
+        """FLUSHALL: every database."""
+
+    def flush_db(self) -> None:
+        """FLUSHDB: the selected database."""
+
+    def db_items(self, db: int) -> list[tuple[bytes, Record]]:
+        """Every (key, record) of database ``db`` (SWAPDB)."""
 
     def dbsize(self) -> int: ...
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from makod.kv import errors
 from makod.kv.args import parse_int
+from makod.kv.dbs import db_index
 from makod.kv.errors import CommandError
 from resp.replies import OK, PONG, Map, SimpleString, Verbatim
 from makod.kv.table import command, container, subcommand
@@ -150,11 +151,7 @@ def auth(session: Any, argv: list[bytes]) -> Any:
 
 @command("select", 2, "loading stale fast", scope="session", group="connection", summary="Changes the selected database.")
 def select(session: Any, argv: list[bytes]) -> Any:
-    index = _int(argv[1])
-    if index != 0:
-        # makodb has one keyspace per cluster, like Redis Cluster.
-        raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
-    session.db = 0
+    session.db = db_index(argv[1], session.databases)
     return OK
 
 

@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 import makod.kv.types  # noqa: F401  (registers every data command)
+import resp.commands.connection  # noqa: F401  (SELECT)
 from makod.core.context import DirectContext
 from makod.kv.keyspace import Keyspace
 from makod.kv import errors, glob
@@ -48,6 +49,8 @@ class Harness:
         self.version = 0
         self.last_ctx: DirectContext | None = None
         self.proto_max_bulk_len: int | None = None  # override for one harness
+        self.db = 0  # the selected database: SELECT runs against the harness as its session
+        self.databases = 16
 
     def advance(self, ms: int) -> None:
         self.now_ms += ms
@@ -66,6 +69,8 @@ class Harness:
         )
         if self.proto_max_bulk_len is not None:
             ctx.proto_max_bulk_len = self.proto_max_bulk_len  # as the replica sets its config
+        ctx.db = self.db
+        ctx.databases = self.databases
         return ctx
 
     def run(self, *argv: Any) -> Any:
@@ -75,6 +80,11 @@ class Harness:
             return ErrorReply(errors.unknown_command(args[0], args[1:]))
         if not spec.arity_ok(len(args)):
             return ErrorReply(errors.wrong_arity(spec.name))
+        if spec.name == "select":
+            try:
+                return spec.handler(self, args)  # a session command: it sets self.db
+            except CommandError as exc:
+                return ErrorReply(exc.text)
         ctx = self.context()
         self.last_ctx = ctx
         try:

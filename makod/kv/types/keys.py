@@ -14,6 +14,7 @@ from __future__ import annotations
 from makod.kv.records import KIND_NATIVE, KIND_STRING, VALUE_TYPES, kind_name
 from makod.kv import errors
 from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor
+from makod.kv.dbs import db_index
 from makod.kv.errors import CommandError
 from makod.kv.replies import OK, SimpleString
 from makod.kv.table import command, container, subcommand
@@ -283,16 +284,93 @@ def dbsize(ctx, args):
     return ctx.dbsize()
 
 
-def _flush(ctx, args):
+def _flush_args(args):
     # getFlushCommandFlags: nothing, SYNC or ASYNC (both flush at once here).
     if len(args) > 2 or (len(args) == 2 and not (is_opt(args[1], b"SYNC") or is_opt(args[1], b"ASYNC"))):
         raise CommandError(errors.SYNTAX)
+
+
+@command("flushdb", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from the current database.", since="1.0.0", complexity="O(N) where N is the number of keys in the selected database")
+def flushdb(ctx, args):
+    _flush_args(args)
+    ctx.flush_db()
+    return OK
+
+
+@command("flushall", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from all databases.", since="1.0.0", complexity="O(N) where N is the total number of keys in all databases")
+def flushall(ctx, args):
+    _flush_args(args)
     ctx.flush()
     return OK
 
 
-command("flushdb", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from the current database.", since="1.0.0", complexity="O(N) where N is the number of keys in the selected database")(_flush)
-command("flushall", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from all databases.", since="1.0.0", complexity="O(N) where N is the total number of keys in all databases")(_flush)
+# -- numbered databases (kv/dbs.py) ------------------------------------------------------
+
+
+class _InDb:
+    """``with _InDb(ctx, n):`` the context's key methods work in database n,
+    then back in the selected one."""
+
+    __slots__ = ("ctx", "db", "saved")
+
+    def __init__(self, ctx, db: int) -> None:
+        self.ctx = ctx
+        self.db = db
+
+    def __enter__(self):
+        self.saved = self.ctx.db
+        self.ctx.db = self.db
+
+    def __exit__(self, *exc) -> None:
+        self.ctx.db = self.saved
+
+
+@command("move", 3, "write fast", keys=(1, 1, 1), group="generic", summary="Move a key to another database.", since="1.0.0", complexity="O(1)")
+def move(ctx, args):
+    key = args[1]
+    db = db_index(args[2], ctx.databases)
+    if db == ctx.db:
+        raise CommandError(SAME_OBJECT)
+    rec = ctx.get(key)
+    if rec is None:
+        return 0
+    with _InDb(ctx, db):
+        if ctx.get(key) is not None:
+            return 0
+        ctx.set(key, rec.kind, rec.value, rec.expire_ms)  # a copy of the value; the TTL too
+    ctx.delete(key)
+    return 1
+
+
+@command("swapdb", 3, "write fast movablekeys", group="server", summary="Swaps two Redis databases", since="4.0.0", complexity="O(N) where N is the count of clients watching or blocking on keys from both databases.")
+def swapdb(ctx, args):
+    """Every key of each database is rewritten into the other, in one
+    transaction: across shards it is read as ranges and certified by the
+    coordinator like any other, so no client sees the databases half swapped,
+    and WATCH on a key of either notices (as Redis's touchAllWatchedKeysInDb).
+    Unlike Redis's O(1) pointer swap this costs O(keys in both)."""
+    bound = 1 << 31  # parse both before the range checks, as Redis does
+    first = db_index(args[1], bound, SWAPDB_BAD_FIRST)
+    second = db_index(args[2], bound, SWAPDB_BAD_SECOND)
+    if first >= ctx.databases or second >= ctx.databases:
+        raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
+    if first == second:
+        return OK
+    items = {first: ctx.db_items(first), second: ctx.db_items(second)}
+    for db in (first, second):
+        with _InDb(ctx, db):
+            for key, _rec in items[db]:
+                ctx.delete(key)
+    for db, other in ((first, second), (second, first)):
+        with _InDb(ctx, other):
+            for key, rec in items[db]:
+                ctx.set(key, rec.kind, rec.value, rec.expire_ms)
+    return OK
+
+
+SAME_OBJECT = "ERR source and destination objects are the same"
+SWAPDB_BAD_FIRST = "ERR invalid first DB index"
+SWAPDB_BAD_SECOND = "ERR invalid second DB index"
 
 
 # -- copying and inspecting ------------------------------------------------------------------
@@ -302,31 +380,27 @@ command("flushall", -1, "write", scope="keyspace", merge="all_ok", group="server
 def copy(ctx, args):
     src, dst = args[1], args[2]
     replace = False
+    db = ctx.db
     j = 3
     while j < len(args):
         if is_opt(args[j], b"REPLACE"):
             replace = True
         elif is_opt(args[j], b"DB") and j + 1 < len(args):
-            # One database (makodb has no SELECT n): only DB 0 is a valid target.
-            db = int_arg(args[j + 1])
-            if db != 0:
-                raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
+            db = db_index(args[j + 1], ctx.databases)
             j += 1
         else:
             raise CommandError(errors.SYNTAX)
         j += 1
-    if src == dst:
-        raise CommandError(COPY_SAME_KEY)
+    if src == dst and db == ctx.db:
+        raise CommandError(SAME_OBJECT)
     rec = ctx.get(src)
     if rec is None:
         return 0
-    if ctx.get(dst) is not None and not replace:
-        return 0
-    ctx.set(dst, rec.kind, rec.value, rec.expire_ms)  # a copy of the value; the TTL too
+    with _InDb(ctx, db):
+        if ctx.get(dst) is not None and not replace:
+            return 0
+        ctx.set(dst, rec.kind, rec.value, rec.expire_ms)  # a copy of the value; the TTL too
     return 1
-
-
-COPY_SAME_KEY = "ERR source and destination objects are the same"
 
 
 def _object_key(ctx, args):
