@@ -172,6 +172,17 @@ class DirectContext:
             self.deps = vec_join(self.deps, rec.deps, self.wm)
         return rec
 
+    def prefetch(self, keys: list[bytes]) -> None:
+        """The run is about to read ``keys`` (SORT's BY/GET keys, named by data).
+        If some live on other shards, say so for all of them at once: the
+        coordinator then fetches them in one round, not one round (and one
+        rerun of the whole command) per key."""
+        if self.owns is None:
+            return
+        missing = {ik for ik in (dbs.encode(self.db, k) for k in keys) if not self.owns(ik)}
+        if missing:
+            raise NeedRemote(sorted(missing))
+
     def version_of(self, key: bytes) -> int:
         key = dbs.encode(self.db, key)
         self._get(key)  # applies lazy expiry first, so an expired key reads as deleted

@@ -115,6 +115,15 @@ class ScratchContext(DirectContext):
             prev = self.ks.data.get(key)
         DirectContext._write(self, op, key, prev)
 
+    def prefetch(self, keys: list[bytes]) -> None:
+        missing = set()
+        for key in keys:
+            ik = dbs.encode(self.db, key)
+            if ik not in self.fetched_keys and not self._in_whole_range(ik) and not self.fetch_local(ik):
+                missing.add(ik)
+        if missing:
+            raise NeedRemote(sorted(missing))
+
     def db_items(self, db: int):
         items = DirectContext.db_items(self, db)
         self.whole_ranges.extend(dbs.spans(db))  # read whole: see _in_whole_range

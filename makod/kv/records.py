@@ -234,6 +234,11 @@ class KeyContext(Protocol):
 
     def get(self, key: bytes) -> Record | None: ...
 
+    def prefetch(self, keys: list[bytes]) -> None:
+        """A hint that the run will read ``keys`` next (keys named by data, such
+        as SORT's BY/GET patterns): a context that fetches other shards' keys
+        fetches them all in one round."""
+
     def set(self, key: bytes, kind: int, value: Any, expire_ms: int | None = None) -> None:
         """Replace the key's value (any kind; a container value is copied)."""
 

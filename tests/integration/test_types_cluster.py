@@ -265,3 +265,18 @@ def test_blocking_pops_wait_for_a_push_time_out_and_can_be_unblocked(two_by_thre
     pipe = waiter.pipeline(transaction=True)
     pipe.blpop([q], timeout=0)
     assert pipe.execute() == [None]
+
+
+def test_sort_by_keys_on_other_shards_fetches_them_in_one_round(two_by_three):
+    # Keys named by data (SORT's BY/GET) are fetched all at once: fetched one
+    # by one, each costing a round and a rerun of the whole sort, 10,000 of
+    # them took about a minute of the node's CPU (quadratic).
+    c = _no_retry(two_by_three)
+    n = 10_000
+    nums = _key_on(0, "many")
+    c.rpush(nums, *range(n))
+    c.mset({f"wt_{i}": n - i for i in range(n)})
+    c.mset({f"ob_{i}": f"o{i}" for i in range(n)})
+    assert {_shard_of(f"wt_{i}") for i in range(10)} == {0, 1}
+    assert c.sort(nums, by="wt_*", start=0, num=3, get=["#", "ob_*"]) == [b"9999", b"o9999", b"9998", b"o9998",
+                                                                       b"9997", b"o9997"]

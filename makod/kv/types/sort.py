@@ -47,20 +47,36 @@ def _strtod_score(s: bytes) -> float | None:
     return parse_double_strict(body)
 
 
+def _pattern_key(pattern: bytes, element: bytes) -> tuple[bytes | None, bytes | None]:
+    """(key, hash field or None) a BY or GET pattern names for ``element``;
+    key None when the pattern names no key (``#``, or no ``*``)."""
+    if pattern == b"#":
+        return None, None
+    star = pattern.find(b"*")
+    if star < 0:
+        return None, None
+    arrow = pattern.find(b"->", star + 1)
+    if arrow >= 0 and arrow + 2 < len(pattern):
+        return pattern[:star] + element + pattern[star + 1 : arrow], pattern[arrow + 2 :]
+    return pattern[:star] + element + pattern[star + 1 :], None
+
+
+def prefetch_patterns(ctx, patterns: list[bytes], elements: list[bytes]) -> None:
+    """Tell the context every key the patterns will read, before reading any:
+    on a cluster the keys of other shards then cost one round, not one each."""
+    keys = [key for pattern in patterns for element in elements
+            if (key := _pattern_key(pattern, element)[0]) is not None]
+    if keys:
+        ctx.prefetch(keys)
+
+
 def lookup_by_pattern(ctx, pattern: bytes, element: bytes) -> bytes | None:
     """The value a BY or GET pattern names for ``element`` (lookupKeyByPattern)."""
     if pattern == b"#":
         return element
-    star = pattern.find(b"*")
-    if star < 0:
+    key, field = _pattern_key(pattern, element)
+    if key is None:
         return None
-    arrow = pattern.find(b"->", star + 1)
-    field = None
-    if arrow >= 0 and arrow + 2 < len(pattern):
-        field = pattern[arrow + 2 :]
-        key = pattern[:star] + element + pattern[star + 1 : arrow]
-    else:
-        key = pattern[:star] + element + pattern[star + 1 :]
     rec = ctx.get(key)
     if rec is None:
         return None
@@ -75,6 +91,7 @@ def _parse(args: list[bytes], readonly: bool):
     desc = alpha = False
     limit_start, limit_count = 0, -1
     store = sortby = None
+    dontsort = False  # set by any BY without a *, never reset by a later BY (as Redis)
     gets: list[bytes] = []
     j = 2
     while j < len(args):
@@ -96,6 +113,7 @@ def _parse(args: list[bytes], readonly: bool):
             j += 1
         elif a == b"by" and left >= 1:
             sortby = args[j + 1]
+            dontsort = dontsort or b"*" not in sortby
             j += 1
         elif a == b"get" and left >= 1:
             gets.append(args[j + 1])
@@ -103,7 +121,7 @@ def _parse(args: list[bytes], readonly: bool):
         else:
             raise CommandError(errors.SYNTAX)
         j += 1
-    return desc, alpha, limit_start, limit_count, store, sortby, gets
+    return desc, alpha, limit_start, limit_count, store, sortby, gets, dontsort
 
 
 def _bounds(limit_start: int, limit_count: int, n: int) -> tuple[int, int]:
@@ -129,6 +147,8 @@ def _elements(rec) -> list[bytes]:
 def _sorted(ctx, elements: list[bytes], desc: bool, alpha: bool, sortby: bytes | None) -> list[bytes]:
     if alpha and sortby is None:
         return sorted(elements, reverse=desc)
+    if sortby is not None:
+        prefetch_patterns(ctx, [sortby], elements)
     keyed = []
     failed = False
     for element in elements:
@@ -148,11 +168,10 @@ def _sorted(ctx, elements: list[bytes], desc: bool, alpha: bool, sortby: bytes |
 
 
 def _sort(ctx, args: list[bytes], readonly: bool):
-    desc, alpha, limit_start, limit_count, store, sortby, gets = _parse(args, readonly)
+    desc, alpha, limit_start, limit_count, store, sortby, gets, dontsort = _parse(args, readonly)
     rec = ctx.get(args[1])
     if rec is not None and rec.kind not in (KIND_LIST, KIND_SET, KIND_ZSET):
         raise CommandError(errors.WRONGTYPE)
-    dontsort = sortby is not None and b"*" not in sortby
     if dontsort and rec is not None and rec.kind == KIND_SET and store is not None:
         dontsort, alpha, sortby = False, True, None  # a stored result must not depend on set order
     elements = _elements(rec)
@@ -163,6 +182,8 @@ def _sort(ctx, args: list[bytes], readonly: bool):
     else:
         elements = _sorted(ctx, elements, desc, alpha, sortby)
     chosen = elements[start : end + 1] if end >= start else []
+    if gets:
+        prefetch_patterns(ctx, gets, chosen)
     if store is None:
         if not gets:
             return chosen
