@@ -112,6 +112,7 @@ _EXT_NULL_ARRAY = 8
 _EXT_PAIRS = 9
 _EXT_BLOCKED = 10
 _EXT_MAP_NESTED = 11  # a Map that RESP2 sends as an array of pairs (XREAD)
+_EXT_DOUBLE_TEXT = 12  # a Double with its own digits (GEOPOS): [value, text]
 
 
 def _default(obj: Any) -> Any:
@@ -127,6 +128,8 @@ def _default(obj: Any) -> Any:
     if t is Pairs:
         return msgpack.ExtType(_EXT_PAIRS, pack_value(obj.items))
     if t is Double:
+        if obj.text is not None:
+            return msgpack.ExtType(_EXT_DOUBLE_TEXT, msgpack.packb([obj.value, obj.text], use_bin_type=True))
         return msgpack.ExtType(_EXT_DOUBLE, msgpack.packb(obj.value))
     if t is Bool:
         return msgpack.ExtType(_EXT_BOOL, b"\x01" if obj.value else b"\x00")
@@ -152,6 +155,9 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Pairs([tuple(pair) for pair in unpack_value(data)])
     if code == _EXT_DOUBLE:
         return Double(msgpack.unpackb(data))
+    if code == _EXT_DOUBLE_TEXT:
+        value, text = msgpack.unpackb(data)
+        return Double(value, text)
     if code == _EXT_BOOL:
         return Bool(data == b"\x01")
     if code == _EXT_VERBATIM:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from makod.kv.requests import TxnRequest
 from makod.kv import errors
+from makod.kv.args import parse_cursor
+from makod.kv.errors import CommandError
 from makod.kv.replies import OK, ErrorReply
 
 if TYPE_CHECKING:
@@ -38,13 +40,14 @@ class Gather:
         node = self.node
         if self.spec.merge == "scan":
             try:
-                cursor = int(self.argv[1])
-                if cursor < 0 or cursor >= 1 << 64:
-                    raise ValueError
-            except ValueError:
-                self._ask(node.shard, self.argv)  # the shard answers with the proper error
+                cursor = parse_cursor(self.argv[1])  # exactly what the handler accepts
+            except CommandError:
+                # The shard answers with the proper error. Set up before asking:
+                # our own shard answers at once (set after, the reply was never
+                # counted and the client waited forever).
                 self.expected = 1
                 self.scan_shard = -1
+                self._ask(node.shard, self.argv)
                 return
             self.scan_shard = cursor & ((1 << SHARD_BITS) - 1)
             if self.scan_shard >= node.num_shards:
