@@ -34,9 +34,16 @@ def _free(port: int) -> bool:
 
 def free_port_block(n: int) -> int:
     """A base port b such that b..b+n-1, b+10000.. (peer ports) and b+20000..
-    (TLS ports, when a test turns TLS on) are all free."""
+    (TLS ports, when a test turns TLS on) are all free.
+
+    All three stay below Linux's ephemeral range (32768 up): a client that
+    connects to a port in that range while its node is down (killed, about
+    to restart) can be handed that very port as its own source port and
+    connect to itself (TCP simultaneous open). It then reads its own HELLO
+    back as the reply, and holds the port, so the node cannot restart on it.
+    test_bank once failed exactly so."""
     for _ in range(200):
-        base = random.randrange(20000, 45000)
+        base = random.randrange(2000, 12700 - n)
         if all(_free(base + i) and _free(base + 10000 + i) and _free(base + 20000 + i) for i in range(n)):
             return base
     raise RuntimeError("no free port block found")

@@ -179,11 +179,13 @@ def _port_free(port: int) -> bool:
 
 
 def free_port_block(n: int) -> int:
-    """A base port b with b..b+n-1 and b+10000..b+10000+n-1 free (RESP and peer ports)."""
+    """A base port b with b..b+n-1 and b+10000..b+10000+n-1 free (RESP and peer ports),
+    all below Linux's ephemeral range (32768 up), where a client's own source
+    port could take a node's port while the node restarts."""
     import random
 
     for _ in range(200):
-        base = random.randrange(20000, 45000)
+        base = random.randrange(2000, 22000 - n)
         if all(_port_free(base + i) and _port_free(base + 10000 + i) for i in range(n)):
             return base
     raise BenchError("no free block of ports found for the ephemeral cluster")
