@@ -122,16 +122,23 @@ class ClusterHarness:
         return _as_ours(reply)
 
 
-@pytest.fixture(scope="module", params=["1x1", "2x3"])
-def cluster(request, tmp_path_factory):
-    shards, replicas = (1, 1) if request.param == "1x1" else (2, 3)
-    c = Cluster(tmp_path_factory.mktemp(f"diff{request.param}") / "data", shards=shards, replicas=replicas)
+def _cluster(tmp_path_factory, shards: int, replicas: int):
+    c = Cluster(tmp_path_factory.mktemp(f"diff{shards}x{replicas}") / "data", shards=shards, replicas=replicas)
     try:
         c.start()
-        c.shape = request.param
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_1x1(tmp_path_factory):
+    yield from _cluster(tmp_path_factory, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def cluster_2x3(tmp_path_factory):
+    yield from _cluster(tmp_path_factory, 2, 3)
 
 
 def _on_cluster(monkeypatch, cluster: Cluster, module) -> None:
@@ -140,22 +147,24 @@ def _on_cluster(monkeypatch, cluster: Cluster, module) -> None:
 
 
 CASES = _cases()
-ON_1X1 = set(CASES[::2])
 
 
 @pytest.mark.parametrize("module_name,script", CASES)
-def test_script_on_a_cluster(real: Any, cluster: Cluster, monkeypatch, module_name: str, script: str) -> None:  # noqa: F811
-    if cluster.shape == "1x1" and (module_name, script) not in ON_1X1:
-        pytest.skip("every other script runs on the 1x1 (all of them on 2x3)")
+def test_script_on_2x3(real: Any, cluster_2x3: Cluster, monkeypatch, module_name: str, script: str) -> None:  # noqa: F811
     module = _module(module_name)
-    _on_cluster(monkeypatch, cluster, module)
+    _on_cluster(monkeypatch, cluster_2x3, module)
+    module.test_script(real, script)
+
+
+@pytest.mark.parametrize("module_name,script", CASES[::2])
+def test_script_on_1x1(real: Any, cluster_1x1: Cluster, monkeypatch, module_name: str, script: str) -> None:  # noqa: F811
+    module = _module(module_name)
+    _on_cluster(monkeypatch, cluster_1x1, module)
     module.test_script(real, script)
 
 
 @pytest.mark.parametrize("module_name", [m for m, (_, gen) in MODULES.items() if gen])
-def test_random_sequences_on_2x3(real: Any, cluster: Cluster, monkeypatch, module_name: str) -> None:  # noqa: F811
-    if cluster.shape != "2x3":
-        pytest.skip("random sequences run on the 2x3 cluster (the 1x1 runs the scripts)")
+def test_random_sequences_on_2x3(real: Any, cluster_2x3: Cluster, monkeypatch, module_name: str) -> None:  # noqa: F811
     module = _module(module_name)
-    _on_cluster(monkeypatch, cluster, module)
+    _on_cluster(monkeypatch, cluster_2x3, module)
     getattr(module, MODULES[module_name][1])(real)
