@@ -103,8 +103,13 @@ class ScratchContext(DirectContext):
     # holds right now, so only other shards' keys cost a round (and a rerun).
     __slots__ = ("fetched_keys", "fetched_ranges", "fetch_local", "fetch_local_range", "whole_ranges")
 
+    def _known(self, key: bytes) -> bool:
+        """Is this internal key's record (or absence) known to the run? Our own
+        shard's keys become known on the spot (fetch_local)."""
+        return key in self.fetched_keys or self._in_whole_range(key) or self.fetch_local(key)
+
     def _get(self, key: bytes) -> Record | None:
-        if key not in self.fetched_keys and not self._in_whole_range(key) and not self.fetch_local(key):
+        if not self._known(key):
             raise NeedRemote([key])
         return DirectContext._get(self, key)
 
@@ -116,11 +121,7 @@ class ScratchContext(DirectContext):
         DirectContext._write(self, op, key, prev)
 
     def prefetch(self, keys: list[bytes]) -> None:
-        missing = set()
-        for key in keys:
-            ik = dbs.encode(self.db, key)
-            if ik not in self.fetched_keys and not self._in_whole_range(ik) and not self.fetch_local(ik):
-                missing.add(ik)
+        missing = {ik for ik in (dbs.encode(self.db, k) for k in keys) if not self._known(ik)}
         if missing:
             raise NeedRemote(sorted(missing))
 
