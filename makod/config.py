@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 NUM_SLOTS = 16384
-PROTOCOLS = ("mako", "2pc-paxos")
+PROTOCOLS = ("mako", "2pc-paxos", "luigi")
 ACK_MODES = ("durable", "speculative")
 
 

@@ -75,7 +75,10 @@ class ReplicaConfig:
     active_expire_keys_per_tick: int = 200
     proto_max_bulk_len: int = 512 * 1024 * 1024
     databases: int = 16  # SELECT, MOVE, COPY DB and SWAPDB accept 0..databases-1
-    protocol: str = "mako"  # or "2pc-paxos"
+    protocol: str = "mako"  # or "2pc-paxos", "luigi"
+    # Luigi: a coordinator stamps t = now + max one-way delay to the
+    # involved leaders + this headroom (microseconds).
+    luigi_headroom_us: int = 1_000
     ack: str = "durable"  # or "speculative"
 
 

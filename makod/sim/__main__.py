@@ -33,7 +33,7 @@ from makod.sim.sweep import CaseResult, sweep
 @click.option("--replicas", default=3, show_default=True)
 @click.option("--learners", default=0, show_default=True)
 @click.option("--shards", default=1, show_default=True)
-@click.option("--protocol", type=click.Choice(["mako", "2pc-paxos"]), default="mako", show_default=True)
+@click.option("--protocol", type=click.Choice(["mako", "2pc-paxos", "luigi"]), default="mako", show_default=True)
 @click.option("--ack", type=click.Choice(["durable", "speculative"]), default="durable", show_default=True)
 @click.option("--preferred-leaders", is_flag=True, help="Each shard's first replica is its preferred leader.")
 @click.option("--proc-ratio", type=float, default=None, help="Weight of stored-procedure transactions.")
