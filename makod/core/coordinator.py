@@ -245,6 +245,11 @@ class Coordinator:
         if not txn.pending:
             self._execute(txn)
 
+    def _bind_fetches(self, txn: DistTxn, scratch: Keyspace, ctx: ScratchContext) -> None:
+        """How a run reads our own shard's keys and ranges on the spot."""
+        ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
+        ctx.fetch_local_range = lambda spec: self._fetch_local_range(txn, scratch, spec)
+
     def _fetch_local(self, txn: DistTxn, scratch: Keyspace, key: bytes) -> bool:
         """Read one of our own shard's keys in the middle of a run (no round trip)."""
         node = self.node
@@ -322,8 +327,7 @@ class Coordinator:
         ctx.whole_ranges = []
         # Each range as one list: what every shard it spans returned.
         ctx.fetched_ranges = {spec: [k for keys in parts.values() for k in keys] for spec, parts in txn.ranges.items()}
-        ctx.fetch_local = lambda key: self._fetch_local(txn, scratch, key)
-        ctx.fetch_local_range = lambda spec: self._fetch_local_range(txn, scratch, spec)
+        self._bind_fetches(txn, scratch, ctx)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
         ctx.databases = node.cfg.databases
         ctx.may_block = not request.multi

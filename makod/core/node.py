@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
+from makod.core.luigi import LuigiCoordinator, LuigiLeader, covers_owns
+from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import Accept, Message, ballot_node
 from makod.core.paxos import LEADER, PaxosConfig, Ready
@@ -157,7 +159,14 @@ class NodeCore:
         self._messages: list[tuple[int, Message]] = []
         self._results: list[tuple[int, Any, bool]] = []
         self._releases: list[int] = []
-        self.coord = Coordinator(self)
+        # The protocol is chosen once, here: each is one object behind the
+        # coordinator's interface (Luigi adds its per-leader order).
+        if self.cfg.protocol == "luigi":
+            self.coord: Coordinator = LuigiCoordinator(self)
+            self.luigi: LuigiLeader | None = LuigiLeader(self)
+        else:
+            self.coord = Coordinator(self)
+            self.luigi = None
 
     # -- convenience ---------------------------------------------------------------------
     @property
@@ -202,6 +211,8 @@ class NodeCore:
         self._expire_leaders()
         self._gossip()
         self.coord.tick()
+        if self.luigi is not None:
+            self.luigi.tick()
         self._retry_blocked(force=True)
         self._drain_waiting()
         self._expire_forwards()
@@ -218,6 +229,12 @@ class NodeCore:
             self._participant(msg)
         elif t in _COORDINATOR:
             self.coord.handle(msg)
+        elif t in _LUIGI:
+            if self.luigi is not None:  # else a peer with another protocol: ignore it
+                if t is LuigiDispatch or t is LuigiAgreed:
+                    self.luigi.step(msg)
+                else:
+                    self.coord.handle(msg)
         else:
             self.replica.step_paxos(msg)
             self._after_role()
@@ -233,6 +250,8 @@ class NodeCore:
         so the queue timeout is measured from then, not from the last retry)."""
         self._since = since
         kind, shard = self._classify(request)
+        if kind == "procedure" and self.luigi is not None:
+            kind, shard = self.luigi.classify(request)
         serving = self.replica.can_serve()
         if kind == "single":
             if shard == self.shard and serving:
@@ -289,6 +308,11 @@ class NodeCore:
         ``trap_remote`` must hold on every attempt: a procedure run without it
         would read another shard's key as absent.
         """
+        if self.luigi is not None:
+            fp = self.luigi.admit(token, request, since, trap_remote)
+            if fp is None:
+                return None  # queued for its turn in timestamp order, or refused
+            return self._execute_admitted(token, request, since, trap_remote, fp)
         try:
             return self.replica.execute(request, trap_remote)
         except KeyLocked:
@@ -299,6 +323,27 @@ class NodeCore:
         except NeedRemote:
             self.coord.start(token, request)
         return None
+
+    def _execute_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any):
+        """Luigi: run a single-shard request whose turn it is (``fp``: its footprint)."""
+        try:
+            if trap_remote or self.luigi.runs_procedure(request):  # type: ignore[union-attr]
+                return self.replica.execute(request, True, covers_owns(self, fp))
+            return self.replica.execute(request)
+        except KeyLocked:
+            if len(self.blocked) >= self.cfg.max_queued_requests:
+                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
+            else:
+                self.blocked.append((token, request, since, trap_remote))
+        except NeedRemote as need:
+            key = need.keys[0] if need.keys else (need.ranges[0][0] if need.ranges else b"")
+            self.deliver_error(token, errors.LUIGI_OUTSIDE_FOOTPRINT.format(key[:40].decode("utf-8", "replace")))
+        return None
+
+    def _run_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any) -> None:
+        ran = self._execute_admitted(token, request, since, trap_remote, fp)
+        if ran is not None:
+            self.finish(token, ran[0], ran[1])
 
     def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False) -> tuple[Any, bool] | None:
         """A request ran; release its reply when its version vector is covered."""
@@ -617,6 +662,8 @@ class NodeCore:
                 oldest = min(self.led_ballots)
                 self.led_ballots.discard(oldest)
                 self.boot_promised = max(self.boot_promised, oldest)
+        if self.luigi is not None and is_leader != self.was_leader:
+            self.luigi.reset()
         if self.was_leader and not is_leader:
             # Deposed: every reply we hold might describe undone writes.
             for token in self.releases.drain():
@@ -631,6 +678,8 @@ class NodeCore:
     # -- outputs -------------------------------------------------------------------------------------------
     def ready(self) -> NodeOutput:
         replica = self.replica
+        if self.luigi is not None:
+            self.luigi.drain_loopback()
         replica.maybe_propose()
         pready = self.paxos.ready()
         for slot, value in pready.committed:
@@ -689,6 +738,7 @@ class NodeCore:
             or self._releases
             or (replica.may_propose() and len(replica.inflight) < self.cfg.max_inflight_batches)
             or replica.orphans_to_query
+            or (self.luigi is not None and bool(self.luigi.loopback))
         )
 
     # -- storage hooks ------------------------------------------------------------------------------------
@@ -707,8 +757,11 @@ class NodeCore:
         info["waiting_requests"] = len(self.waiting)
         info["blocked_requests"] = len(self.blocked)
         info["coordinating"] = len(self.coord.active)
+        if self.luigi is not None:
+            info.update(self.luigi.stats())
         return info
 
 
 _PARTICIPANT = (TxnRead, TxnPrepare, TxnValidate, TxnInstall, TxnAbort, TxnQuery, TxnDecision)
 _COORDINATOR = (TxnReadReply, TxnPrepared, TxnValidated, TxnInstalled, TxnAborted)
+_LUIGI = (LuigiDispatch, LuigiAgreed, LuigiProposed, LuigiReady)

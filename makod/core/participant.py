@@ -139,6 +139,8 @@ class Participant:
             # let others build on writes that must vanish.
             self.granted.pop(txn, None)
             self._outcome(txn, "aborted")
+            if self.prepared_done is not None:
+                self.prepared_done(txn)
             return True, ""
         version = prepared.clock
         undo: list = []
@@ -157,6 +159,8 @@ class Participant:
         self._outcome(txn, "installed")
         if ops or record is not None:
             self._add_certified(version, deps, [tuple(op) for op in ops], undo, keys, has_flush, record)
+        if self.prepared_done is not None:
+            self.prepared_done(txn)
         return True, ""
 
     def abort_prepared(self, txn: tuple) -> None:
@@ -165,6 +169,8 @@ class Participant:
             self._unlock(prepared)
         self.granted.pop(txn, None)
         self._outcome(txn, "aborted")
+        if self.prepared_done is not None:
+            self.prepared_done(txn)
 
     def _unlock(self, prepared: Prepared) -> None:
         for key in prepared.keys:

@@ -97,6 +97,41 @@ def footprint_keys(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) 
         return []
 
 
+def procedure_footprint(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) -> tuple[list, list, bool]:
+    """A ``MAKO CALL name args``'s whole declared footprint: (keys, ranges
+    [start, end], readonly), for protocols that order transactions before
+    running them. Raises ValueError (the text says why) when there is none."""
+    if len(argv) < 3 or argv[0].lower() != b"mako" or argv[1].lower() != b"call":
+        raise ValueError("not a procedure call")
+    name = argv[2].decode("utf-8", "replace")
+    proc = registry.get(name)
+    if proc is None:
+        raise ValueError(f"unknown procedure '{name}'")
+    if proc.footprint is None:
+        raise ValueError(f"procedure '{name}' declares no footprint")
+    import msgpack
+
+    try:
+        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
+        items = proc.footprint(args)
+    except Exception as exc:  # user code
+        raise ValueError(f"the footprint of procedure '{name}' failed: {type(exc).__name__}") from None
+    keys: list[bytes] = []
+    ranges: list[tuple[bytes, bytes | None]] = []
+    for item in items[: FOOTPRINT_KEYS_MAX + 1]:
+        if type(item) is bytes:
+            keys.append(item)
+        elif type(item) in (list, tuple) and len(item) == 2 and type(item[0]) is bytes and (
+            item[1] is None or type(item[1]) is bytes
+        ):
+            ranges.append((item[0], item[1]))
+        else:
+            raise ValueError(f"the footprint of procedure '{name}' holds {type(item).__name__}, not a key or range")
+    if len(keys) + len(ranges) > FOOTPRINT_KEYS_MAX:
+        raise ValueError(f"the footprint of procedure '{name}' is longer than {FOOTPRINT_KEYS_MAX} items")
+    return keys, ranges, proc.readonly
+
+
 def procedure(
     name: str,
     footprint: Callable[[Any], list] | None = None,

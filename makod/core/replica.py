@@ -189,6 +189,11 @@ class ReplicaCore(Participant):
         self.orphans_to_query: list[tuple] = []  # drained by the node core
         self.resolve_more = False  # resolve() stopped on its budget
         self.lock_released = False  # tells the node core to retry blocked requests
+        # Luigi (luigi.py) hooks: told when a prepared transaction is installed
+        # or aborted here, and asked whether a key may expire now (an
+        # expiry is a write, ordered like any other).
+        self.prepared_done: Callable[[tuple], None] | None = None
+        self.may_expire: Callable[[bytes], bool] | None = None
 
     # -- time and inputs -------------------------------------------------------------------
     def tick(self, mono_ms: float, wall_ms: int) -> None:
@@ -314,12 +319,14 @@ class ReplicaCore(Participant):
         vec[self.shard] = clock
         return tuple(vec)
 
-    def new_context(self, trap_remote: bool = False) -> DirectContext:
+    def new_context(self, trap_remote: bool = False, owns: Callable[[bytes], bool] | None = None) -> DirectContext:
+        """``owns``: which keys the run may touch (default: this shard's,
+        checked only with ``trap_remote``); any other ends it (NeedRemote)."""
         version = self.clock + 1
         ctx = DirectContext(
             self.ks, version, self._own_vector(version), self.spec_deps, self.wall_ms, self.rng,
             self.matcher_factory, self.tracker.before_write, self.locks,
-            self.owns if trap_remote else None, self.wm,
+            (owns or self.owns) if trap_remote else None, self.wm,
         )
         if trap_remote:
             ctx.range_local = self.range_local
@@ -327,14 +334,15 @@ class ReplicaCore(Participant):
         ctx.databases = self.cfg.databases
         return ctx
 
-    def execute(self, request: Any, trap_remote: bool = False) -> tuple[Any, tuple[int, ...]]:
+    def execute(self, request: Any, trap_remote: bool = False,
+                owns: Callable[[bytes], bool] | None = None) -> tuple[Any, tuple[int, ...]]:
         """Run a single-shard request here and now; returns (result, deps).
 
         Raises KeyLocked (a cross-shard transaction holds a key: retry later)
         or NeedRemote (with ``trap_remote``: the request touched another
         shard's key) after undoing everything it did.
         """
-        ctx = self.new_context(trap_remote)
+        ctx = self.new_context(trap_remote, owns)
         try:
             if type(request) is WatchRequest:
                 ctx.db = request.db
@@ -422,6 +430,10 @@ class ReplicaCore(Participant):
         keys = self.ks.expired_keys(self.wall_ms, self.cfg.active_expire_keys_per_tick)
         if not keys:
             return
+        if self.may_expire is not None:
+            keys = [key for key in keys if self.may_expire(key)]
+            if not keys:
+                return
         ctx = self.new_context()
         try:
             for key in keys:

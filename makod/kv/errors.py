@@ -176,6 +176,11 @@ UNKNOWN_PROCEDURE = "ERR unknown procedure '{}'"
 PROCEDURE_BAD_ARGS = "ERR procedure arguments are not valid msgpack"
 # A procedure raised (its writes are undone): name it and what it raised.
 PROCEDURE_FAILED = "ERR procedure '{}' failed: {}"
+# protocol: luigi orders a transaction by timestamp before it runs, so it
+# must know every key (and range) the transaction may touch up front.
+LUIGI_NO_FOOTPRINT = "ERR protocol luigi needs a transaction's keys before it runs: {}"
+LUIGI_OUTSIDE_FOOTPRINT = "ERR protocol luigi: the transaction touched a key outside its declared footprint ({})"
+LUIGI_QUEUE_FULL = "TRYAGAIN too many transactions waiting for their timestamp at shard {}; retry it"
 
 
 def _printable(value: bytes | str) -> str:

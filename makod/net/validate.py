@@ -68,6 +68,10 @@ class Validator:
             "counter": lambda v: _int_in(v, 0, MAX_COUNTER),
             "origin": lambda v: _int_in(v, 0, 256),
             "deps": lambda v: v is None or (type(v) in (list, tuple) and all(type(x) is int for x in v)),
+            # Luigi's timestamps and send times: wall-clock microseconds.
+            "t": lambda v: _int_in(v, 0, 1 << 62),
+            "sent_us": lambda v: _int_in(v, 0, 1 << 62),
+            "footprint": _footprint_shape,
         }
         for name in _COUNTERS:
             self.checks[name] = lambda v: _int_in(v, -1, MAX_COUNTER)
@@ -102,6 +106,17 @@ class Validator:
             return cls(*fields)
         except Exception as exc:  # a shape the constructor cannot take
             raise BadPeerMessage(f"{cls.__name__}: {type(exc).__name__}: {exc}") from None
+
+
+def _footprint_shape(v: Any) -> bool:
+    """[reads, writes, read ranges, write ranges]: keys are bytes, ranges [start, end | None]."""
+    if type(v) is not list or len(v) != 4 or not all(type(part) is list for part in v):
+        return False
+    keys_ok = all(type(k) is bytes for k in v[0]) and all(type(k) is bytes for k in v[1])
+    return keys_ok and all(
+        type(r) is list and len(r) == 2 and type(r[0]) is bytes and (r[1] is None or type(r[1]) is bytes)
+        for r in v[2] + v[3]
+    )
 
 
 def _short(value: Any) -> str:

@@ -1,0 +1,536 @@
+"""Luigi: transactions ordered by timestamp among shard leaders, after Tiga
+(SOSP'25), beside Mako (``protocol: luigi``).
+
+A cross-shard transaction, coordinated by the leader of the receiving node's
+shard (LuigiCoordinator):
+
+1. FOOTPRINT: every key it may read or write, per shard, from the command
+   table (or a procedure's declared footprint, or WATCHed keys: reads);
+   anything that cannot say its keys up front is refused.
+2. DISPATCH at ``t = now + max one-way delay to the involved leaders +
+   headroom`` to every involved leader, and to our own (which logs the
+   coordinator record, as in Mako). Each queues it (luigi_seq.Sequencer),
+   bumping ``t`` above any conflicting transaction already started there,
+   and answers its proposal.
+3. AGREE: the agreed timestamp is the max of the proposals; every leader
+   repositions the transaction there.
+4. START: each leader, once its clock passes the agreed timestamp and
+   nothing conflicting is unfinished ahead of it, starts it: takes its
+   clock and locks its writes (a Mako prepare, which cannot fail: nothing
+   conflicting runs), and sends the records of its footprint's keys.
+5. EXECUTE here on copies, as Mako's coordinator does (ranges and keys
+   inside the footprint that were not sent are read on demand; nothing
+   conflicting can change them meanwhile); INSTALL with Mako's TxnInstall
+   at the version vector of the clocks and the read dependencies. Each
+   leader lets conflicting successors start only once its part is
+   installed (or released), so a transaction leaves every queue only after
+   every involved leader executed it at the agreed timestamp.
+
+Replication, the reply's durability (the vector watermark), epochs and
+rollback are Mako's, unchanged. Nothing is rolled back for ordering: the
+only aborts are a leader change or a timeout, retried with a new id.
+
+Single-shard transactions pass the same order at their leader
+(LuigiLeader.admit): with nothing conflicting unfinished they run at once
+at ``t = the leader's clock``; otherwise they wait their turn.
+
+Leaders may sit in different datacenters: then a transaction costs two
+wide-area round trips (dispatch and proposals, start and install), not
+Tiga's one, since commands here may read what other shards hold; with the
+leaders together (Mako's layout, the default) all of it is local.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from makod.core.context import NeedRemote
+from makod.core.coordinator import BACKOFF, READ, Coordinator, DistTxn
+from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
+from makod.core.luigi_seq import WHOLE, Entry, Footprint, Sequencer
+from makod.core.owd import OwdEstimator
+from makod.core.procedures import procedure_footprint
+from makod.core.txn_messages import TxnAbort, TxnReadReply
+from makod.kv import dbs, errors
+from makod.kv.requests import WatchRequest
+
+if TYPE_CHECKING:
+    from makod.core.node import NodeCore
+
+PROPOSE, START = 10, 11
+
+
+class FootprintError(Exception):
+    pass
+
+
+def request_footprints(node: "NodeCore", request: Any) -> dict[int, Footprint]:
+    """Every key and range ``request`` may touch, per shard (internal keys).
+
+    Writes are what write commands name; a procedure's footprint is all
+    writes unless it is read-only (footprints do not tell reads from
+    writes). Raises FootprintError when the keys cannot be known up front.
+    """
+    parts: dict[int, tuple[set, set, list, list]] = {}
+    shard_of = node.slots.shard_of
+
+    def part(shard: int) -> tuple[set, set, list, list]:
+        found = parts.get(shard)
+        if found is None:
+            found = parts[shard] = (set(), set(), [], [])
+        return found
+
+    def add_range(start: bytes, end: bytes | None, write: bool, only: int | None = None) -> None:
+        shards = [only] if only is not None else node.slots.range_shards(start, end)
+        for shard in shards:
+            part(shard)[3 if write else 2].append((start, end))
+
+    if type(request) is WatchRequest:
+        for key in request.keys:
+            ik = dbs.encode(request.db, key)
+            part(shard_of(ik))[0].add(ik)
+    else:
+        for i, argv in enumerate(request.commands):
+            spec = node.lookup(argv)
+            db = request.db_of(i)
+            if spec.scope == "keyspace":
+                add_range(*WHOLE, spec.is_write, request.shard)
+                continue
+            if "movablekeys" in spec.flags:
+                if spec.reads_data_keys is not None and spec.reads_data_keys(argv):
+                    raise FootprintError(f"{spec.name.upper()} names keys in its data (BY/GET patterns)")
+                if spec.key_finder is None:
+                    try:
+                        keys, ranges, readonly = procedure_footprint(argv)
+                    except ValueError as exc:
+                        raise FootprintError(str(exc)) from None
+                    for key in keys:
+                        ik = dbs.encode(0, key)
+                        part(shard_of(ik))[0 if readonly else 1].add(ik)
+                    for start, end in ranges:
+                        add_range(start, end, not readonly)
+                    continue
+            which = 1 if spec.is_write else 0
+            for key in spec.keys(argv):
+                ik = dbs.encode(db, key)
+                part(shard_of(ik))[which].add(ik)
+        for db, key, _version in request.watch_items():
+            ik = dbs.encode(db, key)
+            part(shard_of(ik))[0].add(ik)
+    return {shard: Footprint(r, w, rr, wr) for shard, (r, w, rr, wr) in parts.items()}
+
+
+class LuigiTxn(DistTxn):
+    __slots__ = ("shards", "fps", "proposals", "t", "kept")
+
+    def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
+        super().__init__(txn_id, token, request)
+        self.shards: list[int] = []
+        self.fps: dict[int, Footprint] = {}
+        self.proposals: dict[int, int] = {}
+        self.t = 0
+        self.kept: set[int] = set()  # shards whose start is finished by an Install
+
+
+class LuigiCoordinator(Coordinator):
+    """Mako's coordinator with certification replaced by timestamp order."""
+
+    def start(self, token: Any, request: Any) -> None:
+        node = self.node
+        self.seq += 1
+        txn = LuigiTxn((node.id, node.replica.epoch, self.seq), token, request)
+        self.active[txn.id] = txn
+        self._begin(txn)
+
+    def _begin(self, txn: LuigiTxn) -> None:  # type: ignore[override]
+        node = self.node
+        txn.attempt += 1
+        txn.fetched = {}
+        txn.ranges = {}
+        txn.clocks = {}
+        txn.epochs = {}
+        txn.ops_by_shard = {}
+        txn.range_deps = node.replica.zero
+        txn.read_deps = node.replica.zero
+        txn.proposals = {}
+        txn.kept = set()
+        txn.need_keys = set()
+        txn.need_ranges = set()
+        try:
+            fps = request_footprints(node, txn.request)
+        except FootprintError as exc:
+            self.active.pop(txn.id, None)
+            node.deliver_error(txn.token, errors.LUIGI_NO_FOOTPRINT.format(exc))
+            return
+        fps.setdefault(node.shard, Footprint())  # our shard logs the coordinator record
+        txn.fps = fps
+        txn.shards = sorted(fps)
+        leaders = {}
+        for shard in txn.shards:
+            leader = node.leader_of(shard)
+            if leader is None:
+                self._abort(txn, retry=True)
+                return
+            leaders[shard] = leader
+        luigi = node.luigi
+        now_us = luigi.wall_us()
+        remote = [luigi.owd.estimate_us(leader) for shard, leader in leaders.items() if shard != node.shard]
+        txn.t = now_us + (max(remote) + node.cfg.luigi_headroom_us if remote else 0)
+        self._enter(txn, PROPOSE)
+        txn.pending = set(txn.shards)
+        for shard in txn.shards:
+            luigi.send(leaders[shard], LuigiDispatch(shard, node.id, txn.id, txn.t, fps[shard].to_wire(), now_us))
+
+    # -- replies ---------------------------------------------------------------------------
+    def handle(self, msg: Any) -> None:
+        t = type(msg)
+        if t is LuigiProposed:
+            self._on_proposed(msg)
+        elif t is LuigiReady:
+            self._on_ready(msg)
+        elif t is TxnReadReply:
+            super().handle(msg)
+
+    def _on_proposed(self, msg: LuigiProposed) -> None:
+        node = self.node
+        node.luigi.owd.observe(msg.src, msg.sent_us, node.luigi.wall_us())
+        txn = self.active.get(msg.txn)
+        if txn is None or txn.phase != PROPOSE or msg.shard not in txn.pending:
+            return
+        if not msg.ok:
+            self._abort(txn, retry=True)
+            return
+        txn.pending.discard(msg.shard)
+        txn.proposals[msg.shard] = msg.t
+        if txn.pending:
+            return
+        txn.t = max(txn.proposals.values())
+        self._enter(txn, START)
+        txn.pending = set(txn.shards)
+        for shard in txn.shards:
+            leader = node.leader_of(shard)
+            if leader is None:
+                self._abort(txn, retry=True)
+                return
+            node.luigi.send(leader, LuigiAgreed(shard, node.id, txn.id, txn.t))
+
+    def _on_ready(self, msg: LuigiReady) -> None:
+        node = self.node
+        node.luigi.owd.observe(msg.src, msg.sent_us, node.luigi.wall_us())
+        txn = self.active.get(msg.txn)
+        if txn is None or txn.phase != START or msg.shard not in txn.pending:
+            if txn is None and msg.ok and msg.txn in self.aborted:
+                # Started for a transaction we gave up: let it go.
+                self._release_one(msg.shard, msg.txn, msg.src)
+            return
+        if not msg.ok:
+            self._abort(txn, retry=True)
+            return
+        txn.pending.discard(msg.shard)
+        txn.clocks[msg.shard] = msg.clock
+        txn.epochs[msg.shard] = msg.epoch
+        self._absorb(txn, msg.shard, msg.items, [], [])
+        if not txn.pending:
+            txn.phase = READ
+            self._execute(txn)
+
+    # -- execution hooks (Coordinator._execute calls these) ----------------------------------
+    def _bind_fetches(self, txn: LuigiTxn, scratch: Any, ctx: Any) -> None:  # type: ignore[override]
+        own = txn.fps.get(self.node.shard)
+
+        def fetch_local(key: bytes) -> bool:
+            return own is not None and own.covers(key) and self._fetch_local(txn, scratch, key)
+
+        def fetch_local_range(spec: tuple) -> list[bytes] | None:
+            if own is None or not own.covers_range(spec[0], spec[1]):
+                return None
+            return self._fetch_local_range(txn, scratch, spec)
+
+        ctx.fetch_local = fetch_local
+        ctx.fetch_local_range = fetch_local_range
+
+    def _fetch(self, txn: LuigiTxn) -> None:  # type: ignore[override]
+        """The run needs keys or ranges not sent at start: read them from
+        their leaders (they are started there, so nothing conflicting
+        changes them), if the footprint covers them."""
+        shard_of = self.node.slots.shard_of
+        for key in txn.need_keys:
+            fp = txn.fps.get(shard_of(key))
+            if fp is None or not fp.covers(key):
+                self._fail(txn, errors.LUIGI_OUTSIDE_FOOTPRINT.format(_show(key)))
+                return
+        for spec in txn.need_ranges:
+            for shard in self.node.slots.range_shards(spec[0], spec[1]):
+                fp = txn.fps.get(shard)
+                if fp is None or not fp.covers_range(spec[0], spec[1]):
+                    self._fail(txn, errors.LUIGI_OUTSIDE_FOOTPRINT.format("a range from " + _show(spec[0])))
+                    return
+        txn.phase = READ
+        super()._fetch(txn)
+
+    def _prepare(self, txn: LuigiTxn) -> None:  # type: ignore[override]
+        # Every involved shard is started (Mako's prepare) already: keep the
+        # clocks of the shards that write, and ours (the coordinator record);
+        # release the others so their successors may start.
+        node = self.node
+        txn.kept = set(txn.ops_by_shard) | {node.shard}
+        for shard in list(txn.clocks):
+            if shard not in txn.kept:
+                self._release_one(shard, txn.id, node.leader_of(shard))
+                del txn.clocks[shard]
+        self._commit(txn)
+
+    def _validate(self, txn: LuigiTxn) -> None:  # type: ignore[override]
+        # Read-only: nothing conflicting ran since the start, nothing to check.
+        self._done(txn, txn.result, txn.read_deps)
+
+    def _done(self, txn: LuigiTxn, result: Any, deps: tuple) -> None:  # type: ignore[override]
+        node = self.node
+        for shard in txn.shards:
+            if shard not in txn.kept:
+                self._release_one(shard, txn.id, node.leader_of(shard))
+        super()._done(txn, result, deps)
+
+    def _fail(self, txn: LuigiTxn, text: str) -> None:
+        self._done(txn, _error(text), self.node.replica.zero)
+
+    # -- aborts ------------------------------------------------------------------------------------
+    def _release_one(self, shard: int, txn_id: tuple, leader: int | None) -> None:
+        if shard == self.node.shard:
+            self.node.replica.abort_prepared(txn_id)  # finishes its place in our order too
+        elif leader is not None:
+            self.node.send(leader, TxnAbort(shard, self.node.id, txn_id))
+
+    def _abort(self, txn: LuigiTxn, retry: bool) -> None:  # type: ignore[override]
+        node = self.node
+        for shard in txn.shards:
+            self._release_one(shard, txn.id, node.leader_of(shard))
+        self.aborted[txn.id] = True
+        if len(self.aborted) > 100_000:
+            del self.aborted[next(iter(self.aborted))]
+        self.active.pop(txn.id, None)
+        if retry and txn.attempt < node.cfg.max_txn_attempts and node.replica.can_serve():
+            self.seq += 1
+            txn.id = (node.id, node.replica.epoch, self.seq)
+            txn.phase = BACKOFF
+            txn.retry_at = node.mono_ms + node.rng.random() * min(100.0, 2.0 ** txn.attempt)
+            txn.pending = set()
+            self.active[txn.id] = txn
+            return
+        node.deliver_error(txn.token, errors.TRYAGAIN_CONFLICT)
+
+    def deposed(self) -> None:
+        node = self.node
+        for txn in list(self.active.values()):
+            if txn.phase == 4:  # INSTALL: decided; its fate is the epoch verdict's
+                self.active.pop(txn.id, None)
+                node.deliver_error(txn.token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(node.shard))
+                continue
+            for shard in txn.shards:
+                if shard != node.shard:
+                    leader = node.leader_of(shard)
+                    if leader is not None:
+                        node.send(leader, TxnAbort(shard, node.id, txn.id))
+            self.aborted[txn.id] = True
+            self.active.pop(txn.id, None)
+            node._wait(txn.token, txn.request)
+
+
+def _show(key: bytes) -> str:
+    text = key[:40].decode("utf-8", "replace")
+    return text + ("..." if len(key) > 40 else "")
+
+
+def _error(text: str) -> Any:
+    from makod.kv.replies import ErrorReply
+
+    return ErrorReply(text)
+
+
+class LuigiLeader:
+    """One node's side of Luigi: its shard's timestamp order while it leads,
+    the one-way delay estimates, and messages to itself (a coordinator is
+    also a leader of its own shard)."""
+
+    def __init__(self, node: "NodeCore") -> None:
+        self.node = node
+        self.seq = Sequencer()
+        self.owd = OwdEstimator()
+        self.loopback: deque[Any] = deque()
+        self.local_seq = 0
+        node.replica.prepared_done = self._prepared_done
+        node.replica.may_expire = self._may_expire
+
+    def wall_us(self) -> int:
+        return int(self.node.replica.wall_ms) * 1000
+
+    def send(self, dest: int, msg: Any) -> None:
+        if dest == self.node.id:
+            self.loopback.append(msg)
+        else:
+            self.node.send(dest, msg)
+
+    def drain_loopback(self) -> None:
+        node = self.node
+        for _ in range(10_000):  # bounded: each step may queue more
+            if not self.loopback:
+                return
+            msg = self.loopback.popleft()
+            if type(msg) in (LuigiProposed, LuigiReady):
+                node.coord.handle(msg)
+            else:
+                self.step(msg)
+
+    # -- role changes ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """We lead no more (or lead anew): nothing queued here survives.
+        Locals queued wait for a leader again; remote coordinators time out
+        and retry elsewhere. A new order starts above the wall clock."""
+        node = self.node
+        for entry in self.seq.entries.values():
+            if entry.payload is not None:
+                token, request, since, _trap = entry.payload
+                node._wait(token, request, since)
+        self.seq = Sequencer(floor_us=self.wall_us())
+
+    # -- messages from coordinators ---------------------------------------------------------------
+    def step(self, msg: Any) -> None:
+        t = type(msg)
+        if t is LuigiDispatch:
+            self._on_dispatch(msg)
+        elif t is LuigiAgreed:
+            self._on_agreed(msg)
+
+    def _serving(self) -> bool:
+        replica = self.node.replica
+        return replica.can_answer_reads()
+
+    def _on_dispatch(self, msg: LuigiDispatch) -> None:
+        node = self.node
+        now_us = self.wall_us()
+        self.owd.observe(msg.src, msg.sent_us, now_us)
+        reason = ""
+        t = None
+        if not self._serving():
+            reason = "not leader"
+        elif msg.txn in node.replica.recent_outcomes:
+            reason = "already " + node.replica.recent_outcomes[msg.txn]
+        else:
+            t = self.seq.propose(msg.txn, msg.t, Footprint.from_wire(msg.footprint), node.mono_ms)
+            if t is None:
+                reason = "queue full"
+        self.send(msg.src, LuigiProposed(node.shard, node.id, msg.txn, t is not None, t or 0, now_us, reason))
+
+    def _on_agreed(self, msg: LuigiAgreed) -> None:
+        node = self.node
+        if not self.seq.agree(msg.txn, msg.t):
+            self.send(msg.src, LuigiReady(node.shard, node.id, msg.txn, False, node.replica.epoch, 0, [],
+                                          self.wall_us(), "unknown transaction"))
+            return
+        self.poll()
+
+    # -- starting ---------------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Start whatever may start now."""
+        seq = self.seq
+        if not seq.entries:
+            return
+        for entry in seq.startable(self.wall_us()):
+            seq.start(entry)
+            if entry.payload is not None:
+                seq.finish(entry.txn)
+                token, request, since, trap = entry.payload
+                self.node._run_admitted(token, request, since, trap, entry.fp)
+            else:
+                self._start_remote(entry)
+
+    def _start_remote(self, entry: Entry) -> None:
+        node = self.node
+        replica = node.replica
+        coordinator = entry.txn[0]
+        if not self._serving():
+            self.seq.finish(entry.txn)
+            self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, False, replica.epoch, 0, [],
+                                              self.wall_us(), "not leader"))
+            return
+        fp = entry.fp
+        ok, clock, reason = replica.prepare(entry.txn, sorted(fp.writes))
+        if not ok:
+            self.seq.finish(entry.txn)
+            self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, False, replica.epoch, 0, [],
+                                              self.wall_us(), reason))
+            return
+        items = replica.read_items(sorted(fp.reads | fp.writes))
+        self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, True, replica.epoch, clock, items,
+                                          self.wall_us(), ""))
+
+    def _prepared_done(self, txn: tuple) -> None:
+        if self.seq.finish(txn) is not None:
+            self.poll()
+
+    def tick(self) -> None:
+        node = self.node
+        for entry in self.seq.expire(node.mono_ms, 2 * node.cfg.txn_timeout_ms):
+            del entry  # its coordinator went quiet: it started nothing here
+        self.poll()
+
+    # -- single-shard transactions ------------------------------------------------------------------
+    def admit(self, token: Any, request: Any, since: float, trap_remote: bool) -> Footprint | None:
+        """May this single-shard request run here now? Its footprint if so;
+        None if it was queued for its turn or answered an error."""
+        node = self.node
+        try:
+            fps = request_footprints(node, request)
+        except FootprintError as exc:
+            node.deliver_error(token, errors.LUIGI_NO_FOOTPRINT.format(exc))
+            return None
+        fp = fps.get(node.shard) or Footprint()
+        if len(fps) > 1 or (fps and node.shard not in fps):
+            node.deliver_error(token, errors.LUIGI_OUTSIDE_FOOTPRINT.format("another shard"))
+            return None
+        if self.seq.try_local(fp, self.wall_us()) is not None:
+            return fp
+        self.local_seq += 1
+        if not self.seq.enqueue_local((-1, -1, self.local_seq), fp, self.wall_us(), node.mono_ms,
+                                      (token, request, since, trap_remote)):
+            node.deliver_error(token, errors.LUIGI_QUEUE_FULL.format(node.shard))
+        return None
+
+    def runs_procedure(self, request: Any) -> bool:
+        if type(request) is WatchRequest:
+            return False
+        lookup = self.node.lookup
+        for argv in request.commands:
+            spec = lookup(argv)
+            if "movablekeys" in spec.flags and spec.key_finder is None:
+                return True
+        return False
+
+    def classify(self, request: Any) -> tuple[str, int]:
+        """Where a procedure runs: at its one shard's leader, or coordinated.
+        (A footprint that cannot be had is reported where it runs.)"""
+        node = self.node
+        try:
+            shards = sorted(request_footprints(node, request))
+        except FootprintError:
+            return "single", node.shard
+        if len(shards) <= 1:
+            return "single", shards[0] if shards else node.shard
+        return "multi", -1
+
+    def _may_expire(self, key: bytes) -> bool:
+        return self.seq.try_local(Footprint(writes=(key,)), self.wall_us()) is not None
+
+    def stats(self) -> dict[str, int]:
+        return self.seq.stats()
+
+
+def covers_owns(node: "NodeCore", fp: Footprint):
+    """The ``owns`` test of a single-shard run under Luigi: our shard's keys
+    inside the footprint; anything else ends the run (NeedRemote)."""
+    shard_of, shard = node.slots.shard_of, node.shard
+    return lambda key: shard_of(key) == shard and fp.covers(key)
+
+
+__all__ = ["LuigiCoordinator", "LuigiLeader", "NeedRemote", "covers_owns", "request_footprints"]
