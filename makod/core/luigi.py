@@ -194,7 +194,7 @@ class LuigiCoordinator(Coordinator):
 
     def _on_proposed(self, msg: LuigiProposed) -> None:
         node = self.node
-        node.luigi.owd.observe(msg.src, msg.sent_us, node.luigi.wall_us())
+        node.luigi.owd.observe(msg.src, msg.owd_us)
         txn = self.active.get(msg.txn)
         if txn is None or txn.phase != PROPOSE or msg.shard not in txn.pending:
             return
@@ -216,8 +216,6 @@ class LuigiCoordinator(Coordinator):
             node.luigi.send(leader, LuigiAgreed(shard, node.id, txn.id, txn.t))
 
     def _on_ready(self, msg: LuigiReady) -> None:
-        node = self.node
-        node.luigi.owd.observe(msg.src, msg.sent_us, node.luigi.wall_us())
         txn = self.active.get(msg.txn)
         if txn is None or txn.phase != START or msg.shard not in txn.pending:
             if txn is None and msg.ok and msg.txn in self.aborted:
@@ -409,7 +407,6 @@ class LuigiLeader:
     def _on_dispatch(self, msg: LuigiDispatch) -> None:
         node = self.node
         now_us = self.wall_us()
-        self.owd.observe(msg.src, msg.sent_us, now_us)
         reason = ""
         t = None
         if not self._serving():
@@ -420,13 +417,14 @@ class LuigiLeader:
             t = self.seq.propose(msg.txn, msg.t, Footprint.from_wire(msg.footprint), node.mono_ms)
             if t is None:
                 reason = "queue full"
-        self.send(msg.src, LuigiProposed(node.shard, node.id, msg.txn, t is not None, t or 0, now_us, reason))
+        owd_us = now_us - msg.sent_us
+        self.send(msg.src, LuigiProposed(node.shard, node.id, msg.txn, t is not None, t or 0, owd_us, reason))
 
     def _on_agreed(self, msg: LuigiAgreed) -> None:
         node = self.node
         if not self.seq.agree(msg.txn, msg.t):
             self.send(msg.src, LuigiReady(node.shard, node.id, msg.txn, False, node.replica.epoch, 0, [],
-                                          self.wall_us(), "unknown transaction"))
+                                          "unknown transaction"))
             return
         self.poll()
 
@@ -436,7 +434,7 @@ class LuigiLeader:
         seq = self.seq
         if not seq.entries:
             return
-        for entry in seq.startable(self.wall_us()):
+        for entry in seq.startable(self.wall_us(), self.node.mono_ms):
             seq.start(entry)
             if entry.payload is not None:
                 seq.finish(entry.txn)
@@ -452,18 +450,17 @@ class LuigiLeader:
         if not self._serving():
             self.seq.finish(entry.txn)
             self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, False, replica.epoch, 0, [],
-                                              self.wall_us(), "not leader"))
+                                              "not leader"))
             return
         fp = entry.fp
         ok, clock, reason = replica.prepare(entry.txn, sorted(fp.writes))
         if not ok:
             self.seq.finish(entry.txn)
             self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, False, replica.epoch, 0, [],
-                                              self.wall_us(), reason))
+                                              reason))
             return
         items = replica.read_items(sorted(fp.reads | fp.writes))
-        self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, True, replica.epoch, clock, items,
-                                          self.wall_us(), ""))
+        self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, True, replica.epoch, clock, items, ""))
 
     def _prepared_done(self, txn: tuple) -> None:
         if self.seq.finish(txn) is not None:

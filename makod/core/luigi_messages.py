@@ -1,9 +1,12 @@
 """Messages of Luigi (timestamp-ordered transactions, luigi.py) among shard leaders.
 
-``txn`` ids are the coordinator's, as in txn_messages.py. ``sent_us`` is the
-sender's wall clock when it sent the message (microseconds): receivers
-estimate one-way delays from it (owd.py). Started transactions finish with
-Mako's TxnInstall or TxnAbort.
+``txn`` ids are the coordinator's, as in txn_messages.py. A dispatch carries
+``sent_us``, the coordinator's wall clock when it sent it (microseconds); the
+leader answers ``owd_us``, its own clock on arrival minus that: the delay
+from the coordinator to it plus their clocks' offset, which is exactly what
+the coordinator must add to its clock to stamp a timestamp that lands on
+time at that leader (owd.py). Started transactions finish with Mako's
+TxnInstall or TxnAbort.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ class LuigiDispatch(Message):
 class LuigiProposed(Message):
     """The timestamp this leader proposes (``t``, bumped or not), or ok=False."""
 
-    __slots__ = ("shard", "src", "txn", "ok", "t", "sent_us", "reason")
+    __slots__ = ("shard", "src", "txn", "ok", "t", "owd_us", "reason")
     TYPE = 54
 
-    def __init__(self, shard, src, txn, ok, t, sent_us, reason) -> None:
+    def __init__(self, shard, src, txn, ok, t, owd_us, reason) -> None:
         self.shard, self.src, self.txn, self.ok, self.t = shard, src, tuple(txn), ok, t
-        self.sent_us, self.reason = sent_us, reason
+        self.owd_us, self.reason = owd_us, reason
 
 
 @message
@@ -53,9 +56,9 @@ class LuigiReady(Message):
     for it (locks on its writes held, as a Mako prepare) and the records of
     its footprint's keys: items are [key, record | None, version, deps | None]."""
 
-    __slots__ = ("shard", "src", "txn", "ok", "epoch", "clock", "items", "sent_us", "reason")
+    __slots__ = ("shard", "src", "txn", "ok", "epoch", "clock", "items", "reason")
     TYPE = 56
 
-    def __init__(self, shard, src, txn, ok, epoch, clock, items, sent_us, reason) -> None:
+    def __init__(self, shard, src, txn, ok, epoch, clock, items, reason) -> None:
         self.shard, self.src, self.txn, self.ok = shard, src, tuple(txn), ok
-        self.epoch, self.clock, self.items, self.sent_us, self.reason = epoch, clock, items, sent_us, reason
+        self.epoch, self.clock, self.items, self.reason = epoch, clock, items, reason

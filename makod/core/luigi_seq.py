@@ -36,6 +36,11 @@ from typing import Any
 Range = tuple[bytes, "bytes | None"]
 WHOLE: Range = (b"", None)
 
+# An agreed entry waits for the clock at most this long: waiting only lets
+# transactions still on their way take their place before it (else they
+# are bumped), so a clock far behind costs this, not its offset.
+MAX_CLOCK_WAIT_MS = 200.0
+
 # Bounds: per-key timestamps kept for bumping (older ones fold into the
 # floor, which then bumps conservatively), started ranges remembered.
 MAX_KEY_MARKS = 200_000
@@ -227,17 +232,20 @@ class Sequencer:
         return True
 
     # -- progress ----------------------------------------------------------------------
-    def startable(self, wall_us: int) -> list[Entry]:
+    def startable(self, wall_us: int, now_ms: float = 0.0) -> list[Entry]:
         """Entries that may start now, in timestamp order; the caller starts
-        each (``start``) before asking again."""
+        each (``start``) before asking again. ``now_ms``: the monotonic
+        clock, which bounds the wait for the wall clock (MAX_CLOCK_WAIT_MS)."""
         if not self.entries:
             return []
         clock = self.clock_us(wall_us)
+        waited = now_ms - MAX_CLOCK_WAIT_MS
         blocking: list[Footprint] = [e.fp for e in self.entries.values() if e.started]
         out = []
         for entry in sorted((e for e in self.entries.values() if not e.started), key=Entry.key):
             fp = entry.fp
-            if entry.agreed and entry.t <= clock and not any(fp.conflicts(b) for b in blocking):
+            due = entry.t <= clock or entry.since_ms <= waited
+            if entry.agreed and due and not any(fp.conflicts(b) for b in blocking):
                 out.append(entry)
             # Started now or waiting, it is ahead of everything after it.
             blocking.append(fp)

@@ -1,8 +1,8 @@
 """One-way delay estimates per peer, from the send times messages carry.
 
 A sample is ``receive wall time - send wall time`` (both microseconds, on two
-different clocks): it is the delay plus the clock offset between the two
-nodes, and may be negative. Samples are kept anyway: a timestamp stamped as
+different clocks, measured by the receiver and sent back): it is the delay
+plus the clock offset between the two nodes, and may be negative. Samples are kept anyway: a timestamp stamped as
 ``sender now + estimate`` then lands near the receiver's own clock, which is
 what Luigi needs (clocks serve speed only). The estimate is a percentile over
 a sliding window of the latest samples.
@@ -24,13 +24,14 @@ class OwdEstimator:
         self.samples: dict[int, deque[int]] = {}
         self._cache: dict[int, int] = {}
 
-    def observe(self, peer: int, sent_us: int, received_us: int) -> None:
+    def observe(self, peer: int, owd_us: int) -> None:
+        """One sample of the delay to ``peer``: its clock on arrival minus ours at sending."""
         samples = self.samples.get(peer)
         if samples is None:
             if len(self.samples) >= MAX_PEERS:
                 return
             samples = self.samples[peer] = deque(maxlen=self.window)
-        samples.append(received_us - sent_us)
+        samples.append(owd_us)
         self._cache.pop(peer, None)
 
     def estimate_us(self, peer: int, default_us: int = 0) -> int:

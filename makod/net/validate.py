@@ -71,6 +71,7 @@ class Validator:
             # Luigi's timestamps and send times: wall-clock microseconds.
             "t": lambda v: _int_in(v, 0, 1 << 62),
             "sent_us": lambda v: _int_in(v, 0, 1 << 62),
+            "owd_us": lambda v: _int_in(v, -(1 << 62), 1 << 62),  # clock offsets make it negative
             "footprint": _footprint_shape,
         }
         for name in _COUNTERS:
