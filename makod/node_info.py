@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from makod.server import Node
 
 DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"]
-ALL_SECTIONS = DEFAULT_SECTIONS + ["mako"]
+ALL_SECTIONS = DEFAULT_SECTIONS + ["mako", "luigi"]
 
 
 def _rss_bytes() -> int:
@@ -179,6 +179,15 @@ class NodeInfo:
     def _section_mako(self) -> list[tuple[str, Any]]:
         st = self.node.core.status()
         return [(k, v) for k, v in st.items() if not isinstance(v, (dict, list))]
+
+    def _section_luigi(self) -> list[tuple[str, Any]]:
+        # protocol: luigi's order at this node's shard while it leads: how
+        # many transactions passed it, how many were bumped above a
+        # conflicting timestamp or repositioned to the agreed one.
+        luigi = self.node.core.luigi
+        if luigi is None:
+            return [("luigi_enabled", 0)]
+        return [("luigi_enabled", 1), *luigi.stats().items()]
 
     # -- CONFIG -------------------------------------------------------------------------
     def _build_params(self) -> dict[str, tuple[Callable[[], str], Callable[[str], None] | None]]:

@@ -1,5 +1,6 @@
 """Cross-shard bank transfers (WATCH/GET/MULTI/SET/EXEC) while shard leaders
-are SIGKILLed and restarted, on 2 shards x 3 replicas of real processes.
+are SIGKILLed and restarted, on 2 shards x 3 replicas of real processes,
+under Mako and under Luigi.
 
 Invariants checked:
 * every MULTI/EXEC snapshot of all balances sums to the total;
@@ -15,6 +16,7 @@ import random
 import threading
 import time
 
+import pytest
 import redis
 
 from makod.core.slots import key_slot
@@ -25,10 +27,12 @@ INITIAL = 1000
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.ResponseError)
 
 
-def test_transfers_survive_leader_kills(tmp_path):
+@pytest.mark.parametrize("protocol", ["mako", "luigi"])
+def test_transfers_survive_leader_kills(tmp_path, protocol):
     shards = {0 if key_slot(a.encode()) < 8192 else 1 for a in ACCOUNTS}
     assert shards == {0, 1}  # the accounts really span both shards
-    cluster = Cluster(tmp_path / "d", shards=2, replicas=3)
+    config = None if protocol == "mako" else {"protocol": protocol}
+    cluster = Cluster(tmp_path / "d", shards=2, replicas=3, config=config)
     cluster.start()
     try:
         _run(cluster)
