@@ -4,8 +4,9 @@ Events sit in a heap ordered by (time, sequence number), so equal times keep
 insertion order and a seed replays exactly. The world injects faults (loss,
 duplication, delay spikes that reorder, partitions both ways and one way,
 crashes that keep only what reached the disk, pauses, leadership handovers,
-clocks that drift and step) and checks after every chosen slot that no slot
-ever has two values.
+clocks that drift and step), adds the WAN's delays between datacenters when
+given one (geo.py), and checks after every chosen slot that no slot ever has
+two values.
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def test_the_peer_link_releases_jittered_messages_in_send_order():
         rng = random.Random(5)
         for i in range(50):
             link.send_later(b"%d" % i, 5.0 + rng.random() * 20.0)  # jitter far larger than the send gaps
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # the last release is due by about 25 ms
         assert not link.held and link.timer is None
 
     asyncio.run(run())
