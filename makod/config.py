@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from makod.links import MAX_LINK_MS, Link, LinkModel, pair_key
+
 NUM_SLOTS = 16384
 PROTOCOLS = ("mako", "2pc-paxos", "luigi")
 ACK_MODES = ("durable", "speculative")
@@ -84,8 +86,13 @@ class ClusterConfig:
     tls: Any = None  # makod.tls.TlsConfig when the config has a tls: section
     timeout: int = 0  # close a client idle this many seconds (0: never), as Redis's `timeout`
     # One-way delay added to every message between replicas in different
-    # datacenters (WAN emulation for benchmarks).
+    # datacenters (WAN emulation for benchmarks). Kept for old configs: it is
+    # the default link of ``links`` (below), which says more.
     inject_delay_ms: float = 0.0
+    # Per pair of datacenters: one-way delay and jitter (makod/links.py).
+    links: LinkModel = field(default_factory=LinkModel)
+    # Where benchmark clients sit (one of the replicas' datacenters); None: nowhere in particular.
+    client_datacenter: str | None = None
     # Shard leaders gather in this datacenter when they can (Mako's geo layout:
     # certification among leaders stays local, replication crosses the WAN).
     # Default: each shard's first replica's datacenter; "none" disables it.
@@ -251,6 +258,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
+        "links", "client_datacenter",
     }
     for key in data:
         if key not in known:
@@ -372,15 +380,95 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         aclfile = os.path.join(os.path.dirname(os.path.abspath(source)), aclfile)
     cfg.aclfile = aclfile
     cfg.timeout = v.integer(data, "timeout", lo=0, hi=1 << 31, default=cfg.timeout)
-    cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=10_000, default=cfg.inject_delay_ms)
+    cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=MAX_LINK_MS, default=cfg.inject_delay_ms)
+    dcs = {r.datacenter for r in cfg.replicas}
+    cfg.links = _parse_links(v, data, dcs, cfg.election_timeout_ms, cfg.inject_delay_ms)
     cfg.leader_datacenter = v.string(data, "leader_datacenter", default=None)
     if cfg.leader_datacenter is not None and cfg.leader_datacenter != "none":
-        dcs = {r.datacenter for r in cfg.replicas}
         if cfg.leader_datacenter not in dcs:
             raise ConfigError(source, "leader_datacenter", f"one of the datacenters ({', '.join(sorted(dcs))}) or none",
                               cfg.leader_datacenter)
+    cfg.client_datacenter = v.string(data, "client_datacenter", default=None)
+    if cfg.client_datacenter is not None and cfg.client_datacenter not in dcs:
+        raise ConfigError(source, "client_datacenter", f"one of the datacenters ({', '.join(sorted(dcs))})",
+                          cfg.client_datacenter)
     cfg.procedure_modules = _module_names(source, data.get("procedure_modules", []))
     return cfg
+
+
+def _parse_links(v: "_Validator", data: dict, dcs: set[str], election_timeout_ms: int,
+                 inject_delay_ms: float) -> LinkModel:
+    """The ``links:`` section (docs/OPERATIONS.md, "WAN links")::
+
+        links:
+          default: {delay_ms: 10, jitter_ms: 1}   # any two distinct datacenters not listed
+          pairs:
+            - {between: [dc0, dc1], delay_ms: 25, jitter_ms: 2}
+
+    Without ``links.default``, ``inject_delay_ms`` is the default delay
+    (configs written before links keep working); giving both is refused, as
+    one would silently lose to the other.
+    """
+    source = v.source
+    raw = data.get("links")
+    default = Link(inject_delay_ms)
+    if raw is None:
+        _check_round_trip(source, "inject_delay_ms", default, election_timeout_ms)
+        return LinkModel(default)
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "links", "a mapping with default and/or pairs", raw)
+    for key in raw:
+        if key not in ("default", "pairs"):
+            raise ConfigError(source, f"links.{key}", "default or pairs", key)
+    if "default" in raw:
+        if "inject_delay_ms" in data:
+            raise ConfigError(source, "links.default", "absent when inject_delay_ms is given (both set the default "
+                              "delay; keep links.default)", raw["default"])
+        default = _parse_link(v, raw["default"], "links.default", ("delay_ms", "jitter_ms"))
+    _check_round_trip(source, "links.default", default, election_timeout_ms)
+    pairs_raw = raw.get("pairs", [])
+    if not isinstance(pairs_raw, list):
+        raise ConfigError(source, "links.pairs", "a list of {between: [dcA, dcB], delay_ms, jitter_ms}", pairs_raw)
+    pairs: dict[tuple[str, str], Link] = {}
+    for i, item in enumerate(pairs_raw):
+        where = f"links.pairs[{i}]"
+        link = _parse_link(v, item, where, ("between", "delay_ms", "jitter_ms"))
+        between = item.get("between")
+        if (not isinstance(between, list) or len(between) != 2
+                or not all(isinstance(dc, str) for dc in between)):
+            raise ConfigError(source, f"{where}.between", "two datacenter names, like [dc0, dc1]", between,
+                              "between" in item)
+        for dc in between:
+            if dc not in dcs:
+                raise ConfigError(source, f"{where}.between", f"datacenters of the replicas ({', '.join(sorted(dcs))})",
+                                  dc)
+        key = pair_key(*between)
+        if key in pairs:
+            raise ConfigError(source, f"{where}.between", "a pair no earlier entry gives (links are symmetric)", between)
+        _check_round_trip(source, where, link, election_timeout_ms)
+        pairs[key] = link
+    return LinkModel(default, pairs)
+
+
+def _parse_link(v: "_Validator", raw: Any, where: str, keys: tuple[str, ...]) -> Link:
+    if not isinstance(raw, dict):
+        raise ConfigError(v.source, where, "a mapping with " + ", ".join(keys), raw)
+    for key in raw:
+        if key not in keys:
+            raise ConfigError(v.source, f"{where}.{key}", "one of " + ", ".join(keys), key)
+    return Link(v.number(raw, "delay_ms", where, lo=0, hi=MAX_LINK_MS),
+                v.number(raw, "jitter_ms", where, lo=0, hi=MAX_LINK_MS, default=0.0))
+
+
+def _check_round_trip(source: str, where: str, link: Link, election_timeout_ms: int) -> None:
+    # A leader's lease runs 0.9 election timeouts from the send time of what a
+    # majority acknowledged (docs/ARCHITECTURE.md, "Clocks and leases"): a
+    # slower round trip never yields a lease, and the shard never serves.
+    worst_rtt_ms = 2 * (link.delay_ms + link.jitter_ms)
+    if worst_rtt_ms >= 0.9 * election_timeout_ms:
+        raise ConfigError(source, where, f"a round trip 2 x (delay_ms + jitter_ms) below 0.9 x election_timeout_ms "
+                          f"({0.9 * election_timeout_ms:g} ms; raise election_timeout_ms for a slower WAN)",
+                          f"{worst_rtt_ms:g} ms")
 
 
 def _module_names(source: str, raw: Any) -> list[str]:
@@ -465,6 +553,9 @@ class _Validator:
 
     def number(self, d: dict, key: str, where: str = "", lo: float = 0, hi: float = 1e12, default: Any = ...) -> float:
         if key not in d:
+            if default is ...:
+                raise ConfigError(self.source, self._path(where, key), f"a number {lo}-{hi} (required field)", None,
+                                  False)
             return default
         value = d[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:

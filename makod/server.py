@@ -153,6 +153,8 @@ class Node:
         # TLS contexts are made here, so bad files stop the start (main.py says which).
         self.client_tls = tls.client_server_context(cfg.tls) if cfg.tls else None
         self.tls_server: asyncio.AbstractServer | None = None
+        # Jitter only: not the protocol's randomness, and never the global one.
+        self.link_rng = random.Random(os.urandom(8))
         self.peers = PeerTransport(
             self.me.node_id,
             self.me.host,  # only the address the config gives this replica
@@ -163,7 +165,7 @@ class Node:
             num_shards=len(cfg.shards),
             ssl_contexts=(tls.peer_server_context(cfg.tls), tls.peer_client_context(cfg.tls)) if cfg.tls else None,
             reserved_ports={p for r in cfg.replicas for p in (r.resp_port, r.peer_port, r.tls_port) if p},
-            delay_ms=self._delay_to,
+            delay_ms=self._delay_to if cfg.links.has_delay() else None,
         )
         # Set while a durable write keeps failing (disk full, I/O error): write
         # commands get MISCONF here, reads go on; cleared once writes pass.
@@ -306,8 +308,9 @@ class Node:
                 transport.close()
 
     def _delay_to(self, peer: int) -> float:
-        other = self.cfg.by_id(peer)
-        return self.cfg.inject_delay_ms if other.datacenter != self.me.datacenter else 0.0
+        """One message's emulated WAN delay to ``peer`` (the config's ``links``);
+        the transport keeps each link's messages in order despite jitter."""
+        return self.cfg.links.delay_ms(self.me.datacenter, self.cfg.by_id(peer).datacenter, self.link_rng)
 
     # -- the driver's host side ---------------------------------------------------------------
     def schedule_pump(self) -> None:

@@ -8,8 +8,9 @@ Each node listens on its peer port and keeps one outgoing link per peer,
 reconnecting with backoff. Messages are fire-and-forget: Paxos retransmits
 what matters, so a link that is down drops messages rather than hoarding
 them (the queue of a link is bounded in bytes). An optional one-way delay per
-destination emulates a WAN for benchmarks; messages on one link keep their
-order because they all wait the same time.
+message (the config's link model, with jitter) emulates a WAN for
+benchmarks; messages on one link still leave in the order they were sent,
+as TCP would deliver them (links.FifoRelease).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections import deque
 from typing import Callable
 
 import msgpack
 
 from makod.codec import pack
+from makod.links import FifoRelease
 
 from makod.core.messages import Message, to_wire
 from makod.net.peer_auth import HANDSHAKE_MAX_BYTES, TAG_BYTES, Dialer, FrameReader, Listener, PeerAuthError
@@ -143,12 +146,18 @@ class _OutboundProtocol(asyncio.Protocol):
 class _Link:
     """The outgoing side towards one peer."""
 
-    def __init__(self, transport_owner: "PeerTransport", peer: int, host: str, port: int, delay_s: float) -> None:
+    def __init__(self, transport_owner: "PeerTransport", peer: int, host: str, port: int) -> None:
         self.owner = transport_owner
         self.peer = peer
         self.host = host
         self.port = port
-        self.delay_s = delay_s
+        # Messages held back by the emulated WAN, in send order: (release ms, data).
+        # One timer for the head, not one per message: asyncio does not keep
+        # timers with equal deadlines in order, and FIFO is the point.
+        self.held: deque[tuple[float, bytes]] = deque()
+        self.held_bytes = 0
+        self.fifo = FifoRelease()
+        self.timer: asyncio.TimerHandle | None = None
         self.writer: asyncio.Transport | None = None
         self.sealer: Dialer | None = None
         self.protocol: _OutboundProtocol | None = None
@@ -170,6 +179,31 @@ class _Link:
         self.queued.append(data)
         self.queued_bytes += len(data)
         self.connect()
+
+    def send_later(self, data: bytes, delay_ms: float) -> None:
+        if self.held_bytes + len(data) > MAX_QUEUED_BYTES:
+            self.dropped += 1  # fire-and-forget, as when the link is down
+            return
+        loop = asyncio.get_running_loop()
+        self.held.append((self.fifo.release_at(loop.time() * 1000, delay_ms), data))
+        self.held_bytes += len(data)
+        if self.timer is None:
+            self.timer = loop.call_at(self.held[0][0] / 1000, self._release)
+
+    def _release(self) -> None:
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        now_ms = loop.time() * 1000
+        # The head is due (its timer fired, perhaps within the clock's
+        # resolution of its time); the rest go when their time has come.
+        first = True
+        while self.held and (first or self.held[0][0] <= now_ms):
+            first = False
+            _, data = self.held.popleft()
+            self.held_bytes -= len(data)
+            self.send(data)
+        if self.held and not self.owner.closed:
+            self.timer = loop.call_at(self.held[0][0] / 1000, self._release)
 
     def connect(self) -> None:
         if self.connecting or self.owner.closed:
@@ -262,6 +296,8 @@ class PeerTransport:
         deliver: Callable[[Message], None],
         secret: bytes,
         num_shards: int,
+        # The one-way delay (ms) for the next message to a peer, called per
+        # message so that each may draw its own jitter; None: no delay.
         delay_ms: Callable[[int], float] | None = None,
         ssl_contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         reserved_ports: set[int] | None = None,
@@ -282,8 +318,9 @@ class PeerTransport:
         self.deliver = deliver
         self.closed = False
         self.server: asyncio.AbstractServer | None = None
+        self.delay_ms = delay_ms
         self.links = {
-            peer: _Link(self, peer, host, p, (delay_ms(peer) if delay_ms else 0.0) / 1000.0)
+            peer: _Link(self, peer, host, p)
             for peer, (host, p) in peers.items()
             if peer != node_id
         }
@@ -301,8 +338,9 @@ class PeerTransport:
             return
         link = self.links[peer]
         data = pack_message(msg)
-        if link.delay_s > 0:
-            asyncio.get_running_loop().call_later(link.delay_s, link.send, data)
+        delay_ms = self.delay_ms(peer) if self.delay_ms is not None else 0.0
+        if delay_ms > 0 or link.held:  # behind held messages even with no delay of its own
+            link.send_later(data, delay_ms)
         else:
             link.send(data)
 
@@ -312,6 +350,9 @@ class PeerTransport:
     async def close(self) -> None:
         self.closed = True
         for link in self.links.values():
+            if link.timer is not None:
+                link.timer.cancel()
+                link.timer = None
             if link.protocol is not None and link.protocol.transport is not None:
                 link.protocol.transport.close()
         for inbound in list(self.inbound):

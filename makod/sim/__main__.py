@@ -4,6 +4,7 @@
     python -m makod.sim --sweep --seeds 2000 --jobs 2    # every core and shape, every profile
     python -m makod.sim --seed 4242 --profile harsh --shards 2 --trace   # replay one case
     python -m makod.sim --sweep --plant epoch-gap --seeds 200            # does the sweep catch it?
+    python -m makod.sim --sweep --geo --profile harsh --seeds 200        # across a WAN (sim/geo.py)
 
 A failing case prints the exact command that replays it.
 """
@@ -40,14 +41,18 @@ from makod.sim.sweep import CaseResult, sweep
 @click.option("--txn-ratio", type=float, default=None, help="Weight of MULTI/EXEC transactions.")
 @click.option("--safety-ms", default=6000.0, show_default=True, help="Simulated time with faults.")
 @click.option("--plant", type=click.Choice(sorted(BUGS)), default=None, help="Put back a fixed bug (see planted.py).")
+@click.option("--geo", is_flag=True,
+              help="Put replicas in 2-3 datacenters 5-50 ms apart, with jitter (drawn from the seed).")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shapes: bool, jobs: int,
          replicas: int, learners: int, shards: int, protocol: str, ack: str, preferred_leaders: bool,
-         proc_ratio: float | None, txn_ratio: float | None, safety_ms: float, plant: str | None, trace: bool) -> None:
+         proc_ratio: float | None, txn_ratio: float | None, safety_ms: float, plant: str | None, geo: bool,
+         trace: bool) -> None:
     """Run simulated clusters under faults and check every safety invariant."""
     shape = None if sweep_shapes else dict(
         replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack,
         preferred_leaders=preferred_leaders, proc_ratio=proc_ratio, txn_ratio=txn_ratio, safety_ms=safety_ms,
+        geo=geo,
     )
     profiles = list(PROFILES) if profile == "all" else [profile]
     if one_seed is not None:
@@ -55,7 +60,7 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
         if shape is None:
             from makod.sim.runner import shape_for
 
-            params = shape_for(one_seed)
+            params = dict(shape_for(one_seed), geo=geo)
         with planted(plant):
             for prof in profiles:
                 result = run_seed(one_seed, profile=prof, trace=trace, **params)
@@ -82,7 +87,7 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
         if done % 100 == 0:
             click.echo(f"{done} cases, {counts['failed']} failed ({time.monotonic() - started:.0f}s)")
 
-    sweep(first, seeds, profiles, jobs=jobs, shape=shape, plant=plant, on_result=report)
+    sweep(first, seeds, profiles, jobs=jobs, shape=shape, plant=plant, on_result=report, geo=geo)
     click.echo(
         f"{counts['ok'] + counts['failed']} cases (seeds {first}..{first + seeds - 1}, profiles "
         f"{', '.join(profiles)}): {counts['failed']} failed, {counts['ops']} operations, "

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from makod.sim import logcheck
 from makod.sim.checker import CheckFailed, check_convergence, check_history
 from makod.sim.faults import Faults
+from makod.sim.geo import draw_wan
 from makod.sim.workload import QUEUE_KINDS, Mix, Workload
-from makod.sim.world import World
+from makod.sim.world import World, layout
 
 
 @dataclass
@@ -37,7 +38,7 @@ class RunResult:
 # What run_seed does when a parameter is not given (the replay command prints the rest).
 DEFAULTS = dict(
     replicas=3, learners=0, shards=1, protocol="mako", ack="durable", preferred_leaders=False,
-    profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0, plant=None,
+    profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0, plant=None, geo=False,
 )
 
 
@@ -101,11 +102,14 @@ def run_seed(
     intensity: float = 1.0,
     profile: str = "default",
     trace: bool = False,
+    geo: bool = False,
 ) -> RunResult:
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity, profile)
+    # The WAN layout has its own stream: --geo leaves the seed's faults as they were.
+    wan = draw_wan(random.Random(seed * 6271 + 5), layout(shards, replicas, learners)) if geo else None
     world = World(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
-        protocol=protocol, ack=ack, preferred_leaders=preferred_leaders,
+        protocol=protocol, ack=ack, preferred_leaders=preferred_leaders, wan=wan,
     )
     workload = workload_for(seed, world, shards, txn_ratio, proc_ratio)
     workload.start()
@@ -158,7 +162,7 @@ def run_seed(
         chosen_slots=len(world.chosen),
         stats=dict(world.stats),
         fingerprint=digest.hexdigest()[:16],
-        faults=faults.describe(),
+        faults=faults.describe() + (f"; wan: {wan.describe()}" if wan is not None else ""),
         trace=world.trace_lines,
         history=workload.history,
         workload=f"{workload.clients} clients, {len(workload.keys)} list keys, "

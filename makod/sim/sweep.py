@@ -35,9 +35,11 @@ class CaseResult:
         return replay_command(self.seed, self.params)
 
 
-def case_params(seed: int, profile: str, shape: dict | None, plant: str | None) -> dict:
+def case_params(seed: int, profile: str, shape: dict | None, plant: str | None, geo: bool = False) -> dict:
     params = dict(shape if shape is not None else shape_for(seed))
     params["profile"] = profile
+    if geo:
+        params["geo"] = True
     if plant:
         params["plant"] = plant
     return params
@@ -59,10 +61,10 @@ def run_case(args: tuple[int, dict]) -> CaseResult:
 
 
 def cases(first: int, count: int, profiles: Iterable[str], shape: dict | None = None,
-          plant: str | None = None) -> Iterator[tuple[int, dict]]:
+          plant: str | None = None, geo: bool = False) -> Iterator[tuple[int, dict]]:
     for seed in range(first, first + count):
         for profile in profiles:
-            yield seed, case_params(seed, profile, shape, plant)
+            yield seed, case_params(seed, profile, shape, plant, geo)
 
 
 def sweep(
@@ -74,9 +76,10 @@ def sweep(
     plant: str | None = None,
     stop_at_first_failure: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
+    geo: bool = False,
 ) -> list[CaseResult]:
-    """Run every case; returns the results in case order."""
-    todo = list(cases(first, count, list(profiles), shape, plant))
+    """Run every case (``geo``: each across a drawn WAN); returns the results in case order."""
+    todo = list(cases(first, count, list(profiles), shape, plant, geo))
     results: list[CaseResult] = []
     if jobs <= 1:
         for case in todo:

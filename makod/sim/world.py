@@ -4,8 +4,9 @@ Events sit in a heap ordered by (time, sequence number), so equal times keep
 insertion order and a seed replays exactly. The world injects faults (loss,
 duplication, delay spikes that reorder, partitions both ways and one way,
 crashes that keep only what reached the disk, pauses, leadership handovers,
-clocks that drift and step) and checks after every chosen slot that no slot
-ever has two values.
+clocks that drift and step), adds the WAN's delays between datacenters when
+given one (geo.py), and checks after every chosen slot that no slot ever has
+two values.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from makod.driver import DriverConfig
 from makod.core.txn_messages import TxnDecision
 from makod.sim import logcheck, nemesis
 from makod.sim.faults import Faults
+from makod.sim.geo import Wan
 from makod.sim.node import SimNode
 from makod.storage.memory_store import MemoryStore
 
@@ -29,6 +31,16 @@ WALL_BASE_MS = 1_800_000_000_000  # the simulated wall clock starts in 2027
 
 class SafetyViolation(AssertionError):
     pass
+
+
+def layout(shards: int, replicas: int, learners: int) -> list[tuple[list[int], list[int]]]:
+    """Each shard's (voters, learners) node ids: shard by shard, voters first."""
+    per_shard = replicas + learners
+    return [
+        (list(range(s * per_shard, s * per_shard + replicas)),
+         list(range(s * per_shard + replicas, (s + 1) * per_shard)))
+        for s in range(shards)
+    ]
 
 
 class World:
@@ -48,6 +60,7 @@ class World:
         log_retain_slots: int | None = None,
         checkpoint_every_ms: float | None = None,
         trace_enabled: bool = False,
+        wan: Wan | None = None,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -56,12 +69,9 @@ class World:
         self.tick_ms = tick_ms
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
-        per_shard = replicas + learners
-        self.members = [
-            (list(range(s * per_shard, s * per_shard + replicas)),
-             list(range(s * per_shard + replicas, (s + 1) * per_shard)))
-            for s in range(shards)
-        ]
+        self.members = layout(shards, replicas, learners)
+        # Datacenters and the delays between them (geo.py); None: one LAN.
+        self.wan = wan
         self.shard_of_node = {n: s for s, (v, l) in enumerate(self.members) for n in v + l}
         self.ids = sorted(self.shard_of_node)
         self.num_shards = shards
@@ -242,7 +252,8 @@ class World:
             return
         f = self.faults
         if not self.faults_on:
-            self._deliver_later(src, dst, msg, f.delay_ms_min)
+            # The WAN is no fault: it stays when the faults stop.
+            self._deliver_later(src, dst, msg, f.delay_ms_min + self._wan_delay_ms(src, dst))
             return
         if type(msg) is Promise and msg.ok and self.rng.random() < f.crash_after_promise_rate:
             self.at(self.rng.random() * 5, lambda: self.crash(src))
@@ -264,7 +275,11 @@ class World:
             if copy and self.rng.random() < f.late_duplicate_share:
                 # A copy that turns up seconds later, after restarts and elections.
                 delay += 1000 + self.rng.random() * 5000
-            self._deliver_later(src, dst, msg, delay)
+            self._deliver_later(src, dst, msg, delay + self._wan_delay_ms(src, dst))
+
+    def _wan_delay_ms(self, src: int, dst: int) -> float:
+        # Drawn last, and only with a WAN: runs without one keep their random stream.
+        return self.wan.delay_ms(src, dst, self.rng) if self.wan is not None else 0.0
 
     def _deliver_later(self, src: int, dst: int, msg: Message, delay: float) -> None:
         def deliver() -> None:
