@@ -21,7 +21,7 @@ def test_bounded_sweep_over_every_profile():
     assert not failures, "\n".join(failures)
     shapes = {(r.params["shards"], r.params["replicas"], r.params["protocol"]) for r in results}
     assert len(results) == SEEDS * len(PROFILES)
-    assert {s for s, _, _ in shapes} == {1, 2, 3} and {p for _, _, p in shapes} == {"mako", "2pc-paxos"}
+    assert {s for s, _, _ in shapes} == {1, 2, 3} and {p for _, _, p in shapes} == {"mako", "2pc-paxos", "luigi"}
     assert sum(r.ops for r in results) > 50_000  # the cases did real work
 
 
