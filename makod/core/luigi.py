@@ -136,6 +136,12 @@ class LuigiTxn(DistTxn):
 class LuigiCoordinator(Coordinator):
     """Mako's coordinator with certification replaced by timestamp order."""
 
+    def __init__(self, node: "NodeCore") -> None:
+        super().__init__(node)
+        # (txn, shard) started there and let go without an Install: what a
+        # participant that missed the TxnAbort learns when it asks (decision).
+        self.released: dict[tuple, bool] = {}
+
     def start(self, token: Any, request: Any) -> None:
         node = self.node
         self.seq += 1
@@ -294,7 +300,15 @@ class LuigiCoordinator(Coordinator):
         self._done(txn, _error(text), self.node.replica.zero)
 
     # -- aborts ------------------------------------------------------------------------------------
+    def decision(self, txn_id: tuple, participant_shard: int) -> tuple[str, Any, Any]:
+        if (txn_id, participant_shard) in self.released:
+            return "abort", None, None
+        return super().decision(txn_id, participant_shard)
+
     def _release_one(self, shard: int, txn_id: tuple, leader: int | None) -> None:
+        self.released[(txn_id, shard)] = True
+        if len(self.released) > 200_000:
+            del self.released[next(iter(self.released))]
         if shard == self.node.shard:
             self.node.replica.abort_prepared(txn_id)  # finishes its place in our order too
         elif leader is not None:
