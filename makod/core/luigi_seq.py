@@ -273,10 +273,13 @@ class Sequencer:
         if t > self.started_us:
             self.started_us = t
         write_t, read_t = self.write_t, self.read_t
+        # The invariant Tiga's order rests on: conflicting transactions start
+        # (so execute, install and apply) in timestamp order.
         for key in fp.writes:
-            if write_t.get(key, 0) < t:
-                write_t[key] = t
+            assert write_t.get(key, 0) < t and read_t.get(key, 0) < t, ("started out of timestamp order", key, t)
+            write_t[key] = t
         for key in fp.reads:
+            assert write_t.get(key, 0) < t, ("started out of timestamp order", key, t)
             if read_t.get(key, 0) < t:
                 read_t[key] = t
         for rng in fp.write_ranges:

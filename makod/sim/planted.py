@@ -30,6 +30,8 @@ class PlantedBug:
     name: str
     what: str
     patches: Callable[[], list[tuple[object, str, object]]]  # (owner, attribute, replacement)
+    # The cluster shape a sweep for it runs (None: drawn from each seed).
+    shape: dict | None = None
 
 
 def _epoch_gap() -> list:
@@ -108,6 +110,30 @@ def _forward_ballot() -> list:
     ]
 
 
+def _luigi_early_release() -> list:
+    from makod.core.luigi import LuigiLeader
+
+    original = LuigiLeader._start_remote
+
+    def start_remote(self: LuigiLeader, entry) -> None:
+        # Let conflicting successors start as soon as this leader started it,
+        # before every involved leader executed and installed it.
+        original(self, entry)
+        self.seq.finish(entry.txn)
+
+    return [(LuigiLeader, "_start_remote", start_remote)]
+
+
+def _luigi_no_bump() -> list:
+    from makod.core.luigi_seq import Sequencer
+
+    # Proposals keep the coordinator's timestamp even below a conflicting
+    # one already started here.
+    return [(Sequencer, "_bump_floor", lambda self, fp: 0)]
+
+
+LUIGI_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=False, protocol="luigi")
+
 BUGS: dict[str, PlantedBug] = {
     bug.name: bug
     for bug in [
@@ -120,6 +146,10 @@ BUGS: dict[str, PlantedBug] = {
         PlantedBug("coord-records", "7: coordinator records live only in memory", _coord_records_volatile),
         PlantedBug("forward-ballot", "8: forwards run under any ballot, and a bounced one is dropped on retry",
                    _forward_ballot),
+        PlantedBug("luigi-early-release", "Luigi: a transaction leaves a leader's queue before it is installed "
+                   "everywhere", _luigi_early_release, LUIGI_SHAPE),
+        PlantedBug("luigi-no-bump", "Luigi: a late arrival is not bumped above conflicting started transactions",
+                   _luigi_no_bump, LUIGI_SHAPE),
     ]
 }
 
