@@ -281,7 +281,7 @@ class LuigiCoordinator(Coordinator):
         txn.kept = set(txn.ops_by_shard) | {node.shard}
         for shard in list(txn.clocks):
             if shard not in txn.kept:
-                self._release_one(shard, txn.id, node.leader_of(shard))
+                self._release_one(shard, txn.id, node.leader_of(shard), committing=True)
                 del txn.clocks[shard]
         self._commit(txn)
 
@@ -291,8 +291,8 @@ class LuigiCoordinator(Coordinator):
 
     def _done(self, txn: LuigiTxn, result: Any, deps: tuple) -> None:  # type: ignore[override]
         node = self.node
-        for shard in txn.shards:
-            if shard not in txn.kept:
+        if not txn.kept:  # it commits nowhere (read-only, a failed WATCH, an error)
+            for shard in txn.shards:
                 self._release_one(shard, txn.id, node.leader_of(shard))
         super()._done(txn, result, deps)
 
@@ -305,10 +305,14 @@ class LuigiCoordinator(Coordinator):
             return "abort", None, None
         return super().decision(txn_id, participant_shard)
 
-    def _release_one(self, shard: int, txn_id: tuple, leader: int | None) -> None:
-        self.released[(txn_id, shard)] = True
-        if len(self.released) > 200_000:
-            del self.released[next(iter(self.released))]
+    def _release_one(self, shard: int, txn_id: tuple, leader: int | None, committing: bool = False) -> None:
+        """Let ``shard`` go without an Install. ``committing``: the transaction
+        commits on other shards (whose coordinator record then answers a
+        participant that asks); else it commits nowhere, which we remember."""
+        if not committing:
+            self.released[(txn_id, shard)] = True
+            if len(self.released) > 200_000:
+                del self.released[next(iter(self.released))]
         if shard == self.node.shard:
             self.node.replica.abort_prepared(txn_id)  # finishes its place in our order too
         elif leader is not None:

@@ -274,12 +274,13 @@ class Sequencer:
             self.started_us = t
         write_t, read_t = self.write_t, self.read_t
         # The invariant Tiga's order rests on: conflicting transactions start
-        # (so execute, install and apply) in timestamp order.
+        # (so execute, install and apply) in timestamp order (equal
+        # timestamps go in txn id order, the same at every leader).
         for key in fp.writes:
-            assert write_t.get(key, 0) < t and read_t.get(key, 0) < t, ("started out of timestamp order", key, t)
+            assert write_t.get(key, 0) <= t and read_t.get(key, 0) <= t, ("started out of timestamp order", key, t)
             write_t[key] = t
         for key in fp.reads:
-            assert write_t.get(key, 0) < t, ("started out of timestamp order", key, t)
+            assert write_t.get(key, 0) <= t, ("started out of timestamp order", key, t)
             if read_t.get(key, 0) < t:
                 read_t[key] = t
         for rng in fp.write_ranges:
