@@ -300,6 +300,7 @@ class Sweep:
                 if broken is not None:
                     done(_row(cell, None, error=broken))
                     continue
+                _wait_preferred_leaders(bench)
                 step(f"{name}, RTT {2 * cell.delay_ms:g} ms: {cell.workload}")
                 done(self._run_cell(bench, cell))
         finally:
@@ -395,6 +396,25 @@ class ServerProbe:
         if len(self.luigi) != 2 or self.luigi[0] is None or self.luigi[1] is None:
             return None
         return {f: self.luigi[1][f] - self.luigi[0][f] for f in self.FIELDS}
+
+
+def _wait_preferred_leaders(bench: BenchCluster, timeout_s: float = 20.0) -> None:
+    """Until every shard's preferred leader (config.preferred_leader) leads and serves, or ``timeout_s``:
+    a cluster just started may elect another replica first and hand over later, in the middle of a cell."""
+    from makoctl.procs import node_status
+
+    cfg = bench.cfg
+    deadline = time.monotonic() + timeout_s
+    for shard in range(len(cfg.shards)):
+        node_id = cfg.preferred_leader(shard)
+        if node_id is None:
+            continue
+        rep = cfg.by_id(node_id)
+        while time.monotonic() < deadline:
+            st = node_status(rep, cfg.requirepass)
+            if st and st.get("role") == "leader" and st.get("serving"):
+                break
+            time.sleep(0.2)
 
 
 def _leader_datacenters(bench: BenchCluster) -> list[str | None]:
