@@ -9,7 +9,7 @@ import click
 
 @click.group()
 def bench() -> None:
-    """Measure makodb: RESP throughput, failover time, TPC-C, a micro-benchmark."""
+    """Measure makodb: RESP throughput, failover time, TPC-C, a micro-benchmark, protocols side by side."""
 
 
 # (module, attribute): each attribute is a click command added to the group.
@@ -18,6 +18,7 @@ _SUBCOMMANDS = [
     ("makoctl.bench.failover_bench", "failover"),
     ("makoctl.bench.tpcc", "tpcc"),
     ("makoctl.bench.micro", "micro"),
+    ("makoctl.bench.compare", "compare"),
 ]
 
 for _module, _attr in _SUBCOMMANDS:

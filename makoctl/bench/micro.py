@@ -16,7 +16,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import click
 import redis
@@ -36,6 +36,7 @@ from makoctl.bench.tpcc.common import (
     open_cluster,
     results_table,
     run_clients,
+    window_sampler,
 )
 
 LOAD_BATCH = 5000
@@ -96,6 +97,10 @@ class Params:
     ops: int
     cross_shard: float
     zipf: float
+    # Shards a cross-shard transaction spreads its operations over, round robin
+    # from its home shard (at most the cluster's shards). 2: half on home, half
+    # on one other shard (the CLI's shape); Tiga's microbenchmark uses 3.
+    shards_per_txn: int = 2
 
 
 @click.command()
@@ -158,10 +163,28 @@ def micro(
 
 def _main(bench: BenchCluster, params: Params, clients: int, duration: float, warmup: float, check: bool,
           as_json: bool, seed: int) -> int:
+    note = (lambda s: None) if as_json else (lambda s: err_console.print(s, highlight=False))
+    code, report = run(bench, params, clients, duration, warmup, check, seed, note,
+                       live=err_console.is_terminal and not as_json, plain=not err_console.is_terminal and not as_json)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_report(report, params, clients, check)
+    return code
+
+
+def run(bench: BenchCluster, params: Params, clients: int, duration: float, warmup: float, check: bool, seed: int,
+        note: Callable[[str], None] = lambda s: None, live: bool = False, plain: bool = False,
+        sample_cpu: Callable[[], float] | None = None) -> tuple[int, dict[str, Any]]:
+    """One run on ``bench``: ``(exit code, report)``; the report is what ``--json`` prints.
+
+    ``live``/``plain``: the throughput line on stderr (see ``run_clients``).
+    ``sample_cpu``: called at the start and the end of the measured window;
+    the difference goes to ``report["server_cpu"]``.
+    """
     cfg = bench.cfg
     slots = SlotMap([s.slots for s in cfg.shards])
     space = KeySpace(slots, params.keys)
-    note = (lambda s: None) if as_json else (lambda s: err_console.print(s, highlight=False))
     if params.cross_shard > 0 and space.shards == 1:
         note("--cross-shard needs 2 or more shards: every transaction is single-shard on this cluster")
     if params.ops == 1 and params.cross_shard > 0:
@@ -188,8 +211,8 @@ def _main(bench: BenchCluster, params: Params, clients: int, duration: float, wa
     def counter() -> int:
         return sum(s.completed for c in per_client for s in c.values())
 
-    errors = run_clients(clients, make, window, counter, err_console.is_terminal and not as_json, "micro",
-                         plain=not err_console.is_terminal and not as_json)
+    cpu = window_sampler(window, sample_cpu)
+    errors = run_clients(clients, make, window, counter, live, "micro", plain=plain)
     if errors:
         raise BenchError(str(errors[0]))
     measured = min(duration, max(0.0, time.monotonic() - window.start))
@@ -217,6 +240,14 @@ def _main(bench: BenchCluster, params: Params, clients: int, duration: float, wa
         },
     }
     report.update(per_type)  # each type's figures at the top level too, as bench tpcc does
+    server_cpu_s = cpu.result()
+    if server_cpu_s is not None and measured > 0:
+        committed = sum(merged[t].commits for t in TYPES)
+        report["server_cpu"] = {
+            "cpu_s": round(server_cpu_s, 3),
+            "cores_used": round(server_cpu_s / measured, 3),
+            "cpu_us_per_txn": round(server_cpu_s * 1e6 / committed, 1) if committed else None,
+        }
     code = 0
     if check:
         # every committed increment in or out of the measured window counts
@@ -232,22 +263,23 @@ def _main(bench: BenchCluster, params: Params, clients: int, duration: float, wa
                               "committed", highlight=False)
             code = 1
     client.close()
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        c = report["cluster"]
-        title = (f"micro: {params.keys:,} keys, read ratio {params.read_ratio:g}, {params.ops} ops/txn, "
-                 f"cross-shard {params.cross_shard:g}, zipf {params.zipf:g}, {clients} clients, "
-                 f"{c['shards']}x{c['replicas']} {c['protocol']}, {measured:g}s")
-        console.print(results_table(title, per_type, LABELS, rollbacks=False))
-        m = report["measured"]
-        console.print(f"[bold]TPS {report['tps']:,.1f}[/]   ops/s {report['ops_per_s']:,.0f}   "
-                      f"reads {m['read_pct'] if m['read_pct'] is not None else '-'}%   "
-                      f"cross-shard {m['cross_shard_pct'] if m['cross_shard_pct'] is not None else '-'}%",
-                      highlight=False)
-        if check:
-            console.print(f"consistency: counters {report['consistency']['counters']}", highlight=False)
-    return code
+    return code, report
+
+
+def _print_report(report: dict[str, Any], params: Params, clients: int, check: bool) -> None:
+    c = report["cluster"]
+    measured = report["duration_s"]
+    title = (f"micro: {params.keys:,} keys, read ratio {params.read_ratio:g}, {params.ops} ops/txn, "
+             f"cross-shard {params.cross_shard:g}, zipf {params.zipf:g}, {clients} clients, "
+             f"{c['shards']}x{c['replicas']} {c['protocol']}, {measured:g}s")
+    console.print(results_table(title, report["transactions"], LABELS, rollbacks=False))
+    m = report["measured"]
+    console.print(f"[bold]TPS {report['tps']:,.1f}[/]   ops/s {report['ops_per_s']:,.0f}   "
+                  f"reads {m['read_pct'] if m['read_pct'] is not None else '-'}%   "
+                  f"cross-shard {m['cross_shard_pct'] if m['cross_shard_pct'] is not None else '-'}%",
+                  highlight=False)
+    if check:
+        console.print(f"consistency: counters {report['consistency']['counters']}", highlight=False)
 
 
 def _client_body(i: int, cfg: Any, space: KeySpace, params: Params, seed: int, window: Window,
@@ -255,6 +287,7 @@ def _client_body(i: int, cfg: Any, space: KeySpace, params: Params, seed: int, w
     rng = random.Random(f"{seed}:micro:{i}")
     home = i % space.shards
     zipfs = [Zipf(space.per_shard(s), params.zipf, rng) for s in range(space.shards)]
+    spread = max(2, min(params.shards_per_txn, space.shards, params.ops))
 
     def body() -> None:
         client = ClusterClient(cfg, socket_timeout=60)
@@ -262,14 +295,16 @@ def _client_body(i: int, cfg: Any, space: KeySpace, params: Params, seed: int, w
         try:
             while not window.stop.is_set() and mono() < window.end:
                 cross = space.shards > 1 and params.ops > 1 and rng.random() < params.cross_shard
-                other = None
-                if cross:
+                touched = [home]
+                if cross and spread == 2:
                     other = rng.randrange(space.shards - 1)
-                    other += other >= home
+                    touched.append(other + (other >= home))
+                elif cross:
+                    touched += rng.sample([s for s in range(space.shards) if s != home], spread - 1)
                 reads: list[bytes] = []
                 writes: list[bytes] = []
                 for n in range(params.ops):
-                    shard = other if cross and n % 2 == 1 else home
+                    shard = touched[n % len(touched)]
                     key = space.key(shard, zipfs[shard].next())
                     (reads if rng.random() < params.read_ratio else writes).append(key)
                 args = {"r": reads, "w": writes}

@@ -7,7 +7,7 @@ import os
 import random
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import click
 import redis
@@ -20,7 +20,16 @@ from makod.procs.tpcc_check import CONDITION_TEXT, CONDITIONS
 from makod.procs.tpcc_schema import CUSTOMERS, DISTRICTS, ITEMS, META_KEY, item_prefix, k_w, warehouse_prefix
 from makoctl.bench.tpcc import check as checker
 from makoctl.bench.tpcc import driver
-from makoctl.bench.tpcc.common import BenchCluster, BenchError, cluster_options, console, err_console, open_cluster, results_table
+from makoctl.bench.tpcc.common import (
+    BenchCluster,
+    BenchError,
+    cluster_options,
+    console,
+    err_console,
+    open_cluster,
+    results_table,
+    server_cpu_sampler,
+)
 from makoctl.bench.tpcc.gen import MIX, TYPES, NURandC
 from makoctl.bench.tpcc.load import TABLES, LoadError, LoadPlan, run_load
 
@@ -137,17 +146,35 @@ class Ui:
 
 def _main(bench: BenchCluster, ui: Ui, warehouses: int, clients: int | None, duration: float, warmup: float,
           check: bool, check_only: bool, seed: int, load_workers: int | None, items: int, processes: int = 1) -> int:
+    code, report = run(bench, ui, warehouses, clients, duration, warmup, check, check_only, seed, load_workers, items,
+                       processes)
+    if ui.as_json:
+        click.echo(json.dumps(report, indent=2))
+    return code
+
+
+def run(bench: BenchCluster, ui: Ui, warehouses: int, clients: int | None, duration: float, warmup: float,
+        check: bool, check_only: bool, seed: int, load_workers: int | None, items: int,
+        processes: int = 1, sample_cpu: Callable[[], float] | None = None) -> tuple[int, dict[str, Any]]:
+    """Load (or reuse), run and maybe check on ``bench``: ``(exit code, report)``.
+
+    The report is the object ``--json`` prints; tables and notes go through
+    ``ui`` (nothing is printed with ``Ui(as_json=True)``). ``sample_cpu``:
+    server CPU seconds so far, sampled at the measured window's start and end
+    [default: every makod's CPU time from /proc].
+    """
     client = ClusterClient(bench.cfg, socket_timeout=120)
     try:
         return _bench(bench, client, ui, warehouses, clients, duration, warmup, check, check_only, seed,
-                      load_workers, items, processes)
+                      load_workers, items, processes, sample_cpu)
     finally:
         client.close()
 
 
 def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, clients: int | None,
            duration: float, warmup: float, check: bool, check_only: bool, seed: int, load_workers: int | None,
-           items: int, processes: int = 1) -> int:
+           items: int, processes: int = 1,
+           sample_cpu: Callable[[], float] | None = None) -> tuple[int, dict[str, Any]]:
     cfg = bench.cfg
     slots = SlotMap([shard.slots for shard in cfg.shards])
     meta = client.call("tpcc.get", {"keys": [META_KEY]}, route_key=META_KEY)[0]
@@ -168,9 +195,7 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
         report["consistency"] = _named(results, CONDITIONS)
         report["violations"] = violations
         _print_check(ui, "consistency", report["consistency"], violations)
-        if ui.as_json:
-            click.echo(json.dumps(report, indent=2))
-        return 1 if violations else 0
+        return (1 if violations else 0), report
 
     W = warehouses
     if items != ITEMS:
@@ -215,9 +240,7 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
         _print_check(ui, "consistency after load", report["consistency_after_load"], violations)
         if violations:
             report["violations"] = [dict(v, phase="after load") for v in violations]
-            if ui.as_json:
-                click.echo(json.dumps(report, indent=2))
-            return 1
+            return 1, report
 
     # -- run -------------------------------------------------------------------------------------
     if fresh:
@@ -226,7 +249,7 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
     consts = NURandC.for_run(rng, meta["c_load"])
     spec = driver.RunSpec(cfg, W, items, prefixes, item_prefixes, consts, seed, n_clients)
     ui.note(f"running {n_clients} terminals on {W} warehouse(s) for {warmup:g}s warmup + {duration:g}s")
-    sampler = _server_cpu_sampler(cfg)
+    sampler = sample_cpu or server_cpu_sampler(cfg)
     stats, measured, server_cpu = driver.run(spec, warmup, duration, live=ui.live and not ui.as_json,
                                              plain=not ui.live and not ui.as_json, processes=processes,
                                              sample_cpu=sampler)
@@ -234,6 +257,7 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
     if server_cpu is not None and measured > 0:
         cores = server_cpu / measured
         report["server_cpu"] = {
+            "cpu_s": round(server_cpu, 3),
             "cores_used": round(cores, 3),
             "cpu_us_per_txn": round(server_cpu * 1e6 / max(1.0, report["tps"] * measured), 1),
             "tps_per_server_core": round(report["tps"] / cores, 1) if cores > 0 else None,
@@ -260,36 +284,10 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
         _print_check(ui, "consistency after run (11: after load)", final, violations)
     else:
         _print_results(ui, report)
-    if ui.as_json:
-        click.echo(json.dumps(report, indent=2))
-    return code
+    return code, report
 
 
 # -- pieces ------------------------------------------------------------------------------------------
-
-
-def _server_cpu_sampler(cfg: Any):
-    """Sum of user+system CPU seconds of every makod of the cluster on this machine."""
-    from makoctl.procs import node_status
-
-    pids = []
-    for rep in cfg.replicas:
-        status = node_status(rep, cfg.requirepass)
-        if status and status.get("pid"):
-            pids.append(int(status["pid"]))
-
-    def sample() -> float:
-        total = 0.0
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(") ", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
-    return sample if pids else None
 
 
 def _load(ui: Ui, cfg: Any, plan: LoadPlan, prefixes: dict, item_prefixes: list, workers: int) -> int:

@@ -85,6 +85,25 @@ class BenchCluster:
     def replicas(self) -> int:
         return len(self.cfg.shards[0].replicas)
 
+    def restart(self, inject_delay_ms: float) -> None:
+        """Stop the ephemeral cluster and start it again on the same data with another inject_delay_ms
+        (the delay is read at start only); its data, a loaded TPC-C database too, stays."""
+        if self.ephemeral_dir is None or self.data_dir is None:
+            raise BenchError("only a cluster the benchmark started itself can be restarted")
+        path = os.path.join(self.data_dir, CONFIG_NAME)
+        proc = _makoctl("cluster", "stop", "--data-dir", self.data_dir, timeout=90)
+        if proc.returncode != 0:
+            raise BenchError(f"could not stop the ephemeral cluster:\n{proc.stderr.strip() or proc.stdout.strip()}")
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+        raw["inject_delay_ms"] = inject_delay_ms
+        with open(path, "w") as f:
+            yaml.safe_dump(raw, f, sort_keys=False)
+        proc = _makoctl("cluster", "start", "--data-dir", self.data_dir, "--json", "--timeout", "60", timeout=120)
+        if proc.returncode != 0:
+            raise BenchError(f"could not restart the ephemeral cluster:\n{proc.stderr.strip() or proc.stdout.strip()}")
+        self.cfg = load_config_file(path)
+
     def close(self) -> None:
         if self.ephemeral_dir is None:
             return
@@ -105,8 +124,16 @@ def open_cluster(
     inject_delay_ms: float | None,
     base_port: int | None,
     status: Callable[[str], None] = lambda s: None,
+    leaders: str = "co-located",
 ) -> BenchCluster:
-    """The cluster to benchmark: a running one, or an ephemeral one started here."""
+    """The cluster to benchmark: a running one, or an ephemeral one started here.
+
+    ``leaders`` (ephemeral clusters): "co-located", every shard's preferred
+    leader in dc0 (the default layout); "spread", shard s's in dc(s mod R):
+    replica r of shard s sits in dc((r + s) mod R), so each shard's first
+    replica, which config's default ``leader_datacenter`` prefers, is in its own
+    datacenter.
+    """
     ephemeral_only = {
         "--shards": shards, "--replicas": replicas, "--protocol": protocol, "--ack": ack,
         "--inject-delay-ms": inject_delay_ms, "--base-port": base_port,
@@ -137,6 +164,12 @@ def open_cluster(
         base = base_port or free_port_block(shards * replicas)
         data = default_config_dict(shards, replicas, base)
         data["cluster"] = "makobench"
+        if leaders == "spread":
+            for shard in data["shards"]:
+                for r, rep in enumerate(shard["replicas"]):
+                    rep["datacenter"] = f"dc{(r + shard['id']) % replicas}"
+        elif leaders != "co-located":
+            raise ValueError(f"leaders: {leaders!r}")
         if protocol:
             data["protocol"] = protocol
         if ack:
@@ -215,6 +248,30 @@ def wait_leaders(cfg: ClusterConfig, timeout_s: float) -> None:
                 "(`makoctl cluster status`)"
             )
         time.sleep(0.2)
+
+
+def server_cpu_sampler(cfg: ClusterConfig) -> Callable[[], float] | None:
+    """Sum of user+system CPU seconds of every makod of the cluster on this machine (None: no pid known)."""
+    from makoctl.procs import node_status
+
+    pids = []
+    for rep in cfg.replicas:
+        status = node_status(rep, cfg.requirepass)
+        if status and status.get("pid"):
+            pids.append(int(status["pid"]))
+
+    def sample() -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(") ", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    return sample if pids else None
 
 
 # -- statistics ----------------------------------------------------------------------------------
@@ -377,6 +434,36 @@ def run_clients(
     for t in threads:
         t.join()
     return errors
+
+
+class WindowSample:
+    """``sample()`` taken at a window's start and end, in a thread; ``result()``: end minus start (or None)."""
+
+    def __init__(self, window: Window, sample: Callable[[], float] | None) -> None:
+        self.values: list[float] = []
+        self.sample = sample
+        self.done = threading.Event()
+        if sample is None:
+            self.done.set()
+        else:
+            threading.Thread(target=self._run, args=(window,), daemon=True, name="window-sample").start()
+
+    def _run(self, window: Window) -> None:
+        try:
+            for t in (window.start, window.end):
+                if window.stop.wait(max(0.0, t - time.monotonic())):
+                    return  # the run was stopped: no figure
+                self.values.append(self.sample())  # type: ignore[misc]
+        finally:
+            self.done.set()
+
+    def result(self, wait_s: float = 5.0) -> float | None:
+        self.done.wait(wait_s)
+        return self.values[1] - self.values[0] if len(self.values) == 2 else None
+
+
+def window_sampler(window: Window, sample: Callable[[], float] | None) -> WindowSample:
+    return WindowSample(window, sample)
 
 
 MAX_ATTEMPTS = 100  # calls of one transaction before it counts as failed
