@@ -112,7 +112,7 @@ def test_bad_options_are_usage_errors(tmp_path) -> None:
     assert proc.returncode == 2 and "--shards" in proc.stderr
     proc = makoctl("bench", "tpcc", "--warehouses", "0", check=False)
     assert proc.returncode == 2 and "--warehouses" in proc.stderr
-    proc = makoctl("bench", "tpcc", "--protocol", "luigi", check=False)
+    proc = makoctl("bench", "tpcc", "--protocol", "tiga", check=False)
     assert proc.returncode == 2 and "--protocol" in proc.stderr
     proc = makoctl("bench", "tpcc", "--data-dir", str(tmp_path / "nothing"), check=False)
     assert proc.returncode == 1 and "no cluster" in proc.stderr
