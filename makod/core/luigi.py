@@ -278,6 +278,12 @@ class LuigiCoordinator(Coordinator):
         # clocks of the shards that write, and ours (the coordinator record);
         # release the others so their successors may start.
         node = self.node
+        if txn.id[1] != node.replica.epoch:
+            # We were re-elected while it waited: its record would be logged
+            # in an epoch other than its id names, and replicas that read
+            # past the end of that epoch would answer "abort" for it.
+            self._abort(txn, retry=True)
+            return
         txn.kept = set(txn.ops_by_shard) | {node.shard}
         for shard in list(txn.clocks):
             if shard not in txn.kept:
