@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from makod.core.slots import key_slot
-from tests.integration.cluster_util import Cluster
+from tests.integration.cluster_util import Cluster, wait_for
 
 
 def _keys_on_both_shards(prefix: str, n: int) -> list[str]:
@@ -33,11 +33,32 @@ def _keys_on_both_shards(prefix: str, n: int) -> list[str]:
     return out[0] + out[1]
 
 
+# A procedure that declares one footprint and touches a key outside it.
+SNEAKY = """
+from makod.core.procedures import procedure
+
+
+@procedure("luigi.sneaky", footprint=lambda a: list(a["declared"]))
+def sneaky(tx, a):
+    for key in a["declared"]:
+        tx.put(key, 1)
+    tx.put(a["other"], 1)
+    return 0
+"""
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("luigi") / "d", shards=2, replicas=3, config={"protocol": "luigi"})
+    data_dir = tmp_path_factory.mktemp("luigi") / "d"
+    data_dir.mkdir()
+    (data_dir / "luigiprocs.py").write_text(SNEAKY)  # beside the cluster.yaml makod reads
+    c = Cluster(data_dir, shards=2, replicas=3, config={"protocol": "luigi", "procedure_modules": ["luigiprocs"]})
     c.start()
     try:
+        # Leaders move to their preferred replicas (dc0) soon after a start:
+        # wait, so the tests below do not race a handover.
+        for shard in (0, 1):
+            wait_for(lambda: c.leader(shard) == f"s{shard}r0", timeout=30, what=f"shard {shard}'s preferred leader")
         yield c
     finally:
         c.stop()
@@ -63,7 +84,7 @@ def test_contended_cross_shard_increments_all_commit(cluster: Cluster) -> None:
                 try:
                     p.execute()
                 except redis.RedisError as exc:
-                    errors.append(repr(exc))
+                    errors.append(str(exc))
         finally:
             c.close()
 
@@ -117,6 +138,19 @@ def test_procedures_need_footprints(cluster: Cluster) -> None:
     with pytest.raises(redis.ResponseError, match="protocol luigi needs a transaction's keys before it runs: "
                                                    "procedure 'bank.transfer' declares no footprint"):
         c.execute_command("MAKO", "CALL", "bank.transfer", msgpack.packb({"from": "a", "to": "b", "amount": 1}))
+
+
+def test_a_key_outside_the_footprint_is_refused_and_nothing_is_written(cluster: Cluster) -> None:
+    c = _client(cluster)
+    a, b = _keys_on_both_shards("fp", 1)
+    cases = [
+        ({"declared": [b"{t}a"], "other": b"{t}b"}, "{t}b"),  # one shard: run at its leader
+        ({"declared": [a.encode(), b.encode()], "other": b"{t}c"}, "{t}c"),  # two shards: coordinated
+    ]
+    for args, outside in cases:
+        with pytest.raises(redis.ResponseError, match=r"touched a key outside its declared footprint \(" + outside):
+            c.execute_command("MAKO", "CALL", "luigi.sneaky", msgpack.packb(args))
+        assert c.exists(*args["declared"], args["other"]) == 0
 
 
 def test_sort_by_pattern_is_refused_with_a_clear_error(cluster: Cluster) -> None:
