@@ -20,7 +20,10 @@ NAME = "sim.append_read"
 
 
 def _footprint(args: dict) -> list:
-    return sorted({mop[1] for mop in args["mops"] if mop[0] != "scan"})
+    # Keys, then the ranges scanned (Mako only prefetches the keys; Luigi
+    # orders by all of it).
+    keys = sorted({mop[1] for mop in args["mops"] if mop[0] != "scan"})
+    return keys + [[mop[1], mop[2][0]] for mop in args["mops"] if mop[0] == "scan"]
 
 
 def append_read(tx: ProcTxn, args: dict) -> list[Any]:
