@@ -78,6 +78,9 @@ class Host(Protocol):
     def on_event(self, kind: str, detail: str) -> None:
         """Something an operator wants in the log: a role change, a snapshot."""
 
+    def schedule_wakeup(self, delay_ms: float) -> None:
+        """Call ``Driver.wake`` in about ``delay_ms`` (sooner than the next tick)."""
+
     def on_chosen(self, slot: int, value: bytes) -> None:
         """A slot this replica learned is chosen (the simulator checks that no
         slot is ever chosen with two values)."""
@@ -151,6 +154,10 @@ class Driver:
         self.maybe_checkpoint()
         self.pump()
 
+    def wake(self) -> None:
+        self.core.wake(self.clock.mono_ms(), self.clock.wall_ms())
+        self.pump()
+
     def receive(self, msg: Message) -> None:
         """A peer's message. The host pumps afterwards (at once, or once per loop
         iteration so that everything that arrived together shares one sync)."""
@@ -182,9 +189,12 @@ class Driver:
                 self._again = False
                 self._pump_once()
                 if not self._again:
-                    return
+                    break
         finally:
             self._in_loop = False
+        wakeup = self.core.wakeup_in_ms()
+        if wakeup is not None:
+            self.host.schedule_wakeup(wakeup)
 
     def _pump_once(self) -> None:
         core = self.core

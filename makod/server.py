@@ -182,6 +182,7 @@ class Node:
         self.pending: dict[int, tuple[Session, int]] = {}
         self.dirty: set[ClientProtocol] = set()
         self.pump_scheduled = False
+        self.wakeup_due: float | None = None  # monotonic seconds (schedule_wakeup)
         self.stats = NodeInfo(self)
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
@@ -317,6 +318,22 @@ class Node:
         if not self.pump_scheduled:
             self.pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
+
+    def schedule_wakeup(self, delay_ms: float) -> None:
+        if delay_ms >= self.cfg.tick_ms:
+            return  # the next tick comes first
+        due = time.monotonic() + delay_ms / 1000
+        if self.wakeup_due is not None and self.wakeup_due <= due:
+            return
+        self.wakeup_due = due
+        asyncio.get_running_loop().call_later(delay_ms / 1000, self._wake)
+
+    def _wake(self) -> None:
+        if self.wakeup_due is not None and time.monotonic() + 0.0005 < self.wakeup_due:
+            return  # a sooner wake-up was asked for and ran: this is a stale timer
+        self.wakeup_due = None
+        self.driver.wake()
+        self._flush_clients()
 
     def _pump(self) -> None:
         self.pump_scheduled = False

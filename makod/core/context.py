@@ -92,6 +92,7 @@ class DirectContext:
         "may_block",
         "db",
         "databases",
+        "expired",
     )
 
     def __init__(
@@ -145,6 +146,9 @@ class DirectContext:
         self.ops: list[tuple] = []
         self.undo: list = []
         self.written: set[bytes] = set()
+        # Keys this run deleted only because they had expired (a read's side
+        # effect: Luigi lets a run that declared a key read-only do that).
+        self.expired: set[bytes] = set()
 
     # -- reads -----------------------------------------------------------------
     def get(self, key: bytes) -> Record | None:
@@ -167,6 +171,7 @@ class DirectContext:
             return None
         if rec.expire_ms is not None and rec.expire_ms <= self.now_ms:
             self._write((OP_DEL, key), key, rec)
+            self.expired.add(key)
             return None
         if rec.deps is not None and rec.deps is not self.deps:
             self.deps = vec_join(self.deps, rec.deps, self.wm)

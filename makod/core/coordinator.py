@@ -368,10 +368,14 @@ class Coordinator:
                 return
             by_shard.setdefault(node.slots.shard_of(op[1]), []).append(op)
         txn.ops_by_shard = by_shard
+        self._after_run(txn, ctx)
         if by_shard:
             self._prepare(txn)
         else:
             self._validate(txn)
+
+    def _after_run(self, txn: DistTxn, ctx: ScratchContext) -> None:
+        """A run finished with ops to commit (a hook for protocols that check them)."""
 
     def _enter(self, txn: DistTxn, phase: int) -> None:
         """Start a phase that waits on shards: nothing answered yet, a fresh deadline."""

@@ -102,14 +102,16 @@ def request_footprints(node: "NodeCore", request: Any) -> dict[int, Footprint]:
                     raise FootprintError(f"{spec.name.upper()} names keys in its data (BY/GET patterns)")
                 if spec.key_finder is None:
                     try:
-                        keys, ranges, readonly = procedure_footprint(argv)
+                        read_keys, read_ranges, write_keys, write_ranges = procedure_footprint(argv)
                     except ValueError as exc:
                         raise FootprintError(str(exc)) from None
-                    for key in keys:
-                        ik = dbs.encode(0, key)
-                        part(shard_of(ik))[0 if readonly else 1].add(ik)
-                    for start, end in ranges:
-                        add_range(start, end, not readonly)
+                    for which, keys in ((0, read_keys), (1, write_keys)):
+                        for key in keys:
+                            ik = dbs.encode(0, key)
+                            part(shard_of(ik))[which].add(ik)
+                    for write, ranges in ((False, read_ranges), (True, write_ranges)):
+                        for start, end in ranges:
+                            add_range(start, end, write)
                     continue
             which = 1 if spec.is_write else 0
             for key in spec.keys(argv):
@@ -122,7 +124,7 @@ def request_footprints(node: "NodeCore", request: Any) -> dict[int, Footprint]:
 
 
 class LuigiTxn(DistTxn):
-    __slots__ = ("shards", "fps", "proposals", "t", "kept")
+    __slots__ = ("shards", "fps", "proposals", "t", "kept", "expired")
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
         super().__init__(txn_id, token, request)
@@ -131,6 +133,7 @@ class LuigiTxn(DistTxn):
         self.proposals: dict[int, int] = {}
         self.t = 0
         self.kept: set[int] = set()  # shards whose start is finished by an Install
+        self.expired: set[bytes] = set()  # keys the run deleted only because they expired
 
 
 class LuigiCoordinator(Coordinator):
@@ -273,6 +276,9 @@ class LuigiCoordinator(Coordinator):
         txn.phase = READ
         super()._fetch(txn)
 
+    def _after_run(self, txn: LuigiTxn, ctx: Any) -> None:  # type: ignore[override]
+        txn.expired = ctx.expired
+
     def _prepare(self, txn: LuigiTxn) -> None:  # type: ignore[override]
         # Every involved shard is started (Mako's prepare) already: keep the
         # clocks of the shards that write, and ours (the coordinator record);
@@ -284,6 +290,13 @@ class LuigiCoordinator(Coordinator):
             # past the end of that epoch would answer "abort" for it.
             self._abort(txn, retry=True)
             return
+        expired = txn.expired
+        for shard, ops in txn.ops_by_shard.items():
+            fp = txn.fps.get(shard)
+            for op in ops:
+                if fp is None or not (fp.covers_write(op[1]) or op[1] in expired):
+                    self._fail(txn, errors.LUIGI_OUTSIDE_FOOTPRINT.format(_show(op[1]) + ", written"))
+                    return
         txn.kept = set(txn.ops_by_shard) | {node.shard}
         for shard in list(txn.clocks):
             if shard not in txn.kept:
@@ -485,6 +498,16 @@ class LuigiLeader:
             return
         items = replica.read_items(sorted(fp.reads | fp.writes))
         self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, True, replica.epoch, clock, items, ""))
+
+    def due_in_ms(self) -> float | None:
+        """How soon an agreed entry's timestamp comes due on our clock (None:
+        none waits for the clock): the host wakes us then rather than at the
+        next tick, since a due entry holds up everything conflicting."""
+        if not self.seq.entries:
+            return None
+        clock = self.seq.clock_us(self.wall_us())
+        first = min((e.t for e in self.seq.entries.values() if e.agreed and not e.started and e.t > clock), default=None)
+        return None if first is None else (first - clock) / 1000.0
 
     def _prepared_done(self, txn: tuple) -> None:
         if self.seq.finish(txn) is not None:

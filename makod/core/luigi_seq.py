@@ -77,6 +77,10 @@ class Footprint:
             return True
         return any(_in(key, r) for r in self.write_ranges) or any(_in(key, r) for r in self.read_ranges)
 
+    def covers_write(self, key: bytes) -> bool:
+        """May the transaction write ``key``?"""
+        return key in self.writes or any(_in(key, r) for r in self.write_ranges)
+
     def covers_range(self, start: bytes, end: bytes | None) -> bool:
         for lo, hi in self.write_ranges + self.read_ranges:
             if lo <= start and (hi is None or (end is not None and end <= hi)):
@@ -211,15 +215,18 @@ class Sequencer:
         """A single-shard transaction at this leader: its timestamp if it may run
         now (nothing conflicting unfinished), and then it counts as started and
         finished; None if it must queue (``enqueue_local``)."""
-        if self.entries:
-            for entry in self.entries.values():
-                if entry.fp.conflicts(fp):
-                    return None
         t = self.clock_us(wall_us)
         low = self._bump_floor(fp)
-        self.txns += 1
         if t <= low:
             t = low + 1
+        if self.entries:
+            # Only what is started, or queued at or before its timestamp, is
+            # ahead of it (a multi-shard entry stamped in the future is not).
+            for entry in self.entries.values():
+                if (entry.started or entry.t <= t) and entry.fp.conflicts(fp):
+                    return None
+        self.txns += 1
+        if t > self.clock_us(wall_us):
             self.bumped += 1
         self._mark_started(fp, t)
         return t

@@ -217,6 +217,16 @@ class NodeCore:
         self._drain_waiting()
         self._expire_forwards()
 
+    def wake(self, mono_ms: float, wall_ms: int) -> None:
+        """The host woke us when asked (wakeup_in_ms): start what came due."""
+        self.observe_time(mono_ms, wall_ms)
+        if self.luigi is not None:
+            self.luigi.poll()
+
+    def wakeup_in_ms(self) -> float | None:
+        """Wake us (``wake``) this soon, before the next tick; None: no need."""
+        return self.luigi.due_in_ms() if self.luigi is not None else None
+
     def step(self, msg: Message) -> None:
         t = type(msg)
         if t is Watermark:
@@ -328,7 +338,7 @@ class NodeCore:
         """Luigi: run a single-shard request whose turn it is (``fp``: its footprint)."""
         try:
             if trap_remote or self.luigi.runs_procedure(request):  # type: ignore[union-attr]
-                return self.replica.execute(request, True, covers_owns(self, fp))
+                return self.replica.execute(request, True, covers_owns(self, fp), fp.covers_write)
             return self.replica.execute(request)
         except KeyLocked:
             if len(self.blocked) >= self.cfg.max_queued_requests:

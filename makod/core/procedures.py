@@ -16,7 +16,10 @@ coordinator runs it under the cluster's protocol:
   client ``ABORT <reason>`` (TPC-C's 1% New-Order rollback uses this);
 * an optional ``footprint(args)`` lists the keys and ranges a call may touch,
   for protocols that need them up front (Luigi orders transactions by
-  timestamp before running them, so it must know their keys).
+  timestamp before running them, so it must know their keys): a list (all
+  written unless the procedure is read-only) or ``{"reads": [...], "writes":
+  [...]}``, which lets transactions that only read the same keys run side by
+  side.
 """
 
 from __future__ import annotations
@@ -92,15 +95,23 @@ def footprint_keys(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) 
 
         args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
         items = proc.footprint(args)
+        if isinstance(items, dict):
+            items = list(items.get("reads") or []) + list(items.get("writes") or [])
         return [item for item in items[:FOOTPRINT_KEYS_MAX] if type(item) is bytes]
     except Exception:  # user code: a broken footprint only loses the prefetch
         return []
 
 
-def procedure_footprint(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) -> tuple[list, list, bool]:
-    """A ``MAKO CALL name args``'s whole declared footprint: (keys, ranges
-    [start, end], readonly), for protocols that order transactions before
-    running them. Raises ValueError (the text says why) when there is none."""
+def procedure_footprint(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) -> tuple[list, list, list, list]:
+    """A ``MAKO CALL name args``'s whole declared footprint, for protocols
+    that order transactions before running them: (read keys, read ranges,
+    write keys, write ranges), ranges as (start, end).
+
+    A footprint is either a list of keys and ``[start, end]`` ranges (all
+    written, unless the procedure is read-only) or a dict ``{"reads": [...],
+    "writes": [...]}`` of such lists. Raises ValueError (the text says why)
+    when there is none or it is malformed.
+    """
     if len(argv) < 3 or argv[0].lower() != b"mako" or argv[1].lower() != b"call":
         raise ValueError("not a procedure call")
     name = argv[2].decode("utf-8", "replace")
@@ -113,23 +124,34 @@ def procedure_footprint(argv: list[bytes], registry: ProcedureRegistry = PROCEDU
 
     try:
         args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
-        items = proc.footprint(args)
+        declared = proc.footprint(args)
     except Exception as exc:  # user code
         raise ValueError(f"the footprint of procedure '{name}' failed: {type(exc).__name__}") from None
-    keys: list[bytes] = []
-    ranges: list[tuple[bytes, bytes | None]] = []
-    for item in items[: FOOTPRINT_KEYS_MAX + 1]:
-        if type(item) is bytes:
-            keys.append(item)
-        elif type(item) in (list, tuple) and len(item) == 2 and type(item[0]) is bytes and (
-            item[1] is None or type(item[1]) is bytes
-        ):
-            ranges.append((item[0], item[1]))
-        else:
-            raise ValueError(f"the footprint of procedure '{name}' holds {type(item).__name__}, not a key or range")
-    if len(keys) + len(ranges) > FOOTPRINT_KEYS_MAX:
+    if isinstance(declared, dict):
+        reads, writes = declared.get("reads") or [], declared.get("writes") or []
+    elif proc.readonly:
+        reads, writes = declared, []
+    else:
+        reads, writes = [], declared
+    out: list[list] = [[], [], [], []]
+    for base, items in ((0, reads), (2, writes)):
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"the footprint of procedure '{name}' is not a list of keys and ranges")
+        for item in items[: FOOTPRINT_KEYS_MAX + 1]:
+            if type(item) is bytes:
+                out[base].append(item)
+            elif type(item) in (list, tuple) and len(item) == 2 and type(item[0]) is bytes and (
+                item[1] is None or type(item[1]) is bytes
+            ):
+                out[base + 1].append((item[0], item[1]))
+            else:
+                raise ValueError(f"the footprint of procedure '{name}' holds {type(item).__name__}, "
+                                 "not a key or range")
+    if sum(len(part) for part in out) > FOOTPRINT_KEYS_MAX:
         raise ValueError(f"the footprint of procedure '{name}' is longer than {FOOTPRINT_KEYS_MAX} items")
-    return keys, ranges, proc.readonly
+    if proc.readonly and (out[2] or out[3]):
+        raise ValueError(f"read-only procedure '{name}' declares writes")
+    return out[0], out[1], out[2], out[3]
 
 
 def procedure(

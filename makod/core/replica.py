@@ -30,7 +30,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from makod.core.context import DependencyInDoubt, DirectContext, KeyLocked, vec_join
+from makod.core.context import DependencyInDoubt, DirectContext, KeyLocked, NeedRemote, vec_join
 from makod.core.coord_records import CoordRecords
 from makod.core.durability import Checkpoint, CheckpointTracker
 from makod.core.entries import (
@@ -334,8 +334,8 @@ class ReplicaCore(Participant):
         ctx.databases = self.cfg.databases
         return ctx
 
-    def execute(self, request: Any, trap_remote: bool = False,
-                owns: Callable[[bytes], bool] | None = None) -> tuple[Any, tuple[int, ...]]:
+    def execute(self, request: Any, trap_remote: bool = False, owns: Callable[[bytes], bool] | None = None,
+                writable: Callable[[bytes], bool] | None = None) -> tuple[Any, tuple[int, ...]]:
         """Run a single-shard request here and now; returns (result, deps).
 
         Raises KeyLocked (a cross-shard transaction holds a key: retry later)
@@ -355,6 +355,13 @@ class ReplicaCore(Participant):
         except BaseException:
             self._undo(ctx)
             raise
+        if writable is not None:
+            # The run may write only what it declared it writes (Luigi let
+            # it run beside transactions that only read the rest).
+            denied = [key for key in ctx.written if not writable(key) and key not in ctx.expired]
+            if denied or ctx.has_flush:
+                self._undo(ctx)
+                raise NeedRemote(denied[:1] or [b""])
         if ctx.ops:
             self.install(ctx)
             return result, ctx.deps  # install() finished the context

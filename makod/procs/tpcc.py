@@ -18,9 +18,12 @@ Arguments use short names (one msgpack map per call):
 * ``t``: the transaction's date/time (seconds since the epoch).
 
 Footprints (for protocols that must know a transaction's keys up front, such
-as Luigi): ``footprint(args)`` returns a list whose items are either a key
-(``bytes``) or a half-open range ``[start, end]`` of keys the call may read
-or write. Rows whose key depends on data read inside the transaction (the new
+as Luigi): ``footprint(args)`` returns keys (``bytes``) and half-open ranges
+``[start, end]`` of keys the call may touch: New-Order and Payment split them
+into ``{"reads": [...], "writes": [...]}`` (so that, say, both read the
+warehouse row and only Payment writes its year-to-date, a separate key); the
+others list everything (Delivery writes all it names; Order-Status and
+Stock-Level are read-only). Rows whose key depends on data read inside the transaction (the new
 order's o_id, a customer found by last name) are covered by the range of
 their district.
 """
@@ -80,16 +83,19 @@ def _district_range(p: bytes, letter: bytes, d: int) -> list:
 # -- New-Order (clause 2.4) ------------------------------------------------------------------------
 
 
-def _fp_new_order(a: dict) -> list:
+def _fp_new_order(a: dict) -> dict:
     p, d, it, sp, w = a["p"], a["d"], a["it"], a.get("sp") or {}, a["w"]
-    out: list = [p + b"W", b"%sD%02d" % (p, d), b"%sDn%02d" % (p, d), b"%sC%02d%04d" % (p, d, a["c"])]
+    reads: list = [p + b"W", b"%sD%02d" % (p, d), b"%sC%02d%04d" % (p, d, a["c"])]
+    writes: list = [b"%sDn%02d" % (p, d)]
     for i_id, sw, _qty in a["l"]:
         spx = p if sw == w else sp[sw]
-        out += [b"%sI%06d" % (it, i_id), b"%sS%06d" % (spx, i_id), b"%sQ%06d" % (spx, i_id)]
-    out += [_district_range(p, letter, d) for letter in (b"O", b"N", b"L")]
+        reads += [b"%sI%06d" % (it, i_id), b"%sS%06d" % (spx, i_id)]
+        writes.append(b"%sQ%06d" % (spx, i_id))
+    # The new order's rows: their o_id is read inside (d_next_o_id).
+    writes += [_district_range(p, letter, d) for letter in (b"O", b"N", b"L")]
     start = b"%so%02d%04d" % (p, a["d"], a["c"])
-    out.append([start, start + END])
-    return out
+    writes.append([start, start + END])
+    return {"reads": reads, "writes": writes}
 
 
 @procedure("tpcc.new_order", footprint=_fp_new_order)
@@ -137,19 +143,21 @@ def new_order(tx: ProcTxn, a: dict) -> list:
 # -- Payment (clause 2.5) ---------------------------------------------------------------------------
 
 
-def _fp_payment(a: dict) -> list:
+def _fp_payment(a: dict) -> dict:
     p, d, cp, cd = a["p"], a["d"], a["cp"], a["cd"]
-    out: list = [p + b"W", p + b"Wy", b"%sD%02d" % (p, d), b"%sDy%02d" % (p, d)]
+    reads: list = [p + b"W", b"%sD%02d" % (p, d)]
+    writes: list = [p + b"Wy", b"%sDy%02d" % (p, d)]
     c = a.get("c")
     if c:
-        out += [b"%sC%02d%04d" % (cp, cd, c), b"%sB%02d%04d" % (cp, cd, c)]
+        writes += [b"%sC%02d%04d" % (cp, cd, c), b"%sB%02d%04d" % (cp, cd, c)]
         start = b"%sH%02d%04d" % (cp, cd, c)
-        out.append([start, start + END])
+        writes.append([start, start + END])
     else:
+        # The customer is found by last name inside: their rows are the district's.
         start = b"%sc%02d%s:" % (cp, cd, a["last"].encode())
-        out.append([start, start + END])
-        out += [_district_range(cp, letter, cd) for letter in (b"C", b"B", b"H")]
-    return out
+        reads.append([start, start + END])
+        writes += [_district_range(cp, letter, cd) for letter in (b"C", b"B", b"H")]
+    return {"reads": reads, "writes": writes}
 
 
 @procedure("tpcc.payment", footprint=_fp_payment)

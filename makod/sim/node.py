@@ -120,6 +120,7 @@ class SimNode:
         self.id = node_id
         self.shard = shard
         self.disk = disk
+        self.wakeup_due: float | None = None  # world time (schedule_wakeup)
         loaded = disk.load()
         self.core = NodeCore(
             node_id,
@@ -183,6 +184,20 @@ class SimNode:
 
     def schedule_pump(self) -> None:
         self.world.at(0, self._pump_if_alive)
+
+    def schedule_wakeup(self, delay_ms: float) -> None:
+        due = self.world.now + delay_ms
+        if self.wakeup_due is not None and self.wakeup_due <= due:
+            return
+        self.wakeup_due = due
+        self.world.at(delay_ms, self._wake_if_alive)
+
+    def _wake_if_alive(self) -> None:
+        if self.wakeup_due is not None and self.world.now < self.wakeup_due:
+            return  # superseded by a sooner one
+        self.wakeup_due = None
+        if self.world.nodes.get(self.id) is self:
+            self.driver.wake()
 
     def _pump_if_alive(self) -> None:
         if self.world.nodes.get(self.id) is self:

@@ -44,6 +44,13 @@ def sneaky(tx, a):
         tx.put(key, 1)
     tx.put(a["other"], 1)
     return 0
+
+
+@procedure("luigi.writes_a_read", footprint=lambda a: {"reads": list(a["keys"]), "writes": []})
+def writes_a_read(tx, a):
+    for key in a["keys"]:
+        tx.put(key, 1)
+    return 0
 """
 
 
@@ -151,6 +158,11 @@ def test_a_key_outside_the_footprint_is_refused_and_nothing_is_written(cluster: 
         with pytest.raises(redis.ResponseError, match=r"touched a key outside its declared footprint \(" + outside):
             c.execute_command("MAKO", "CALL", "luigi.sneaky", msgpack.packb(args))
         assert c.exists(*args["declared"], args["other"]) == 0
+    # Declared read, then written: refused too (it ran beside other readers).
+    for keys in ([b"{t}r"], [a.encode(), b.encode()]):
+        with pytest.raises(redis.ResponseError, match="outside its declared footprint"):
+            c.execute_command("MAKO", "CALL", "luigi.writes_a_read", msgpack.packb({"keys": keys}))
+        assert c.exists(*keys) == 0
 
 
 def test_sort_by_pattern_is_refused_with_a_clear_error(cluster: Cluster) -> None:
