@@ -19,6 +19,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from makod.config import PROTOCOLS
 from makoctl.bench.tpcc.common import BenchError, open_cluster
 from makoctl.procs import node_status, signal_node, start_node, wait_dead
 
@@ -66,12 +67,14 @@ class Writers:
 @click.option("--replicas", default=3, show_default=True, type=click.IntRange(3, 9))
 @click.option("--rounds", default=5, show_default=True, help="Leader kills.")
 @click.option("--writers-per-node", default=2, show_default=True)
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
+              help="Commit protocol of the cluster [default: mako].")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def failover(replicas: int, rounds: int, writers_per_node: int, as_json: bool) -> None:
+def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | None, as_json: bool) -> None:
     """SIGKILL a shard leader under write load; time until writes succeed again."""
     console = Console(stderr=as_json)
     try:
-        bench = open_cluster(None, None, 1, replicas, None, None, None, None)
+        bench = open_cluster(None, None, 1, replicas, protocol, None, None, None)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     cfg = bench.cfg

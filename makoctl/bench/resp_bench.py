@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from makod.config import PROTOCOLS
 from makoctl.bench.tpcc.common import BenchError, open_cluster
 from makoctl.procs import node_status
 
@@ -104,11 +105,13 @@ def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline:
               show_default=True, help="makod clusters to compare (repeatable: --replicas 1 --replicas 3).")
 @click.option("--inject-delay-ms", type=click.FloatRange(0, 10_000), default=None,
               help="One-way delay between datacenters in the makod clusters.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
+              help="Commit protocol of the makod clusters [default: mako].")
 @click.option("--redis/--no-redis", "with_redis", default=True, show_default=True,
               help="Also measure redis-server, as is (no fsync) and with appendfsync always.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def resp(tests: str, clients: int, requests: int, pipeline: int, rounds: int, replica_counts: tuple[int, ...],
-         inject_delay_ms: float | None, with_redis: bool, as_json: bool) -> None:
+         inject_delay_ms: float | None, protocol: str | None, with_redis: bool, as_json: bool) -> None:
     """Throughput of makod against redis-server, measured side by side."""
     console = Console(stderr=as_json)
     if shutil.which("redis-benchmark") is None:
@@ -117,7 +120,7 @@ def resp(tests: str, clients: int, requests: int, pipeline: int, rounds: int, re
     tmp = tempfile.mkdtemp(prefix="makobench-resp-")
     try:
         for replicas in replica_counts:
-            bench = open_cluster(None, None, 1, replicas, None, None, inject_delay_ms, None,
+            bench = open_cluster(None, None, 1, replicas, protocol, None, inject_delay_ms, None,
                                  status=lambda s: console.print(s) if not as_json else None)
             clusters.append(bench)
             leader = next(r for r in bench.cfg.replicas if (node_status(r, None) or {}).get("role") == "leader")
