@@ -21,7 +21,7 @@ import signal
 import time
 from typing import Any
 
-from makod import __version__, tls
+from makod import __version__, cluster_view, tls
 from makod.config import ClusterConfig
 from makod.core.messages import Message
 from makod.core.paxos import PaxosConfig
@@ -426,6 +426,16 @@ class Node:
 
     def reset_stats(self) -> None:
         self.stats.reset()
+
+    # What the CLUSTER commands call (resp/commands/cluster.py; makod/cluster_view.py).
+    def cluster_topology(self, tls: bool) -> Any:
+        return cluster_view.topology(self, tls)
+
+    def count_slot_keys(self, db: int, slot: int) -> int:
+        return cluster_view.count_slot_keys(self, db, slot)
+
+    def slot_keys(self, db: int, slot: int, limit: int) -> list[bytes]:
+        return cluster_view.slot_keys(self, db, slot, limit)
 
     def mako_status(self) -> dict:
         status = self.core.status()
