@@ -60,6 +60,8 @@ def topology(node: "Node", tls: bool) -> Topology:
         shards.append(ShardView(shard_hex_id(cfg.name, shard.id), list(shard.slots), nodes,
                                 ballot_round(core.leader_ballot(shard.id)), leader_known))
     sent = sum(link["sent"] for link in node.peers.stats().values())
+    stats = [("cluster_stats_messages_sent", sent), ("cluster_stats_messages_received", node.peer_messages_received),
+             ("total_cluster_links_buffer_limit_exceeded", 0)]
     return Topology(
         shards=shards,
         my_id=node_hex_id(cfg.name, me.name),
@@ -67,7 +69,7 @@ def topology(node: "Node", tls: bool) -> Topology:
         current_epoch=max(sh.config_epoch for sh in shards),
         my_epoch=shards[me.shard].config_epoch,
         tls=tls,
-        extra_info=[("cluster_stats_messages_sent", sent), ("total_cluster_links_buffer_limit_exceeded", 0)],
+        extra_info=stats,
     )
 
 

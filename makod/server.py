@@ -178,6 +178,7 @@ class Node:
             compacted_upto=min(loaded.log, default=loaded.applied_slot + 1) - 1, rng=random.Random(os.urandom(8)),
         )
         self.clients: dict[int, ClientProtocol] = {}
+        self.peer_messages_received = 0
         self.next_client_id = 0
         self.pending: dict[int, tuple[Session, int]] = {}
         self.dirty: set[ClientProtocol] = set()
@@ -374,6 +375,7 @@ class Node:
             proto.flush()
 
     def _on_peer_message(self, msg: Message) -> None:
+        self.peer_messages_received += 1  # CLUSTER INFO's cluster_stats_messages_received
         if type(msg) is AclTable:
             self.acls.on_table(msg)
             return
