@@ -166,7 +166,10 @@ class NodeInfo:
         return [("used_cpu_sys", f"{t.system:.6f}"), ("used_cpu_user", f"{t.user:.6f}")]
 
     def _section_cluster(self) -> list[tuple[str, Any]]:
-        return [("cluster_enabled", 0)]
+        # 1: the CLUSTER commands answer (redis-cli --cluster refuses a node
+        # that says 0). Standalone clients do not read it, and every node
+        # still serves every key, so they keep working (docs/ARCHITECTURE.md).
+        return [("cluster_enabled", 1)]
 
     def _section_keyspace(self) -> list[tuple[str, Any]]:
         # One line per database holding keys on this node's shard (avg_ttl is
@@ -227,7 +230,7 @@ class NodeInfo:
             "maxmemory": (const(0), None),
             "maxmemory-policy": (const("noeviction"), None),
             "timeout": (const(0), None),
-            "cluster-enabled": (const("no"), None),
+            "cluster-enabled": (const("yes"), None),
             "election-timeout-ms": (const(cfg.election_timeout_ms), None),
             "heartbeat-ms": (const(cfg.heartbeat_ms), None),
             "checkpoint-interval-ms": (const(cfg.checkpoint_interval_ms), None),

@@ -21,7 +21,7 @@ import signal
 import time
 from typing import Any
 
-from makod import __version__, tls
+from makod import __version__, cluster_view, tls
 from makod.config import ClusterConfig
 from makod.core.messages import Message
 from makod.core.paxos import PaxosConfig
@@ -178,6 +178,7 @@ class Node:
             compacted_upto=min(loaded.log, default=loaded.applied_slot + 1) - 1, rng=random.Random(os.urandom(8)),
         )
         self.clients: dict[int, ClientProtocol] = {}
+        self.peer_messages_received = 0
         self.next_client_id = 0
         self.pending: dict[int, tuple[Session, int]] = {}
         self.dirty: set[ClientProtocol] = set()
@@ -374,6 +375,7 @@ class Node:
             proto.flush()
 
     def _on_peer_message(self, msg: Message) -> None:
+        self.peer_messages_received += 1  # CLUSTER INFO's cluster_stats_messages_received
         if type(msg) is AclTable:
             self.acls.on_table(msg)
             return
@@ -426,6 +428,16 @@ class Node:
 
     def reset_stats(self) -> None:
         self.stats.reset()
+
+    # What the CLUSTER commands call (resp/commands/cluster.py; makod/cluster_view.py).
+    def cluster_topology(self, tls: bool) -> Any:
+        return cluster_view.topology(self, tls)
+
+    def count_slot_keys(self, db: int, slot: int) -> int:
+        return cluster_view.count_slot_keys(self, db, slot)
+
+    def slot_keys(self, db: int, slot: int, limit: int) -> list[bytes]:
+        return cluster_view.slot_keys(self, db, slot, limit)
 
     def mako_status(self) -> dict:
         status = self.core.status()

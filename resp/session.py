@@ -64,6 +64,7 @@ class Session:
         self.id = client_id
         self.addr = addr
         self.laddr = laddr
+        self.tls = False  # came over the TLS port: CLUSTER replies name TLS ports
         self.parser = RequestParser(max_bulk_len=getattr(host, "proto_max_bulk_len", DEFAULT_MAX_BULK_LEN))
         self.proto = 2
         self.user = "default"

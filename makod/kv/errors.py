@@ -293,3 +293,7 @@ INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 # makodb's own: a kind with no RDB encoding (streams, for now).
 DUMP_UNSUPPORTED = "ERR DUMP is not supported for {} values"
+
+# -- CLUSTER (src/cluster.c: clusterCommand) --------------------------------------------
+INVALID_SLOT = "ERR Invalid slot"
+INVALID_SLOT_OR_COUNT = "ERR Invalid slot or number of keys"

@@ -57,6 +57,7 @@ class ClientProtocol(asyncio.Protocol):
         self.session = Session(
             node, node.next_client_id, f"{peer[0]}:{peer[1]}", f"{local[0]}:{local[1]}"
         )
+        self.session.tls = transport.get_extra_info("ssl_object") is not None
         node.clients[self.session.id] = self
         node.stats.total_connections += 1
 

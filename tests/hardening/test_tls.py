@@ -83,6 +83,15 @@ def test_redis_cli_over_tls(tls_cluster):
     assert out.stdout.strip() == "cli-value", out
 
 
+def test_cluster_slots_name_tls_ports_to_tls_clients(tls_cluster):
+    data_dir, cfg = tls_cluster
+    tls_ports = {r.tls_port for r in cfg.replicas}
+    over_tls = _tls_client(data_dir, cfg.replicas[0].tls_port).execute_command("CLUSTER SLOTS")
+    assert {node[1] for node in over_tls[0][2:]} == tls_ports
+    plain = redis.Redis(port=cfg.replicas[0].resp_port).execute_command("CLUSTER SLOTS")
+    assert {node[1] for node in plain[0][2:]} == {r.resp_port for r in cfg.replicas}
+
+
 def test_a_server_certificate_from_another_ca_is_rejected_by_the_client(tls_cluster, tmp_path):
     data_dir, cfg = tls_cluster
     other = make_cluster_certs(str(tmp_path / "other"), ["127.0.0.1"])

@@ -147,7 +147,7 @@ def test_hello_and_client_commands(single):
     assert c.client_getname() == b"worker-1"
     assert any(cl["name"] == "worker-1" for cl in c.client_list())
     info = c.info()
-    assert info["redis_version"].count(".") == 2 and info["cluster_enabled"] == 0
+    assert info["redis_version"].count(".") == 2 and info["cluster_enabled"] == 1
     assert {"arch_bits", "process_id", "tcp_port", "connected_clients", "used_memory", "role"} <= set(info)
     assert c.command_count() > 60
     get_info = c.command_info()["get"] if False else c.command()["get"]
