@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
-from makod.core.luigi import LuigiCoordinator, LuigiLeader, covers_owns
+from makod.core.luigi import LuigiCoordinator
+from makod.core.luigi_leader import LuigiLeader, covers_owns
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import Accept, Message, ballot_node

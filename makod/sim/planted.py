@@ -111,7 +111,7 @@ def _forward_ballot() -> list:
 
 
 def _luigi_early_release() -> list:
-    from makod.core.luigi import LuigiLeader
+    from makod.core.luigi_leader import LuigiLeader
 
     original = LuigiLeader._start_remote
 
