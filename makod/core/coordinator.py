@@ -494,9 +494,13 @@ class Coordinator:
         self.node.finish(txn.token, result, deps)
 
     # -- aborts and retries ----------------------------------------------------------------------------
+    def _held_shards(self, txn: DistTxn) -> list[int]:
+        """The shards that may hold something of ``txn`` (locks, a place in line)."""
+        return list(txn.clocks) + list(txn.pending if txn.phase == PREPARE else [])
+
     def _abort(self, txn: DistTxn, retry: bool) -> None:
         node = self.node
-        for shard in list(txn.clocks) + list(txn.pending if txn.phase == PREPARE else []):
+        for shard in self._held_shards(txn):
             if shard == node.shard:
                 node.replica.abort_prepared(txn.id)
                 continue
@@ -540,7 +544,7 @@ class Coordinator:
                 self.active.pop(txn.id, None)
                 node.deliver_error(txn.token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(node.shard))
                 continue
-            for shard in txn.clocks:
+            for shard in self._held_shards(txn):
                 if shard != node.shard:
                     leader = node.leader_of(shard)
                     if leader is not None:

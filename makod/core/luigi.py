@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from makod.core.coordinator import BACKOFF, READ, Coordinator, DistTxn
+from makod.core.coordinator import READ, Coordinator, DistTxn
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
 from makod.core.luigi_seq import WHOLE, Footprint
 from makod.core.procedures import procedure_footprint
@@ -334,39 +334,10 @@ class LuigiCoordinator(Coordinator):
         elif leader is not None:
             self.node.send(leader, TxnAbort(shard, self.node.id, txn_id))
 
-    def _abort(self, txn: LuigiTxn, retry: bool) -> None:  # type: ignore[override]
-        node = self.node
-        for shard in txn.shards:
-            self._release_one(shard, txn.id, node.leader_of(shard))
-        self.aborted[txn.id] = True
-        if len(self.aborted) > 100_000:
-            del self.aborted[next(iter(self.aborted))]
-        self.active.pop(txn.id, None)
-        if retry and txn.attempt < node.cfg.max_txn_attempts and node.replica.can_serve():
-            self.seq += 1
-            txn.id = (node.id, node.replica.epoch, self.seq)
-            txn.phase = BACKOFF
-            txn.retry_at = node.mono_ms + node.rng.random() * min(100.0, 2.0 ** txn.attempt)
-            txn.pending = set()
-            self.active[txn.id] = txn
-            return
-        node.deliver_error(txn.token, errors.TRYAGAIN_CONFLICT)
+    def _held_shards(self, txn: LuigiTxn) -> list[int]:  # type: ignore[override]
+        # Every involved shard: each may have it queued, started or both.
+        return list(txn.shards)
 
-    def deposed(self) -> None:
-        node = self.node
-        for txn in list(self.active.values()):
-            if txn.phase == 4:  # INSTALL: decided; its fate is the epoch verdict's
-                self.active.pop(txn.id, None)
-                node.deliver_error(txn.token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(node.shard))
-                continue
-            for shard in txn.shards:
-                if shard != node.shard:
-                    leader = node.leader_of(shard)
-                    if leader is not None:
-                        node.send(leader, TxnAbort(shard, node.id, txn.id))
-            self.aborted[txn.id] = True
-            self.active.pop(txn.id, None)
-            node._wait(txn.token, txn.request)
 
 
 def _show(key: bytes) -> str:

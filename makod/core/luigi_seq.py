@@ -178,6 +178,21 @@ class Sequencer:
                 low = t
         return low
 
+    def _bump(self, t: int, fp: Footprint) -> int:
+        """``t``, or just above the conflicting timestamps started here if it is not above them."""
+        low = self._bump_floor(fp)
+        return low + 1 if t <= low else t
+
+    def _stamp(self, t: int, fp: Footprint) -> int:
+        """The timestamp a transaction arriving with ``t`` takes here, counted."""
+        return self._count(t, self._bump(t, fp))
+
+    def _count(self, arrived: int, taken: int) -> int:
+        self.txns += 1
+        if taken != arrived:
+            self.bumped += 1
+        return taken
+
     def propose(self, txn: Any, t: int, fp: Footprint, now_ms: float) -> int | None:
         """A multi-shard transaction arrives with timestamp ``t``: the timestamp
         this leader proposes (bumped above what conflicting started here), or
@@ -188,11 +203,7 @@ class Sequencer:
             return entry.t
         if len(self.entries) >= self.max_entries:
             return None
-        low = self._bump_floor(fp)
-        self.txns += 1
-        if t <= low:
-            t = low + 1
-            self.bumped += 1
+        t = self._stamp(t, fp)
         self.entries[txn] = Entry(txn, t, fp, False, now_ms, None)
         return t
 
@@ -215,31 +226,21 @@ class Sequencer:
         """A single-shard transaction at this leader: its timestamp if it may run
         now (nothing conflicting unfinished), and then it counts as started and
         finished; None if it must queue (``enqueue_local``)."""
-        t = self.clock_us(wall_us)
-        low = self._bump_floor(fp)
-        if t <= low:
-            t = low + 1
+        clock = self.clock_us(wall_us)
+        t = self._bump(clock, fp)
         if self.entries:
             # Only what is started, or queued at or before its timestamp, is
             # ahead of it (a multi-shard entry stamped in the future is not).
             for entry in self.entries.values():
                 if (entry.started or entry.t <= t) and entry.fp.conflicts(fp):
                     return None
-        self.txns += 1
-        if t > self.clock_us(wall_us):
-            self.bumped += 1
-        self._mark_started(fp, t)
+        self._mark_started(fp, self._count(clock, t))
         return t
 
     def enqueue_local(self, txn: Any, fp: Footprint, wall_us: int, now_ms: float, payload: Any) -> bool:
         if len(self.entries) >= self.max_entries:
             return False
-        t = self.clock_us(wall_us)
-        low = self._bump_floor(fp)
-        self.txns += 1
-        if t <= low:
-            t = low + 1
-            self.bumped += 1
+        t = self._stamp(self.clock_us(wall_us), fp)
         self.entries[txn] = Entry(txn, t, fp, True, now_ms, payload)
         return True
 
