@@ -26,15 +26,16 @@ from typing import Any, Callable
 
 from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
+from makod.core.forwarding import Forwarding, PendingForward
 from makod.core.luigi import LuigiCoordinator
 from makod.core.luigi_leader import LuigiLeader, covers_owns
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
-from makod.core.entries import pack_value, unpack_value
-from makod.core.messages import Accept, Message, ballot_node
+from makod.core.entries import pack_value
+from makod.core.messages import Accept, Message
 from makod.core.paxos import LEADER, PaxosConfig, Ready
 from makod.core.release import ReleaseQueue
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
-from makod.core.requests import ForwardReply, ForwardRequest, WatchRequest, request_from_wire
+from makod.core.requests import ForwardReply, ForwardRequest, WatchRequest
 from makod.core.slots import SlotMap
 from makod.core.txn_messages import (
     TxnAbort,
@@ -56,8 +57,6 @@ from makod.storage.base import LoadedState
 from makod.kv import errors
 from makod.kv.replies import ErrorReply
 
-FORWARD_DEDUP_WINDOW = 65_536
-FORWARD_SOURCES_MAX = 1024
 LED_BALLOTS_MAX = 1024
 GOSSIP_EVERY_MS = 20.0
 
@@ -86,17 +85,7 @@ class NodeOutput:
         return early
 
 
-class _Forward:
-    __slots__ = ("target", "request", "since", "on_reply")
-
-    def __init__(self, target: int, request: Any, since: float, on_reply: Callable[[Any], None] | None) -> None:
-        self.target = target
-        self.request = request
-        self.since = since
-        self.on_reply = on_reply
-
-
-class NodeCore:
+class NodeCore(Forwarding):
     def __init__(
         self,
         node_id: int,
@@ -138,7 +127,7 @@ class NodeCore:
         self.leader_heard: dict[int, float] = {}
         self.releases = ReleaseQueue(shard, self.cfg.max_held_replies)
         self.held: dict[Any, Any] = {}  # token -> result waiting for release
-        self.forwarded: dict[int, _Forward] = {}
+        self.forwarded: dict[int, PendingForward] = {}
         self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
         # Forwarded requests run only under the ballot they were sent to. A
         # ballot this process led is in led_ballots (its dedup memory covers
@@ -404,33 +393,7 @@ class NodeCore:
     def deliver_error(self, token: Any, text: str) -> None:
         self._deliver(token, ErrorReply(text), True)
 
-    # -- forwarding ------------------------------------------------------------------------------
-    def _send_to_shard(self, token: Any, request: Any, shard: int) -> None:
-        target = self.leader_of(shard)
-        if type(token) is tuple:
-            # Forwarded to us, but not ours to run: nothing ran, so the origin
-            # may route it again with fresher knowledge of who leads (and may
-            # send it to us again: forget that we saw it).
-            origin, rid = token
-            self._forget_forward(origin, rid)
-            self.send(origin, ForwardReply(self.shard, self.id, rid, b""))
-            return None
-        if target is None or target == self.id:
-            self._wait(token, request)
-            return None
-        self.forward(target, request, token, shard)
-        return None
-
-    def forward(self, target: int, request: Any, token: Any, shard: int) -> None:
-        if callable(token):
-            self.next_internal += 1
-            rid = self.next_internal
-            self.forwarded[rid] = _Forward(target, request, self.mono_ms, token)
-        else:
-            rid = token
-            self.forwarded[rid] = _Forward(target, request, self.mono_ms, None)
-        self.send(target, ForwardRequest(shard, self.id, rid, request.to_wire(), self.leader_ballot(shard)))
-
+    # -- waiting for a leader, or for a lock -----------------------------------------------------
     def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
         if len(self.waiting) >= self.cfg.max_queued_requests:
             self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(self.shard))
@@ -467,101 +430,6 @@ class NodeCore:
             ran = self._execute(token, request, since, trap_remote)
             if ran is not None:
                 self.finish(token, ran[0], ran[1])
-
-    def _first_time(self, origin: int, rid: int) -> bool:
-        """Exactly once: the network may deliver a forwarded request twice.
-
-        Request ids are ``incarnation << 32 | counter``; per (origin,
-        incarnation) we remember the counters seen within a window below the
-        highest, and treat anything older as a very late duplicate.
-        """
-        source = (origin, rid >> 32)
-        counter = rid & 0xFFFFFFFF
-        top, seen = self.forwards_seen.pop(source, (0, set()))
-        if counter in seen or counter <= top - FORWARD_DEDUP_WINDOW:
-            self.forwards_seen[source] = (top, seen)
-            return False
-        seen.add(counter)
-        if counter > top:
-            top = counter
-            if len(seen) > 2 * FORWARD_DEDUP_WINDOW:
-                seen = {c for c in seen if c > top - FORWARD_DEDUP_WINDOW}
-        self.forwards_seen[source] = (top, seen)
-        if len(self.forwards_seen) > FORWARD_SOURCES_MAX:
-            del self.forwards_seen[next(iter(self.forwards_seen))]
-        return True
-
-    def _seen_forward(self, origin: int, rid: int) -> bool:
-        top, seen = self.forwards_seen.get((origin, rid >> 32), (0, ()))
-        counter = rid & 0xFFFFFFFF
-        return counter in seen or counter <= top - FORWARD_DEDUP_WINDOW
-
-    def _forget_forward(self, origin: int, rid: int) -> None:
-        entry = self.forwards_seen.get((origin, rid >> 32))
-        if entry is not None:
-            entry[1].discard(rid & 0xFFFFFFFF)
-
-    def _on_forward_request(self, msg: ForwardRequest) -> None:
-        paxos = self.paxos
-        if paxos.role == LEADER and msg.ballot == paxos.promised:
-            if not self._first_time(msg.src, msg.rid):
-                return  # a duplicate: the first copy answers
-            answer = self._route((msg.src, msg.rid), request_from_wire(msg.request))
-            assert answer is None  # tuple tokens always answer through messages
-            return
-        if msg.ballot in self.led_ballots:
-            # We led that ballot in this process: our memory says whether it ran.
-            if self._seen_forward(msg.src, msg.rid):
-                return  # it ran (or is running): that copy answers, or answered
-        elif ballot_node(msg.ballot) == self.id and msg.ballot <= self.boot_promised:
-            # An earlier incarnation of this process may have led that ballot
-            # and run the request: nobody can tell any more.
-            error = ErrorReply(errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard))
-            self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, pack_value(error)))
-            return
-        # Not run under that ballot, and never will be: route it again.
-        self.send(msg.src, ForwardReply(self.shard, self.id, msg.rid, b""))
-
-    def _on_forward_reply(self, msg: ForwardReply) -> None:
-        pending = self.forwarded.pop(msg.rid, None)
-        if pending is None:
-            return
-        if not msg.result:
-            # Whoever we asked ran nothing: route it again at the next tick,
-            # when we may know better who leads (no ping-pong meanwhile).
-            token = pending.on_reply if pending.on_reply is not None else msg.rid
-            self._wait(token, pending.request, pending.since)
-            return
-        result = unpack_value(msg.result)
-        if pending.on_reply is not None:
-            pending.on_reply(result)
-        else:
-            self._results.append((msg.rid, result, True))
-
-    def _expire_forwards(self) -> None:
-        if not self.forwarded:
-            return
-        for rid, fwd in list(self.forwarded.items()):
-            shard = self._target_shard(fwd.target)
-            leader = self.leader_of(shard)
-            if leader is not None and leader != fwd.target:
-                del self.forwarded[rid]
-                self._forward_failed(rid, fwd, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(shard))
-            elif self.mono_ms - fwd.since >= self.cfg.forward_timeout_ms:
-                del self.forwarded[rid]
-                self._forward_failed(rid, fwd, errors.TIMEOUT.format(shard, self.cfg.forward_timeout_ms))
-
-    def _forward_failed(self, rid: int, fwd: _Forward, text: str) -> None:
-        if fwd.on_reply is not None:
-            fwd.on_reply(ErrorReply(text))
-        else:
-            self._results.append((rid, ErrorReply(text), True))
-
-    def _target_shard(self, node: int) -> int:
-        for shard, (voters, learners) in enumerate(self.members):
-            if node in voters or node in learners:
-                return shard
-        return self.shard
 
     # -- cross-shard participation -----------------------------------------------------------------
     def _participant(self, msg: Message) -> None:

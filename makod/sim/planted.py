@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from makod.core.coord_records import CoordRecords
 from makod.core.epochs import EpochChain
 from makod.kv.keyspace import Keyspace
+from makod.core.forwarding import Forwarding
 from makod.core.node import NodeCore
 from makod.core.paxos import LEADER, Paxos
 from makod.core.replica import ReplicaCore
@@ -104,9 +105,9 @@ def _forward_ballot() -> list:
         self._route((msg.src, msg.rid), request_from_wire(msg.request))
 
     return [
-        (NodeCore, "_on_forward_request", on_forward_request),
+        (Forwarding, "_on_forward_request", on_forward_request),
         # A request bounced as "nothing ran" stays marked as seen: its retry is dropped.
-        (NodeCore, "_forget_forward", lambda self, origin, rid: None),
+        (Forwarding, "_forget_forward", lambda self, origin, rid: None),
     ]
 
 
