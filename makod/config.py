@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from makod.kv import notify
 from makod.links import MAX_LINK_MS, Link, LinkModel, pair_key
 
 NUM_SLOTS = 16384
@@ -85,6 +86,11 @@ class ClusterConfig:
     aclfile: str | None = None  # ACL SAVE / ACL LOAD (relative paths from the config's directory)
     tls: Any = None  # makod.tls.TlsConfig when the config has a tls: section
     timeout: int = 0  # close a client idle this many seconds (0: never), as Redis's `timeout`
+    # Redis's busy-reply-threshold (alias lua-time-limit): a script running
+    # longer makes other clients get -BUSY, and SCRIPT/FUNCTION KILL stop it.
+    busy_reply_threshold_ms: int = 5000
+    # Redis's notify-keyspace-events (e.g. "KEA"): "" publishes none.
+    notify_keyspace_events: str = ""
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks). Kept for old configs: it is
     # the default link of ``links`` (below), which says more.
@@ -257,6 +263,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients", "databases",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
+        "busy_reply_threshold_ms", "notify_keyspace_events",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
         "links", "client_datacenter",
     }
@@ -380,6 +387,14 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         aclfile = os.path.join(os.path.dirname(os.path.abspath(source)), aclfile)
     cfg.aclfile = aclfile
     cfg.timeout = v.integer(data, "timeout", lo=0, hi=1 << 31, default=cfg.timeout)
+    cfg.busy_reply_threshold_ms = v.integer(data, "busy_reply_threshold_ms", lo=0, hi=1 << 31,
+                                            default=cfg.busy_reply_threshold_ms)
+    events = v.string(data, "notify_keyspace_events", default="")
+    try:
+        cfg.notify_keyspace_events = notify.parse_flags(events or "")
+    except ValueError:
+        raise ConfigError(source, "notify_keyspace_events", "Redis's event classes (letters of 'Ag$lshzxeKEtmdn')",
+                          events) from None
     cfg.inject_delay_ms = v.number(data, "inject_delay_ms", lo=0, hi=MAX_LINK_MS, default=cfg.inject_delay_ms)
     dcs = {r.datacenter for r in cfg.replicas}
     cfg.links = _parse_links(v, data, dcs, cfg.election_timeout_ms, cfg.inject_delay_ms)

@@ -72,6 +72,9 @@ class Host(Protocol):
 
     def on_release(self, rid: int) -> None: ...
 
+    def on_keyspace_events(self, events: list[tuple]) -> None:
+        """Keyspace notifications of released transactions: (db, class, event, key)."""
+
     def schedule_pump(self) -> None:
         """Call ``Driver.pump`` soon (the host's next loop iteration)."""
 
@@ -266,6 +269,8 @@ class Driver:
                 host.on_result(rid, result, released)
             for rid in out.releases:
                 host.on_release(rid)
+            if out.events:
+                host.on_keyspace_events(out.events)
             self.core.advance(out)
         if self.core.has_ready:
             host.schedule_pump()

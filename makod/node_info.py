@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from makod import __version__
-from makod.kv import errors, glob
+from makod.kv import errors, glob, notify
 from resp.commands.connection import REDIS_COMPAT_VERSION
 from makod.kv.errors import CommandError
 
@@ -215,6 +215,15 @@ class NodeInfo:
                 raise ValueError("argument must be between 1 and 1000000 inclusive")
             node.maxclients = n
 
+        def set_busy(value: str) -> None:
+            n = int(value)
+            if n < 0:
+                raise ValueError("argument must be between 0 and 2147483647 inclusive")
+            cfg.busy_reply_threshold_ms = n
+
+        def set_notify(value: str) -> None:
+            node.set_notify_flags(notify.parse_flags(value))
+
         const = lambda v: (lambda: str(v))  # noqa: E731
         return {
             "requirepass": (lambda: node.requirepass or "", set_requirepass),
@@ -230,6 +239,9 @@ class NodeInfo:
             "maxmemory": (const(0), None),
             "maxmemory-policy": (const("noeviction"), None),
             "timeout": (const(0), None),
+            "busy-reply-threshold": (lambda: str(cfg.busy_reply_threshold_ms), set_busy),
+            "lua-time-limit": (lambda: str(cfg.busy_reply_threshold_ms), set_busy),
+            "notify-keyspace-events": (lambda: notify.flags_text(node.notify_flags), set_notify),
             "cluster-enabled": (const("yes"), None),
             "election-timeout-ms": (const(cfg.election_timeout_ms), None),
             "heartbeat-ms": (const(cfg.heartbeat_ms), None),

@@ -36,6 +36,8 @@ from makod.storage.writer import StorageWriter
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
 import makod.commands  # noqa: F401  (registers every command in TABLE)
 from makod.net.acl_sync import AclKeeper, AclTable
+from makod.net.script_busy import BusyGuard
+from makod.kv.scripting import guard as script_guard
 from makod.kv import glob
 from makod.kv.errors import CommandError
 from makod.kv.replies import ErrorReply
@@ -185,6 +187,10 @@ class Node:
         self.pump_scheduled = False
         self.wakeup_due: float | None = None  # monotonic seconds (schedule_wakeup)
         self.stats = NodeInfo(self)
+        self.notify_flags = ""
+        self.set_notify_flags(cfg.notify_keyspace_events)
+        # Scripts past busy-reply-threshold: -BUSY for others, SCRIPT KILL.
+        script_guard.install(BusyGuard(self))
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
 
@@ -381,6 +387,28 @@ class Node:
             return
         self.driver.receive(msg)
         self.schedule_pump()
+
+    # -- keyspace notifications (kv/notify.py) --------------------------------------------------------
+    def set_notify_flags(self, flags: str) -> None:
+        """notify-keyspace-events: this node's, as in Redis Cluster (set it on
+        every node: a transaction raises events where it runs, at its leader)."""
+        self.notify_flags = flags
+        self.core.replica.notify = bool(flags)
+
+    def on_keyspace_events(self, events: list[tuple]) -> None:
+        """Publish released transactions' events to every node's subscribers."""
+        flags = self.notify_flags
+        if not flags:
+            return
+        keyspace, keyevent = "K" in flags, "E" in flags
+        publish = self.pubsub.publish_local_and_broadcast
+        for db, cls, event, key in events:
+            if cls not in flags:
+                continue
+            if keyspace:
+                publish(b"__keyspace@%d__:%s" % (db, key), event.encode())
+            if keyevent:
+                publish(b"__keyevent@%d__:%s" % (db, event.encode()), key)
 
     # -- what sessions call (SessionHost) ------------------------------------------------------
     def submit(self, session: Session, token: int, request: Any) -> tuple[Any, bool] | None:

@@ -199,6 +199,13 @@ class Session:
         acl = getattr(self.host, "acl", None)
         if acl is not None and "no_auth" not in spec.flags and not self._acl_allows(acl, spec, argv):
             return
+        if spec.prepare is not None:
+            try:
+                argv = spec.prepare(argv)
+            except CommandError as exc:
+                self._reject(exc.text)
+                return
+            spec = self.table.lookup(argv[0])
         if spec.is_write and getattr(self.host, "disk_error", None):
             self._reject(errors.MISCONF_WRITE.format(self.host.disk_error))
             return

@@ -93,6 +93,8 @@ class DirectContext:
         "db",
         "databases",
         "expired",
+        "home_tag",
+        "events",
     )
 
     def __init__(
@@ -149,6 +151,12 @@ class DirectContext:
         # Keys this run deleted only because they had expired (a read's side
         # effect: Luigi lets a run that declared a key read-only do that).
         self.expired: set[bytes] = set()
+        # A hash tag ("{fn3}") whose keys live on the shard this runs on:
+        # where its copy of the FUNCTION libraries is (kv/scripting/library_store.py).
+        self.home_tag = b"{fn}"
+        # Keyspace notifications this run raises (kv/notify.py), or None
+        # when no one asked for them (notify-keyspace-events is empty).
+        self.events: list | None = None
 
     # -- reads -----------------------------------------------------------------
     def get(self, key: bytes) -> Record | None:

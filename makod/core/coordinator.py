@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from makod.core.context import DirectContext, KeyLocked, NeedRemote, vec_join
-from makod.kv import dbs
+from makod.kv import dbs, notify
 from makod.kv.keyspace import Keyspace
 from makod.core.procedures import Abort, footprint_keys
 from makod.kv.records import OP_FLUSH, Record
@@ -68,6 +68,7 @@ class DistTxn:
         "id", "token", "request", "attempt", "phase", "deadline", "pending",
         "fetched", "ranges", "need_keys", "need_ranges",
         "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked", "read_round",
+        "wall_ms", "events",
     )
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
@@ -94,6 +95,10 @@ class DistTxn:
         self.retry_at = 0.0
         self.asked: dict[int, list[tuple]] = {}  # shard -> range specs asked, in order
         self.read_round = 0  # which round of reads the replies must answer
+        # The time every run of this transaction sees (a rerun after a fetch
+        # must not be observable: TIME in a script, XADD's "*").
+        self.wall_ms: int | None = None
+        self.events: list | None = None  # keyspace notifications of the run that commits
 
 
 class ScratchContext(DirectContext):
@@ -320,8 +325,10 @@ class Coordinator:
             if rec is not None:
                 rec.deps = rec_deps
                 scratch.data[key] = rec
+        if txn.wall_ms is None:
+            txn.wall_ms = node.replica.wall_ms
         ctx = ScratchContext(
-            scratch, 0, zero, zero, node.replica.wall_ms, node.rng, node.replica.matcher_factory, wm=node.wm
+            scratch, 0, zero, zero, txn.wall_ms, node.rng, node.replica.matcher_factory, wm=node.wm
         )
         ctx.fetched_keys = txn.fetched
         ctx.whole_ranges = []
@@ -330,6 +337,9 @@ class Coordinator:
         self._bind_fetches(txn, scratch, ctx)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
         ctx.databases = node.cfg.databases
+        ctx.home_tag = node.replica.home_tag
+        if node.replica.notify:
+            ctx.events = []
         ctx.may_block = not request.multi
         try:
             replies = []
@@ -339,10 +349,13 @@ class Coordinator:
                 if spec.scope == "keyspace":
                     replies.append(ErrorReply(KEYSPACE_IN_MULTI))
                     continue
+                start = len(ctx.ops)
                 try:
                     replies.append(spec.handler(ctx, argv))
                 except CommandError as exc:
                     replies.append(ErrorReply(exc.text))
+                if ctx.events is not None:
+                    notify.collect(ctx, spec, start)
             result: Any = replies if request.multi else replies[0]
         except NeedRemote as need:
             # The run changed its copies of fetched records in place (container
@@ -360,7 +373,9 @@ class Coordinator:
             # read is known to be a consistent snapshot.
             result = ErrorReply(exc.reply)
             ctx.ops = []
+            ctx.events = None
         txn.result = result
+        txn.events = ctx.events or None
         by_shard: dict[int, list] = {}
         for op in ctx.ops:
             if op[0] == OP_FLUSH:
@@ -491,7 +506,7 @@ class Coordinator:
 
     def _done(self, txn: DistTxn, result: Any, deps: tuple) -> None:
         self.active.pop(txn.id, None)
-        self.node.finish(txn.token, result, deps)
+        self.node.finish(txn.token, result, deps, events=txn.events if txn.ops_by_shard else None)
 
     # -- aborts and retries ----------------------------------------------------------------------------
     def _held_shards(self, txn: DistTxn) -> list[int]:

@@ -1,7 +1,8 @@
 """Whole-keyspace commands on a multi-shard cluster: run on every shard, merge.
 
 The command table says how (``merge``): DBSIZE sums, KEYS concatenates,
-FLUSHDB/FLUSHALL succeed if every shard did, RANDOMKEY takes any shard's
+FLUSHDB/FLUSHALL succeed if every shard did, FUNCTION's
+subcommands answer with the first shard's reply, RANDOMKEY takes any shard's
 key, and SCAN walks the shards one after another with the shard's index in
 the low 8 bits of the cursor (the rest is that shard's own position), so a
 cursor stays a 64-bit integer as clients expect. Each shard's part is a
@@ -92,6 +93,8 @@ class Gather:
             return [item for value in values for item in value]
         if merge == "all_ok":
             return OK
+        if merge == "first":  # every shard holds the same (FUNCTION's libraries)
+            return values[0]
         if merge == "any":
             found = [v for v in values if v is not None]
             return found[self.node.rng.randrange(len(found))] if found else None

@@ -96,7 +96,7 @@ def request_footprints(node: "NodeCore", request: Any) -> dict[int, Footprint]:
                 continue
             if "movablekeys" in spec.flags:
                 if spec.reads_data_keys is not None and spec.reads_data_keys(argv):
-                    raise FootprintError(f"{spec.name.upper()} names keys in its data (BY/GET patterns)")
+                    raise FootprintError(f"{spec.name.upper()} may touch keys it does not name up front (SORT BY/GET patterns, scripts)")
                 if spec.key_finder is None:
                     try:
                         read_keys, read_ranges, write_keys, write_ranges = procedure_footprint(argv)

@@ -67,9 +67,10 @@ class NodeOutput:
     messages: list[tuple[int, Message]]
     results: list[tuple[int, Any, bool]] = field(default_factory=list)  # (rid, result, released)
     releases: list[int] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)  # keyspace notifications to publish (kv/notify.py)
 
     def empty(self) -> bool:
-        return self.paxos.empty() and not (self.messages or self.results or self.releases)
+        return self.paxos.empty() and not (self.messages or self.results or self.releases or self.events)
 
     def must_persist(self) -> bool:
         """True when a promise or log entries must be synced before the held messages go out."""
@@ -120,6 +121,8 @@ class NodeCore(Forwarding):
             range_local=lambda start, end: self.slots.range_shards(start, end) == [self.shard],
             preferred_leader=preferred_leader,
         )
+        if self.num_shards > 1:
+            self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn").encode()
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
         self.leaders: dict[int, int] = {}
@@ -127,6 +130,8 @@ class NodeCore(Forwarding):
         self.leader_heard: dict[int, float] = {}
         self.releases = ReleaseQueue(shard, self.cfg.max_held_replies)
         self.held: dict[Any, Any] = {}  # token -> result waiting for release
+        self.held_events: dict[Any, list] = {}  # token -> its keyspace notifications, published on release
+        self._events: list[tuple] = []  # keyspace notifications released, for the host to publish
         self.forwarded: dict[int, PendingForward] = {}
         self.forwards_seen: dict[tuple[int, int], tuple[int, set[int]]] = {}
         # Forwarded requests run only under the ballot they were sent to. A
@@ -299,7 +304,7 @@ class NodeCore(Forwarding):
 
     def _run_here(self, token: Any, request: Any, trap_remote: bool) -> tuple[Any, bool] | None:
         ran = self._execute(token, request, self.mono_ms, trap_remote)
-        return None if ran is None else self.finish(token, ran[0], ran[1], now=True)
+        return None if ran is None else self.finish(token, ran[0], ran[1], now=True, events=self.replica.last_events)
 
     def _execute(self, token: Any, request: Any, since: float, trap_remote: bool) -> tuple[Any, tuple] | None:
         """Run on this leader: (result, deps), or None when it must wait,
@@ -343,10 +348,14 @@ class NodeCore(Forwarding):
     def _run_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any) -> None:
         ran = self._execute_admitted(token, request, since, trap_remote, fp)
         if ran is not None:
-            self.finish(token, ran[0], ran[1])
+            self.finish(token, ran[0], ran[1], events=self.replica.last_events)
 
-    def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False) -> tuple[Any, bool] | None:
-        """A request ran; release its reply when its version vector is covered."""
+    def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False,
+               events: list | None = None) -> tuple[Any, bool] | None:
+        """A request ran; release its reply when its version vector is covered.
+
+        ``events``: its keyspace notifications (kv/notify.py), published when
+        the reply is released (durable, never to be rolled back), else dropped."""
         # Only a client request id (an int) can be answered by return value.
         client = now and type(token) is int
         status = self.wm.status(deps) if deps != self._zero else COVERED
@@ -356,6 +365,8 @@ class NodeCore(Forwarding):
             # before replicating it (README, "ack").
             status = COVERED
         if status == COVERED:
+            if events:
+                self._events.extend(events)
             if client:
                 return result, True
             self._deliver(token, result, True)
@@ -368,6 +379,8 @@ class NodeCore(Forwarding):
             return None
         self.releases.add(deps, token)
         self.held[token] = result
+        if events:
+            self.held_events[token] = events
         if type(token) is int:
             if client:
                 return result, False
@@ -429,7 +442,7 @@ class NodeCore(Forwarding):
                 continue
             ran = self._execute(token, request, since, trap_remote)
             if ran is not None:
-                self.finish(token, ran[0], ran[1])
+                self.finish(token, ran[0], ran[1], events=self.replica.last_events)
 
     # -- cross-shard participation -----------------------------------------------------------------
     def _participant(self, msg: Message) -> None:
@@ -547,6 +560,7 @@ class NodeCore(Forwarding):
             # Deposed: every reply we hold might describe undone writes.
             for token in self.releases.drain():
                 self.held.pop(token, None)
+                self.held_events.pop(token, None)
                 self.deliver_error(token, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(self.shard))
             self.coord.deposed()
             for token, request, since, _trap in list(self.blocked):
@@ -585,20 +599,28 @@ class NodeCore(Forwarding):
         self._gossip()
         out = NodeOutput(pready, pready.messages + self._messages, self._results, self._releases)
         self._messages, self._results, self._releases = [], [], []
+        if self._events:
+            out.events, self._events = self._events, []
         return out
 
     def _settle(self) -> None:
         if not len(self.releases):
             return
         released, rolled_back = self.releases.settle(self.wm)
+        held_events = self.held_events
         for token in released:
             result = self.held.pop(token)
+            if held_events:
+                events = held_events.pop(token, None)
+                if events:
+                    self._events.extend(events)
             if type(token) is tuple or callable(token):
                 self._deliver(token, result, True)
             else:
                 self._releases.append(token)
         for token in rolled_back:
             self.held.pop(token, None)
+            self.held_events.pop(token, None)
             self.deliver_error(token, errors.TRYAGAIN_ROLLED_BACK.format("?"))
 
     def advance(self, out: NodeOutput) -> None:
@@ -615,6 +637,7 @@ class NodeCore(Forwarding):
             or self._messages
             or self._results
             or self._releases
+            or self._events
             or (replica.may_propose() and len(replica.inflight) < self.cfg.max_inflight_batches)
             or replica.orphans_to_query
             or (self.luigi is not None and bool(self.luigi.loopback))

@@ -29,20 +29,8 @@ from typing import Any, Callable
 
 from makod.kv import dbs
 from makod.codec import pack
+from makod.kv.errors import Abort  # noqa: F401  (re-exported: the cores catch it)
 from makod.kv.records import KIND_NATIVE, KIND_STRING, Record
-
-
-class Abort(Exception):
-    """Raised through ``tx.abort``: the transaction's writes are undone.
-
-    ``reply`` is the error the client gets: ``ABORT <reason>`` for a
-    procedure that gave up, or an ERR naming a procedure that failed.
-    """
-
-    def __init__(self, reason: str, reply: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.reply = reply if reply is not None else f"ABORT {reason}"
 
 
 class ProcedureFailed(Exception):

@@ -48,6 +48,7 @@ from makod.core.messages import Message
 from makod.core.participant import Participant, Prepared
 from makod.core.paxos import LEADER, Paxos, PaxosConfig
 from makod.core.procedures import Abort
+from makod.kv import notify
 from makod.kv.records import OP_FLUSH
 from makod.kv.requests import TxnRequest, WatchRequest
 from makod.core.watermark import COVERED, EPOCH_SHIFT, PENDING, ROLLED_BACK, WatermarkTable
@@ -135,6 +136,9 @@ class ReplicaCore(Participant):
         self.matcher_factory = matcher_factory
         self.owns = owns if num_shards > 1 else None
         self.range_local = range_local if num_shards > 1 else None
+        self.home_tag = b"{fn}"  # the node sets one of this shard's (DirectContext.home_tag)
+        self.notify = False  # collect keyspace notifications (kv/notify.py)
+        self.last_events: list | None = None  # those of the last execute()
         self.wm = wm if wm is not None else WatermarkTable(num_shards)
         self.paxos = Paxos(
             shard, node_id, voters, learners, paxos_config or PaxosConfig(),
@@ -332,6 +336,9 @@ class ReplicaCore(Participant):
             ctx.range_local = self.range_local
         ctx.proto_max_bulk_len = self.cfg.proto_max_bulk_len
         ctx.databases = self.cfg.databases
+        ctx.home_tag = self.home_tag
+        if self.notify:
+            ctx.events = []
         return ctx
 
     def execute(self, request: Any, trap_remote: bool = False, owns: Callable[[bytes], bool] | None = None,
@@ -343,6 +350,7 @@ class ReplicaCore(Participant):
         shard's key) after undoing everything it did.
         """
         ctx = self.new_context(trap_remote, owns)
+        self.last_events = None
         try:
             if type(request) is WatchRequest:
                 ctx.db = request.db
@@ -362,6 +370,7 @@ class ReplicaCore(Participant):
             if denied or ctx.has_flush:
                 self._undo(ctx)
                 raise NeedRemote(denied[:1] or [b""])
+        self.last_events = ctx.events or None
         if ctx.ops:
             self.install(ctx)
             return result, ctx.deps  # install() finished the context
@@ -376,6 +385,8 @@ class ReplicaCore(Participant):
         specs = request.specs
         ctx.may_block = not request.multi
         ctx.db = request.db
+        if ctx.events is not None:
+            return self._run_noting(ctx, request)
         if specs is not None and not request.multi:
             try:
                 return specs[0].handler(ctx, request.commands[0])
@@ -389,6 +400,20 @@ class ReplicaCore(Participant):
                 replies.append(spec.handler(ctx, argv))
             except CommandError as exc:
                 replies.append(ErrorReply(exc.text))
+        return replies if request.multi else replies[0]
+
+    def _run_noting(self, ctx: DirectContext, request: TxnRequest) -> Any:
+        """_run_commands, noting each command's keyspace notifications."""
+        replies = []
+        for i, argv in enumerate(request.commands):
+            ctx.db = request.db_of(i)
+            spec = self.lookup(argv)
+            start = len(ctx.ops)
+            try:
+                replies.append(spec.handler(ctx, argv))
+            except CommandError as exc:
+                replies.append(ErrorReply(exc.text))
+            notify.collect(ctx, spec, start)
         return replies if request.multi else replies[0]
 
     def _undo(self, ctx: DirectContext) -> None:

@@ -28,6 +28,10 @@ from makod.kv.args import parse_int
 from makod.kv.errors import CommandError
 
 MARK = b"\xff"
+# A database no SELECT can reach (config caps ``databases`` at 1,000,000):
+# where each shard keeps its copy of the FUNCTION libraries
+# (kv/scripting/library_store.py). Hidden from INFO keyspace.
+FUNCTIONS_DB = 1_000_001
 _SEP = b":"
 _DIGITS = frozenset(b"0123456789")
 

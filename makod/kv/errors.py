@@ -31,6 +31,20 @@ class CommandError(Exception):
         return self.code in RETRIABLE_CODES
 
 
+class Abort(Exception):
+    """The transaction gives up: every write it made is undone.
+
+    ``reply`` is the error the client gets: ``ABORT <reason>`` for a stored
+    procedure that gave up, an ERR naming a procedure that failed, or a
+    script stopped by SCRIPT KILL.
+    """
+
+    def __init__(self, reason: str, reply: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reply = reply if reply is not None else f"ABORT {reason}"
+
+
 # Codes a client may retry unchanged: the cluster was busy, electing or loading,
 # or a conflicting transaction won. (redis-py retries TRYAGAIN and CLUSTERDOWN
 # on its own in cluster mode.) CLUSTERDOWN here can also mean "outcome unknown"
@@ -283,6 +297,23 @@ def subcommand_syntax(sub: bytes | str, command: str) -> str:
 def nogroup(template: str, key: bytes, group: bytes) -> str:
     return template.format(_printable(key), _printable(group))
 
+
+# -- scripting commands (src/eval.c evalGenericCommand, src/functions.c) ---------------
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+SCRIPT_FLUSH_OPTION = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+FUNCTION_FLUSH_OPTION = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
+LIBRARY_NOT_FOUND = "ERR Library not found"
+FUNCTION_RESTORE_POLICY = "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+FUNCTION_LIST_UNKNOWN = "ERR Unknown argument {}"
+FUNCTION_LIST_NO_PATTERN = "ERR library name argument was not given"
+BUSY_SCRIPT = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+BUSY_FUNCTION = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+SCRIPT_KILLED = "ERR Script killed by user with SCRIPT KILL..."
+SCRIPT_KILLED_WROTE = ("ERR Script killed by user with SCRIPT KILL... "
+                       "(makodb undid every write it had made)")
 
 # -- DUMP / RESTORE (src/cluster.c: restoreCommand) ------------------------------------
 DUMP_PAYLOAD_WRONG = "ERR DUMP payload version or checksum are wrong"

@@ -81,6 +81,10 @@ class CommandSpec:
     # patterns)? Then no key list is complete: routing runs it where any
     # shard's key can be fetched, as for a command with no key finder.
     reads_data_keys: Callable[[list[bytes]], bool] | None = None
+    # Rewrites an invocation where the client sent it, before it is queued
+    # or routed (EVALSHA of a script this node knows becomes EVAL, so the
+    # node that runs it need not know the SHA1); raises CommandError.
+    prepare: Callable[[list[bytes]], list[bytes]] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.flags - KNOWN_FLAGS
@@ -180,6 +184,7 @@ def command(
     merge: str = "",
     key_finder: Callable[[list[bytes]], list[bytes]] | None = None,
     reads_data_keys: Callable[[list[bytes]], bool] | None = None,
+    prepare: Callable[[list[bytes]], list[bytes]] | None = None,
     table: CommandTable = TABLE,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a command and register its handler in ``table``."""
@@ -202,6 +207,7 @@ def command(
                 merge=merge,
                 key_finder=key_finder,
                 reads_data_keys=reads_data_keys,
+                prepare=prepare,
             )
         )
         return handler
@@ -254,8 +260,10 @@ def subcommand(
     since: str = "1.0.0",
     complexity: str = "O(1)",
     keys: tuple[int, int, int] = (0, 0, 0),
+    merge: str = "",
 ) -> CommandSpec:
     return CommandSpec(
+        merge=merge,
         name=f"{container_name.lower()}|{sub.lower()}",
         first_key=keys[0],
         last_key=keys[1],

@@ -182,6 +182,9 @@ class SimNode:
         if callback is not None:
             callback(result)
 
+    def on_keyspace_events(self, events: list[tuple]) -> None:
+        """The simulator has no subscribers (notifications stay off there)."""
+
     def schedule_pump(self) -> None:
         self.world.at(0, self._pump_if_alive)
 

@@ -16,6 +16,18 @@ def single(tmp_path_factory):
         c.stop()
 
 
+@pytest.fixture(scope="session")
+def two_by_three(tmp_path_factory):
+    """2 shards x 3 replicas, shared by every module that asks (data types,
+    scripts): tests that kill a node restart it before they end."""
+    c = Cluster(tmp_path_factory.mktemp("two_by_three") / "data", shards=2, replicas=3)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
 @pytest.fixture
 def fresh_single(tmp_path):
     c = Cluster(tmp_path / "data")

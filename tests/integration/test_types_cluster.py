@@ -32,14 +32,6 @@ def _no_retry(cluster: Cluster, name: str | None = None) -> redis.Redis:
     return cluster.client(name, retry=Retry(NoBackoff(), 0), socket_timeout=10)
 
 
-@pytest.fixture(scope="module")
-def two_by_three(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("types") / "data", shards=2, replicas=3)
-    c.start()
-    yield c
-    c.stop()
-
-
 def test_every_type_in_one_transaction_across_shards(two_by_three):
     c = two_by_three.client()
     l0, l1 = _key_on(0, "list"), _key_on(1, "list")

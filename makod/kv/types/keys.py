@@ -17,6 +17,7 @@ from makod.kv.args import INT64_MAX, int_arg, is_opt, parse_cursor
 from makod.kv.dbs import db_index
 from makod.kv.errors import CommandError
 from makod.kv.replies import OK, SimpleString
+from makod.kv.scripting import library_store
 from makod.kv.table import command, container, subcommand
 
 _TYPE_NONE = SimpleString("none")
@@ -300,7 +301,11 @@ def flushdb(ctx, args):
 @command("flushall", -1, "write", scope="keyspace", merge="all_ok", group="server", summary="Remove all keys from all databases.", since="1.0.0", complexity="O(N) where N is the total number of keys in all databases")
 def flushall(ctx, args):
     _flush_args(args)
+    # FUNCTION libraries are not data: FLUSHALL keeps them, as Redis does.
+    libraries = library_store.read(ctx)
     ctx.flush()
+    if libraries:
+        library_store.write(ctx, libraries)
     return OK
 
 

@@ -1,0 +1,168 @@
+"""The real server's script guard: -BUSY for other clients, and SCRIPT KILL.
+
+A script runs on the event loop's thread (it is one transaction of the node's
+pure core), so while it runs the loop reads no socket. Redis in that state
+answers every other client ``-BUSY`` once the script has run for
+``busy-reply-threshold`` and accepts SCRIPT KILL / FUNCTION KILL. This guard
+does the same from a side thread that starts only past the threshold: it
+reads the sockets of idle plain-TCP clients (no reply pending, nothing
+buffered, so replies stay in order), parses with each client's own session
+parser (a command cut in two stays half-parsed there, and the session goes
+on from it when the loop resumes), and answers each whole command: a KILL
+sets a flag that the engine's instruction hook sees (``check`` raises
+``Abort``: everything the script wrote is undone); anything else gets
+``-BUSY``. Clients with replies pending, TLS clients and new connections wait
+until the script ends. Peers wait too: a leader busy past its election
+timeout loses its lease and its followers elect another, and the protocol
+rolls back what the deposed leader installed but could not replicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from makod.kv import errors
+from makod.kv.errors import Abort
+from makod.kv.scripting.guard import ScriptGuard
+
+if TYPE_CHECKING:
+    from makod.server import Node
+
+log = logging.getLogger("makod.script")
+
+POLL_S = 0.05
+READ_CHUNK = 64 * 1024
+
+
+class BusyGuard(ScriptGuard):
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.kind = ""
+        self.name = ""
+        self.argv: list[bytes] = []
+        self.started = 0.0
+        self.killed = False
+        self.responder: _Responder | None = None
+        self.depth = 0
+
+    def begin(self, kind: str, name: str, argv: list[bytes]) -> None:
+        self.depth += 1
+        if self.depth > 1:
+            return  # a rerun inside the same call chain keeps the first start
+        self.kind, self.name, self.argv = kind, name, argv
+        self.started = time.monotonic()
+        self.killed = False
+
+    def check(self) -> None:
+        if self.killed:
+            raise Abort("script killed", errors.SCRIPT_KILLED)
+        if self.responder is None:
+            threshold_ms = self.node.cfg.busy_reply_threshold_ms
+            if threshold_ms and (time.monotonic() - self.started) * 1000 >= threshold_ms:
+                log.warning("script %s has run for %d ms: answering other clients BUSY until it ends or is "
+                            "killed", self.name, threshold_ms)
+                self.responder = _Responder(self, list(self.node.clients.values()))
+                self.responder.start()
+
+    def end(self) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.depth:
+            return
+        responder, self.responder = self.responder, None
+        if responder is not None:
+            responder.stop()
+            log.warning("script %s ended after %.0f ms%s", self.name, (time.monotonic() - self.started) * 1000,
+                        " (killed)" if self.killed else "")
+
+    def running(self) -> Any:
+        if not self.depth:
+            return None
+        return self.name, self.argv, int((time.monotonic() - self.started) * 1000)
+
+    def kill(self, kind: str) -> bytes:
+        """A KILL read by the responder: the reply to send."""
+        if kind != self.kind:
+            return b"-" + (errors.BUSY_FUNCTION if self.kind == "function" else errors.BUSY_SCRIPT).encode() + b"\r\n"
+        self.killed = True
+        return b"+OK\r\n"
+
+
+class _Responder(threading.Thread):
+    def __init__(self, guard: BusyGuard, clients: list) -> None:
+        super().__init__(name="script-busy", daemon=True)
+        self.guard = guard
+        self.clients = clients
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
+        os.write(self.wake_w, b"x")
+        self.join()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+    def _idle_fds(self) -> dict[int, Any]:
+        fds = {}
+        for proto in self.clients:
+            session, transport = proto.session, proto.transport
+            if session is None or transport is None or transport.is_closing() or session.closing:
+                continue
+            if session._slots or session.has_output or session.tls or transport.get_write_buffer_size():
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                fds[sock.fileno()] = proto
+        return fds
+
+    def run(self) -> None:
+        fds = self._idle_fds()
+        busy = (errors.BUSY_FUNCTION if self.guard.kind == "function" else errors.BUSY_SCRIPT).encode()
+        while not self.stopping and fds:
+            try:
+                readable, _, _ = select.select([self.wake_r, *fds], [], [], POLL_S)
+            except (OSError, ValueError):
+                return
+            for fd in readable:
+                if fd == self.wake_r:
+                    continue
+                proto = fds[fd]
+                try:
+                    data = os.read(fd, READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    del fds[fd]  # closed: the loop sees the EOF again when it resumes
+                    continue
+                self._answer(fd, proto, data, busy)
+
+    def _answer(self, fd: int, proto: Any, data: bytes, busy: bytes) -> None:
+        session = proto.session
+        out = []
+        for argv in session.parser.feed(data):
+            name = b" ".join(a.lower() for a in argv[:2])
+            if name in (b"script kill", b"function kill") and len(argv) == 2:
+                if not session.authenticated:
+                    out.append(b"-" + errors.NOAUTH.encode() + b"\r\n")
+                else:
+                    out.append(self.guard.kill("eval" if argv[0].lower() == b"script" else "function"))
+            else:
+                out.append(b"-" + busy + b"\r\n")
+        payload = b"".join(out)
+        deadline = time.monotonic() + 1.0
+        while payload and time.monotonic() < deadline:
+            try:
+                sent = os.write(fd, payload)
+            except BlockingIOError:
+                time.sleep(0.001)
+                continue
+            except OSError:
+                return
+            payload = payload[sent:]
