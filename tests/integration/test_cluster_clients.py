@@ -19,13 +19,9 @@ SHARD_SLOTS = {0: ["0", "8191"], 1: ["8192", "16383"]}
 
 
 @pytest.fixture(scope="module")
-def six(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster-clients") / "data", shards=2, replicas=3)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
+def six(two_by_three):
+    """The session's shared 2x3 cluster (tests/integration/conftest.py)."""
+    return two_by_three
 
 
 def key_on(shard: int, prefix: str) -> str:
@@ -133,9 +129,17 @@ def test_redis_cli(six):
 
 
 def test_new_leader_becomes_master_after_a_kill(six):
-    """Last in the module: it kills a node."""
+    """Last in the module: it kills a node (and restarts it: the cluster is shared)."""
     old = six.leader(0)
     six.kill(old)
+    try:
+        _check_new_master(six, old)
+    finally:
+        six.restart(old)
+        wait_for(lambda: six.client(old, socket_timeout=2).ping(), timeout=30, what=f"{old} back")
+
+
+def _check_new_master(six: Cluster, old: str) -> None:
     watcher = next(n for n in six.names if n.startswith("s1"))
 
     def new_master() -> int | None:
