@@ -355,7 +355,7 @@ class Coordinator:
                 except CommandError as exc:
                     replies.append(ErrorReply(exc.text))
                 if ctx.events is not None:
-                    notify.collect(ctx, spec, start)
+                    notify.collect(ctx, spec, start, argv)
             result: Any = replies if request.multi else replies[0]
         except NeedRemote as need:
             # The run changed its copies of fetched records in place (container

@@ -413,7 +413,7 @@ class ReplicaCore(Participant):
                 replies.append(spec.handler(ctx, argv))
             except CommandError as exc:
                 replies.append(ErrorReply(exc.text))
-            notify.collect(ctx, spec, start)
+            notify.collect(ctx, spec, start, argv)
         return replies if request.multi else replies[0]
 
     def _undo(self, ctx: DirectContext) -> None:

@@ -74,9 +74,24 @@ def flags_text(flags: str) -> str:
     return out + "".join(c for c in "KE" if c in flags)
 
 
-def collect(ctx: Any, spec: Any, start: int) -> None:
-    """Append to ``ctx.events`` what the ops the command ``spec`` logged
-    from ``ctx.ops[start]`` on raise."""
+def _pop_event(name: str, argv: list[bytes]) -> str:
+    """What a moving or multi-key pop raised on a source it emptied (the
+    context logged a DEL there, not the pop)."""
+    if name == "smove":
+        return "srem"
+    if name in ("rpoplpush", "brpoplpush"):
+        return "rpop"
+    words = {a.upper() for a in argv[1:]}
+    if name in ("zmpop", "bzmpop"):
+        return "zpopmax" if b"MAX" in words else "zpopmin"
+    if name in ("lmove", "blmove"):
+        return "rpop" if argv[3].upper() == b"RIGHT" else "lpop"
+    return "rpop" if b"RIGHT" in words else "lpop"
+
+
+def collect(ctx: Any, spec: Any, start: int, argv: list[bytes]) -> None:
+    """Append to ``ctx.events`` what the ops the command ``spec`` (run as
+    ``argv``) logged from ``ctx.ops[start]`` on raise."""
     ops = ctx.ops
     if len(ops) <= start or spec.group == "scripting":
         return  # a script's commands raised their own events as they ran
@@ -90,7 +105,12 @@ def collect(ctx: Any, spec: Any, start: int) -> None:
     cls = _GROUP_CLASS.get(spec.group, "g")
     out = ctx.events
     expired = ctx.expired
-    for ikey, key_ops in per_key.items():
+    items = list(per_key.items())
+    if name in ("lmove", "blmove", "rpoplpush", "brpoplpush"):
+        items.reverse()  # Redis notifies the push on the destination first
+    elif name in ("rename", "renamenx"):
+        items.sort(key=lambda item: item[1][0][0] != OP_DEL)  # rename_from, then rename_to
+    for ikey, key_ops in items:
         db, key = dbs.decode(ikey)
         if db == dbs.FUNCTIONS_DB:
             continue
@@ -109,8 +129,11 @@ def collect(ctx: Any, spec: Any, start: int) -> None:
             continue
         if name in _BY_OP:
             code = key_ops[0][0]
-            op_event = OP_NAMES[code]
+            op_event = _pop_event(name, argv) if code == OP_DEL else OP_NAMES[code]
             out.append((db, "g" if op_event in _GENERIC else cls, op_event, key))
+        elif event == "expire" and key_ops[0][0] == OP_DEL:
+            out.append((db, "g", "del", key))  # an expiry in the past deletes
+            continue
         elif name == "persist" or (name == "getex" and key_ops[-1][0] == OP_EXPIRE and key_ops[-1][2] is None):
             out.append((db, "g", "persist", key))
         else:
@@ -119,5 +142,6 @@ def collect(ctx: Any, spec: Any, start: int) -> None:
             (op[0] == OP_EXPIRE and op[2] is not None) or (op[0] == OP_SET and op[4] is not None) for op in key_ops
         ) and name not in ("restore", "copy"):
             out.append((db, "g", "expire", key))  # SET ... EX, SETEX: "set" then "expire"
-        if key_ops[-1][0] == OP_DEL and name not in _DELETES and event != "del":
+        if key_ops[-1][0] == OP_DEL and name not in _DELETES and event != "del" and (
+                name not in _BY_OP or op_event != "del"):
             out.append((db, "g", "del", key))  # the command emptied a container

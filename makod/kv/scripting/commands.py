@@ -63,7 +63,7 @@ class _Calls:
         try:
             return spec.handler(ctx, argv)
         finally:
-            notify.collect(ctx, spec, start)  # each command of a script raises its own events
+            notify.collect(ctx, spec, start, argv)  # each command of a script raises its own events
 
     def select(self, db: int) -> None:
         if not 0 <= db < self.ctx.databases:
