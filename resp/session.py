@@ -99,7 +99,8 @@ class Session:
         # bytes of messages delivered but not yet in _out (behind replies).
         self.pubsub = Subscriptions()
         self.held_bytes = 0
-        self._held: list[bytes] = []
+        self._held: deque[tuple[int, bytes]] = deque()  # (due: commands dispatched by then, message)
+        self._dispatched = 0
 
     # -- driver API -------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -172,8 +173,11 @@ class Session:
         try:
             while self._pending and self._blocked is None and not self.closing:
                 self._dispatch(self._pending.popleft())
+                self._dispatched += 1
+                if self._held:
+                    self._release_held()
             if self._held and not self._pending:
-                self._release_held()
+                self._release_held(everything=True)
             if (
                 self.parser.error is not None
                 and not self._pending
@@ -333,7 +337,10 @@ class Session:
         leader) holds back the messages and the commands pipelined behind it,
         until those have run; a command parked on BLPOP & co does not (Redis
         pushes to a blocked RESP3 client), the message goes just before its
-        reply. ``held_bytes`` counts what waits, for the output limit."""
+        reply. A message a command of this client publishes to itself comes
+        before that command's reply, as in Redis (unless older messages are
+        still held: messages never overtake each other). ``held_bytes``
+        counts what waits, for the output limit."""
         if self.closing:
             return
         data = wire.for_proto(self.proto)
@@ -345,23 +352,27 @@ class Session:
                     self.held_bytes += len(data)
                     self._flush_slots()
                     return
-        if self._pending:
-            self._held.append(data)
-            self.held_bytes += len(data)
-        elif self._slots:
-            self._slots.append([None, data, True, None, True])
+        if self._held or (self._blocked is not None and self._pending):
+            # Due once the commands that arrived before it have run.
+            self._held.append((self._dispatched + len(self._pending), data))
             self.held_bytes += len(data)
         else:
+            self._emit_message(data, False)
+
+    def _emit_message(self, data: bytes, counted: bool) -> None:
+        if self._slots:
+            self._slots.append([None, data, True, None, True])
+            if not counted:
+                self.held_bytes += len(data)
+        else:
+            if counted:
+                self.held_bytes -= len(data)
             self._out.append(data)
 
-    def _release_held(self) -> None:
-        held, self._held = self._held, []
-        for data in held:
-            if self._slots:
-                self._slots.append([None, data, True, None, True])
-            else:
-                self.held_bytes -= len(data)
-                self._out.append(data)
+    def _release_held(self, everything: bool = False) -> None:
+        held = self._held
+        while held and (everything or held[0][0] <= self._dispatched):
+            self._emit_message(held.popleft()[1], True)
 
     def drop_subscriptions(self) -> None:
         """RESET, or the connection closed: the node forgets this client's subscriptions."""
