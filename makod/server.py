@@ -33,8 +33,8 @@ from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
-import makod.procs  # noqa: F401  (registers the built-in stored procedures)
-import makod.commands  # noqa: F401  (registers every command in TABLE)
+from makod import procs
+from makod import commands
 from makod.net.acl_sync import AclKeeper, AclTable
 from makod.net.pubsub_sync import PubsubHub, PubsubPublish
 from makod.kv import glob
@@ -44,6 +44,10 @@ from resp.session import Session
 from makod.kv.table import TABLE, resolve
 
 log = logging.getLogger("makod")
+
+# Imported for what importing them does: the built-in stored procedures and
+# every command are registered (in TABLE).
+_REGISTERED = (commands, procs)
 
 
 class ThreadDisk:

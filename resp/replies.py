@@ -44,6 +44,11 @@ class Several:
         self.replies = replies
 
 
+__all__ = [
+    "encode", "format_double", "Push", "Several", "NULL_ARRAY", "OK", "PONG", "QUEUED", "Blocked", "Bool", "Double",
+    "ErrorReply", "Map", "Pairs", "Set", "SimpleString", "Verbatim",
+]
+
 _OK_WIRE = OK.wire
 _NULL2 = b"$-1\r\n"
 _NULL3 = b"_\r\n"

@@ -4,3 +4,5 @@ Data commands live in the data model (makod.kv.types); see makod/commands.py.
 """
 
 from resp.commands import acl_cmds, cluster, connection, pubsub, server  # noqa: F401
+
+__all__ = ["acl_cmds", "cluster", "connection", "pubsub", "server"]

@@ -16,8 +16,11 @@ import time
 import hiredis
 import pytest
 
-from tests.compat.test_differential import real  # noqa: F401  (the redis-server fixture)
+from tests.compat import test_differential
 from tests.integration.cluster_util import Cluster
+
+
+real = test_differential.real  # the redis-server fixture
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +171,7 @@ def _run(port: int, steps: list) -> list[bytes]:
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_same_bytes(name: str, real, mako) -> None:  # noqa: F811
+def test_same_bytes(name: str, real, mako) -> None:
     steps = SCRIPTS[name]
     redis_port = real.connection_pool.connection_kwargs["port"]
     want = _run(redis_port, steps)

@@ -4,13 +4,15 @@ message lands among replies is checked exactly; peer messages are recorded."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-import makod.commands  # noqa: F401  (registers every command)
 from makod.kv import glob
 from makod.kv.hashslot import key_slot
 from makod.net.pubsub_sync import GLOBAL, SHARDED, PubsubHub, PubsubPublish
 from resp.session import Session
+
+importlib.import_module("makod.commands")  # registers every command
 
 
 class _Host:
