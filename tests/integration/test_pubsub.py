@@ -306,3 +306,17 @@ def test_slow_subscriber_is_disconnected(cluster: Cluster) -> None:
     assert client.ping()
     assert client.set("after-slow", "1") and client.get("after-slow") == b"1"
     slow.close()
+
+
+def test_acl_channel_permissions(cluster: Cluster) -> None:
+    node = _node(cluster, 1, 1)
+    admin = cluster.client(node)
+    admin.execute_command("ACL", "SETUSER", "psuser", "on", ">pw", "~*", "+@all", "resetchannels", "&news*")
+    raw = Raw(cluster.port(node))
+    raw.call("AUTH", "psuser", "pw")
+    for argv in (("SUBSCRIBE", "other"), ("PUBLISH", "other", "x"), ("PSUBSCRIBE", "ne*"), ("SSUBSCRIBE", "other")):
+        assert str(raw.call(*argv)[0]) == "NOPERM No permissions to access a channel", argv
+    assert raw.call("PSUBSCRIBE", "news*") == [[b"psubscribe", b"news*", 1]]  # a pattern must equal an allowed one
+    assert raw.call("SUBSCRIBE", "news1") == [[b"subscribe", b"news1", 2]]
+    raw.close()
+    admin.execute_command("ACL", "DELUSER", "psuser")
