@@ -140,6 +140,9 @@ class NodeInfo:
             ("client_output_buffer_limit_disconnections", self.limit_disconnections["output"]),
             ("keyspace_hits", 0),
             ("keyspace_misses", 0),
+            ("pubsub_channels", len(node.pubsub.channels)),
+            ("pubsub_patterns", len(node.pubsub.patterns)),
+            ("pubsubshard_channels", len(node.pubsub.shard_channels)),
         ]
 
     def _section_replication(self) -> list[tuple[str, Any]]:

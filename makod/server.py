@@ -33,11 +33,12 @@ from makod.net.resp_server import ClientProtocol
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
-import makod.procs  # noqa: F401  (registers the built-in stored procedures)
-import makod.commands  # noqa: F401  (registers every command in TABLE)
+from makod import procs
+from makod import commands
 from makod.net.acl_sync import AclKeeper, AclTable
 from makod.net.script_busy import BusyGuard
 from makod.kv.scripting import guard as script_guard
+from makod.net.pubsub_sync import PubsubHub, PubsubPublish
 from makod.kv import glob
 from makod.kv.errors import CommandError
 from makod.kv.replies import ErrorReply
@@ -45,6 +46,10 @@ from resp.session import Session
 from makod.kv.table import TABLE, resolve
 
 log = logging.getLogger("makod")
+
+# Imported for what importing them does: the built-in stored procedures and
+# every command are registered (in TABLE).
+_REGISTERED = (commands, procs)
 
 
 class ThreadDisk:
@@ -191,6 +196,11 @@ class Node:
         self.set_notify_flags(cfg.notify_keyspace_events)
         # Scripts past busy-reply-threshold: -BUSY for others, SCRIPT KILL.
         script_guard.install(BusyGuard(self))
+        # Pub/sub: this node's subscribers; publishes reach every node (makod/net/pubsub_sync.py).
+        self.pubsub = PubsubHub(
+            self.me.node_id, self.me.shard, [[r.node_id for r in sh.replicas] for sh in cfg.shards],
+            self.peers.send, self.wake, self.core.slots.shard_of_slot, self._shard_address, glob.compile_matcher,
+        )
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
 
@@ -385,6 +395,9 @@ class Node:
         if type(msg) is AclTable:
             self.acls.on_table(msg)
             return
+        if type(msg) is PubsubPublish:
+            self.pubsub.on_message(msg)
+            return
         self.driver.receive(msg)
         self.schedule_pump()
 
@@ -460,6 +473,17 @@ class Node:
     # What the CLUSTER commands call (resp/commands/cluster.py; makod/cluster_view.py).
     def cluster_topology(self, tls: bool) -> Any:
         return cluster_view.topology(self, tls)
+
+    def _shard_address(self, shard: int, tls: bool) -> str:
+        """host:port of a shard's leader (its stand-in master when none is
+        known), as CLUSTER SLOTS shows it: where MOVED sends a client."""
+        leader = self.core.leader_of(shard)
+        if leader is None:
+            leader = self.cfg.preferred_leader(shard)
+        if leader is None:
+            leader = next(r.node_id for r in self.cfg.shards[shard].replicas if r.voter)
+        rep = self.cfg.by_id(leader)
+        return f"{rep.host}:{rep.tls_port if tls and rep.tls_port else rep.resp_port}"
 
     def count_slot_keys(self, db: int, slot: int) -> int:
         return cluster_view.count_slot_keys(self, db, slot)

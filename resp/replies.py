@@ -21,6 +21,34 @@ from makod.kv.replies import (  # noqa: F401  (re-exported for the session and t
     Verbatim,
 )
 
+
+
+class Push:
+    """A RESP3 push (``>``), an array in RESP2: pub/sub messages and the
+    (un)subscribe confirmations (resp/pubsub.py)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+
+class Several:
+    """Replies written one after another for one command (SUBSCRIBE a b
+    answers one confirmation per channel), as Redis adds them to the client's
+    buffer: inside EXEC's array they count as one element, as in Redis."""
+
+    __slots__ = ("replies",)
+
+    def __init__(self, replies: list) -> None:
+        self.replies = replies
+
+
+__all__ = [
+    "encode", "format_double", "Push", "Several", "NULL_ARRAY", "OK", "PONG", "QUEUED", "Blocked", "Bool", "Double",
+    "ErrorReply", "Map", "Pairs", "Set", "SimpleString", "Verbatim",
+]
+
 _OK_WIRE = OK.wire
 _NULL2 = b"$-1\r\n"
 _NULL3 = b"_\r\n"
@@ -105,6 +133,13 @@ def _encode_into(reply: Any, proto: int, out: list[bytes]) -> None:
             out.append(b"=%d\r\n%s\r\n" % (len(body), body))
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(reply.data), reply.data))
+    elif t is Push:
+        out.append((b">%d\r\n" if proto == 3 else b"*%d\r\n") % len(reply.items))
+        for item in reply.items:
+            _encode_into(item, proto, out)
+    elif t is Several:
+        for item in reply.replies:
+            _encode_into(item, proto, out)
     elif t is bool:
         raise TypeError("bool reply is ambiguous: use Bool(x) for RESP3 booleans or int(x)")
     else:

@@ -21,6 +21,7 @@ from makod.kv.requests import TxnRequest, WatchRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
+from resp.pubsub import ALLOWED_WHEN_SUBSCRIBED, Subscriptions, Wire, acl_channels, channel_allowed, not_allowed_text
 from resp.replies import NULL_ARRAY, OK, QUEUED, Blocked, ErrorReply, encode
 from makod.kv.table import TABLE, CommandSpec, CommandTable
 
@@ -94,6 +95,12 @@ class Session:
         self._continuations: dict[int, tuple] = {}
         self.blocked_on: tuple | None = None  # (token, continuation, timeout reply) of a waiting blocking command
         self._out: list[bytes] = []
+        # Pub/sub (resp/pubsub.py): what this client listens to, and the
+        # bytes of messages delivered but not yet in _out (behind replies).
+        self.pubsub = Subscriptions()
+        self.held_bytes = 0
+        self._held: deque[tuple[int, bytes]] = deque()  # (due: commands dispatched by then, message)
+        self._dispatched = 0
 
     # -- driver API -------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -124,6 +131,11 @@ class Session:
     def wants_input(self) -> bool:
         """False while enough parsed commands wait: the driver stops reading."""
         return len(self._pending) < MAX_PENDING_COMMANDS and not self.closing
+
+    @property
+    def is_pubsub(self) -> bool:
+        """Subscribed: the pubsub class of client-output-buffer-limit applies."""
+        return self.pubsub.active
 
     @property
     def buffered_input(self) -> int:
@@ -161,6 +173,11 @@ class Session:
         try:
             while self._pending and self._blocked is None and not self.closing:
                 self._dispatch(self._pending.popleft())
+                self._dispatched += 1
+                if self._held:
+                    self._release_held()
+            if self._held and not self._pending:
+                self._release_held(everything=True)
             if (
                 self.parser.error is not None
                 and not self._pending
@@ -209,6 +226,9 @@ class Session:
         if spec.is_write and getattr(self.host, "disk_error", None):
             self._reject(errors.MISCONF_WRITE.format(self.host.disk_error))
             return
+        if self.proto == 2 and self.pubsub.active and spec.name not in ALLOWED_WHEN_SUBSCRIBED:
+            self._reject(not_allowed_text(spec.name))
+            return
         if self.in_multi and spec.name not in _NOT_QUEUED:
             if "no_multi" in spec.flags:
                 self._reject(errors.NOT_ALLOWED_IN_MULTI)
@@ -243,7 +263,15 @@ class Session:
         if not acl.command_ok(user, spec):
             self._acl_denied("command", spec.name, errors.NOPERM_COMMAND.format(self.user, spec.name))
             return False
-        if spec.first_key or spec.key_finder is not None:
+        if "pubsub" in spec.flags:
+            # Shard channels are declared as keys (COMMAND INFO, as Redis) but
+            # checked as channels (&pattern rules), as Redis does.
+            checked = acl_channels(spec.name, argv)
+            for channel in checked[0] if checked else ():
+                if not channel_allowed(acl, user, channel, checked[1]):
+                    self._acl_denied("channel", channel.decode("utf-8", "replace"), errors.NOPERM_CHANNEL)
+                    return False
+        elif spec.first_key or spec.key_finder is not None:
             # Commands whose keys follow a count (ZUNION, LMPOP, XREAD ...) have
             # no first key but a finder: their keys are checked too.
             write = spec.is_write
@@ -283,7 +311,9 @@ class Session:
 
     # -- replies ------------------------------------------------------------------------------
     def _reply(self, reply: Any) -> None:
-        data = encode(reply, self.proto)
+        self._emit(encode(reply, self.proto))
+
+    def _emit(self, data: bytes) -> None:
         if self._slots:
             self._slots.append([None, data, True])
             self._flush_slots()
@@ -301,7 +331,62 @@ class Session:
     def _flush_slots(self) -> None:
         slots = self._slots
         while slots and slots[0][1] is not None and slots[0][2]:
-            self._out.append(slots.popleft()[1])
+            slot = slots.popleft()
+            if len(slot) == 5:  # a pub/sub message (deliver)
+                self.held_bytes -= len(slot[1])
+            self._out.append(slot[1])
+
+    # -- pub/sub messages ----------------------------------------------------------------------
+    def deliver(self, wire: Wire) -> None:
+        """A published message for this client, written where Redis would put
+        it in the client's buffer: after the replies of every command that
+        arrived before it. A command waiting on the host (forwarded to a
+        leader) holds back the messages and the commands pipelined behind it,
+        until those have run; a command parked on BLPOP & co does not (Redis
+        pushes to a blocked RESP3 client), the message goes just before its
+        reply. A message a command of this client publishes to itself comes
+        before that command's reply, as in Redis (unless older messages are
+        still held: messages never overtake each other). ``held_bytes``
+        counts what waits, for the output limit."""
+        if self.closing:
+            return
+        data = wire.for_proto(self.proto)
+        parked = self.blocked_on
+        if parked is not None:
+            for i, slot in enumerate(self._slots):
+                if slot[0] == parked[0]:
+                    self._slots.insert(i, [None, data, True, None, True])
+                    self.held_bytes += len(data)
+                    self._flush_slots()
+                    return
+        if self._held or (self._blocked is not None and self._pending):
+            # Due once the commands that arrived before it have run.
+            self._held.append((self._dispatched + len(self._pending), data))
+            self.held_bytes += len(data)
+        else:
+            self._emit_message(data, False)
+
+    def _emit_message(self, data: bytes, counted: bool) -> None:
+        if self._slots:
+            self._slots.append([None, data, True, None, True])
+            if not counted:
+                self.held_bytes += len(data)
+        else:
+            if counted:
+                self.held_bytes -= len(data)
+            self._out.append(data)
+
+    def _release_held(self, everything: bool = False) -> None:
+        held = self._held
+        while held and (everything or held[0][0] <= self._dispatched):
+            self._emit_message(held.popleft()[1], True)
+
+    def drop_subscriptions(self) -> None:
+        """RESET, or the connection closed: the node forgets this client's subscriptions."""
+        hub = getattr(self.host, "pubsub", None)
+        if hub is not None and self.pubsub.active:
+            hub.drop(self)
+        self.pubsub = Subscriptions()
 
     def _submit(self, request: Any, continuation: tuple | None) -> None:
         self._next_token += 1
@@ -468,6 +553,7 @@ class Session:
     def reset(self) -> None:
         """RESET: back to a fresh connection's state (src/networking.c resetCommand)."""
         self._end_multi()
+        self.drop_subscriptions()
         self.proto = 2
         self.name = None
         self.db = 0

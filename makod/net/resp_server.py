@@ -83,9 +83,11 @@ class ClientProtocol(asyncio.Protocol):
         if session is None or transport is None or transport.is_closing():
             return
         data = session.take_output()
-        if data:
-            transport.write(data)
-            if self.over_output_limit(transport.get_write_buffer_size()):
+        if data or session.held_bytes:
+            if data:
+                transport.write(data)
+            # Pub/sub messages held behind a pending reply count too (resp/session.py deliver).
+            if self.over_output_limit(transport.get_write_buffer_size() + session.held_bytes):
                 return
         if session.finished:
             transport.close()
@@ -138,4 +140,5 @@ class ClientProtocol(asyncio.Protocol):
         if self.session is not None:
             self.node.clients.pop(self.session.id, None)
             self.session.closing = True
+            self.session.drop_subscriptions()
             self.node.dirty.discard(self)

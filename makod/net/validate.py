@@ -73,6 +73,10 @@ class Validator:
             "sent_us": lambda v: _int_in(v, 0, 1 << 62),
             "owd_us": lambda v: _int_in(v, -(1 << 62), 1 << 62),  # clock offsets make it negative
             "footprint": _footprint_shape,
+            # Pub/sub (pubsub_sync.py): GLOBAL or SHARDED, the channel and the message.
+            "kind": lambda v: v in (0, 1) and type(v) is int,
+            "channel": lambda v: type(v) is bytes,
+            "payload": lambda v: type(v) is bytes,
         }
         for name in _COUNTERS:
             self.checks[name] = lambda v: _int_in(v, -1, MAX_COUNTER)

@@ -34,6 +34,8 @@ def _int(arg: bytes) -> int:
 def ping(session: Any, argv: list[bytes]) -> Any:
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity("ping"))
+    if session.proto == 2 and session.pubsub.active:  # subscribed mode: Redis answers a pub/sub shaped reply
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
     return argv[1] if len(argv) == 2 else PONG
 
 
@@ -228,12 +230,13 @@ def client_line(session: Any, now_ms: int) -> str:
     """One CLIENT LIST line, with the fields redis-py and tools parse."""
     age_s = max(0, (now_ms - session.created_ms) // 1000)
     idle_s = max(0, (now_ms - session.last_active_ms) // 1000)
-    flags = "x" if session.in_multi else "N"
+    subs = session.pubsub
+    flags = "x" if session.in_multi else "P" if subs.active else "N"
     multi = len(session.multi_queue) if session.in_multi else -1
     name = (session.name or b"").decode("utf-8", "replace")
     return (
         f"id={session.id} addr={session.addr} laddr={session.laddr} fd=-1 name={name} "
-        f"age={age_s} idle={idle_s} flags={flags} db={session.db} sub=0 psub=0 ssub=0 "
+        f"age={age_s} idle={idle_s} flags={flags} db={session.db} sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard)} "
         f"multi={multi} qbuf={session.buffered_input} qbuf-free=0 argv-mem=0 multi-mem=0 "
         f"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
         f"cmd={session.last_command.decode('utf-8', 'replace')} user=default redir=-1 "
@@ -280,7 +283,11 @@ def _client_list(session: Any, argv: list[bytes]) -> Any:
             kind = argv[i + 1].lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[i + 1].decode('utf-8', 'replace')}'")
-            if kind != b"normal":
+            if kind == b"pubsub":
+                sessions = [s for s in sessions if s.is_pubsub]
+            elif kind == b"normal":
+                sessions = [s for s in sessions if not s.is_pubsub]
+            else:
                 sessions = []
             i += 2
         elif opt == b"id" and i + 1 < len(argv):

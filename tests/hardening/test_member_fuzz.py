@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import makod.core.requests  # noqa: F401  (registers every message type)
 import makod.core.txn_messages  # noqa: F401
 import makod.net.acl_sync  # noqa: F401
+import makod.net.pubsub_sync  # noqa: F401
 from makod.core.messages import REGISTRY
 from makod.net.validate import BadPeerMessage, Validator
 from tests.hardening.test_peer_port import _authenticated, _config
@@ -40,6 +41,7 @@ _BY_NAME = {
     "items": st.lists(st.binary(max_size=20), max_size=3), "keys": st.lists(st.binary(max_size=20), max_size=3),
     "deps": st.none() | st.lists(_small, min_size=1, max_size=2), "lines": st.lists(st.text(max_size=30), max_size=3),
     "origin": st.integers(0, 255), "rid": st.integers(0, 1 << 63),
+    "kind": st.integers(0, 2), "channel": st.binary(max_size=20), "payload": st.binary(max_size=40),
 }
 for _name in ("ok", "transfer", "last", "serving"):
     _BY_NAME[_name] = st.booleans()
