@@ -39,7 +39,7 @@ from makod.net.acl_sync import AclKeeper, AclTable
 from makod.net.script_busy import BusyGuard
 from makod.kv.scripting import guard as script_guard
 from makod.net.pubsub_sync import PubsubHub, PubsubPublish
-from makod.kv import glob
+from makod.kv import errors, glob
 from makod.kv.errors import CommandError
 from makod.kv.replies import ErrorReply
 from resp.session import Session
@@ -429,7 +429,7 @@ class Node:
             rid, answer = self.driver.submit(request)
         except Exception as exc:  # a handler bug: answer the client, keep serving
             log.exception("internal error running %r", request)
-            return (ErrorReply(f"ERR internal error: {type(exc).__name__}: {exc}"), True)
+            return (ErrorReply(errors.INTERNAL_ERROR.format(type(exc).__name__, exc)), True)
         if answer is None or not answer[1]:
             self.pending[rid] = (session, token)
         if self.core.has_ready:

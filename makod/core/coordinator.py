@@ -374,6 +374,11 @@ class Coordinator:
             result = ErrorReply(exc.reply)
             ctx.ops = []
             ctx.events = None
+        except AssertionError:
+            raise  # an invariant of the core broke: not a handler's bug
+        except Exception as exc:  # a command handler's bug: fail the transaction, keep serving
+            self._done(txn, ErrorReply(errors.INTERNAL_ERROR.format(type(exc).__name__, exc)), zero)
+            return
         txn.result = result
         txn.events = ctx.events or None
         by_shard: dict[int, list] = {}

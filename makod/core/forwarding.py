@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import ballot_node
 from makod.core.paxos import LEADER
@@ -103,7 +104,14 @@ class Forwarding:
         if paxos.role == LEADER and msg.ballot == paxos.promised:
             if not self._first_time(msg.src, msg.rid):
                 return  # a duplicate: the first copy answers
-            answer = self._route((msg.src, msg.rid), request_from_wire(msg.request))
+            token = (msg.src, msg.rid)
+            try:
+                answer = self._route(token, request_from_wire(msg.request))
+            except (KeyLocked, NeedRemote, DependencyInDoubt, AssertionError):
+                raise  # the protocol's own signals escaping here are bugs of the core
+            except Exception as exc:  # a command handler's bug: fail the request, keep serving
+                self.deliver_error(token, errors.INTERNAL_ERROR.format(type(exc).__name__, exc))
+                return
             assert answer is None  # tuple tokens always answer through messages
             return
         if msg.ballot in self.led_ballots:

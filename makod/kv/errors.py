@@ -298,6 +298,9 @@ def nogroup(template: str, key: bytes, group: bytes) -> str:
     return template.format(_printable(key), _printable(group))
 
 
+# A handler's bug: the request fails, the server keeps serving (makodb's own).
+INTERNAL_ERROR = "ERR internal error: {}: {}"
+
 # -- scripting commands (src/eval.c evalGenericCommand, src/functions.c) ---------------
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
