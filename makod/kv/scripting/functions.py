@@ -1,0 +1,4 @@
+"""placeholder"""
+class FunctionsMixin:
+    def _init_functions(self):
+        pass
