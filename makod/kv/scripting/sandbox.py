@@ -281,19 +281,72 @@ local ENV = protect(G)
 G._G = ENV
 I.ENV = ENV
 
--- A library's own environment: the same globals, but ``redis`` is the loading
--- API (register_function, log, ...) until ``finish`` swaps in the full API.
-function I.library_env(register)
-  local LR = {}
-  for _, k in _ipairs({"log", "setresp", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
+-- A library's own environment. While its code loads, the only global is a
+-- ``redis`` with register_function, log, LOG_* and REDIS_VERSION(_NUM) (as
+-- Redis 7.0); ``finish`` then opens every global to its functions.
+local FUNCTION_FLAGS = {["no-writes"] = true, ["allow-oom"] = true, ["allow-stale"] = true,
+                        ["no-cluster"] = true, ["allow-cross-slot-keys"] = true}
+local function isstr(v) return _type(v) == "string" or _type(v) == "number" end
+function I.library_env()
+  local registered, seen = {}, {}
+  local function register(...)
+    local argc = _select("#", ...)
+    local name, callback, flags, desc
+    if argc == 1 then
+      local t = ...
+      if _type(t) ~= "table" then
+        raise("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+      end
+      for k, v in _next, t do
+        if not isstr(k) then raise("named argument key given to redis.register_function must be a string") end
+        k = _tostring(k)
+        if k == "function_name" then
+          if not isstr(v) then raise("function_name argument given to redis.register_function must be a string") end
+          name = _tostring(v)
+        elseif k == "description" then
+          if not isstr(v) then raise("description argument given to redis.register_function must be a string") end
+          desc = _tostring(v)
+        elseif k == "callback" then
+          if _type(v) ~= "function" then raise("callback argument given to redis.register_function must be a function") end
+          callback = v
+        elseif k == "flags" then
+          if _type(v) ~= "table" then raise("flags argument to redis.register_function must be a table representing function flags") end
+          for _, f in _next, v do
+            if _type(f) ~= "string" or not FUNCTION_FLAGS[f] then raise("unknown flag given") end
+          end
+          flags = v
+        else
+          raise("unknown argument given to redis.register_function")
+        end
+      end
+      if not name then raise("redis.register_function must get a function name argument") end
+      if not callback then raise("redis.register_function must get a callback argument") end
+    elseif argc == 2 then
+      name, callback = ...
+      if not isstr(name) then raise("first argument to redis.register_function must be a string") end
+      name = _tostring(name)
+      if _type(callback) ~= "function" then raise("second argument to redis.register_function must be a function") end
+    else
+      raise("wrong number of arguments to redis.register_function")
+    end
+    if not string.find(name, "^[%w_]+$") then
+      raise("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+    end
+    if seen[name] then raise("Function already exists in the library") end
+    seen[name] = true
+    local fl = {}
+    if flags then for _, f in _next, flags do fl[#fl + 1] = f end end
+    registered[#registered + 1] = {name = name, callback = callback, flags = fl, description = desc}
+  end
+  local LR = {register_function = register}
+  for _, k in _ipairs({"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
                        "REDIS_VERSION", "REDIS_VERSION_NUM"}) do LR[k] = R[k] end
-  LR.register_function = register
-  local LG = _setmt({}, {__index = G})
-  _rawset(LG, "redis", protect(LR))
+  local LOADG = _setmt({redis = protect(LR)}, {__index = nonexistent})
+  local mt = {__index = LOADG}
+  local LG = _setmt({}, mt)
   local env = protect(LG)
-  _rawset(LG, "_G", env)
-  local function finish() _rawset(LG, "redis", nil) end
-  return env, finish
+  local function finish() mt.__index = G end
+  return env, finish, registered
 end
 
 function I.compile(body, chunkname, env)
