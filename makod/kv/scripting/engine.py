@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import lupa
+from lupa.lua51 import LuaError, LuaMemoryError
 from lupa import lua51
 
 from makod.kv import errors
@@ -77,6 +77,8 @@ class ScriptEngine(FunctionsMixin):
         prelude = loadstring(PRELUDE.encode(), b"=makod")
         self.I = prelude(py, self.hook_every, lib_tables, lib_reset)
         self.bridge.state = self.I[b"STATE"]
+        self._lua_run = self.I[b"run"]
+        self._lua_gc = g[b"collectgarbage"]
         self._scripts: dict[str, tuple[Any, bytes, frozenset[str] | None]] = {}
         self._init_functions()
 
@@ -99,7 +101,7 @@ class ScriptEngine(FunctionsMixin):
         try:
             res = self.I[b"compile"](code, chunkname, env)
             fn, err = res if isinstance(res, tuple) else (res, None)
-        except lupa.LuaMemoryError:
+        except LuaMemoryError:
             self._collect()
             raise CommandError(errors.SCRIPT_OOM.format(self.memory_limit_bytes)) from None
         if fn is None:
@@ -141,12 +143,13 @@ class ScriptEngine(FunctionsMixin):
         bridge.begin(calls, readonly)
         try:
             try:
-                result = self.I[b"run"](
+                result = self._lua_run(
                     fn, self.lua.table_from(list(keys)), self.lua.table_from(list(args)), as_function, self.hook_every
                 )
-            except lupa.LuaMemoryError:
+            except LuaMemoryError:
+                self._collect()
                 result = (b"oom",)
-            if bridge.fatal is not None and not isinstance(bridge.fatal, lupa.LuaMemoryError):
+            if bridge.fatal is not None and not isinstance(bridge.fatal, LuaMemoryError):
                 raise bridge.fatal
             if not isinstance(result, tuple):
                 result = (result,)
@@ -170,7 +173,15 @@ class ScriptEngine(FunctionsMixin):
             bridge.end()
 
     def _collect(self) -> None:
+        """A full collection with the memory limit lifted (Lua 5.1 has no
+        emergency collection: after an out-of-memory error the garbage stays
+        until a collection that must not itself fail)."""
+        if self.memory_limit_bytes:
+            self.lua.set_max_memory(0)
         try:
-            self.lua.globals()[b"collectgarbage"](b"collect")
-        except lupa.LuaError:
+            self._lua_gc(b"collect")
+        except LuaError:
             pass
+        finally:
+            if self.memory_limit_bytes:
+                self.lua.set_max_memory(self.memory_limit_bytes)

@@ -24,6 +24,7 @@ local _sethook, _getinfo = debug.sethook, debug.getinfo
 local _resume = coroutine.resume
 local _concat, _sub, _floor, _ceil = table.concat, string.sub, math.floor, math.ceil
 local _format = string.format
+local _gc = collectgarbage
 
 local FATAL = "makodb: script aborted"
 local RO_MSG = "Attempt to modify a readonly table"
@@ -429,9 +430,9 @@ function I.run(f, keys, argv, as_function, hook_n)
   local ok, res = _xpcall(main, handler)
   _sethook()
   _rawset(G, "KEYS", nil); _rawset(G, "ARGV", nil)
-  if STATE.fatal then return STATE.oom and "oom" or "fatal" end
+  if STATE.oom or res == "not enough memory" then main = nil; res = nil; _gc("collect"); return "oom" end
+  if STATE.fatal then return "fatal" end
   if not ok then
-    if res == "not enough memory" then return "oom" end
     if _type(res) ~= "table" then return "err", "ERR " .. _tostring(res) end
     local msg = _rawget(res, "err")
     if _type(msg) ~= "string" then msg = nil end
@@ -441,7 +442,7 @@ function I.run(f, keys, argv, as_function, hook_n)
   local out = {}
   local fok, ferr = _pcall(flatten, res, out)
   if not fok then
-    if ferr == "not enough memory" then return "oom" end
+    if ferr == "not enough memory" then out = nil; res = nil; _gc("collect"); return "oom" end
     return "stack"
   end
   return "ok", out, STATE.resp
