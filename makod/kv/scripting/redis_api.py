@@ -28,6 +28,17 @@ REDIS_VERSION_NUM = 0x07000F
 INITIAL_SEED = 0x1234ABCD
 
 
+# Redis commands flagged noscript that the command table may not hold (the
+# scripting and transaction commands are the protocol layer's): a script
+# calling them gets "not allowed", as from Redis, not "unknown".
+NOSCRIPT_COMMANDS = frozenset(
+    b"eval evalsha eval_ro evalsha_ro fcall fcall_ro script function multi exec discard watch unwatch "
+    b"subscribe unsubscribe psubscribe punsubscribe ssubscribe sunsubscribe blpop brpop brpoplpush blmove "
+    b"blmpop bzpopmin bzpopmax bzmpop xread xreadgroup wait client config debug monitor sync psync "
+    b"replicaof slaveof shutdown save bgsave bgrewriteaof auth hello reset quit failover".split()
+)
+
+
 def _error_line(text: str) -> str:
     """A CommandError's text with its code (ERR added as the RESP layer would)."""
     return ErrorReply(text).text
@@ -167,6 +178,8 @@ class Bridge:
             return OK
         spec = resolve(self.table, argv)
         if spec is None:
+            if name in NOSCRIPT_COMMANDS:
+                raise CommandError(errors.SCRIPT_NOT_ALLOWED)
             raise CommandError(errors.SCRIPT_UNKNOWN_COMMAND)
         if not spec.arity_ok(len(argv)):
             raise CommandError(errors.SCRIPT_WRONG_ARITY)
