@@ -33,7 +33,16 @@ local null = newproxy(false)
 
 local function pack(...) return {n = _select("#", ...), ...} end
 local function tname(v, present) if not present then return "no value" end return _type(v) end
-local function argerr(n, fname, msg) _error(_format("bad argument #%d to '%s' (%s)", n, fname, msg), 3) end
+local _getinfo = debug.getinfo
+local function argerr(n, fname, msg)
+  local level = 3
+  while true do
+    local info = _getinfo(level, "S")
+    if not info or (info.source ~= "=makod" and info.what ~= "tail") then break end
+    level = level + 1
+  end
+  _error(_format("bad argument #%d to '%s' (%s)", n, fname, msg), level - 1)
+end
 
 -- Python-backed functions: (true, values...) or (false, message at the caller's line)
 local function py(f)
@@ -235,8 +244,13 @@ local function next_token(s, pos)
         parts[#parts + 1] = UNESC[e]
         i = j + 2
       else
-        return "T_ERROR", "invalid escape code", j, j
+        return "T_ERROR", "invalid escape code", j - 1, j
       end
+    end
+  end
+  for word, kind in _next, {["true"] = "T_BOOLEAN", ["false"] = "T_BOOLEAN", null = "T_NULL"} do
+    if _sub(s, pos, pos + #word - 1) == word then
+      return kind, word == "true", idx, pos + #word
     end
   end
   if c == "-" or _find(c, "%d") or (cfg.decode_invalid and _find(c, "[iInN+]")) then
@@ -261,11 +275,6 @@ local function next_token(s, pos)
       if _find(l, "nan") then n = 0 / 0 elseif _find(l, "^%-") then n = -huge else n = huge end
     end
     return "T_NUMBER", n, idx, pos + #text
-  end
-  for word, kind in _next, {["true"] = "T_BOOLEAN", ["false"] = "T_BOOLEAN", null = "T_NULL"} do
-    if _sub(s, pos, pos + #word - 1) == word then
-      return kind, word == "true", idx, pos + #word
-    end
   end
   return "T_ERROR", "invalid token", idx, pos
 end

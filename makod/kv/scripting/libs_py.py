@@ -166,7 +166,7 @@ def _wrap(fname: str, fn: Callable[..., tuple]) -> Callable[..., tuple]:
         try:
             return fn(*args)
         except _StructError as exc:
-            return False, str(exc).replace("{}", fname)
+            return False, str(exc).replace("{}", fname).encode()
 
     return run
 
@@ -344,7 +344,7 @@ def _mp_encode(out: bytearray, v: Any, level: int) -> None:
 
 def _cmsgpack_pack(*values: Any) -> tuple:
     if not values:
-        return False, "MessagePack pack needs input."
+        raise _StructError("bad argument #0 to 'pack' (MessagePack pack needs input.)")
     out = bytearray()
     for v in values:
         _mp_encode(out, v, 0)
@@ -442,7 +442,7 @@ def _unpacker(table: Callable[[], Any]) -> dict[str, Callable[..., tuple]]:
     def unpack_full(data: Any, limit: int, offset: int) -> tuple:
         data = _checkstr(data, 1, "unpack")
         if offset < 0 or (offset > len(data) and data):
-            return False, "bad argument #3 to 'unpack' (Start offset %d greater than input length %d.)" % (offset, len(data))
+            raise _StructError("bad argument #3 to 'unpack' (Start offset %d greater than input length %d.)" % (offset, len(data)))
         out: list[Any] = []
         pos = offset
         try:
@@ -450,9 +450,9 @@ def _unpacker(table: Callable[[], Any]) -> dict[str, Callable[..., tuple]]:
                 value, pos = _mp_decode(data, pos, table)
                 out.append(value)
         except _Missing:
-            return False, "Missing bytes in input."
+            raise _StructError("Missing bytes in input.") from None
         except _BadFormat:
-            return False, "Bad data format in input."
+            raise _StructError("Bad data format in input.") from None
         if limit > 0:
             return (True, -1 if pos >= len(data) else pos, *out)
         return (True, *out)
@@ -471,7 +471,7 @@ def python_side(table: Callable[[], Any]) -> dict[str, Any]:
         "struct_pack": _wrap("pack", _struct_pack),
         "struct_unpack": _wrap("unpack", _struct_unpack),
         "struct_size": _wrap("size", _struct_size),
-        "msgpack_pack": _cmsgpack_pack,
+        "msgpack_pack": _wrap("pack", _cmsgpack_pack),
     }
     for name, fn in _unpacker(table).items():
         side["msgpack_" + name] = _wrap(name, fn)

@@ -48,7 +48,18 @@ local function after(ok, ...)
   return ok, ...
 end
 
-local function argerr(n, fname, msg) _error(_format("bad argument #%d to '%s' (%s)", n, fname, msg), 3) end
+-- raise at the first frame outside this chunk (as luaL_argerror names the caller's line)
+local function outside_level()
+  local level = 3
+  while true do
+    local info = _getinfo(level, "S")
+    if not info or (info.source ~= "=makod" and info.what ~= "tail") then return level - 1 end
+    level = level + 1
+  end
+end
+local function argerr(n, fname, msg)
+  _error(_format("bad argument #%d to '%s' (%s)", n, fname, msg), outside_level())
+end
 local function need_table(t, fname)
   if _type(t) ~= "table" then
     argerr(1, fname, "table expected, got " .. (t == nil and "no value" or _type(t)))
@@ -88,9 +99,11 @@ B.ipairs = function(t)
 end
 local STRING_MT = _getmt("")
 local STRING_MT_PROXY
+local ENV_REF, ENV_MT_PROXY = {}, nil
 B.getmetatable = function(...)
   if _select("#", ...) == 0 then argerr(1, "getmetatable", "value expected") end
   local t = ...
+  if t == ENV_REF[1] then return ENV_MT_PROXY end
   if RO[t] then return nil end
   local mt = _getmt(t)
   if mt == STRING_MT then return STRING_MT_PROXY end
@@ -193,7 +206,7 @@ R.log = function(...)
   local argc = _select("#", ...)
   if argc < 2 then raise("redis.log() requires two arguments or more.") end
   local level = _tonumber((...))
-  if level == nil then raise("First argument must be a number") end
+  if level == nil then raise("First argument must be a number (log level).") end
   level = toint(level, 1, "log")
   if level < 0 or level > 3 then raise("Invalid debug level.") end
   local parts = {}
@@ -213,7 +226,7 @@ R.sha1hex = function(...)
 end
 local function single_field(field, ...)
   local s = ...
-  if _select("#", ...) ~= 1 or _type(s) ~= "string" then raise("wrong number or type of arguments") end
+  if _select("#", ...) ~= 1 or _type(s) ~= "string" then return {err = "ERR wrong number or type of arguments"} end
   if field == "err" then
     if _sub(s, 1, 1) ~= "-" then s = "-" .. s end
     return {err = P.errtext(s)}
@@ -223,7 +236,7 @@ end
 R.error_reply = function(...) return single_field("err", ...) end
 R.status_reply = function(...) return single_field("ok", ...) end
 R.set_repl = function(...)
-  if _select("#", ...) ~= 1 then raise("redis.set_repl() requires one argument.") end
+  if _select("#", ...) ~= 1 then raise("redis.set_repl() requires two arguments.") end
   local flags = _tonumber((...))
   if flags == nil or flags ~= _floor(flags) or flags < 0 or flags > 3 then
     raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
@@ -280,6 +293,8 @@ G.__redis__err__handler = handler
 _setmt(G, {__index = nonexistent})
 local ENV = protect(G)
 G._G = ENV
+ENV_REF[1] = ENV
+ENV_MT_PROXY = protect({__index = nonexistent})
 I.ENV = ENV
 
 -- A library's own environment. While its code loads, the only global is a
@@ -339,7 +354,7 @@ function I.library_env()
     if flags then for _, f in _next, flags do fl[#fl + 1] = f end end
     registered[#registered + 1] = {name = name, callback = callback, flags = fl, description = desc}
   end
-  local LR = {register_function = register}
+  local LR = _setmt({register_function = register}, {__index = nonexistent})
   for _, k in _ipairs({"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
                        "REDIS_VERSION", "REDIS_VERSION_NUM"}) do LR[k] = R[k] end
   local LOADG = _setmt({redis = protect(LR)}, {__index = nonexistent})
