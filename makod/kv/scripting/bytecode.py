@@ -41,6 +41,7 @@ class _Patcher:
     def function(self) -> None:
         self._string()  # source
         self.pos += 2 * self.int_size + 4  # line defined, last line, nups, params, vararg, stack
+
         n = self._uint(self.int_size)
         order = "little" if self.little else "big"
         for _ in range(n):
@@ -61,7 +62,8 @@ class _Patcher:
                 self._string()
         for _ in range(self._uint(self.int_size)):  # nested functions
             self.function()
-        self.pos += self._uint(self.int_size) * self.int_size  # line info
+        lines = self._uint(self.int_size)  # line info
+        self.pos += lines * self.int_size
         for _ in range(self._uint(self.int_size)):  # locals
             self._string()
             self.pos += 2 * self.int_size
@@ -72,4 +74,6 @@ class _Patcher:
 def without_tail_calls(chunk: bytes) -> bytes:
     p = _Patcher(chunk)
     p.function()
+    if p.pos != len(chunk):
+        raise ValueError("chunk not parsed to its end")
     return bytes(p.buf)

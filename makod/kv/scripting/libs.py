@@ -41,7 +41,7 @@ local function argerr(n, fname, msg)
     if not info or (info.source ~= "=makod" and info.what ~= "tail") then break end
     level = level + 1
   end
-  _error(_format("bad argument #%d to '%s' (%s)", n, fname, msg), level - 1)
+  _error(_format("bad argument #%d to '%s' (%s)", n, fname, msg), level)
 end
 
 -- Python-backed functions: (true, values...) or (false, message at the caller's line)

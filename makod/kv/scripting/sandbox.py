@@ -68,9 +68,20 @@ end
 
 -- builtins honouring the read-only proxies ------------------------------------
 local B = {}
+-- Redis's pcall answers an error table's ``err`` string instead of the table
+local function pcall_result(ok, ...)
+  if not ok then
+    local e = ...
+    if _type(e) == "table" then
+      local msg = e.err
+      if _type(msg) == "string" or _type(msg) == "number" then return false, msg end
+    end
+  end
+  return ok, ...
+end
 B.pcall = function(...)
   if _select("#", ...) == 0 then argerr(1, "pcall", "value expected") end
-  return after(_pcall(...))
+  return pcall_result(after(_pcall(...)))
 end
 B.xpcall = function(f, h)
   return after(_xpcall(f, function(e) if STATE.fatal then return e end return h(e) end))
