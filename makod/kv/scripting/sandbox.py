@@ -28,7 +28,7 @@ local _gc = collectgarbage
 
 local FATAL = "makodb: script aborted"
 local RO_MSG = "Attempt to modify a readonly table"
-local STATE = {fatal = false, oom = false, resp = 2}
+local STATE = {fatal = false, oom = false, resp = 2, hook_n = 0}
 local RO = _setmt({}, {__mode = "k"})   -- read-only proxy -> the real table
 local I = {STATE = STATE}
 
@@ -189,9 +189,30 @@ M.random = function(...)
 end
 M.randomseed = function(s) P.seed(toint(s, 1, "randomseed")) end
 
+-- debug.sethook's Lua hook is per thread: a coroutine gets the run's hook too
+local hook
+local _cocreate, _cowrap = coroutine.create, coroutine.wrap
 local CO = {}
 for k, v in _pairs(coroutine) do CO[k] = v end
 CO.resume = function(co, ...) return after(_resume(co, ...)) end
+CO.create = function(f)
+  local co = _cocreate(f)
+  if STATE.hook_n > 0 then _sethook(co, hook, "", STATE.hook_n) end
+  return co
+end
+CO.wrap = function(f)
+  local co = CO.create(f)
+  return function(...)
+    local r = {_resume(co, ...)}
+    if STATE.fatal then _error(FATAL, 0) end
+    if not r[1] then
+      local e = r[2]
+      if _type(e) == "string" then _error(e, 2) end
+      _error(e, 0)
+    end
+    return _unpack(r, 2, table.maxn(r))
+  end
+end
 
 -- the Redis API ---------------------------------------------------------------
 local function raise(msg) _error({err = "ERR " .. msg}, 0) end
@@ -436,7 +457,7 @@ local function flatten(v, out)
   else out[n + 1] = "n" end
 end
 
-local function hook()
+hook = function()
   if STATE.fatal then _error(FATAL, 0) end
   if not P.check() then die() end
 end
@@ -452,6 +473,7 @@ function I.run(f, keys, argv, as_function, hook_n)
   else
     _rawset(G, "KEYS", keys); _rawset(G, "ARGV", argv)
   end
+  STATE.hook_n = hook_n
   if hook_n > 0 then _sethook(hook, "", hook_n) end
   local ok, res = _xpcall(main, handler)
   _sethook()
@@ -478,6 +500,7 @@ end
 function I.load(f, hook_n)
   STATE.fatal = false; STATE.oom = false; STATE.resp = 2
   LIBS_RESET()
+  STATE.hook_n = hook_n
   if hook_n > 0 then _sethook(hook, "", hook_n) end
   local ok, res = _xpcall(f, handler)
   _sethook()
