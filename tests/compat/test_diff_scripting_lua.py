@@ -15,6 +15,8 @@ first with math.randomseed(305441741).
 
 from __future__ import annotations
 
+import importlib
+
 import shutil
 import socket
 import subprocess
@@ -24,12 +26,13 @@ from typing import Any
 import hiredis
 import pytest
 
-import makod.commands  # noqa: F401  (fills the command table)
 from makod.kv.errors import CommandError
 from makod.kv.scripting.engine import ScriptEngine
 from resp.replies import encode
 from tests.compat.test_differential import _free_port
 from tests.unit.harness import Harness
+
+importlib.import_module("makod.commands")  # fills the command table
 
 
 def _command(*args: Any) -> bytes:

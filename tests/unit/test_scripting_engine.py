@@ -4,17 +4,20 @@ between runs, conversions, FUNCTION bookkeeping."""
 
 from __future__ import annotations
 
+import importlib
+
 from typing import Any
 
 import pytest
 
-import makod.commands  # noqa: F401  (fills the command table)
 from makod.kv.errors import CommandError
 from makod.kv.replies import NULL_ARRAY, BigNumber, Bool, Double, ErrorReply, Map, Pairs, Set, SimpleString, Verbatim
 from makod.kv.scripting.bytecode import without_tail_calls
 from makod.kv.scripting.engine import ScriptEngine, parse_shebang
 from makod.kv.scripting.rand48 import Rand48
 from resp.replies import encode
+
+importlib.import_module("makod.commands")  # fills the command table
 
 
 class Moved(Exception):

@@ -156,7 +156,10 @@ class ScriptEngine(FunctionsMixin):
             status = result[0]
             if status == b"ok":
                 tokens, resp = result[1], int(result[2])
-                return flat_to_reply([tokens[i] for i in range(1, len(tokens) + 1)], resp)
+                try:
+                    return flat_to_reply([tokens[i] for i in range(1, len(tokens) + 1)], resp)
+                except RecursionError:
+                    return raw_error(errors.SCRIPT_STACK_LIMIT)
             if status == b"err":
                 msg, source, line = (list(result[1:]) + [None, None, None])[:3]
                 if msg is None:
