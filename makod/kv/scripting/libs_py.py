@@ -102,7 +102,7 @@ def _options(fmt: bytes):
             i = j
         if opt == b" ":
             continue
-        if opt in (b"<", b"="):
+        if opt == b"<":
             state["little"] = True
             continue
         if opt == b">":
@@ -136,8 +136,13 @@ def _toalign(pos: int, size: int, opt: bytes, align: int) -> int:
 
 
 def _checknum(v: Any, arg: int, fname: str) -> float:
+    if isinstance(v, bytes):
+        try:
+            return float(v) if b"." in v or b"e" in v.lower() else int(v, 0)
+        except ValueError:
+            pass
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _StructError(f"bad argument #{arg} to '{fname}' (number expected, got {_typename(v)})")
+        raise _StructError(f"bad argument #{arg} to '{fname}' (number expected, got {_typename(v, 'nil')})")
     return v
 
 
@@ -145,13 +150,13 @@ def _checkstr(v: Any, arg: int, fname: str) -> bytes:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return b"%.14g" % v
     if not isinstance(v, bytes):
-        raise _StructError(f"bad argument #{arg} to '{fname}' (string expected, got {_typename(v)})")
+        raise _StructError(f"bad argument #{arg} to '{fname}' (string expected, got {_typename(v, 'nil')})")
     return v
 
 
-def _typename(v: Any) -> str:
+def _typename(v: Any, missing: str = "no value") -> str:
     if v is None:
-        return "no value"
+        return missing
     if isinstance(v, bool):
         return "boolean"
     if isinstance(v, bytes):
@@ -197,7 +202,7 @@ def _struct_pack(fmt: Any = None, *values: Any) -> tuple:
             if size == 0:
                 size = len(s)
             if len(s) < size:
-                raise _StructError(f"bad argument #{arg} to 'pack' (string too short)")
+                raise _StructError(f"bad argument #{arg + 1} to 'pack' (string too short)")
             out += s[:size]
             arg += 1
         elif opt == b"s":
@@ -249,7 +254,8 @@ def _struct_size(fmt: Any = None) -> tuple:
     pos = 0
     for opt, size, st in _options(fmt):
         if opt == b"s" or (opt == b"c" and size == 0):
-            raise _StructError("bad argument #1 to 'size' (options 'c0' - 's' have undefined sizes)")
+            which = "s" if opt == b"s" else "c0"
+            raise _StructError(f"bad argument #1 to 'size' (option '{which}' has no fixed size)")
         pos += _toalign(pos, size, opt, st["align"]) + size
     return True, pos
 
@@ -401,11 +407,11 @@ def _mp_decode(data: bytes, pos: int, table: Callable[[], Any]) -> tuple[Any, in
         if c in ssizes:
             v = num(ssizes[c], True)
             return float(v) if abs(v) >= 2**53 else v
-        if c in (0xD9, 0xC4):
+        if c == 0xD9:
             return take(num(1))
-        if c in (0xDA, 0xC5):
+        if c == 0xDA:
             return take(num(2))
-        if c in (0xDB, 0xC6):
+        if c == 0xDB:
             return take(num(4))
         if c == 0xDC:
             return arr(num(2))

@@ -165,6 +165,7 @@ local function toint(x, n, fname)
   if v == nil then
     argerr(n, fname, "number expected, got " .. (x == nil and "no value" or _type(x)))
   end
+  if v >= 2147483648 or v < -2147483648 or v ~= v then return -2147483648 end  -- C's (int) on x86
   if v >= 0 then return _floor(v) end
   return _ceil(v)
 end
