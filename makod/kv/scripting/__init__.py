@@ -59,7 +59,8 @@ redis_api.py  the Python half of redis.call/pcall (dispatch, argument rules)
 convert.py    reply values -> Lua (RESP2/RESP3 rules), Lua tokens -> replies
 functions.py  FUNCTION libraries, FCALL, DUMP/RESTORE payloads
 libs.py       cjson (in Lua) and the Lua wrappers of bit, struct, cmsgpack
-libs_py.py    the Python halves of bit, struct, cmsgpack
+libs_py.py    the Python halves of bit and struct
+msgpack.py    the Python half of cmsgpack
 rand48.py     Redis's rand48 behind math.random
 bytecode.py   rewrites tail calls as calls (so errors name the script's line)
 """

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from makod.kv.scripting import libs_py
+from makod.kv.scripting import msgpack
+from makod.kv.scripting.libs_py import _wrap, bit_op, bit_tohex, struct_functions
 
 
 def python_side(table: Callable[[], Any]) -> dict[str, Any]:
-    return libs_py.python_side(table)
+    """The Python functions LIBS_LUA calls (``table()`` makes a Lua table)."""
+    side: dict[str, Any] = {"bit_op": bit_op, "bit_tohex": bit_tohex, "msgpack_pack": _wrap("pack", msgpack._cmsgpack_pack)}
+    for name, fn in struct_functions().items():
+        side["struct_" + name] = fn
+    for name, fn in msgpack._unpacker(table).items():
+        side["msgpack_" + name] = _wrap(name, fn)
+    return side
 
 
 LIBS_LUA = r"""
