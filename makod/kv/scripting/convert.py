@@ -4,7 +4,9 @@ Command replies reach Lua the way Redis hands them over: as if the reply were
 encoded in the protocol the script chose with ``redis.setresp`` (2 by
 default) and the RESP parsed back into Lua values, as redisProtocolToLuaType
 does (``reply_to_lua`` walks the value with resp/replies.py's encoding rules;
-a unit test checks the two agree).
+tests/compat/test_diff_scripting_lua.py checks the results against
+redis-server with real data commands, tests/unit/test_scripting_engine.py
+every reply type).
 
 The script's result goes the other way (``flat_to_reply``): a Lua-side
 walker (``FLATTEN`` in sandbox.py, which uses rawget and lua_next order as
