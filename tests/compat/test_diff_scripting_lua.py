@@ -345,6 +345,10 @@ SANDBOX = [
     "return next(redis) ~= nil",
     "return #KEYS",
     "KEYS[1] = 'x' return KEYS[1]",
+    "table.insert(string, 'x')",
+    "table.insert(_G, 'x')",
+    "return {table.insert(KEYS, 'x'), #KEYS}",
+    "return table.remove(string)",
 ]
 
 LIBS = [

@@ -180,10 +180,11 @@ def test_one_script_changes_nothing_the_next_sees(engine: ScriptEngine) -> None:
     attempts = [
         "string.rep = nil", "rawset(string, 'rep', nil)", "getmetatable('').__index = {}",
         "getmetatable('').__index.rep = nil", "setmetatable(string, {})", "cjson.encode_number_precision(3)",
-        "math.randomseed(99)", "KEYS[1] = 'changed'", "redis.setresp(3)", "coroutine.create = nil",
+        "math.randomseed(99)", "KEYS[1] = 'changed'", "table.insert(string, 'x')", "table.insert(_G, 'x')", "redis.setresp(3)", "coroutine.create = nil",
         "local mt = getmetatable(_G) if mt then mt.__index = nil end",
     ]
-    probe = "return {string.rep('a', 2), ('b'):rep(2), cjson.encode(1/3), tostring(math.random()), KEYS[1], type(redis.call), true}"
+    probe = ("return {string.rep('a', 2), ('b'):rep(2), cjson.encode(1/3), tostring(math.random()), KEYS[1], "
+             "type(redis.call), tostring(string[1]), tostring(_G[1]), true}")
     expected = run(engine, probe, keys=[b"k"])
     for attempt in attempts:
         run(engine, attempt, keys=[b"k"])

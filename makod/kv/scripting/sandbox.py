@@ -317,7 +317,14 @@ for name, f in _pairs(B) do G[name] = f end
 G._VERSION = _VERSION
 G.string = protect(string)
 STRING_MT_PROXY = protect({__index = G.string})
-G.table = protect(table)
+local TB = {}
+for k, v in _pairs(table) do TB[k] = v end
+local _tinsert = table.insert
+TB.insert = function(t, ...)
+  if RO[t] then _error(RO_MSG, 0) end
+  return _tinsert(t, ...)
+end
+G.table = protect(TB)
 G.math = protect(M)
 G.coroutine = protect(CO)
 for name, lib in _pairs(LIBS) do G[name] = protect(lib) end
