@@ -368,3 +368,13 @@ def test_function_machinery_exception_and_loading_checks() -> None:
     with pytest.raises(TimeoutError):
         engine.load_library(b"#!lua name=slow\nlocal n = 0 while true do n = n + 1 end", check=check)
     assert "slow" not in engine.libraries
+
+
+def test_function_upvalues_start_over_on_every_call() -> None:
+    engine = ScriptEngine()
+    engine.load_library(
+        b"#!lua name=counter\nlocal n = 0\n"
+        b"redis.register_function('bump', function() n = n + 1 return {n, tostring(math.random())} end)"
+    )
+    first = engine.run_function("bump", [], [], FakeCalls())
+    assert engine.run_function("bump", [], [], FakeCalls()) == first == [1, b"0.39646477363839"]

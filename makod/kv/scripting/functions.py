@@ -40,6 +40,7 @@ class Library:
     name: str
     code: bytes
     functions: dict[str, Function]
+    chunk: Any = field(default=None, repr=False)  # the compiled code, rerun for each FCALL
 
 
 def parse_library_metadata(code: bytes) -> tuple[str, int]:
@@ -110,14 +111,7 @@ class FunctionsMixin:
         fn, err = self._compile(code[skip:], b"@user_function", env)  # type: ignore[attr-defined]
         if fn is None:
             raise CommandError(errors.LIBRARY_COMPILE.format(err))
-        bridge = self.bridge
-        bridge.begin(_LoadCalls(check, log), True)
-        try:
-            result = self.I[b"load"](fn, self.hook_every)
-            if bridge.fatal is not None:
-                raise bridge.fatal
-        finally:
-            bridge.end()
+        result = self._run_library_code(fn, _LoadCalls(check, log))
         status = result[0] if isinstance(result, tuple) else result
         if status == b"err":
             msg = result[1] if isinstance(result, tuple) and len(result) > 1 else None
@@ -135,7 +129,36 @@ class FunctionsMixin:
             functions[fname] = Function(fname, name, frozenset(names), entry[b"description"], entry[b"callback"])
         if not functions:
             raise CommandError(errors.LIBRARY_NO_FUNCTIONS)
-        return Library(name, code, functions)
+        return Library(name, code, functions, fn)
+
+    def _run_library_code(self, fn: Any, calls: Any) -> Any:
+        bridge = self.bridge
+        bridge.begin(calls, True)
+        try:
+            result = self.I[b"load"](fn, self.hook_every)
+            if bridge.fatal is not None:
+                raise bridge.fatal
+        finally:
+            bridge.end()
+        return result
+
+    def _fresh_callback(self, fn: Function, calls: Any) -> Any:
+        """The function's callback from a fresh run of its library's code: a
+        library's upvalues (``local counter = 0``) start over on every FCALL,
+        so a rerun of a discarded call does what the first run did. (Redis
+        keeps them between calls.)"""
+        lib = self.libraries[fn.library]
+        env, finish, registered = self.I[b"library_env"]()
+        chunk = self.I[b"rebind"](lib.chunk, env)
+        result = self._run_library_code(chunk, _LoadCalls(getattr(calls, "check", None), None))
+        status = result[0] if isinstance(result, tuple) else result
+        if status != b"ok":
+            return fn.callback
+        finish()
+        for i in range(1, len(registered) + 1):
+            if registered[i][b"name"].decode("utf-8", "replace") == fn.name:
+                return registered[i][b"callback"]
+        return fn.callback
 
     def load_library(
         self,
@@ -222,7 +245,8 @@ class FunctionsMixin:
         no_writes = "no-writes" in fn.flags
         if readonly and not no_writes:
             raise CommandError(errors.FUNCTION_RO_WRITE)
-        return self._run(fn.callback, name, keys, args, calls, readonly or no_writes, as_function=True)  # type: ignore[attr-defined]
+        callback = self._fresh_callback(fn, calls)
+        return self._run(callback, name, keys, args, calls, readonly or no_writes, as_function=True)  # type: ignore[attr-defined]
 
     # -- DUMP / RESTORE ----------------------------------------------------------------
 

@@ -405,6 +405,8 @@ function I.library_env()
   return env, finish, registered
 end
 
+function I.rebind(f, env) _setfenv(f, env) return f end
+
 function I.compile(body, chunkname, env)
   if binary(body) then return nil, refuse(body, chunkname) end
   local f, err = _loadstring(body, chunkname)
@@ -474,6 +476,7 @@ end
 --   "ok", tokens, resp | "err", msg-or-nil, source, line | "fatal" | "oom" | "stack"
 function I.run(f, keys, argv, as_function, hook_n)
   STATE.fatal = false; STATE.oom = false; STATE.resp = 2
+  _gc("restart"); _gc("setpause", 200); _gc("setstepmul", 200)
   LIBS_RESET()
   local main = f
   if as_function then
