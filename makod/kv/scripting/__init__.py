@@ -8,7 +8,7 @@ script reaches the transaction it runs in.
 The interface
 =============
 
-``ScriptCalls`` (given per run; a Protocol, duck-typed)::
+``ScriptCalls`` (given per run; ``engine.ScriptCalls``, a Protocol, duck-typed)::
 
     execute(spec: CommandSpec, argv: list[bytes]) -> reply value
         # a data command inside the transaction; may raise CommandError
@@ -64,3 +64,8 @@ msgpack.py    the Python half of cmsgpack
 rand48.py     Redis's rand48 behind math.random
 bytecode.py   rewrites tail calls as calls (so errors name the script's line)
 """
+
+from makod.kv.scripting.engine import ScriptCalls, ScriptEngine  # noqa: E402
+from makod.kv.scripting.functions import Function, Library  # noqa: E402
+
+__all__ = ["Function", "Library", "ScriptCalls", "ScriptEngine"]

@@ -8,7 +8,7 @@ transactions: each run gets a ScriptCalls object and returns a reply value
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Protocol
 
 from lupa.lua51 import LuaError, LuaMemoryError
 from lupa import lua51
@@ -21,6 +21,16 @@ from makod.kv.scripting.functions import FunctionsMixin
 from makod.kv.scripting.redis_api import Bridge
 from makod.kv.scripting.sandbox import PRELUDE
 from makod.kv.table import TABLE, CommandTable
+
+class ScriptCalls(Protocol):
+    """What one run reaches the transaction through (see the package docstring)."""
+
+    def execute(self, spec: Any, argv: list[bytes]) -> Any: ...
+    def select(self, db: int) -> None: ...
+    def time_us(self) -> int: ...
+    def log(self, level: int, text: str) -> None: ...
+    def check(self) -> None: ...
+
 
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
 
@@ -126,7 +136,7 @@ class ScriptEngine(FunctionsMixin):
 
     # -- runs ----------------------------------------------------------------------------
 
-    def run_eval(self, sha: str, keys: list[bytes], args: list[bytes], calls: Any, readonly: bool = False) -> Any:
+    def run_eval(self, sha: str, keys: list[bytes], args: list[bytes], calls: ScriptCalls, readonly: bool = False) -> Any:
         """Run a cached script (EVAL/EVALSHA and their _RO forms): its reply value.
 
         Raises CommandError(NOSCRIPT) for an unknown SHA, and re-raises any
