@@ -10,6 +10,7 @@ from makod.kv.replies import (  # noqa: F401  (re-exported for the session and t
     OK,
     PONG,
     QUEUED,
+    BigNumber,
     Blocked,
     Bool,
     Double,
@@ -140,6 +141,11 @@ def _encode_into(reply: Any, proto: int, out: list[bytes]) -> None:
     elif t is Several:
         for item in reply.replies:
             _encode_into(item, proto, out)
+    elif t is BigNumber:
+        if proto == 3:
+            out.append(b"(" + reply.digits + b"\r\n")
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(reply.digits), reply.digits))
     elif t is bool:
         raise TypeError("bool reply is ambiguous: use Bool(x) for RESP3 booleans or int(x)")
     else:

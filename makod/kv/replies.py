@@ -19,6 +19,7 @@ value                  RESP2                       RESP3
 ``Double``             bulk string                 double ``,``
 ``Bool``               integer 0/1                 boolean ``#``
 ``Verbatim``           bulk string                 verbatim ``=``
+``BigNumber``          bulk string                 big number ``(``
 =====================  ==========================  =====================
 
 ``bool`` is deliberately not accepted as an integer: a handler that means a
@@ -168,6 +169,21 @@ class Verbatim:
 
     def __repr__(self) -> str:
         return f"Verbatim({self.data!r})"
+
+
+class BigNumber:
+    """RESP3 big number (a Lua script's ``{big_number=...}``); a bulk string in RESP2."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: bytes) -> None:
+        self.digits = digits
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BigNumber) and other.digits == self.digits
+
+    def __repr__(self) -> str:
+        return f"BigNumber({self.digits!r})"
 
 
 OK = SimpleString("OK")

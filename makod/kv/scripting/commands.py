@@ -24,7 +24,7 @@ from typing import Any
 from makod.kv import errors, notify
 from makod.kv.args import int_arg, is_opt
 from makod.kv.errors import CommandError
-from makod.kv.replies import OK, Map
+from makod.kv.replies import OK
 from makod.kv.scripting import guard, library_store
 from makod.kv.table import command, container, numkeys_finder, subcommand
 
@@ -119,7 +119,7 @@ def _evalsha_to_eval(args: list[bytes]) -> list[bytes]:
     """EVALSHA of a script this node knows becomes EVAL (see the module doc)."""
     body = engine().body(args[1].lower().decode("utf-8", "replace"))
     if body is None:
-        raise CommandError(errors.NOSCRIPT)
+        raise CommandError(errors.SCRIPT_NOSCRIPT)
     name = b"eval_ro" if args[0].lower() == b"evalsha_ro" else b"eval"
     return [name, body, *args[2:]]
 
@@ -200,7 +200,7 @@ def _libraries(ctx: Any) -> dict[str, bytes]:
 
 def _store_engine_libraries(ctx: Any) -> None:
     """Write what the engine now holds as this shard's copy."""
-    libs = engine().library_codes()
+    libs = {name: lib.code for name, lib in engine().libraries.items()}
     library_store.write(ctx, libs)
     _SYNCED.libs = tuple(sorted(libs.items()))
 
@@ -287,21 +287,20 @@ def _function_list(ctx, args):
 
 def _function_stats(ctx, args):
     _libraries(ctx)
-    libraries, functions = engine().library_counts()
     # A script runs on the event loop's thread: none is running when a
     # command is served (the busy responder answers during one).
-    return Map([(b"running_script", None),
-                (b"engines", Map([(b"LUA", Map([(b"libraries_count", libraries), (b"functions_count", functions)]))]))])
+    return engine().function_stats(None)
 
 
 def _fcall(ctx: Any, args: list[bytes], readonly: bool) -> Any:
     _libraries(ctx)
     eng = engine()
     name = args[1]
-    eng.check_function(name)  # "Function not found" comes before the key count, as in Redis
+    fname = name.decode("utf-8", "surrogateescape")
+    if eng.function(fname) is None:  # checked before the key count, as in Redis
+        raise CommandError(errors.FUNCTION_NOT_FOUND)
     keys, argv = _keys_and_args(args)
-    return _run(ctx, "function", name.decode("utf-8", "replace"), args,
-                lambda calls: eng.run_function(name, keys, argv, calls, readonly))
+    return _run(ctx, "function", fname, args, lambda calls: eng.run_function(fname, keys, argv, calls, readonly))
 
 
 @command("fcall", -3, "noscript stale skip_monitor may_replicate no_mandatory_keys movablekeys", key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, group="scripting", summary="Invokes a function.", since="7.0.0", complexity="Depends on the function that is executed.")
