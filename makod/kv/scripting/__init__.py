@@ -65,7 +65,18 @@ rand48.py     Redis's rand48 behind math.random
 bytecode.py   rewrites tail calls as calls (so errors name the script's line)
 """
 
-from makod.kv.scripting.engine import ScriptCalls, ScriptEngine  # noqa: E402
-from makod.kv.scripting.functions import Function, Library  # noqa: E402
-
 __all__ = ["Function", "Library", "ScriptCalls", "ScriptEngine"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: the data types import library_store from this
+    # package, and the engine imports the data types (the command table).
+    if name in ("ScriptCalls", "ScriptEngine"):
+        from makod.kv.scripting import engine
+
+        return getattr(engine, name)
+    if name in ("Function", "Library"):
+        from makod.kv.scripting import functions
+
+        return getattr(functions, name)
+    raise AttributeError(name)

@@ -110,8 +110,7 @@ def _run(ctx: Any, kind: str, name: str, args: list[bytes], body: Any) -> Any:
 def _eval(ctx: Any, args: list[bytes], readonly: bool) -> Any:
     keys, argv = _keys_and_args(args)
     eng = engine()
-    sha, flags = eng.eval_script(args[1])
-    readonly = readonly or "no-writes" in flags
+    sha, _flags = eng.eval_script(args[1])  # a no-writes shebang: run_eval makes the run read-only
     return _run(ctx, "eval", sha, args, lambda calls: eng.run_eval(sha, keys, argv, calls, readonly))
 
 
