@@ -95,7 +95,7 @@ def request_footprints(node: "NodeCore", request: Any) -> dict[int, Footprint]:
                 add_range(*WHOLE, spec.is_write, request.shard)
                 continue
             if "movablekeys" in spec.flags:
-                if spec.reads_data_keys is not None and spec.reads_data_keys(argv):
+                if spec.reads_data_keys is not None and spec.reads_data_keys(argv) and not spec.keys_declared:
                     raise FootprintError(f"{spec.name.upper()} may touch keys it does not name up front (SORT BY/GET patterns, scripts)")
                 if spec.key_finder is None:
                     try:
@@ -110,7 +110,7 @@ def request_footprints(node: "NodeCore", request: Any) -> dict[int, Footprint]:
                         for start, end in ranges:
                             add_range(start, end, write)
                     continue
-            which = 1 if spec.is_write else 0
+            which = 1 if spec.is_write or (spec.keys_declared and "readonly" not in spec.flags) else 0
             for key in spec.keys(argv):
                 ik = dbs.encode(db, key)
                 part(shard_of(ik))[which].add(ik)

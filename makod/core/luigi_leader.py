@@ -184,8 +184,8 @@ class LuigiLeader:
         lookup = self.node.lookup
         for argv in request.commands:
             spec = lookup(argv)
-            if "movablekeys" in spec.flags and spec.key_finder is None:
-                return True
+            if "movablekeys" in spec.flags and (spec.key_finder is None or spec.keys_declared):
+                return True  # it may touch keys beyond what it names: trap them
         return False
 
     def classify(self, request: Any) -> tuple[str, int]:

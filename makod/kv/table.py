@@ -85,6 +85,12 @@ class CommandSpec:
     # or routed (EVALSHA of a script this node knows becomes EVAL, so the
     # node that runs it need not know the SHA1); raises CommandError.
     prepare: Callable[[list[bytes]], list[bytes]] | None = None
+    # The keys ``keys(argv)`` names are, by contract, all it may touch, though
+    # that cannot be checked before it runs (a script's KEYS, as Redis asks):
+    # protocols that order transactions up front (Luigi) take them as its
+    # footprint (written unless the command is read-only); anything else it
+    # touches fails there.
+    keys_declared: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.flags - KNOWN_FLAGS
@@ -185,6 +191,7 @@ def command(
     key_finder: Callable[[list[bytes]], list[bytes]] | None = None,
     reads_data_keys: Callable[[list[bytes]], bool] | None = None,
     prepare: Callable[[list[bytes]], list[bytes]] | None = None,
+    keys_declared: bool = False,
     table: CommandTable = TABLE,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a command and register its handler in ``table``."""
@@ -208,6 +215,7 @@ def command(
                 key_finder=key_finder,
                 reads_data_keys=reads_data_keys,
                 prepare=prepare,
+                keys_declared=keys_declared,
             )
         )
         return handler

@@ -171,3 +171,18 @@ def test_sort_by_pattern_is_refused_with_a_clear_error(cluster: Cluster) -> None
     assert c.sort("{s}list") == [b"1", b"2", b"3"]
     with pytest.raises(redis.ResponseError, match="SORT may touch keys it does not name"):
         c.sort("{s}list", by="w_*")
+
+
+def test_a_script_is_ordered_by_its_keys_and_may_touch_no_other(cluster: Cluster) -> None:
+    """Under Luigi a script's footprint is its KEYS (what Redis asks scripts
+    to declare); a key it did not declare is refused, and nothing is written."""
+    c = _client(cluster)
+    a, b = _keys_on_both_shards("sc", 1)
+    move = ("redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[1]); "
+            "return redis.call('MGET', KEYS[1], KEYS[2])")
+    assert c.eval(move, 2, a, b, "v") == [b"v", b"v"]
+    assert c.eval_ro("return redis.call('GET', KEYS[1])", 1, b) == b"v"
+    for keys in ([a], [a, b]):
+        with pytest.raises(redis.ResponseError, match="outside its declared footprint"):
+            c.eval("redis.call('SET', KEYS[1], 'w'); return redis.call('SET', 'undeclared', 'w')", len(keys), *keys)
+        assert c.get(a) == b"v" and c.exists("undeclared") == 0

@@ -127,22 +127,22 @@ _EVAL_FLAGS = "noscript stale skip_monitor may_replicate no_mandatory_keys movab
 _ANY_KEY = lambda args: True  # noqa: E731  (a script may touch any key, not just KEYS)
 
 
-@command("eval", -3, _EVAL_FLAGS, key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, group="scripting", summary="Executes a server-side Lua script.", since="2.6.0", complexity="Depends on the script that is executed.")
+@command("eval", -3, _EVAL_FLAGS, key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, keys_declared=True, group="scripting", summary="Executes a server-side Lua script.", since="2.6.0", complexity="Depends on the script that is executed.")
 def eval_(ctx, args):
     return _eval(ctx, args, False)
 
 
-@command("eval_ro", -3, "readonly noscript stale skip_monitor no_mandatory_keys movablekeys", key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, group="scripting", summary="Executes a read-only server-side Lua script.", since="7.0.0", complexity="Depends on the script that is executed.")
+@command("eval_ro", -3, "readonly noscript stale skip_monitor no_mandatory_keys movablekeys", key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, keys_declared=True, group="scripting", summary="Executes a read-only server-side Lua script.", since="7.0.0", complexity="Depends on the script that is executed.")
 def eval_ro(ctx, args):
     return _eval(ctx, args, True)
 
 
-@command("evalsha", -3, _EVAL_FLAGS, key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, prepare=_evalsha_to_eval, group="scripting", summary="Executes a server-side Lua script by SHA1 digest.", since="2.6.0", complexity="Depends on the script that is executed.")
+@command("evalsha", -3, _EVAL_FLAGS, key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, keys_declared=True, prepare=_evalsha_to_eval, group="scripting", summary="Executes a server-side Lua script by SHA1 digest.", since="2.6.0", complexity="Depends on the script that is executed.")
 def evalsha(ctx, args):
     return _eval(ctx, _evalsha_to_eval(args), False)
 
 
-@command("evalsha_ro", -3, "readonly noscript stale skip_monitor no_mandatory_keys movablekeys", key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, prepare=_evalsha_to_eval, group="scripting", summary="Executes a read-only server-side Lua script by SHA1 digest.", since="7.0.0", complexity="Depends on the script that is executed.")
+@command("evalsha_ro", -3, "readonly noscript stale skip_monitor no_mandatory_keys movablekeys", key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, keys_declared=True, prepare=_evalsha_to_eval, group="scripting", summary="Executes a read-only server-side Lua script by SHA1 digest.", since="7.0.0", complexity="Depends on the script that is executed.")
 def evalsha_ro(ctx, args):
     return _eval(ctx, _evalsha_to_eval(args), True)
 
