@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -76,10 +77,14 @@ def _start_redis(label: str, extra: list[str], tmp: str) -> tuple[Target, subpro
     raise BenchError(f"redis-server on port {port} did not start")
 
 
-def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline: int) -> dict[str, float]:
+def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline: int,
+                   command: str | None = None) -> dict[str, float]:
+    """One redis-benchmark run: its -t tests, or one custom ``command`` (its
+    result named by the command's text)."""
+    what = ["-t", tests] if command is None else shlex.split(command)
     proc = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", tests, "-n", str(requests), "-c", str(clients),
-         "-P", str(pipeline), "-r", "100000", "--csv", "-q"],
+        ["redis-benchmark", "-p", str(port), "-n", str(requests), "-c", str(clients),
+         "-P", str(pipeline), "-r", "100000", "--csv", "-q", *what],
         capture_output=True, text=True, timeout=600,
     )
     out: dict[str, float] = {}
@@ -87,7 +92,7 @@ def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline:
         parts = [p.strip('"') for p in line.split(",")]
         if len(parts) >= 2 and parts[0] != "test":
             try:
-                out[parts[0].split()[0]] = float(parts[1])
+                out[command if command is not None else parts[0].split()[0]] = float(parts[1])
             except ValueError:
                 continue
     if not out:
@@ -109,9 +114,13 @@ def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline:
               help="Commit protocol of the makod clusters [default: mako].")
 @click.option("--redis/--no-redis", "with_redis", default=True, show_default=True,
               help="Also measure redis-server, as is (no fsync) and with appendfsync always.")
+@click.option("--command", "commands", multiple=True, metavar="CMD",
+              help="A custom command to benchmark instead of -t (repeatable), e.g. "
+                   "\"EVAL 'return redis.call(\\\"INCR\\\", KEYS[1])' 1 k:__rand_int__\".")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def resp(tests: str, clients: int, requests: int, pipeline: int, rounds: int, replica_counts: tuple[int, ...],
-         inject_delay_ms: float | None, protocol: str | None, with_redis: bool, as_json: bool) -> None:
+         inject_delay_ms: float | None, protocol: str | None, with_redis: bool, commands: tuple[str, ...],
+         as_json: bool) -> None:
     """Throughput of makod against redis-server, measured side by side."""
     console = Console(stderr=as_json)
     if shutil.which("redis-benchmark") is None:
@@ -135,12 +144,13 @@ def resp(tests: str, clients: int, requests: int, pipeline: int, rounds: int, re
             task = progress.add_task("benchmarking", total=rounds * len(targets))
             for _ in range(rounds):
                 for target in targets:
-                    cpu0 = _cpu_seconds(target.pid)
-                    got = _run_benchmark(target.port, tests, requests, clients, pipeline)
-                    cpu = _cpu_seconds(target.pid) - cpu0
-                    for test, rps in got.items():
-                        target.results.setdefault(test, []).append(rps)
-                        target.cpu_us_per_req.setdefault(test, []).append(cpu * 1e6 / (requests * len(got)))
+                    for command in commands or (None,):
+                        cpu0 = _cpu_seconds(target.pid)
+                        got = _run_benchmark(target.port, tests, requests, clients, pipeline, command)
+                        cpu = _cpu_seconds(target.pid) - cpu0
+                        for test, rps in got.items():
+                            target.results.setdefault(test, []).append(rps)
+                            target.cpu_us_per_req.setdefault(test, []).append(cpu * 1e6 / (requests * len(got)))
                     progress.advance(task)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None

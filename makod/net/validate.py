@@ -78,6 +78,19 @@ class Validator:
             "channel": lambda v: type(v) is bytes,
             "payload": lambda v: type(v) is bytes,
         }
+        # Fields whose shape depends on the message: a range to read is
+        # [start, end | None, limit | None, reverse]; one to validate adds the
+        # [key, version] pairs seen.
+        self.class_checks: dict[tuple[str, str], Callable[[Any], bool]] = {
+            ("TxnRead", "ranges"): lambda v: type(v) is list and all(_range_spec(r, 4) for r in v),
+            ("TxnRead", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
+            ("TxnValidate", "reads"): lambda v: type(v) is list and all(
+                type(p) in (list, tuple) and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is int for p in v),
+            ("TxnValidate", "ranges"): lambda v: type(v) is list and all(
+                _range_spec(r, 5) and type(r[4]) is list and all(
+                    type(p) in (list, tuple) and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is int
+                    for p in r[4]) for r in v),
+        }
         for name in _COUNTERS:
             self.checks[name] = lambda v: _int_in(v, -1, MAX_COUNTER)
         for name in _BOOLS:
@@ -104,13 +117,18 @@ class Validator:
                 if value != peer_id:
                     raise BadPeerMessage(f"{cls.__name__} claims to be from node {value!r}, came from node {peer_id}")
                 continue
-            check = checks.get(name)
+            check = self.class_checks.get((cls.__name__, name)) or checks.get(name)
             if check is not None and not check(value):
                 raise BadPeerMessage(f"{cls.__name__}.{name} = {_short(value)}")
         try:
             return cls(*fields)
         except Exception as exc:  # a shape the constructor cannot take
             raise BadPeerMessage(f"{cls.__name__}: {type(exc).__name__}: {exc}") from None
+
+
+def _range_spec(r: Any, n: int) -> bool:
+    return (type(r) in (list, tuple) and len(r) == n and type(r[0]) is bytes and (r[1] is None or type(r[1]) is bytes)
+            and (r[2] is None or _int_in(r[2], 0, MAX_COUNTER)) and type(r[3]) is bool)
 
 
 def _footprint_shape(v: Any) -> bool:
