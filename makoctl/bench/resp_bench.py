@@ -89,10 +89,12 @@ def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline:
     )
     out: dict[str, float] = {}
     for line in proc.stdout.splitlines():
+        # "test","rps", then six latencies: the test's name may hold commas
+        # and quotes of its own (a script), so count the fields from the right.
         parts = [p.strip('"') for p in line.split(",")]
-        if len(parts) >= 2 and parts[0] != "test":
+        if len(parts) >= 8 and parts[0] != "test":
             try:
-                out[command if command is not None else parts[0].split()[0]] = float(parts[1])
+                out[command if command is not None else parts[0].split()[0]] = float(parts[-7])
             except ValueError:
                 continue
     if not out:
