@@ -92,6 +92,7 @@ class Session:
         self._next_token = 0
         # In-order replies: [token, encoded or None, released]
         self._slots: deque[list] = deque()
+        self._slot_of: dict[int, list] = {}  # token -> its slot in _slots (O(1) fill and release)
         self._continuations: dict[int, tuple] = {}
         self.blocked_on: tuple | None = None  # (token, continuation, timeout reply) of a waiting blocking command
         self._out: list[bytes] = []
@@ -159,10 +160,9 @@ class Session:
             self._run()
 
     def on_release(self, token: int) -> None:
-        for slot in self._slots:
-            if slot[0] == token:
-                slot[2] = True
-                break
+        slot = self._slot_of.get(token)
+        if slot is not None:
+            slot[2] = True
         self._flush_slots()
 
     # -- the command loop -------------------------------------------------------------------
@@ -321,18 +321,26 @@ class Session:
             self._out.append(data)
 
     def _fill(self, token: int, reply: Any, released: bool) -> None:
-        for slot in self._slots:
-            if slot[0] == token:
-                slot[1] = encode(reply, slot[3]) if len(slot) > 3 else encode(reply, self.proto)
-                slot[2] = released or slot[2]
-                break
+        slot = self._slot_of.get(token)
+        if slot is not None:
+            slot[1] = encode(reply, slot[3])
+            slot[2] = released or slot[2]
         self._flush_slots()
+
+    def _reserve(self, token: int, data: bytes | None) -> None:
+        """A reply's place in line (its token's slot), remembering the
+        protocol it must be encoded in."""
+        slot = [token, data, False, self.proto]
+        self._slots.append(slot)
+        self._slot_of[token] = slot
 
     def _flush_slots(self) -> None:
         slots = self._slots
         while slots and slots[0][1] is not None and slots[0][2]:
             slot = slots.popleft()
-            if len(slot) == 5:  # a pub/sub message (deliver)
+            if slot[0] is not None:
+                del self._slot_of[slot[0]]
+            elif len(slot) == 5:  # a pub/sub message (deliver)
                 self.held_bytes -= len(slot[1])
             self._out.append(slot[1])
 
@@ -396,17 +404,16 @@ class Session:
             # immediate and releasable it goes straight out.
             answer = self.host.submit(self, token, request)
             if answer is None:
-                self._slots.append([token, None, False, self.proto])
+                self._reserve(token, None)
                 self._blocked = token
             elif answer[1]:
                 self._out.append(encode(answer[0], self.proto))
             else:
-                self._slots.append([token, encode(answer[0], self.proto), False, self.proto])
+                self._reserve(token, encode(answer[0], self.proto))
             return
         if continuation is not None:
             self._continuations[token] = continuation
-        # Reserve the reply's place; remember the protocol it must be encoded in.
-        self._slots.append([token, None, False, self.proto])
+        self._reserve(token, None)
         self._blocked = token
         answer = self.host.submit(self, token, request)
         if answer is not None:
