@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
+from makod.core.fast_path import fast_read
 from makod.core.forwarding import Forwarding, PendingForward
 from makod.core.luigi import LuigiCoordinator
 from makod.core.luigi_leader import LuigiLeader, covers_owns
@@ -247,6 +248,11 @@ class NodeCore(Forwarding):
     def submit(self, rid: int, request: Any) -> tuple[Any, bool] | None:
         """A client's request. (result, released) when it ran now; else the
         answer comes through ready().results (and later ready().releases)."""
+        specs = getattr(request, "specs", None)
+        if specs is not None and specs[0].fast_read is not None and not request.multi and not request.watches:
+            answer = fast_read(self, request, specs[0])
+            if answer is not None:
+                return answer
         return self._route(rid, request)
 
     # -- routing ------------------------------------------------------------------------------

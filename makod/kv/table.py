@@ -91,6 +91,11 @@ class CommandSpec:
     # footprint (written unless the command is read-only); anything else it
     # touches fails there.
     keys_declared: bool = False
+    # A one-key read's reply straight from the key's record (None: absent),
+    # with no transaction context: the leader's fast path when nothing about
+    # the key is pending (makod/core/node.py _fast_read). NotImplemented
+    # sends it down the full path (a wrong type, say, answered there).
+    fast_read: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.flags - KNOWN_FLAGS
@@ -104,6 +109,8 @@ class CommandSpec:
             assert "movablekeys" in self.flags, f"{self.name}: a key finder means movable keys"
         if self.reads_data_keys is not None:
             assert "movablekeys" in self.flags, f"{self.name}: keys named by data are movable keys"
+        if self.fast_read is not None:
+            assert "readonly" in self.flags and self.arity == 2 and self.first_key == 1, f"{self.name}: one-key reads only"
 
     @property
     def is_write(self) -> bool:
@@ -192,6 +199,7 @@ def command(
     reads_data_keys: Callable[[list[bytes]], bool] | None = None,
     prepare: Callable[[list[bytes]], list[bytes]] | None = None,
     keys_declared: bool = False,
+    fast_read: Callable[[Any], Any] | None = None,
     table: CommandTable = TABLE,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: declare a command and register its handler in ``table``."""
@@ -216,6 +224,7 @@ def command(
                 reads_data_keys=reads_data_keys,
                 prepare=prepare,
                 keys_declared=keys_declared,
+                fast_read=fast_read,
             )
         )
         return handler

@@ -46,6 +46,7 @@ from typing import Any, Callable
 import msgpack
 
 from makod.kv.requests import TxnRequest, WatchRequest
+from makod.kv.table import TABLE
 from makod.sim import procs
 from makod.kv.replies import NULL_ARRAY, ErrorReply
 
@@ -225,7 +226,9 @@ class Workload:
             return TxnRequest([[b"APPEND", op.key, b"%d," % op.mark]])
         if kind == "get":
             op.key = self._pick(self.keys)
-            return TxnRequest([[b"GET", op.key]])
+            request = TxnRequest([[b"GET", op.key]])
+            request.specs = [TABLE.lookup(b"get")]  # resolved where it was sent, as a RESP session does (the fast read path)
+            return request
         if kind == "incr":
             op.key = b"counter"
             return TxnRequest([[b"INCR", op.key]])

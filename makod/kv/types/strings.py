@@ -43,7 +43,13 @@ def _string(rec: Record) -> bytes:
 # -- GET / SET --------------------------------------------------------------------
 
 
-@command("get", 2, "readonly fast", keys=(1, 1, 1), group="string", summary="Get the value of a key.", since="1.0.0", complexity="O(1)")
+def _get_fast(rec: Record | None):
+    if rec is None:
+        return None
+    return rec.value if rec.kind == KIND_STRING else NotImplemented
+
+
+@command("get", 2, "readonly fast", keys=(1, 1, 1), fast_read=_get_fast, group="string", summary="Get the value of a key.", since="1.0.0", complexity="O(1)")
 def get(ctx, args):
     rec = ctx.get(args[1])
     if rec is None:
