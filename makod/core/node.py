@@ -24,10 +24,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
+from makod.core.context import KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
 from makod.core.fast_path import fast_read
 from makod.core.forwarding import Forwarding, PendingForward
+from makod.core.node_participant import Participation
 from makod.core.luigi import LuigiCoordinator
 from makod.core.luigi_leader import LuigiLeader, covers_owns
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
@@ -87,7 +88,7 @@ class NodeOutput:
         return early
 
 
-class NodeCore(Forwarding):
+class NodeCore(Forwarding, Participation):
     def __init__(
         self,
         node_id: int,
@@ -449,69 +450,6 @@ class NodeCore(Forwarding):
             ran = self._execute(token, request, since, trap_remote)
             if ran is not None:
                 self.finish(token, ran[0], ran[1], events=self.replica.last_events)
-
-    # -- cross-shard participation -----------------------------------------------------------------
-    def _participant(self, msg: Message) -> None:
-        replica = self.replica
-        t = type(msg)
-        if t is TxnQuery:
-            outcome, deps, ops = self.coord.decision(msg.txn, msg.participant_shard)
-            if outcome != "pending":
-                self.send(msg.src, TxnDecision(msg.participant_shard, self.id, msg.txn, outcome, deps, ops))
-            return
-        if t is TxnDecision:
-            if msg.outcome == "commit":
-                replica.install_prepared(msg.txn, msg.deps, msg.ops)
-            elif msg.outcome == "abort":
-                replica.abort_prepared(msg.txn)
-            return
-        serving = replica.serving and self.paxos.role == LEADER
-        epoch = replica.epoch
-        if t is TxnRead:
-            # Reads and validations answer for the present: only a leader whose
-            # lease is valid knows it is still the leader (a deposed one that
-            # does not know it yet would answer with stale versions).
-            if not replica.can_answer_reads():
-                self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader",
-                                                None, msg.round))
-                return
-            deps = None
-            if msg.ranges:
-                try:
-                    deps = replica.spec_deps()
-                except DependencyInDoubt:
-                    self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "in doubt",
-                                                    None, msg.round))
-                    return
-            items = replica.read_items(msg.keys)
-            ranges = [replica.read_range(*r) for r in msg.ranges]
-            self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, "", deps, msg.round))
-        elif t is TxnPrepare:
-            if not serving:
-                self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, "not leader"))
-                return
-            ok, clock, reason = replica.prepare(msg.txn, msg.keys)
-            reply = TxnPrepared(self.shard, self.id, msg.txn, ok, clock, epoch, reason)
-            if ok and self.cfg.protocol == "2pc-paxos":
-                # The baseline votes only once its prepare is replicated.
-                replica.after_replication(lambda: self.send(msg.src, reply))
-            else:
-                self.send(msg.src, reply)
-        elif t is TxnValidate:
-            if replica.can_answer_reads():
-                ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges)
-            else:
-                ok, reason = False, "not leader"
-            self.send(msg.src, TxnValidated(self.shard, self.id, msg.txn, ok, reason))
-        elif t is TxnInstall:
-            if msg.epoch != epoch or not serving:
-                ok, reason = False, "epoch changed"
-            else:
-                ok, reason = replica.install_prepared(msg.txn, msg.deps, msg.ops)
-            self.send(msg.src, TxnInstalled(self.shard, self.id, msg.txn, ok, reason))
-        elif t is TxnAbort:
-            replica.abort_prepared(msg.txn)
-            self.send(msg.src, TxnAborted(self.shard, self.id, msg.txn))
 
     # -- watermarks and leaders ------------------------------------------------------------------------
     def _on_watermark(self, msg: Watermark) -> None:
