@@ -11,6 +11,7 @@ A failing case prints the exact command that replays it.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -96,5 +97,15 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
     sys.exit(1 if counts["failed"] else 0)
 
 
+# Python randomizes the hash of bytes and str per process, and a few of the
+# cores' sets of keys are iterated in hash order: the same seed then runs
+# differently under another hash seed (measured: 800 harsh seeds, 109,308 vs
+# 109,287 operations). Every run of this command uses one hash seed, so a
+# failing seed replays exactly.
+HASH_SEED = "0"
+
 if __name__ == "__main__":
+    if os.environ.get("PYTHONHASHSEED") != HASH_SEED:
+        os.environ["PYTHONHASHSEED"] = HASH_SEED
+        os.execv(sys.executable, [sys.executable, "-m", "makod.sim", *sys.argv[1:]])
     main()
