@@ -165,10 +165,14 @@ def planted(name: str | None) -> Iterator[None]:
         raise ValueError(f"unknown planted bug {name!r} (known: {', '.join(BUGS)})")
     saved = []
     for owner, attr, replacement in BUGS[name].patches():
-        saved.append((owner, attr, owner.__dict__[attr]))
+        # None: the class inherits it (from a mixin), and gets it back by deletion.
+        saved.append((owner, attr, owner.__dict__.get(attr)))
         setattr(owner, attr, replacement)
     try:
         yield
     finally:
         for owner, attr, original in reversed(saved):
-            setattr(owner, attr, original)
+            if original is None:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, original)
