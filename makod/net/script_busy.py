@@ -50,17 +50,16 @@ class BusyGuard(ScriptGuard):
         self.node = node
         self.kind = ""
         self.name = ""
-        self.argv: list[bytes] = []
         self.started = 0.0
         self.killed = False
         self.responder: _Responder | None = None
         self.depth = 0
 
-    def begin(self, kind: str, name: str, argv: list[bytes]) -> None:
+    def begin(self, kind: str, name: str) -> None:
         self.depth += 1
         if self.depth > 1:
             return  # a rerun inside the same call chain keeps the first start
-        self.kind, self.name, self.argv = kind, name, argv
+        self.kind, self.name = kind, name
         self.started = time.monotonic()
         self.killed = False
 
@@ -84,11 +83,6 @@ class BusyGuard(ScriptGuard):
             responder.stop()
             log.warning("script %s ended after %.0f ms%s", self.name, (time.monotonic() - self.started) * 1000,
                         " (killed)" if self.killed else "")
-
-    def running(self) -> Any:
-        if not self.depth:
-            return None
-        return self.name, self.argv, int((time.monotonic() - self.started) * 1000)
 
     def kill(self, kind: str) -> bytes:
         """A KILL read by the responder: the reply to send."""

@@ -92,14 +92,14 @@ def _keys_and_args(args: list[bytes], at: int = 2) -> tuple[list[bytes], list[by
     return args[at + 1 : at + 1 + numkeys], args[at + 1 + numkeys :]
 
 
-def _run(ctx: Any, kind: str, name: str, args: list[bytes], body: Any) -> Any:
+def _run(ctx: Any, kind: str, name: str, body: Any) -> Any:
     """Run ``body(calls)`` as the script: blocking commands answer at once
     inside it, and SELECT in it does not change the caller's database (both
     as in Redis 7)."""
     saved_db, saved_block = ctx.db, ctx.may_block
     ctx.may_block = False
     watch = guard.current()
-    watch.begin(kind, name, args)
+    watch.begin(kind, name)
     try:
         return body(_Calls(ctx))
     finally:
@@ -111,7 +111,7 @@ def _eval(ctx: Any, args: list[bytes], readonly: bool) -> Any:
     keys, argv = _keys_and_args(args)
     eng = engine()
     sha, _flags = eng.eval_script(args[1])  # a no-writes shebang: run_eval makes the run read-only
-    return _run(ctx, "eval", sha, args, lambda calls: eng.run_eval(sha, keys, argv, calls, readonly))
+    return _run(ctx, "eval", sha, lambda calls: eng.run_eval(sha, keys, argv, calls, readonly))
 
 
 def _evalsha_to_eval(args: list[bytes]) -> list[bytes]:
@@ -299,7 +299,7 @@ def _fcall(ctx: Any, args: list[bytes], readonly: bool) -> Any:
     if eng.function(fname) is None:  # checked before the key count, as in Redis
         raise CommandError(errors.FUNCTION_NOT_FOUND)
     keys, argv = _keys_and_args(args)
-    return _run(ctx, "function", fname, args, lambda calls: eng.run_function(fname, keys, argv, calls, readonly))
+    return _run(ctx, "function", fname, lambda calls: eng.run_function(fname, keys, argv, calls, readonly))
 
 
 @command("fcall", -3, "noscript stale skip_monitor may_replicate no_mandatory_keys movablekeys", key_finder=numkeys_finder(2), reads_data_keys=_ANY_KEY, group="scripting", summary="Invokes a function.", since="7.0.0", complexity="Depends on the function that is executed.")

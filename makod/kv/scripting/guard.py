@@ -14,13 +14,12 @@ script that wrote; makodb can, since a transaction's writes have exact undo).
 
 from __future__ import annotations
 
-from typing import Any
 
 
 class ScriptGuard:
     """No time limit, no kill: scripts run to the end."""
 
-    def begin(self, kind: str, name: str, argv: list[bytes]) -> None:
+    def begin(self, kind: str, name: str) -> None:
         """A script starts: ``kind`` is "eval" or "function"; ``name`` the
         function's name or the script's SHA1."""
 
@@ -30,9 +29,6 @@ class ScriptGuard:
     def end(self) -> None:
         """The script returned (or failed)."""
 
-    def running(self) -> Any:
-        """FUNCTION STATS's running_script: None, or (name, argv, duration_ms)."""
-        return None
 
 
 GUARD: list[ScriptGuard] = [ScriptGuard()]
