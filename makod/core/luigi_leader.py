@@ -142,9 +142,15 @@ class LuigiLeader:
         next tick, since a due entry holds up everything conflicting."""
         if not self.seq.entries:
             return None
-        clock = self.seq.clock_us(self.wall_us())
+        wall_us = self.wall_us()
+        clock = self.seq.clock_us(wall_us)
         first = min((e.t for e in self.seq.entries.values() if e.agreed and not e.started and e.t > clock), default=None)
-        return None if first is None else (first - clock) / 1000.0
+        if first is None:
+            return None
+        # The wall clock counts whole milliseconds: nothing comes due before
+        # it reaches the millisecond holding ``first``. Waking sooner finds
+        # the clock unchanged and asks again (a wake every microsecond).
+        return float(-(-first // 1000) - wall_us // 1000)
 
     def _prepared_done(self, txn: tuple) -> None:
         if self.seq.finish(txn) is not None:

@@ -10,7 +10,7 @@ Profiles set how hostile the world is:
 * ``calm``: a LAN on a good day: rare, short faults;
 * ``default``: what the suite has always run;
 * ``harsh``: crashes every few hundred ms with restarts after 0-20 ms, frequent
-  partitions (some one-way), 2 s delay spikes, long pauses, duplicated and
+  partitions (some one-way, some one link only), 2 s delay spikes, long pauses, duplicated and
   very late messages, handovers under load, clocks off by up to the bound the
   lease rules assume.
 
@@ -44,6 +44,11 @@ class Faults:
     partition_every_ms: float = 0.0  # mean time between partitions; 0 = never
     partition_length_ms: float = 1000.0
     one_way_share: float = 0.0  # share of partitions that cut one direction only
+    # Share of partitions that cut one link only, both ways, between two
+    # replicas of a shard: each still hears the third (a bridge, not a
+    # clean split), so the third can be asked to vote while it acknowledges
+    # a leader. Not drawn (old seeds keep their draws).
+    link_cut_share: float = 0.0
     crash_every_ms: float = 0.0  # mean time between crashes; 0 = never
     restart_after_ms: float = 1500.0
     pause_every_ms: float = 0.0  # a replica stops processing (a GC pause, a stopped VM)
@@ -122,6 +127,7 @@ class Faults:
         f.checkpoint_every_ms = rng.choice([200.0, 500.0])
         f.log_retain_slots = rng.choice([4, 30])
         f.orphan_query_ms = rng.choice([200, 1000])
+        f.link_cut_share = 0.25
         return f
 
     @classmethod
@@ -137,6 +143,10 @@ class Faults:
         f.handover_every_ms = rng.choice([0.0, 3000.0])
         f.disk_latency_ms_max = rng.choice([0.5, 2.0])
         f.clock_rate_error = rng.choice([0.0, 0.001])
+        # Now and then one scripted pattern (nemesis.py): on an otherwise calm
+        # network it plays out undisturbed, which the busier profiles rarely let
+        # happen (drawn last: the knobs above keep their draws).
+        f.nemesis_every_ms = rng.choice([0.0, 0.0, 2500.0])
         return f
 
     @classmethod
@@ -170,6 +180,7 @@ class Faults:
         f.checkpoint_every_ms = rng.choice([100.0, 500.0])
         f.log_retain_slots = rng.choice([2, 30])
         f.orphan_query_ms = rng.choice([100, 1000])
+        f.link_cut_share = 0.3
         return f
 
     def describe(self) -> str:

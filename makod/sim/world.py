@@ -363,7 +363,10 @@ class World:
         side_a, side_b = set(ids[:cut]), set(ids[cut:])
         self.stats["partitions"] += 1
         length = self.rng.random() * self.faults.partition_length_ms * 2
-        if self.rng.random() < self.faults.one_way_share:
+        kind = self.rng.random()
+        if kind >= 1.0 - self.faults.link_cut_share and self._cut_one_link(ids, length):
+            return
+        if kind < self.faults.one_way_share:
             # One direction only: A hears B, B never hears A.
             cut_links = {(a, b) for a in side_a for b in side_b}
             self.blocked |= cut_links
@@ -383,6 +386,24 @@ class World:
             self.trace("HEAL")
 
         self.at(length, heal)
+
+    def _cut_one_link(self, ids: list[int], length: float) -> bool:
+        """Cut the link between ``ids[0]`` and the next replica of its shard in
+        ``ids`` (both ways), leaving every other link up. False: no such pair."""
+        a = ids[0]
+        b = next((n for n in ids[1:] if self.shard_of_node[n] == self.shard_of_node[a]), None)
+        if b is None:
+            return False
+        links = {(a, b), (b, a)} - self.blocked
+        self.blocked |= links
+        self.trace(f"LINK CUT {a} <-> {b}")
+
+        def heal_link() -> None:
+            self.blocked -= links
+            self.trace(f"HEAL LINK {a} <-> {b}")
+
+        self.at(length, heal_link)
+        return True
 
     def _crash_event(self, until_ms: float) -> None:
         alive = self.alive()
