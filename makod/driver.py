@@ -240,7 +240,7 @@ class Driver:
         self.persist_entries += len(entries)
         for entry in entries:
             self.log_bytes_since_checkpoint += len(entry[2])
-        self.disk.submit_log(partial(self.store.persist, promised, entries), partial(self._persisted, batch))
+        self.disk.submit_log(self.store.persist_job(promised, entries), partial(self._persisted, batch))
 
     def _persisted(self, batch: list) -> None:
         for entry in batch:

@@ -33,6 +33,9 @@ _GROUP_CATEGORY = {
 # Commands Redis also marks @dangerous without the admin flag.
 _DANGEROUS = {"keys", "flushall", "flushdb", "sort", "sort_ro", "migrate", "restore", "info", "role", "client"}
 
+# The key rules of allkeys (~*): read and write every key.
+ALL_KEYS = [("RW", b"*")]
+
 
 class AclError(Exception):
     """A rule that cannot be applied; ``text`` is Redis's reason."""
@@ -173,7 +176,7 @@ class Acl:
             else:
                 raise AclError("no such password")
         elif low in ("allkeys",) or rule == "~*":
-            user.key_patterns = [("RW", b"*")]
+            user.key_patterns = list(ALL_KEYS)
         elif low == "resetkeys":
             user.key_patterns = []
         elif rule.startswith("~") or rule.startswith("%"):
@@ -209,7 +212,7 @@ class Acl:
             perm = "".join(sorted(set(head.upper()), reverse=True))
             if not sep or not head or set(head.upper()) - {"R", "W"}:
                 raise AclError("Syntax error")
-        if user.key_patterns == [("RW", b"*")] and perm == "RW":
+        if user.key_patterns == ALL_KEYS and perm == "RW":
             return
         user.key_patterns.append((perm, pattern.encode("utf-8", "surrogateescape")))
 

@@ -20,6 +20,7 @@ from makod.kv.dbs import db_index
 from makod.kv.requests import TxnRequest, WatchRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
+from resp.acl import ALL_KEYS
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
 from resp.pubsub import ALLOWED_WHEN_SUBSCRIBED, Subscriptions, Wire, acl_channels, channel_allowed, not_allowed_text
 from resp.replies import NULL_ARRAY, OK, QUEUED, Blocked, ErrorReply, encode
@@ -77,7 +78,7 @@ class Session:
         self.databases = getattr(host, "databases", 16)
         self.created_ms = host.now_ms()
         self.last_active_ms = self.created_ms
-        self.last_command = b"NULL"
+        self.last_command = "NULL"
         self.commands_processed = 0
 
         self.in_multi = False
@@ -206,7 +207,7 @@ class Session:
                 self._reject(errors.unknown_subcommand(argv[1], spec.name))
                 return
             spec = sub
-        self.last_command = spec.name.encode()
+        self.last_command = spec.name  # CLIENT LIST's cmd=
         if not spec.arity_ok(len(argv)):
             self._reject(errors.wrong_arity(spec.name))
             return
@@ -271,7 +272,8 @@ class Session:
                 if not channel_allowed(acl, user, channel, checked[1]):
                     self._acl_denied("channel", channel.decode("utf-8", "replace"), errors.NOPERM_CHANNEL)
                     return False
-        elif spec.first_key or spec.key_finder is not None:
+        elif (spec.first_key or spec.key_finder is not None) and user.key_patterns[:1] != ALL_KEYS:
+            # (allkeys, the default user's: every key passes, no need to look.)
             # Commands whose keys follow a count (ZUNION, LMPOP, XREAD ...) have
             # no first key but a finder: their keys are checked too.
             write = spec.is_write

@@ -9,7 +9,7 @@ import click
 
 @click.group()
 def bench() -> None:
-    """Measure makodb: RESP throughput, failover time, TPC-C, a micro-benchmark, protocols side by side."""
+    """Measure makodb: RESP throughput, failover time, TPC-C, a micro-benchmark, protocols side by side, profiles."""
 
 
 # (module, attribute): each attribute is a click command added to the group.
@@ -19,6 +19,7 @@ _SUBCOMMANDS = [
     ("makoctl.bench.tpcc", "tpcc"),
     ("makoctl.bench.micro", "micro"),
     ("makoctl.bench.compare", "compare"),
+    ("makoctl.bench.profile_bench", "profile"),
 ]
 
 for _module, _attr in _SUBCOMMANDS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import msgpack
 
@@ -105,6 +105,10 @@ class ReplicaStore(Protocol):
 
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
         """Durable when it returns."""
+
+    def persist_job(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> Callable[[], None]:
+        """persist(), with whatever can be done at once done now: the job
+        returned does the rest (on the writer thread)."""
 
     def checkpoint(self, ckpt: Checkpoint) -> None:
         """Durable when it returns."""

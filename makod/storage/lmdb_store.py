@@ -24,6 +24,7 @@ import json
 import os
 import zlib
 import struct
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
 import lmdb
@@ -146,6 +147,10 @@ class _Env:
         return (info["last_pgno"] + 1) * stat["psize"]
 
 
+def _nothing() -> None:
+    pass
+
+
 class LmdbStore:
     def __init__(self, path: str, identity: dict, map_size: int = DEFAULT_MAP_SIZE) -> None:
         self.path = path
@@ -260,17 +265,28 @@ class LmdbStore:
                          "promise it cannot read. See 'Repairing a replica' in docs/OPERATIONS.md")
 
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
+        self.persist_job(promised, entries)()
+
+    def persist_job(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> Callable[[], None]:
+        """Encode now (on the event loop) and return the write, which then
+        runs on the writer thread with as few Python steps as possible: each
+        one there must win the GIL back from the event loop."""
         if promised is None and not entries:
-            return
+            return _nothing
+        meta = None
+        if promised is not None:
+            packed = _INT.pack(promised)
+            meta = packed + _CRC.pack(zlib.crc32(packed))
+        items = [(_SLOT.pack(slot), encode_log_entry(ballot, value)) for slot, ballot, value in entries]
+        log_meta, log_db = self.log_meta, self.log_db
 
         def write(txn: lmdb.Transaction) -> None:
-            if promised is not None:
-                packed = _INT.pack(promised)
-                txn.put(b"promised", packed + _CRC.pack(zlib.crc32(packed)), db=self.log_meta)
-            for slot, ballot, value in entries:
-                txn.put(_SLOT.pack(slot), encode_log_entry(ballot, value), db=self.log_db)
+            if meta is not None:
+                txn.put(b"promised", meta, db=log_meta)
+            if items:
+                txn.cursor(db=log_db).putmulti(items)
 
-        self.logs.write(write)
+        return partial(self.logs.write, write)
 
     def compact(self, upto_slot: int) -> None:
         self.logs.write(lambda txn: self._delete_log_upto(txn, upto_slot))

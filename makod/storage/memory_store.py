@@ -8,7 +8,8 @@ replica's memory.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from functools import partial
+from typing import Callable, Iterable, Iterator
 
 from makod.core.durability import Checkpoint
 from makod.kv.keyspace import Keyspace
@@ -40,6 +41,9 @@ class MemoryStore:
         # replica answer a candidate that is a little behind.
         log = {slot: decode_log_entry(value) for slot, value in self.log.items()}
         return LoadedState(self.promised, log, self.applied_slot, self.clock, ks, self.marks, list(self.records.items()))
+
+    def persist_job(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> Callable[[], None]:
+        return partial(self.persist, promised, entries)
 
     def persist(self, promised: int | None, entries: list[tuple[int, int, bytes]]) -> None:
         if promised is None and not entries:

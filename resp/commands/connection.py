@@ -239,7 +239,7 @@ def client_line(session: Any, now_ms: int) -> str:
         f"age={age_s} idle={idle_s} flags={flags} db={session.db} sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard)} "
         f"multi={multi} qbuf={session.buffered_input} qbuf-free=0 argv-mem=0 multi-mem=0 "
         f"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-        f"cmd={session.last_command.decode('utf-8', 'replace')} user=default redir=-1 "
+        f"cmd={session.last_command} user=default redir=-1 "
         f"resp={session.proto} lib-name={session.lib_name.decode('utf-8', 'replace')} "
         f"lib-ver={session.lib_ver.decode('utf-8', 'replace')}"
     )
