@@ -4,9 +4,10 @@ Random faults alone rarely line up the way protocol corners need: a
 follower that acknowledged a leader, then restarts, then sits on the other
 side of a partition, all within one lease. These patterns are generic (none
 names a bug, a key or a seed), so the simulator still finds bugs by itself;
-they just make the dangerous interleavings common instead of rare. Each
-harsh seed runs a random pattern every ``nemesis_every_ms`` (Jepsen calls
-such a thing a nemesis).
+they just make the dangerous interleavings common instead of rare. Every
+harsh seed, two thirds of the default ones and a third of the calm ones run
+a random pattern every ``nemesis_every_ms`` (Jepsen calls such a thing a
+nemesis); on a calm network a pattern plays out undisturbed.
 
 * ``flip``: a leader keeps one follower and loses the rest of its shard for
   about an election timeout, then loses that follower too (which may restart
