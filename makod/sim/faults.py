@@ -47,7 +47,7 @@ class Faults:
     # Share of partitions that cut one link only, both ways, between two
     # replicas of a shard: each still hears the third (a bridge, not a
     # clean split), so the third can be asked to vote while it acknowledges
-    # a leader. Not drawn (old seeds keep their draws).
+    # a leader. Harsh only; not drawn (old seeds keep their draws).
     link_cut_share: float = 0.0
     crash_every_ms: float = 0.0  # mean time between crashes; 0 = never
     restart_after_ms: float = 1500.0
@@ -127,7 +127,6 @@ class Faults:
         f.checkpoint_every_ms = rng.choice([200.0, 500.0])
         f.log_retain_slots = rng.choice([4, 30])
         f.orphan_query_ms = rng.choice([200, 1000])
-        f.link_cut_share = 0.25
         return f
 
     @classmethod

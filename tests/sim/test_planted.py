@@ -5,7 +5,7 @@ back with a switch (makod/sim/planted.py). Here, for each, the default sweep
 (every profile, shapes and protocols drawn from the seeds, from seed 0 on)
 must find a failure within a bounded number of seeds: not on a seed tuned
 for it, but on whatever the sweep runs first. Measured on the current code,
-each is caught within 75 seeds (BOUND gives room to spare); the long sweep
+each is caught within 100 seeds (BOUND gives some room); the long sweep
 in docs/TESTING.md runs the same cases without a plant and finds nothing.
 """
 
