@@ -87,7 +87,10 @@ class ClientProtocol(asyncio.Protocol):
             if data:
                 transport.write(data)
             # Pub/sub messages held behind a pending reply count too (resp/session.py deliver).
-            if self.over_output_limit(transport.get_write_buffer_size() + session.held_bytes):
+            size = transport.get_write_buffer_size() + session.held_bytes
+            if not size:
+                self.over_soft_since = None  # all of it reached the kernel: no limit to check
+            elif self.over_output_limit(size):
                 return
         if session.finished:
             transport.close()
