@@ -27,6 +27,7 @@ from makod.core.messages import Message
 from makod.core.paxos import PaxosConfig
 from makod.core.replica import ReplicaConfig as CoreConfig
 from makod.core.node import NodeCore
+from makod.gc_pauses import GcPauses
 from makod.driver import Driver, DriverConfig
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
@@ -193,6 +194,8 @@ class Node:
             compacted_upto=min(loaded.log, default=loaded.applied_slot + 1) - 1, rng=random.Random(os.urandom(8)),
         )
         self.clients: dict[int, ClientProtocol] = {}
+        self.gc_pauses = GcPauses()
+        self.gc_pauses.install()
         self.peer_messages_received = 0
         self.next_client_id = 0
         self.pending: dict[int, tuple[Session, int]] = {}
@@ -514,6 +517,7 @@ class Node:
                 "connected_clients": len(self.clients),
                 "checkpoints": self.driver.checkpoints,
                 "persist_groups": self.driver.persist_groups,
+                "gc": self.gc_pauses.snapshot(),
                 "persist_entries": self.driver.persist_entries,
                 "writer_jobs": writer.jobs_done if writer else 0,
                 "writer_job_ms_avg": round(1000 * writer.job_seconds / max(1, writer.jobs_done), 3) if writer else 0,
