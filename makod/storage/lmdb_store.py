@@ -284,7 +284,9 @@ class LmdbStore:
             if meta is not None:
                 txn.put(b"promised", meta, db=log_meta)
             if items:
-                txn.cursor(db=log_db).putmulti(items)
+                consumed, _added = txn.cursor(db=log_db).putmulti(items)
+                # Each put either lands or raises; anything else would lose a vote silently.
+                assert consumed == len(items), f"putmulti wrote {consumed} of {len(items)} log entries"
 
         return partial(self.logs.write, write)
 
