@@ -22,7 +22,7 @@ def test_bounded_sweep_over_every_profile():
     shapes = {(r.params["shards"], r.params["replicas"], r.params["protocol"]) for r in results}
     assert len(results) == SEEDS * len(PROFILES)
     assert {s for s, _, _ in shapes} == {1, 2, 3} and {p for _, _, p in shapes} == {"mako", "2pc-paxos", "luigi"}
-    assert sum(r.ops for r in results) > 50_000  # the cases did real work
+    assert sum(r.ops for r in results) > 1_000 * SEEDS  # the cases did real work (about 1,400 a seed)
 
 
 # Cases the long sweep failed on, fixed since; each must keep passing.
