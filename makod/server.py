@@ -43,6 +43,7 @@ from makod.net.pubsub_sync import PubsubHub, PubsubPublish
 from makod.kv import errors, glob
 from makod.kv.errors import CommandError
 from makod.kv.replies import ErrorReply
+from resp.blocking import BlockQueue
 from resp.session import Session
 from makod.kv.table import TABLE, resolve
 
@@ -212,6 +213,8 @@ class Node:
             self.me.node_id, self.me.shard, [[r.node_id for r in sh.replicas] for sh in cfg.shards],
             self.peers.send, self.wake, self.core.slots.shard_of_slot, self._shard_address, glob.compile_matcher,
         )
+        # Clients waiting in BLPOP & co, served in the order they blocked.
+        self.block_queue = BlockQueue(self.now_ms, self.call_later)
         self.server: asyncio.AbstractServer | None = None
         self.stopping: asyncio.Event | None = None
 
@@ -447,14 +450,19 @@ class Node:
             self.schedule_pump()
         return answer
 
-    def call_later(self, delay_ms: float, session: Session, fn: Any) -> None:
-        """Run ``fn`` (a session's retry of a blocking command) after ``delay_ms``."""
+    def call_later(self, delay_ms: float, session: Session | None, fn: Any) -> None:
+        """Run ``fn`` after ``delay_ms``: a session's timer (skipped once it
+        closed), or with ``session=None`` a round of the blocked clients'
+        queue (resp/blocking.py), which returns the sessions it touched."""
 
         def run() -> None:
-            if session.closing:
+            if session is not None and session.closing:
                 return
-            fn()
-            self._mark(session)
+            touched = fn()
+            if session is not None:
+                self._mark(session)
+            for s in touched or ():
+                self._mark(s)
             if self.core.has_ready:
                 self.schedule_pump()
             self._flush_clients()

@@ -21,6 +21,7 @@ from makod.kv.requests import TxnRequest, WatchRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from resp.acl import ALL_KEYS
+from resp.blocking import blocking_queue
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
 from resp.pubsub import ALLOWED_WHEN_SUBSCRIBED, Subscriptions, Wire, acl_channels, channel_allowed, not_allowed_text
 from resp.replies import NULL_ARRAY, OK, QUEUED, Blocked, ErrorReply, encode
@@ -29,9 +30,6 @@ from makod.kv.table import TABLE, CommandSpec, CommandTable
 # Commands that act at once even inside MULTI (src/server.c processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
-# A blocked command is retried after the first delay, doubling up to the
-# second (ms): a producer's push reaches a waiting consumer within that.
-BLOCK_RETRY_MS = (2, 20)
 
 # What a session-scope handler returns when its reply will come from the host.
 DEFERRED = object()
@@ -148,11 +146,15 @@ class Session:
         cont = self._continuations.pop(token, None)
         if cont is not None:
             if cont[0] == "block":
-                if type(result) is Blocked:
+                served = type(result) is not Blocked
+                if not served:
                     if self._park(token, cont, result):
                         return
                     result = result.reply
                 self.blocked_on = None
+                queue = blocking_queue(self.host)
+                if queue is not None:
+                    queue.leave(self, served)
             else:
                 result = self._continue(cont, result)
         self._fill(token, result, released)
@@ -244,7 +246,12 @@ class Session:
         else:
             request = TxnRequest([argv], db=self.db)
             request.specs = [spec]
-            self._submit(request, ("block", request, None) if "blocking" in spec.flags else None)
+            if "blocking" in spec.flags:
+                self._submit(request, ("block", request, None))
+                return
+            if spec.is_write:
+                self._poke_waiters()
+            self._submit(request, None)
 
     def _default_user_open(self) -> bool:
         """A new connection is logged in as "default" when that user needs no password."""
@@ -421,45 +428,53 @@ class Session:
         if answer is not None:
             self.on_result(token, answer[0], answer[1])
 
-    # -- blocking commands ------------------------------------------------------------------------
+    # -- blocking commands (resp/blocking.py) -----------------------------------------------------
     def _park(self, token: int, cont: tuple, blocked: Blocked) -> bool:
-        """A blocking command found nothing: retry it later, or time out (False).
-
-        The request is run again, whole, at growing intervals (BLOCK_RETRY_MS)
-        until it answers or its timeout passes: nothing waits inside the
-        database, so a client that goes away leaves nothing behind that could
-        take an element no one receives. Commands pipelined after it wait, as
-        in Redis.
-        """
+        """A blocking command found nothing: wait in this node's queue to be
+        run again, or time out (False). Commands pipelined after it wait, as
+        in Redis."""
         now = self.host.now_ms()
-        deadline, delay = cont[2] if cont[2] is not None else (
-            (now + blocked.timeout_ms) if blocked.timeout_ms else None, BLOCK_RETRY_MS[0])
-        call_later = getattr(self.host, "call_later", None)
-        if call_later is None or self.closing or (deadline is not None and now >= deadline):
+        deadline = cont[2] if cont[2] is not None else (
+            (now + blocked.timeout_ms) if blocked.timeout_ms else None)
+        queue = blocking_queue(self.host)
+        if queue is None or self.closing or (deadline is not None and now >= deadline):
             self.blocked_on = None
             return False
-        wait = delay if deadline is None else max(1, min(delay, deadline - now))
         request = cont[1]
         if blocked.argv is not None:  # retry a concrete form (XREAD's $ as the ID it meant)
             specs = request.specs
             request = TxnRequest([blocked.argv], db=request.db)  # in the database it blocked in
             request.specs = specs
-        parked = ("block", request, (deadline, min(delay * 2, BLOCK_RETRY_MS[1])))
+        parked = ("block", request, deadline)
         self.blocked_on = (token, parked, blocked.reply)
-        call_later(wait, self, lambda: self._retry_blocked(token))
+        argv = request.commands[0]
+        group = (request.db, tuple(request.specs[0].keys(argv)) if request.specs else tuple(argv))
+        queue.park(self, token, group, deadline)
         return True
 
-    def _retry_blocked(self, token: int) -> None:
+    def _poke_waiters(self) -> None:
+        """A write: this node's blocked clients look again once it ran."""
+        queue = getattr(self.host, "block_queue", None)
+        if queue is not None and queue.waiters:
+            queue.poke()
+
+    def retry_blocked(self, token: int) -> None:
+        """The queue's turn for this waiter: run the command again."""
         parked = self.blocked_on
-        if parked is None or parked[0] != token:
+        if parked is None or parked[0] != token or self.closing:
             return  # unblocked (CLIENT UNBLOCK) or answered meanwhile
-        if self.closing:
-            self.blocked_on = None
-            return
         self._continuations[token] = parked[1]
         answer = self.host.submit(self, token, parked[1][1])
         if answer is not None:
             self.on_result(token, answer[0], answer[1])
+
+    def block_timed_out(self, token: int) -> None:
+        """The queue found this waiter's timeout passed: its timeout reply."""
+        parked = self.blocked_on
+        if parked is not None and parked[0] == token:
+            self.blocked_on = None
+            self._continuations.pop(token, None)
+            self.on_result(token, parked[2], True)
 
     def unblock(self, error: bool) -> bool:
         """CLIENT UNBLOCK: answer a waiting blocking command now (its timeout
@@ -469,6 +484,9 @@ class Session:
             return False
         token, _cont, timeout_reply = parked
         self.blocked_on = None
+        queue = blocking_queue(self.host)
+        if queue is not None:
+            queue.leave(self, served=False)
         self._continuations.pop(token, None)
         self.on_result(token, ErrorReply(errors.UNBLOCKED) if error else timeout_reply, True)
         return True
@@ -509,6 +527,8 @@ class Session:
             return [self._run_local(spec, argv) for spec, argv in queue]
         request = TxnRequest(data, multi=True, watches=[(k, v, db) for (db, k), v in watches] or None, db=self.db)
         request.dbs = self._queued_dbs(queue)
+        if any(spec.is_write for spec, _argv in queue):
+            self._poke_waiters()
         self._submit(request, ("exec", queue))
         return DEFERRED
 

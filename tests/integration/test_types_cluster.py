@@ -259,6 +259,42 @@ def test_blocking_pops_wait_for_a_push_time_out_and_can_be_unblocked(two_by_thre
     assert pipe.execute() == [None]
 
 
+def test_clients_blocked_on_one_node_are_served_in_the_order_they_blocked(two_by_three):
+    """Five BLPOPs on one node, each sent once the one before is parked;
+    one RPUSH of five elements from another node: the oldest waiter gets
+    the first element, and so on (Redis's first come, first served)."""
+    import time
+
+    cluster = two_by_three
+    q = _key_on(0, "fifo")
+    node = cluster.names[1]
+    watcher = cluster.client(node)
+    results: dict[int, object] = {}
+    threads = []
+    for i in range(5):
+        c = cluster.client(node, socket_timeout=30, client_name=f"fifo-waiter-{i}")
+
+        def pop(i: int = i, c: redis.Redis = c) -> None:
+            results[i] = c.blpop([q], timeout=20)
+
+        t = threading.Thread(target=pop)
+        t.start()
+        threads.append(t)
+        wait_for(
+            lambda i=i: any(
+                cl.get("name") == f"fifo-waiter-{i}" and cl.get("cmd") == "blpop" for cl in watcher.client_list()
+            ),
+            timeout=10,
+            what=f"waiter {i} blocked",
+        )
+        time.sleep(0.013)  # different phases for retries that back off per client
+    time.sleep(0.1)
+    cluster.client(cluster.names[4]).rpush(q, *[f"e{i}" for i in range(5)])
+    for t in threads:
+        t.join(timeout=25)
+    assert results == {i: (q.encode(), f"e{i}".encode()) for i in range(5)}
+
+
 def test_sort_by_keys_on_other_shards_fetches_them_in_one_round(two_by_three):
     # Keys named by data (SORT's BY/GET) are fetched all at once: fetched one
     # by one, each costing a round and a rerun of the whole sort, 10,000 of
