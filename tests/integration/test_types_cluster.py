@@ -101,7 +101,8 @@ def test_every_type_in_one_transaction_across_shards(two_by_three):
 def test_every_type_survives_the_leaders_sigkill_and_a_restart(two_by_three):
     cluster = two_by_three
     c = cluster.client()
-    keys = {shard: {t: _key_on(shard, f"{t}-k") for t in ("l", "s", "z", "h", "b", "p", "x")} for shard in (0, 1)}
+    keys = {shard: {t: _key_on(shard, f"{t}-k") for t in ("l", "s", "z", "h", "b", "p", "x", "g", "d")} for shard in (0, 1)}
+    db5 = cluster.client(db=5)
     for shard, k in keys.items():
         c.rpush(k["l"], *[f"e{i}" for i in range(50)])
         c.sadd(k["s"], *[f"m{i}" for i in range(40)])
@@ -117,27 +118,37 @@ def test_every_type_survives_the_leaders_sigkill_and_a_restart(two_by_three):
         c.xgroup_create(k["x"], "g", id="0")
         c.xreadgroup("g", "c1", {k["x"]: ">"}, count=7)
         c.xdel(k["x"], "3-0")
+        c.geoadd(k["g"], [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"])
+        db5.set(k["d"], f"in-db5-{shard}")
+        db5.rpush(k["l"], "db5-list")
 
     def expected(shard: int) -> list:
         k = keys[shard]
         return [
+            c.geosearch(k["g"], longitude=15, latitude=37, radius=200, unit="km", withdist=True, sort="ASC"),
+            db5.get(k["d"]), db5.lrange(k["l"], 0, -1), c.exists(k["d"]),
             c.lrange(k["l"], 0, -1), c.smembers(k["s"]), c.zrange(k["z"], 0, -1, withscores=True),
             c.hgetall(k["h"]), c.get(k["b"]), c.pfcount(k["p"]),
             c.xrange(k["x"]), c.xpending(k["x"], "g"),
         ]
 
     before = {shard: expected(shard) for shard in (0, 1)}
-    assert before[0][0][0] == b"e5" and len(before[0][1]) == 38 and before[0][2][-1] == (b"z3", 100.75)
-    assert len(before[0][6]) == 19 and before[0][7]["pending"] == 7
+    assert [m for m, _d in before[0][0]] == [b"Catania", b"Palermo"]
+    assert before[1][1:4] == [b"in-db5-1", [b"db5-list"], 0]
+    before_types = before[0][4:]
+    assert before_types[0][0] == b"e5" and len(before_types[1]) == 38 and before_types[2][-1] == (b"z3", 100.75)
+    assert len(before_types[6]) == 19 and before_types[7]["pending"] == 7
     leader = cluster.leader(0)
     cluster.kill(leader)
     survivor = next(n for n in cluster.names if n != leader)
     c = cluster.client(survivor)
+    db5 = cluster.client(survivor, db=5)
     wait_for(lambda: cluster.leader(0) != leader, timeout=30, what="a new leader of shard 0")
     assert {shard: expected(shard) for shard in (0, 1)} == before
     cluster.restart(leader)
     # The restarted replica rebuilt its state from LMDB and the log, and rejoined.
     c = cluster.client(leader)
+    db5 = cluster.client(leader, db=5)
     wait_for(lambda: _answers(c), timeout=30, what="the restarted node to answer")
     assert {shard: expected(shard) for shard in (0, 1)} == before
 
