@@ -42,8 +42,16 @@ def free_port_block(n: int) -> int:
     connect to itself (TCP simultaneous open). It then reads its own HELLO
     back as the reply, and holds the port, so the node cannot restart on it.
     test_bank once failed exactly so."""
+    low, high = 2000, 12700 - n
+    # Under pytest-xdist each worker draws from its own slice, so two workers
+    # never race for one block between the check and the bind.
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and workers > 1:
+        width = (high - low) // workers
+        low += int(worker[2:]) * width
+        high = low + width
     for _ in range(200):
-        base = random.randrange(2000, 12700 - n)
+        base = random.randrange(low, high)
         if all(_free(base + i) and _free(base + 10000 + i) and _free(base + 20000 + i) for i in range(n)):
             return base
     raise RuntimeError("no free port block found")
