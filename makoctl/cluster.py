@@ -223,13 +223,27 @@ def _wait_ready(cfg: ClusterConfig, data_dir: str, timeout_s: float, quiet: bool
                 fail(f"node {name} exited during startup (log: {procs.log_path(data_dir, name)})", 1)
             up = sum(1 for s in states if s.status is not None)
             leaders = {s.shard for s in states if s.role == "leader" and s.status and s.status.get("serving")}
-            status.update(f"nodes answering {up}/{len(states)}, shards with a leader {len(leaders)}/{len(cfg.shards)}")
-            if up == len(states) and len(leaders) == len(cfg.shards):
+            # Settled: a shard led by the replica its config prefers (which
+            # takes leadership back a moment after another one won the first
+            # election), so the leader this command reports is the one that stays.
+            settled = {
+                s.shard for s in states
+                if s.role == "leader" and s.status and s.status.get("serving") and _preferred_name(cfg, s.shard) in (None, s.name)
+            }
+            status.update(f"nodes answering {up}/{len(states)}, shards with a leader {len(leaders)}/{len(cfg.shards)}"
+                          f" (settled {len(settled)})")
+            if up == len(states) and len(settled) == len(cfg.shards):
                 return
             if time.monotonic() > deadline:
                 fail(f"cluster not ready after {timeout_s:.0f}s: {up}/{len(states)} nodes answering, "
-                     f"{len(leaders)}/{len(cfg.shards)} shards with a leader", 1)
+                     f"{len(leaders)}/{len(cfg.shards)} shards with a leader, "
+                     f"{len(settled)}/{len(cfg.shards)} led by their preferred replica", 1)
             time.sleep(0.1)
+
+
+def _preferred_name(cfg: ClusterConfig, shard: int) -> str | None:
+    node_id = cfg.preferred_leader(shard)
+    return None if node_id is None else cfg.by_id(node_id).name
 
 
 class _NullStatus:
