@@ -4,43 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import time
 
 import click
-import yaml
-from rich.console import Console
-from rich.table import Table
 
-from makoctl.certs import make_cluster_certs
-from makod.config import (
-    ClusterConfig,
-    ConfigError,
-    default_config_dict,
-    load_cluster_secret,
-    load_config_file,
-    parse_config,
-    secret_file_path,
-    write_secret_file,
+from makod.config import ClusterConfig, ConfigError, load_config_file, secret_file_path
+from makoctl import node_logs, procs, status_view
+from makoctl.cluster_setup import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_REPLICAS,
+    DEFAULT_SHARDS,
+    config_diff,
+    ensure_secret,
+    layout,
+    load_or_fail,
+    port_in_use,
+    preferred_name,
+    undo_start,
+    wait_ready,
+    wanted_config,
+    generated,
+    write_config,
 )
-from makoctl import procs
-
-# Piped output gets a fixed width wide enough for the status table
-# (rich falls back to 80 columns when it cannot ask a terminal).
-console = Console(width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+from makoctl.output import console, err_console, fail
 
 DEFAULT_DATA_DIR = "./mako-data"
-DEFAULT_BASE_PORT = 7379
-DEFAULT_SHARDS = 2
-DEFAULT_REPLICAS = 3
-
-
-def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    sys.exit(code)
 
 
 def load_cluster(data_dir: str) -> tuple[ClusterConfig, str]:
@@ -96,61 +86,68 @@ def start(
     cluster, restarts that cluster from its saved config and data.
     """
     cfg_path = os.path.join(data_dir, procs.CONFIG_NAME)
+    created: list[str] = []  # what this call made, removed again if the start fails
     if os.path.exists(cfg_path):
-        if with_tls and _load_or_fail(cfg_path).tls is None:
+        existing = load_or_fail(cfg_path)
+        if with_tls and existing.tls is None:
             fail(f"{data_dir!r} already holds a cluster without TLS; --tls applies when a cluster is created", 2)
-        if config_file or shards or replicas or base_port:
-            existing = _load_or_fail(cfg_path)
-            wanted = _wanted_config(config_file, shards, replicas, base_port)
-            if wanted is not None and _layout(wanted) != _layout(existing):
+        wanted = wanted_config(config_file, shards, replicas, base_port)
+        if wanted is not None:
+            if layout(wanted) != layout(existing):
+                diff = "\n".join(f"  {line}" for line in config_diff(existing, wanted))
                 fail(
-                    f"{data_dir!r} already holds a different cluster ({cfg_path}); "
-                    "stop it and remove the directory, or use another --data-dir",
+                    f"{data_dir!r} already holds a different cluster ({cfg_path}):\n{diff}\n"
+                    "Its nodes and data belong to that layout: stop it and remove the directory, "
+                    "or use another --data-dir",
                     2,
                 )
-        cfg = _load_or_fail(cfg_path)
+            changes = config_diff(existing, wanted)
+            if changes and config_file:
+                running = [s.name for s in procs.cluster_states(existing, data_dir, 1.0) if s.pid is not None]
+                if running:
+                    fail(f"{config_file} changes settings of the running cluster in {data_dir!r}:\n"
+                         + "\n".join(f"  {c}" for c in changes)
+                         + f"\nrunning nodes ({', '.join(running)}) would keep the old ones: "
+                           "stop the cluster first (makoctl cluster stop), then start it with --config", 2)
+                write_config(cfg_path, wanted, config_file, data_dir, with_tls=False)
+                console.print(f"applied {config_file} to {cfg_path}:", highlight=False)
+                for c in changes:
+                    console.print(f"  {c}", highlight=False, markup=False)
+        cfg = load_or_fail(cfg_path)
     else:
-        cfg = _wanted_config(config_file, shards, replicas, base_port) or _generated(None, None, None)
+        cfg = wanted_config(config_file, shards, replicas, base_port) or generated(None, None, None)
+        if not os.path.isdir(data_dir):
+            created.append(data_dir)
         # The data dir holds the cluster secret (and maybe requirepass): its owner's only.
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
-        raw = dict(cfg.raw)
-        if config_file:
-            # The copy lives in the data dir: paths relative to the original stay right.
-            base = os.path.dirname(os.path.abspath(config_file))
-            if isinstance(raw.get("tls"), dict):
-                raw["tls"] = {k: os.path.join(base, v) if k.endswith("_file") else v for k, v in raw["tls"].items()}
-            if raw.get("cluster_secret_file"):
-                raw["cluster_secret_file"] = os.path.join(base, raw["cluster_secret_file"])
+        created.append(cfg_path)
         if with_tls:
-            if raw.get("tls") is not None:
-                fail("--tls makes its own certificates; the config already has a tls: section", 2)
-            paths = make_cluster_certs(os.path.join(data_dir, "tls"), [r.host for r in cfg.replicas])
-            rel = {k: os.path.relpath(v, data_dir) for k, v in paths.items()}
-            raw["tls"] = {"cert_file": rel["node_cert"], "key_file": rel["node_key"], "ca_file": rel["ca"]}
-        fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            if config_file and raw == cfg.raw:
-                with open(config_file) as src:  # keep the user's comments
-                    shutil.copyfileobj(src, f)
-            else:
-                f.write(yaml.safe_dump(raw, sort_keys=False))
-        cfg = _load_or_fail(cfg_path)
-    _ensure_secret(cfg)
+            created.append(os.path.join(data_dir, "tls"))
+        write_config(cfg_path, cfg, config_file, data_dir, with_tls)
+        cfg = load_or_fail(cfg_path)
+    if not os.path.exists(secret_file_path(cfg)):
+        created.append(secret_file_path(cfg))
+    ensure_secret(cfg)
 
-    started = []
-    for rep in cfg.replicas:
-        if procs.read_pid(data_dir, rep.name) is not None:
-            continue
-        busy = _port_in_use(rep.host, rep.resp_port) or _port_in_use(rep.host, rep.peer_port)
-        if busy:
-            fail(f"port {busy} for node {rep.name} is already in use by another program", 1)
-        procs.start_node(cfg_path, data_dir, rep)
-        started.append(rep.name)
-
-    _wait_ready(cfg, data_dir, timeout_s, quiet=as_json)
+    started: list[str] = []
+    try:
+        for rep in cfg.replicas:
+            if procs.read_pid(data_dir, rep.name) is not None:
+                continue
+            busy = port_in_use(rep.host, rep.resp_port) or port_in_use(rep.host, rep.peer_port)
+            if busy:
+                fail(f"port {busy} for node {rep.name} is already in use by another program", 1)
+            if not os.path.isdir(procs.node_dir(data_dir, rep.name)):
+                created.append(procs.node_dir(data_dir, rep.name))
+            procs.start_node(cfg_path, data_dir, rep)
+            started.append(rep.name)
+        wait_ready(cfg, data_dir, timeout_s, quiet=as_json)
+    except SystemExit:
+        undo_start(data_dir, started, created)
+        raise
     states = procs.cluster_states(cfg, data_dir)
     if as_json:
-        click.echo(json.dumps({"nodes": [_state_json(s) for s in states]}, indent=2))
+        click.echo(json.dumps({"nodes": [status_view.state_json(s) for s in states]}, indent=2))
     else:
         _print_table(cfg, states, title=f"makodb cluster '{cfg.name}' ({data_dir})")
         console.print(f"Try: [bold]redis-cli -p {cfg.replicas[0].resp_port}[/]")
@@ -160,187 +157,66 @@ def start(
                           f"--key {tls_dir}/client.key -p {cfg.replicas[0].tls_port}[/]")
 
 
-def _ensure_secret(cfg: ClusterConfig) -> None:
-    """Every cluster's peer links authenticate: make the secret if the config names none."""
-    try:
-        if load_cluster_secret(cfg) is None:
-            write_secret_file(secret_file_path(cfg))
-    except ConfigError as exc:
-        fail(f"bad config: {exc}", 2)
-
-
-def _load_or_fail(path: str) -> ClusterConfig:
-    try:
-        return load_config_file(path)
-    except ConfigError as exc:
-        fail(f"bad config: {exc}", 2)
-        raise
-
-
-def _generated(shards: int | None, replicas: int | None, base_port: int | None) -> ClusterConfig:
-    data = default_config_dict(
-        shards or DEFAULT_SHARDS, replicas or DEFAULT_REPLICAS, base_port or DEFAULT_BASE_PORT
-    )
-    return parse_config(data, "<generated>")
-
-
-def _wanted_config(config_file, shards, replicas, base_port) -> ClusterConfig | None:
-    if config_file:
-        if shards or replicas or base_port:
-            fail("--config cannot be combined with --shards/--replicas/--base-port", 2)
-        return _load_or_fail(config_file)
-    if shards or replicas or base_port:
-        return _generated(shards, replicas, base_port)
-    return None
-
-
-def _layout(cfg: ClusterConfig) -> list:
-    return [(r.name, r.shard, r.host, r.resp_port, r.peer_port) for r in cfg.replicas]
-
-
-def _port_in_use(host: str, port: int) -> int | None:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return port
-    return None
-
-
-def _wait_ready(cfg: ClusterConfig, data_dir: str, timeout_s: float, quiet: bool) -> None:
-    deadline = time.monotonic() + timeout_s
-    status_text = "starting nodes"
-    with console.status(status_text, spinner="dots") if not quiet else _NullStatus() as status:
-        while True:
-            states = procs.cluster_states(cfg, data_dir, timeout_s=0.5)
-            dead = [s for s in states if s.pid is None]
-            if dead:
-                name = dead[0].name
-                err_console.print(procs.log_tail(data_dir, name), highlight=False, markup=False)
-                fail(f"node {name} exited during startup (log: {procs.log_path(data_dir, name)})", 1)
-            up = sum(1 for s in states if s.status is not None)
-            leaders = {s.shard for s in states if s.role == "leader" and s.status and s.status.get("serving")}
-            # Settled: a shard led by the replica its config prefers (which
-            # takes leadership back a moment after another one won the first
-            # election), so the leader this command reports is the one that stays.
-            settled = {
-                s.shard for s in states
-                if s.role == "leader" and s.status and s.status.get("serving") and _preferred_name(cfg, s.shard) in (None, s.name)
-            }
-            status.update(f"nodes answering {up}/{len(states)}, shards with a leader {len(leaders)}/{len(cfg.shards)}"
-                          f" (settled {len(settled)})")
-            if up == len(states) and len(settled) == len(cfg.shards):
-                return
-            if time.monotonic() > deadline:
-                fail(f"cluster not ready after {timeout_s:.0f}s: {up}/{len(states)} nodes answering, "
-                     f"{len(leaders)}/{len(cfg.shards)} shards with a leader, "
-                     f"{len(settled)}/{len(cfg.shards)} led by their preferred replica", 1)
-            time.sleep(0.1)
-
-
-def _preferred_name(cfg: ClusterConfig, shard: int) -> str | None:
-    node_id = cfg.preferred_leader(shard)
-    return None if node_id is None else cfg.by_id(node_id).name
-
-
-class _NullStatus:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, *args, **kwargs) -> None:
-        pass
-
-
-def _state_json(s: procs.NodeState) -> dict:
-    st = s.status or {}
-    out = {
-        "name": s.name,
-        "shard": s.shard,
-        "role": s.role,
-        "host": s.host,
-        "resp_port": s.resp_port,
-        "peer_port": s.peer_port,
-        "datacenter": s.datacenter,
-        "pid": s.pid,
-    }
-    if st:
-        commit = st.get("commit_index", 0)
-        out.update(
-            {
-                "state": st.get("role"),
-                "ballot": st.get("ballot"),
-                "epoch": st.get("epoch"),
-                "leader": st.get("leader_name"),
-                "last_index": st.get("last_index"),
-                "commit_index": commit,
-                "applied_index": st.get("applied_index"),
-                "lag": max(0, commit - st.get("applied_index", 0)),
-                "keys": st.get("keys"),
-            }
-        )
-    return out
-
-
-def _print_table(cfg: ClusterConfig, states: list[procs.NodeState], title: str) -> None:
-    table = Table(title=title)
-    for col in ("name", "shard", "role", "endpoint", "pid", "ballot", "last", "commit", "applied", "lag", "keys"):
-        table.add_column(col, justify="right" if col in ("shard", "pid", "ballot", "last", "commit", "applied", "lag", "keys") else "left")
-    leader_commit = {s.shard: (s.status or {}).get("commit_index", 0) for s in states if s.role == "leader"}
-    styles = {"leader": "bold green", "follower": "cyan", "learner": "magenta", "down": "bold red"}
-    for s in states:
-        st = s.status or {}
-        lag = ""
-        if st:
-            lag = str(max(0, leader_commit.get(s.shard, st.get("commit_index", 0)) - st.get("applied_index", 0)))
-        table.add_row(
-            s.name,
-            str(s.shard),
-            f"[{styles[s.role]}]{s.role}[/]",
-            f"{s.host}:{s.resp_port}",
-            str(s.pid or "-"),
-            str(st.get("ballot", "-")),
-            str(st.get("last_index", "-")),
-            str(st.get("commit_index", "-")),
-            str(st.get("applied_index", "-")),
-            lag or "-",
-            str(st.get("keys", "-")),
-        )
-    console.print(table)
+def _print_table(cfg: ClusterConfig, states: list[procs.NodeState], title: str, wide: bool = False) -> None:
+    console.print(status_view.render(states, title, wide))
 
 
 @cluster.command()
 @data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print {\"nodes\": [...]} as JSON.")
-def status(data_dir: str, as_json: bool) -> None:
-    """Show every node: role, endpoint, pid, ballot and log positions."""
+@click.option("--wide", is_flag=True, help="Every column (ballot, epoch, log positions, clients), wider than 80.")
+@click.option("--watch", "watch_s", type=float, default=None, is_flag=False, flag_value=1.0,
+              help="Redraw every N seconds (default 1) with each node's commands per second, until ^C.")
+@click.option("--count", type=click.IntRange(1), default=None, help="With --watch: stop after this many views.")
+@click.option("--timeout", "timeout_s", default=1.0, show_default=True,
+              help="Seconds to wait for each node's answer (nodes are asked in parallel).")
+def status(data_dir: str, as_json: bool, wide: bool, watch_s: float | None, count: int | None, timeout_s: float) -> None:
+    """Show every node: role, endpoint, pid, lag and keys (--wide: everything).
+
+    A node that is not up says why: not running (nothing listens on its
+    port), not answering (no reply in time), auth failed, or wrong node
+    (its port answers as another node or cluster). Exit code 0 when every
+    node is up, 1 when some node is not, 3 when none is.
+    """
     cfg, _ = load_cluster(data_dir)
-    states = procs.cluster_states(cfg, data_dir)
-    if as_json:
-        click.echo(json.dumps({"cluster": cfg.name, "nodes": [_state_json(s) for s in states]}, indent=2))
+    title = f"makodb cluster '{cfg.name}' ({data_dir})"
+
+    def probe() -> list[procs.NodeState]:
+        return procs.cluster_states(cfg, data_dir, timeout_s)
+
+    if watch_s is not None:
+        if as_json:
+            fail("--watch draws a live table; --json prints one snapshot: use one of them", 2)
+        states = status_view.watch(console, cfg, data_dir, title, wide, max(0.2, watch_s), count, probe)
     else:
-        _print_table(cfg, states, title=f"makodb cluster '{cfg.name}' ({data_dir})")
-    if all(s.role == "down" for s in states):
-        sys.exit(3)
+        states = probe()
+        if as_json:
+            click.echo(json.dumps({"cluster": cfg.name, "nodes": [status_view.state_json(s) for s in states]}, indent=2))
+        else:
+            _print_table(cfg, states, title, wide)
+    sys.exit(status_view.exit_code(states))
 
 
 @cluster.command()
 @data_dir_option
 def stop(data_dir: str) -> None:
-    """Stop every node cleanly (SIGTERM, then SIGKILL after 10 s)."""
+    """Stop every node cleanly (SIGTERM, then SIGKILL after 10 s).
+
+    Nodes are found by their pid files and by asking each node its pid (one
+    started by hand or by a service manager is stopped too); a pid file
+    whose process is not this node's makod is ignored.
+    """
     cfg, _ = load_cluster(data_dir)
     stopped = 0
     with console.status("stopping nodes", spinner="dots"):
         pids = {}
-        for rep in cfg.replicas:
-            pid = procs.signal_node(data_dir, rep.name, signal.SIGTERM)
-            if pid is not None:
-                pids[rep.name] = pid
+        for state in procs.cluster_states(cfg, data_dir, 1.0):
+            if state.pid is not None:
+                try:
+                    os.kill(state.pid, signal.SIGTERM)
+                    pids[state.name] = state.pid
+                except ProcessLookupError:
+                    pass
         for name, pid in pids.items():
             if not procs.wait_dead(pid, 10):
                 os.kill(pid, signal.SIGKILL)
@@ -351,6 +227,23 @@ def stop(data_dir: str) -> None:
                 pass
             stopped += 1
     console.print(f"stopped {stopped} node(s) of cluster '{cfg.name}'")
+
+
+@cluster.command()
+@click.argument("name")
+@data_dir_option
+@click.option("-n", "--lines", default=50, show_default=True, type=click.IntRange(0), help="Lines of the end to show.")
+@click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing what the node logs, until ^C.")
+def logs(name: str, data_dir: str, lines: int, follow_: bool) -> None:
+    """Show the end of node NAME's log (DATA_DIR/NAME/makod.log), and follow it with -f."""
+    cfg, _ = load_cluster(data_dir)
+    _replica_or_fail(cfg, name)
+    path = procs.log_path(data_dir, name)
+    if not os.path.exists(path):
+        fail(f"node {name} has no log yet ({path})", 1)
+    node_logs.stdout_write(node_logs.tail_lines(path, lines))
+    if follow_:
+        node_logs.follow(path, node_logs.stdout_write)
 
 
 def _replica_or_fail(cfg: ClusterConfig, name: str):
@@ -367,8 +260,13 @@ def kill(name: str, data_dir: str) -> None:
     """SIGKILL one node (a crash, for testing failover)."""
     cfg, _ = load_cluster(data_dir)
     _replica_or_fail(cfg, name)
-    pid = procs.signal_node(data_dir, name, signal.SIGKILL)
+    (state,) = [st for st in procs.cluster_states(cfg, data_dir, 1.0) if st.name == name]
+    pid = state.pid
     if pid is None:
+        fail(f"node {name} is not running ({state.health})", 1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
         fail(f"node {name} is not running", 1)
     procs.wait_dead(pid, 5)
     console.print(f"killed {name} (pid {pid})")
@@ -410,7 +308,11 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float)
         rep = _replica_or_fail(cfg, target)
         if rep.shard != shard_id:
             fail(f"{target} is a replica of shard {rep.shard}, not {shard_id}", 2)
-    states = [s for s in procs.cluster_states(cfg, data_dir) if s.shard == shard_id]
+    states = [s for s in procs.cluster_states(cfg, data_dir, 1.0) if s.shard == shard_id]
+    if target is not None:
+        (wanted,) = [s for s in states if s.name == target]
+        if wanted.health != procs.OK:
+            fail(f"{target} cannot take over: it is {wanted.health}" + (f" ({wanted.detail})" if wanted.detail else ""), 1)
     leaders = [s for s in states if s.role == "leader"]
     if not leaders:
         fail(f"shard {shard_id} has no leader right now", 1)
@@ -441,3 +343,14 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float)
     console.print(
         f"shard {shard_id}: leadership moved {old.name} -> {new[0].name} in {time.monotonic() - t0:.2f}s"
     )
+    preferred = preferred_name(cfg, shard_id)
+    if preferred is not None and preferred != new[0].name:
+        # Say so rather than let the operator find out a second later.
+        dc = cfg.replica(preferred).datacenter
+        console.print(
+            f"[yellow]note:[/] {preferred} is shard {shard_id}'s preferred leader (the first voter in "
+            f"leader_datacenter {dc!r}); leadership goes back to it once it has caught up, "
+            f"usually within a few seconds. To keep another leader, set leader_datacenter "
+            f"(or 'none' for no preference) in {procs.CONFIG_NAME} and restart the nodes.",
+            highlight=False,
+        )

@@ -15,7 +15,11 @@ import sys
 import time
 from dataclasses import dataclass
 
+from concurrent.futures import ThreadPoolExecutor
+
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from makod.config import ClusterConfig, ReplicaConfig
 
@@ -33,6 +37,8 @@ class NodeState:
     pid: int | None
     role: str  # leader | follower | learner | down
     status: dict | None
+    health: str = "ok"  # ok, or why it is down (OK, NOT_RUNNING, ... below)
+    detail: str = ""
 
 
 def node_dir(data_dir: str, name: str) -> str:
@@ -48,12 +54,24 @@ def log_path(data_dir: str, name: str) -> str:
 
 
 def read_pid(data_dir: str, name: str) -> int | None:
+    """The pid in the node's pid file, if that process is alive and is this
+    node's makod (a stale file may name a pid since reused by another program)."""
     try:
         with open(pid_path(data_dir, name)) as f:
             pid = int(f.read().strip())
     except (OSError, ValueError):
         return None
-    return pid if pid_alive(pid) else None
+    return pid if pid_alive(pid) and is_makod(pid, name) else None
+
+
+def is_makod(pid: int, name: str) -> bool:
+    """Whether process ``pid`` runs makod for node ``name`` (its command line)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return not os.path.isdir("/proc")  # no /proc here: trust the pid file
+    return any(b"makod" in a for a in argv) and name.encode() in argv
 
 
 def pid_alive(pid: int) -> bool:
@@ -85,6 +103,10 @@ def start_node(cfg_path: str, data_dir: str, rep: ReplicaConfig) -> int:
             rep.name,
             "--data-dir",
             data_dir,
+            # makod rotates its own log; stdout and stderr (a crash before
+            # logging starts) land in the same file.
+            "--log-file",
+            log_path(data_dir, rep.name),
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -134,6 +156,8 @@ def stop_node(data_dir: str, name: str, timeout_s: float = 10.0) -> bool:
 
 
 def client(rep: ReplicaConfig, password: str | None, timeout_s: float = 1.0) -> redis.Redis:
+    # No retries: redis-py would try again on its own, and a status that
+    # waits 10 retries on a hung node tells the operator nothing faster.
     return redis.Redis(
         host=rep.host,
         port=rep.resp_port,
@@ -141,35 +165,80 @@ def client(rep: ReplicaConfig, password: str | None, timeout_s: float = 1.0) -> 
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         protocol=2,
+        retry=Retry(NoBackoff(), 0),
     )
 
 
-def node_status(rep: ReplicaConfig, password: str | None, timeout_s: float = 1.0) -> dict | None:
+# What a probe of a node found (NodeState.health).
+OK = "ok"
+NOT_RUNNING = "not running"  # nothing listens on its port
+NOT_ANSWERING = "not answering"  # connected, or a process runs, but no reply in time
+AUTH_FAILED = "auth failed"  # answered, refused our password
+WRONG_NODE = "wrong node"  # answered, but is another node or another cluster
+
+
+def probe(rep: ReplicaConfig, password: str | None, cluster_name: str | None = None,
+          timeout_s: float = 1.0) -> tuple[str, dict | None, str]:
+    """Ask a node who it is and how it is: (health, MAKO STATUS, detail)."""
     try:
         with client(rep, password, timeout_s) as c:
             raw = c.execute_command("MAKO", "STATUS")
-    except (redis.RedisError, OSError):
-        return None
-    return json.loads(raw)
+    except redis.AuthenticationError as exc:
+        return AUTH_FAILED, None, str(exc)
+    except redis.ResponseError as exc:
+        text = str(exc)
+        if text.startswith(("NOAUTH", "WRONGPASS")) or "invalid username-password" in text:
+            return AUTH_FAILED, None, text
+        return WRONG_NODE, None, f"answered MAKO STATUS with an error: {text}"
+    except redis.TimeoutError:
+        return NOT_ANSWERING, None, f"no reply within {timeout_s:g}s"
+    except (redis.ConnectionError, OSError) as exc:
+        text = str(exc)
+        if "refused" in text.lower():
+            return NOT_RUNNING, None, "connection refused"
+        if "timeout" in text.lower() or "timed out" in text.lower():
+            return NOT_ANSWERING, None, text
+        return NOT_RUNNING, None, text
+    try:
+        status = json.loads(raw)
+    except (ValueError, TypeError):
+        return WRONG_NODE, None, "MAKO STATUS answered something that is not JSON"
+    if status.get("name") != rep.name or (cluster_name is not None and status.get("cluster", cluster_name) != cluster_name):
+        return WRONG_NODE, status, (
+            f"port {rep.resp_port} answers as {status.get('name')!r} of cluster {status.get('cluster')!r}")
+    return OK, status, ""
+
+
+def node_status(rep: ReplicaConfig, password: str | None, timeout_s: float = 1.0) -> dict | None:
+    health, status, _detail = probe(rep, password, None, timeout_s)
+    return status if health == OK else None
+
+
+def _state_of(cfg: ClusterConfig, data_dir: str, rep: ReplicaConfig, timeout_s: float) -> NodeState:
+    pid = read_pid(data_dir, rep.name)
+    health, status, detail = probe(rep, cfg.requirepass, cfg.name, timeout_s)
+    if health == OK and pid is None:
+        # Started by hand or by a service manager: the node says its pid.
+        theirs = status.get("pid") if status else None
+        if isinstance(theirs, int) and pid_alive(theirs) and is_makod(theirs, rep.name):
+            pid = theirs
+    if health == NOT_RUNNING and pid is not None:
+        health, detail = NOT_ANSWERING, f"process {pid} runs but its port refuses connections"
+    if health != OK:
+        role = "down"
+    elif status["role"] in ("leader", "learner"):
+        role = status["role"]
+    else:
+        role = "follower"
+    return NodeState(rep.name, rep.shard, rep.host, rep.resp_port, rep.peer_port, rep.datacenter, pid, role,
+                     status if health == OK else None, health, detail)
 
 
 def cluster_states(cfg: ClusterConfig, data_dir: str, timeout_s: float = 1.0) -> list[NodeState]:
-    out = []
-    for rep in cfg.replicas:
-        pid = read_pid(data_dir, rep.name)
-        status = node_status(rep, cfg.requirepass, timeout_s) if pid is not None else None
-        if status is None:
-            role = "down"
-        elif status["role"] == "leader":
-            role = "leader"
-        elif status["role"] == "learner":
-            role = "learner"
-        else:
-            role = "follower"
-        out.append(
-            NodeState(rep.name, rep.shard, rep.host, rep.resp_port, rep.peer_port, rep.datacenter, pid, role, status)
-        )
-    return out
+    """Every node's state, probed in parallel: one hung node costs ``timeout_s``, not more."""
+    reps = cfg.replicas
+    with ThreadPoolExecutor(max_workers=min(32, len(reps))) as pool:
+        return list(pool.map(lambda rep: _state_of(cfg, data_dir, rep, timeout_s), reps))
 
 
 def log_tail(data_dir: str, name: str, lines: int = 15) -> str:

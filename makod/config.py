@@ -83,6 +83,12 @@ class ClusterConfig:
     busy_reply_threshold_ms: int = 5000
     # Redis's notify-keyspace-events (e.g. "KEA"): "" publishes none.
     notify_keyspace_events: str = ""
+    # Each node's log (makod/logs.py): level, "text" or "json" lines, and
+    # rotation (a file past log_max_mb moves to .1 .. .log_backups).
+    log_level: str = "info"
+    log_format: str = "text"
+    log_max_mb: int = 64
+    log_backups: int = 3
     # One-way delay added to every message between replicas in different
     # datacenters (WAN emulation for benchmarks). Kept for old configs: it is
     # the default link of ``links`` (below), which says more.
@@ -255,7 +261,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients", "databases",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
-        "busy_reply_threshold_ms", "notify_keyspace_events",
+        "busy_reply_threshold_ms", "notify_keyspace_events", "log_level", "log_format", "log_max_mb", "log_backups",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
         "links", "client_datacenter",
     }
@@ -400,6 +406,10 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         raise ConfigError(source, "client_datacenter", f"one of the datacenters ({', '.join(sorted(dcs))})",
                           cfg.client_datacenter)
     cfg.procedure_modules = _module_names(source, data.get("procedure_modules", []))
+    cfg.log_level = v.choice(data, "log_level", "", ("debug", "info", "warning", "error"), cfg.log_level)
+    cfg.log_format = v.choice(data, "log_format", "", ("text", "json"), cfg.log_format)
+    cfg.log_max_mb = v.integer(data, "log_max_mb", lo=1, hi=1 << 20, default=cfg.log_max_mb)
+    cfg.log_backups = v.integer(data, "log_backups", lo=1, hi=1000, default=cfg.log_backups)
     return cfg
 
 

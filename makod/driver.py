@@ -33,17 +33,21 @@ very code with fake ones:
 from __future__ import annotations
 
 import random
+import re
 from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterable, Protocol
 
-from makod.core.messages import Message, SnapshotChunk
+from makod.core.messages import Message, SnapshotChunk, ballot_node, ballot_round
 from makod.core.node import NodeCore, NodeOutput
 from makod.core.paxos import LEADER
 from makod.core.replica import first_request_id
 from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
 from makod.storage.base import encode_record
+
+# "replica N" in a core's role reason: the host names it.
+_REPLICA_ID = re.compile(r"replica (\d+)")
 
 
 class Clock(Protocol):
@@ -279,11 +283,15 @@ class Driver:
         paxos = self.core.paxos
         role = (paxos.role, paxos.promised)
         if role != self.last_role:
-            reason = paxos.step_down_reason
-            paxos.step_down_reason = ""
-            self.host.on_event(
-                "role", f"{role[0]} (ballot {role[1]}, leader {paxos.known_leader()})" + (f": {reason}" if reason else "")
-            )
+            reason = paxos.role_reason
+            paxos.role_reason = ""
+            name = getattr(self.host, "node_name", str)
+            leader = paxos.known_leader()
+            ballot = f"{ballot_round(role[1])}/{name(ballot_node(role[1]))}" if role[1] else "0"
+            line = f"{role[0]} (ballot {ballot}, leader {'none' if leader is None else name(leader)})"
+            if reason:
+                line += ": " + _REPLICA_ID.sub(lambda m: name(int(m.group(1))), reason)
+            self.host.on_event("role", line)
             self.last_role = role
 
     @property

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from makod import __version__
+from makod import __version__, logs
 from makod.config import ConfigError, load_cluster_secret, load_config_file, load_procedure_modules, secret_file_path
 
 
@@ -28,12 +28,18 @@ from makod.config import ConfigError, load_cluster_secret, load_config_file, loa
     default=None,
     help="Directory holding each node's LMDB files [default: the config file's directory].",
 )
-@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]), show_default=True)
+@click.option("--log-level", default=None, type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Log level [default: the config's log_level, info].")
+@click.option("--log-format", default=None, type=click.Choice(["text", "json"]),
+              help="Plain lines or JSON lines [default: the config's log_format, text].")
+@click.option("--log-file", default=None, type=click.Path(dir_okay=False),
+              help="Write the log here, rotated at the config's log_max_mb [default: stderr, not rotated].")
 @click.version_option(__version__, prog_name="makod")
-def main(config_path: str, node_name: str, data_dir: str | None, log_level: str) -> None:
+def main(config_path: str, node_name: str, data_dir: str | None, log_level: str | None, log_format: str | None,
+         log_file: str | None) -> None:
     """Run one makodb replica: a shard member that speaks Redis on its RESP port."""
     logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
+        level=getattr(logging, (log_level or "info").upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -58,6 +64,8 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str)
             )
             sys.exit(2)
         secret = os.urandom(32)  # a lone replica has no peers to talk to
+    logs.setup(node_name, log_level or cfg.log_level, log_format or cfg.log_format, log_file, cfg.log_max_mb,
+               cfg.log_backups)
     from makod.server import Node
     from makod.storage.lmdb_store import StoreError
 

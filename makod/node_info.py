@@ -21,6 +21,8 @@ from makod.kv.errors import CommandError
 if TYPE_CHECKING:
     from makod.server import Node
 
+# Section headers as Redis writes them where capitalize() would not.
+SECTION_TITLES = {"cpu": "CPU"}
 DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"]
 ALL_SECTIONS = DEFAULT_SECTIONS + ["mako", "luigi"]
 
@@ -49,11 +51,16 @@ class NodeInfo:
         self.total_connections = 0
         self.rejected_connections = 0
         self.limit_disconnections = {"query": 0, "output": 0, "timeout": 0}
+        self.closed_commands_processed = 0  # by connections since closed
         self._params = self._build_params()
 
     def reset(self) -> None:
         self.total_connections = 0
         self.rejected_connections = 0
+        # CONFIG RESETSTAT: counting starts again from zero for everyone.
+        self.closed_commands_processed = 0
+        for s in self.node.sessions():
+            s.commands_processed = 0
 
     # -- INFO ---------------------------------------------------------------------------
     def render(self, sections: list[str]) -> str:
@@ -67,7 +74,7 @@ class NodeInfo:
         for name in wanted:
             fields = getattr(self, f"_section_{name}")()
             body = "".join(f"{k}:{v}\r\n" for k, v in fields)
-            parts.append(f"# {name.capitalize()}\r\n{body}")
+            parts.append(f"# {SECTION_TITLES.get(name, name.capitalize())}\r\n{body}")
         return "\r\n".join(parts)
 
     def _section_server(self) -> list[tuple[str, Any]]:
@@ -129,9 +136,13 @@ class NodeInfo:
             ("replay_skipped_ops", node.core.replica.replay_skipped_ops),
         ]
 
+    def commands_processed(self) -> int:
+        """Since the start: open connections' counts plus closed ones'."""
+        return self.closed_commands_processed + sum(s.commands_processed for s in self.node.sessions())
+
     def _section_stats(self) -> list[tuple[str, Any]]:
         node = self.node
-        processed = sum(s.commands_processed for s in node.sessions())
+        processed = self.commands_processed()
         return [
             ("total_connections_received", self.total_connections),
             ("total_commands_processed", processed),

@@ -386,8 +386,15 @@ class Node:
             entry[0].on_release(entry[1])
             self._mark(entry[0])
 
+    def node_name(self, node_id: int) -> str:
+        """A replica's name for log lines (ids mean nothing to an operator)."""
+        try:
+            return self.cfg.by_id(node_id).name
+        except IndexError:
+            return f"node {node_id}"
+
     def on_event(self, kind: str, detail: str) -> None:
-        log.info("%s: %s", kind, detail)
+        log.info("%s: %s", kind, detail, extra={"kind": kind})
 
     def on_chosen(self, slot: int, value: bytes) -> None:
         pass
@@ -516,6 +523,7 @@ class Node:
         status.update(
             {
                 "name": self.me.name,
+                "cluster": self.cfg.name,
                 "node_id": self.me.node_id,
                 "pid": os.getpid(),
                 "host": self.me.host,
@@ -523,6 +531,7 @@ class Node:
                 "peer_port": self.me.peer_port,
                 "datacenter": self.me.datacenter,
                 "connected_clients": len(self.clients),
+                "commands_processed": self.stats.commands_processed(),
                 "checkpoints": self.driver.checkpoints,
                 "persist_groups": self.driver.persist_groups,
                 "gc": self.gc_pauses.snapshot(),

@@ -177,6 +177,7 @@ class Paxos(Election):
         self.lease_until = -INF_MS
         self.leader_since_slot = 0  # last slot re-proposed at election: the epoch boundary
         self.transfer_target: int | None = None
+        self.transfer_why = ""
         self.transfer_deadline = 0.0
         self.snapshot_sent_ms: dict[int, float] = {}
         # The replica that should lead when it can (in the leaders' datacenter,
@@ -186,7 +187,9 @@ class Paxos(Election):
         # Set by the replica above: True once nothing it did is still in doubt,
         # so a handover leaves no client with an unknown outcome.
         self.transfer_gate: Callable[[], bool] = lambda: True
-        self.step_down_reason = ""  # for the driver's log
+        # Why the role last changed, for the driver's log ("replica N" names a
+        # replica by id; the host shows its name).
+        self.role_reason = ""
 
         self._ready = Ready()
         self._check()
@@ -213,8 +216,8 @@ class Paxos(Election):
             if now_ms >= self.heartbeat_due:
                 self._broadcast(heartbeat=True)
             if not self._quorum_alive():
-                ages = {p: round(now_ms - t) for p, t in self.ack_sent_ms.items() if p != self.id}
-                self.step_down_reason = f"lost quorum: newest acknowledgement per replica is {ages} ms old"
+                ages = ", ".join(f"replica {p} {now_ms - t:.0f} ms ago" for p, t in self.ack_sent_ms.items() if p != self.id)
+                self.role_reason = f"lost quorum: last acknowledgements {ages}"
                 self._step_down(leader=None)
                 return
             if self.transfer_target is not None and now_ms >= self.transfer_deadline:
@@ -224,6 +227,9 @@ class Paxos(Election):
             self._return_to_preferred()
         elif self.is_voter and now_ms >= self.election_deadline:
             if self._may_campaign():
+                heard = now_ms - self.last_heard_leader
+                self.role_reason = (f"heard no leader for {heard:.0f} ms" if heard < INF_MS
+                                    else "no leader heard since start")
                 self._campaign(transfer=False)
             else:
                 # Not yet allowed (a leader's lease may rest on us): try again
@@ -248,6 +254,7 @@ class Paxos(Election):
             self._on_promise(msg)  # type: ignore[arg-type]
         elif t is TimeoutNow:
             if self.is_voter and msg.ballot == self.promised and self.role != LEADER:
+                self.role_reason = f"replica {msg.src} handed leadership over"
                 self._campaign(transfer=True)
         else:
             raise AssertionError(f"paxos cannot step {msg!r}")
@@ -269,10 +276,11 @@ class Paxos(Election):
             self._send_entries(peer)
         return slot
 
-    def transfer_leadership(self, target: int) -> bool:
+    def transfer_leadership(self, target: int, why: str = "asked to (MAKO FAILOVER)") -> bool:
         if self.role != LEADER or target == self.id or target not in self.voters:
             return False
         self.transfer_target = target
+        self.transfer_why = why
         self.transfer_deadline = self.now + self.cfg.election_timeout_ms
         self._maybe_finish_transfer()
         return True
@@ -388,6 +396,7 @@ class Paxos(Election):
     def _on_accepted(self, msg: Accepted) -> None:
         if not msg.ok:
             if msg.promised > self.promised and self.role in (LEADER, CANDIDATE):
+                self.role_reason = f"replica {msg.src} has promised a newer ballot"
                 self._step_down(leader=None)
             return
         if self.role != LEADER or msg.ballot != self.promised or msg.src not in self.match:
@@ -461,7 +470,7 @@ class Paxos(Election):
             or self.now - self.ack_sent_ms.get(target, -INF_MS) > self.cfg.heartbeat_ms * 3
         ):
             return
-        self.transfer_leadership(target)
+        self.transfer_leadership(target, "it is the preferred leader and has caught up")
 
     def _maybe_finish_transfer(self) -> None:
         target = self.transfer_target
@@ -469,6 +478,7 @@ class Paxos(Election):
             return
         if self.match.get(target, 0) >= self.last_slot and self.transfer_gate():
             self._send(target, TimeoutNow(self.shard, self.id, self.promised))
+            self.role_reason = f"handed leadership to replica {target}: {self.transfer_why}"
             self._step_down(leader=None)
             # Do not refuse the successor's prepare as "leader alive".
             self.last_heard_leader = -INF_MS
@@ -486,6 +496,7 @@ class Paxos(Election):
             self._ready.promised = msg.ballot
             self.accepted_upto = self.commit
         if self.role in (LEADER, CANDIDATE):
+            self.role_reason = f"replica {msg.src} leads with a newer ballot"
             self._step_down(leader=msg.src)
         self.leader = msg.src
         self.last_heard_leader = self.now

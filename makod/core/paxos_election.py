@@ -105,6 +105,7 @@ class Election:
             self.promised = msg.ballot
             self._ready.promised = msg.ballot
             if self.role in (LEADER, CANDIDATE):
+                self.role_reason = f"replica {msg.src} campaigns with a newer ballot"
                 self._step_down(leader=None)
             self.leader = None
             self.accepted_upto = self.commit
@@ -120,6 +121,7 @@ class Election:
             return
         if not msg.ok:
             if msg.promised > self.promised:
+                self.role_reason = f"replica {msg.src} has promised a newer ballot"
                 self._step_down(leader=None)
             return
         self.promises[msg.src] = msg
@@ -144,6 +146,7 @@ class Election:
             self._ready.entries.append((slot, ballot, value))
         self.last_slot = top
         self.role = LEADER
+        self.role_reason = "won the election: promises from " + ", ".join(f"replica {p}" for p in sorted(self.promises))
         self.leader = self.id
         self.leader_since_slot = top
         self.leader_since_ms = self.now

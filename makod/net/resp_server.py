@@ -142,6 +142,7 @@ class ClientProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.session is not None:
             self.node.clients.pop(self.session.id, None)
+            self.node.stats.closed_commands_processed += self.session.commands_processed
             self.session.closing = True
             self.session.drop_subscriptions()
             self.node.dirty.discard(self)

@@ -1,0 +1,204 @@
+"""makoctl tells the truth about a cluster: status in parallel with reasons
+and exit codes, node identity from the node, failover that says when it
+will not stick, failed starts that leave nothing, config changes shown,
+logs with names and reasons."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+import yaml
+
+from tests.integration.cluster_util import Cluster, free_port_block, makoctl, wait_for
+
+
+def _status(cluster: Cluster, *extra: str) -> subprocess.CompletedProcess:
+    return makoctl("cluster", "status", "--data-dir", cluster.data_dir, *extra, check=False)
+
+
+def _node(proc: subprocess.CompletedProcess, name: str) -> dict:
+    return next(n for n in json.loads(proc.stdout)["nodes"] if n["name"] == name)
+
+
+def test_status_is_fast_says_why_and_exits_nonzero(make_cluster):
+    cluster = make_cluster(shards=1, replicas=3)
+    proc = _status(cluster, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {n["health"] for n in json.loads(proc.stdout)["nodes"]} == {"ok"}
+    leader = cluster.leader()
+    hung, dead = [n for n in cluster.names if n != leader]
+    hung_pid = _node(proc, hung)["pid"]
+    cluster.kill(dead)
+    os.kill(hung_pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        proc = _status(cluster, "--json")
+        took = time.monotonic() - start
+        assert proc.returncode == 1
+        assert _node(proc, hung)["health"] == "not answering" and _node(proc, hung)["role"] == "down"
+        assert _node(proc, dead)["health"] == "not running"
+        assert _node(proc, leader)["health"] == "ok"
+        # One hung node costs one timeout (1 s), not ten retries of it; the
+        # rest is makoctl's own start.
+        assert took < 6, took
+        table = _status(cluster)
+        assert table.returncode == 1
+        assert f"{hung}: not answering" in table.stdout and f"{dead}: not running" in table.stdout
+    finally:
+        os.kill(hung_pid, signal.SIGCONT)
+    cluster.restart(dead)
+    assert _status(cluster).returncode == 0
+
+
+def test_status_fits_80_columns_and_wide_shows_more(fresh_single):
+    narrow = _status(fresh_single)
+    assert narrow.returncode == 0
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    wide = _status(fresh_single, "--wide")
+    assert "ballot" in wide.stdout and "commit" in wide.stdout and "ballot" not in narrow.stdout
+
+
+def test_status_watch_shows_commands_per_second(fresh_single):
+    c = fresh_single.client()
+    for i in range(50):
+        c.set(f"k{i}", i)
+    proc = _status(fresh_single, "--watch", "0.3", "--count", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "ops/s" in proc.stdout and proc.stdout.count("every 0.3s") >= 1
+
+
+def test_wrong_password_is_auth_failed_not_down(fresh_single):
+    name = fresh_single.names[0]
+    c = fresh_single.client()
+    c.config_set("requirepass", "sesame")
+    try:
+        proc = _status(fresh_single, "--json")
+        assert proc.returncode == 3
+        assert _node(proc, name)["health"] == "auth failed"
+    finally:
+        redis.Redis(port=fresh_single.ports[name], password="sesame").config_set("requirepass", "")
+
+
+def test_a_stale_pid_file_is_not_trusted_and_a_hand_started_node_is_found(fresh_single, tmp_path):
+    name = fresh_single.names[0]
+    pid_file = os.path.join(fresh_single.data_dir, name, "makod.pid")
+    fresh_single.kill(name)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        with open(pid_file, "w") as f:
+            f.write(str(bystander.pid))  # a pid reused by another program
+        proc = _status(fresh_single, "--json")
+        assert _node(proc, name)["health"] == "not running" and _node(proc, name)["pid"] is None
+        makoctl("cluster", "stop", "--data-dir", fresh_single.data_dir)
+        assert bystander.poll() is None, "cluster stop signalled an unrelated process"
+    finally:
+        bystander.kill()
+        bystander.wait()
+    # A node started by hand (no pid file): status finds it, stop stops it.
+    os.unlink(pid_file)
+    cfg = os.path.join(fresh_single.data_dir, "cluster.yaml")
+    log = open(tmp_path / "by-hand.log", "wb")
+    by_hand = subprocess.Popen([sys.executable, "-m", "makod.main", "--config", cfg, "--node", name],
+                               stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_for(lambda: _node(_status(fresh_single, "--json"), name)["health"] == "ok", timeout=30,
+                 what="the hand-started node to answer")
+        assert _node(_status(fresh_single, "--json"), name)["pid"] == by_hand.pid
+        makoctl("cluster", "stop", "--data-dir", fresh_single.data_dir)
+        assert by_hand.wait(timeout=15) is not None
+    finally:
+        if by_hand.poll() is None:
+            by_hand.kill()
+        log.close()
+
+
+def test_failover_to_a_down_node_fails_fast_and_a_reverting_one_says_so(make_cluster):
+    cluster = make_cluster(shards=1, replicas=3)
+    leader = cluster.leader()
+    down = [n for n in cluster.names if n != leader][0]
+    cluster.kill(down)
+    start = time.monotonic()
+    proc = makoctl("cluster", "failover", "--shard", "0", "--to", down, "--data-dir", cluster.data_dir, check=False)
+    assert proc.returncode == 1 and "not running" in proc.stderr
+    assert time.monotonic() - start < 8
+    cluster.restart(down)
+    target = [n for n in cluster.names if n != leader][1]
+    proc = makoctl("cluster", "failover", "--shard", "0", "--to", target, "--data-dir", cluster.data_dir)
+    # The default config prefers the first replica: say it takes leadership back.
+    assert f"-> {target}" in proc.stdout
+    assert "preferred leader" in proc.stdout and leader in proc.stdout
+    wait_for(lambda: cluster.leader() == leader, timeout=30, what="leadership to return to the preferred replica")
+    log = makoctl("cluster", "logs", target, "-n", "200", "--data-dir", cluster.data_dir).stdout
+    # Role changes name replicas and say why.
+    assert "preferred leader" in log and f"handed leadership to {leader}" in log, log
+    assert "won the election: promises from" in makoctl(
+        "cluster", "logs", leader, "-n", "200", "--data-dir", cluster.data_dir).stdout
+
+
+def test_a_failed_start_leaves_nothing_behind(tmp_path):
+    base = free_port_block(1)
+    data = tmp_path / "d"
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", base))
+    blocker.listen()
+    try:
+        proc = makoctl("cluster", "start", "--shards", "1", "--replicas", "1", "--base-port", str(base),
+                       "--data-dir", str(data), check=False)
+        assert proc.returncode == 1 and f"port {base}" in proc.stderr
+        assert not data.exists(), list(data.iterdir())
+    finally:
+        blocker.close()
+    other = free_port_block(1)
+    c = Cluster(str(data))
+    try:
+        makoctl("cluster", "start", "--shards", "1", "--replicas", "1", "--base-port", str(other),
+                "--data-dir", str(data))
+        c.names, c.ports = ["s0r0"], {"s0r0": other}
+        assert redis.Redis(port=other).ping()
+    finally:
+        c.stop()
+
+
+def test_a_changed_config_is_applied_when_stopped_and_refused_when_running(tmp_path):
+    from makod.config import default_config_dict
+
+    base = free_port_block(1)
+    data = tmp_path / "d"
+    cfg_file = tmp_path / "c.yaml"
+    raw = default_config_dict(1, 1, base)
+    cfg_file.write_text(yaml.safe_dump(raw))
+    c = Cluster(str(data))
+    try:
+        makoctl("cluster", "start", "--config", str(cfg_file), "--data-dir", str(data))
+        raw["databases"] = 4
+        cfg_file.write_text(yaml.safe_dump(raw))
+        proc = makoctl("cluster", "start", "--config", str(cfg_file), "--data-dir", str(data), check=False)
+        assert proc.returncode == 2 and "databases: (unset) -> 4" in proc.stderr and "stop the cluster" in proc.stderr
+        makoctl("cluster", "stop", "--data-dir", str(data))
+        proc = makoctl("cluster", "start", "--config", str(cfg_file), "--data-dir", str(data))
+        assert "databases: (unset) -> 4" in proc.stdout
+        with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+            redis.Redis(port=base).select(5)
+        raw["shards"][0]["replicas"][0]["resp_port"] = base + 1
+        cfg_file.write_text(yaml.safe_dump(raw))
+        proc = makoctl("cluster", "start", "--config", str(cfg_file), "--data-dir", str(data), check=False)
+        assert proc.returncode == 2 and "different cluster" in proc.stderr and "RESP ports" in proc.stderr
+    finally:
+        c.stop()
+
+
+def test_json_logs_name_the_node(make_cluster):
+    cluster = make_cluster(config={"log_format": "json"})
+    name = cluster.names[0]
+    lines = makoctl("cluster", "logs", name, "-n", "20", "--data-dir", cluster.data_dir).stdout.splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert records and all(r["node"] == name for r in records)
+    assert any(r.get("kind") == "role" and r["msg"].startswith("role: leader") for r in records), records
