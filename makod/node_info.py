@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 # Section headers as Redis writes them where capitalize() would not.
 SECTION_TITLES = {"cpu": "CPU"}
-DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"]
-ALL_SECTIONS = DEFAULT_SECTIONS + ["mako", "luigi"]
+DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "cluster",
+                    "keyspace"]
+ALL_SECTIONS = DEFAULT_SECTIONS + ["commandstats", "latencystats", "mako", "luigi"]
 
 
 def _rss_bytes() -> int:
@@ -61,6 +62,8 @@ class NodeInfo:
         self.closed_commands_processed = 0
         for s in self.node.sessions():
             s.commands_processed = 0
+        self.node.command_stats.reset()
+        self.node.core.ks.reset_lookup_stats()
 
     # -- INFO ---------------------------------------------------------------------------
     def render(self, sections: list[str]) -> str:
@@ -149,8 +152,9 @@ class NodeInfo:
             ("rejected_connections", self.rejected_connections),
             ("client_query_buffer_limit_disconnections", self.limit_disconnections["query"]),
             ("client_output_buffer_limit_disconnections", self.limit_disconnections["output"]),
-            ("keyspace_hits", 0),
-            ("keyspace_misses", 0),
+            ("keyspace_hits", node.core.ks.hits),
+            ("keyspace_misses", node.core.ks.misses),
+            ("total_error_replies", node.command_stats.total_error_replies),
             ("pubsub_channels", len(node.pubsub.channels)),
             ("pubsub_patterns", len(node.pubsub.patterns)),
             ("pubsubshard_channels", len(node.pubsub.shard_channels)),
@@ -192,6 +196,15 @@ class NodeInfo:
             (f"db{db}", f"keys={keys},expires={expires},avg_ttl=0")
             for db, (keys, expires) in self.node.core.ks.db_stats().items()
         ]
+
+    def _section_commandstats(self) -> list[tuple[str, Any]]:
+        return self.node.command_stats.info_commandstats()
+
+    def _section_errorstats(self) -> list[tuple[str, Any]]:
+        return self.node.command_stats.info_errorstats()
+
+    def _section_latencystats(self) -> list[tuple[str, Any]]:
+        return self.node.command_stats.info_latencystats()
 
     def _section_mako(self) -> list[tuple[str, Any]]:
         st = self.node.core.status()
@@ -238,8 +251,40 @@ class NodeInfo:
         def set_notify(value: str) -> None:
             node.set_notify_flags(notify.parse_flags(value))
 
+        stats = node.command_stats
+
+        def int_setter(attr: str, lo: int, hi: int) -> Callable[[str], None]:
+            def set_value(value: str) -> None:
+                n = int(value)
+                if not lo <= n <= hi:
+                    raise ValueError(f"argument must be between {lo} and {hi} inclusive")
+                setattr(stats, attr, n)
+            return set_value
+
+        def set_tracking(value: str) -> None:
+            if value.lower() not in ("yes", "no"):
+                raise ValueError("argument must be 'yes' or 'no'")
+            stats.latency_tracking = value.lower() == "yes"
+
+        def set_percentiles(value: str) -> None:
+            try:
+                pcts = [float(p) for p in value.split()]
+            except ValueError:
+                raise ValueError("Invalid latency-tracking-info-percentiles parameters") from None
+            if any(not 0 <= p <= 100 for p in pcts):
+                raise ValueError("Invalid latency-tracking-info-percentiles parameters")
+            stats.latency_percentiles = pcts
+
         const = lambda v: (lambda: str(v))  # noqa: E731
         return {
+            "slowlog-log-slower-than": (lambda: str(stats.slowlog_log_slower_than_us),
+                                        int_setter("slowlog_log_slower_than_us", -1, 2**63 - 1)),
+            "slowlog-max-len": (lambda: str(stats.slowlog_max_len), int_setter("slowlog_max_len", 0, 2**63 - 1)),
+            "latency-monitor-threshold": (lambda: str(stats.latency_monitor_threshold_ms),
+                                          int_setter("latency_monitor_threshold_ms", 0, 2**63 - 1)),
+            "latency-tracking": (lambda: "yes" if stats.latency_tracking else "no", set_tracking),
+            "latency-tracking-info-percentiles": (lambda: " ".join(f"{p:g}" for p in stats.latency_percentiles),
+                                                  set_percentiles),
             "requirepass": (lambda: node.requirepass or "", set_requirepass),
             "proto-max-bulk-len": (lambda: str(node.proto_max_bulk_len), set_bulk),
             "maxclients": (lambda: str(node.maxclients), set_maxclients),

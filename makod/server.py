@@ -44,6 +44,7 @@ from makod.kv import errors, glob
 from makod.kv.errors import CommandError
 from makod.kv.replies import ErrorReply
 from resp.blocking import BlockQueue
+from resp.cmdstats import CommandStats
 from resp.session import Session
 from makod.kv.table import TABLE, resolve
 
@@ -203,6 +204,8 @@ class Node:
         self.dirty: set[ClientProtocol] = set()
         self.pump_scheduled = False
         self.wakeup_due: float | None = None  # monotonic seconds (schedule_wakeup)
+        # INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
+        self.command_stats = CommandStats()
         self.stats = NodeInfo(self)
         self.notify_flags = ""
         self.set_notify_flags(cfg.notify_keyspace_events)

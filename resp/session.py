@@ -14,6 +14,7 @@ or in the session-scope handlers it calls.
 from __future__ import annotations
 
 from collections import deque
+from time import perf_counter_ns
 from typing import Any, Protocol
 
 from makod.kv.dbs import db_index
@@ -78,6 +79,10 @@ class Session:
         self.last_active_ms = self.created_ms
         self.last_command = "NULL"
         self.commands_processed = 0
+        # Command statistics (resp/cmdstats.py): token -> (name, start ns, argv, failed)
+        self.stats = getattr(host, "command_stats", None)
+        self._timed: dict[int, list] = {}
+        self._spec_name: str | None = None  # the command being dispatched, for rejected_calls
 
         self.in_multi = False
         self.multi_error = False
@@ -157,12 +162,19 @@ class Session:
                     queue.leave(self, served)
             else:
                 result = self._continue(cont, result)
+        timed = self._timed.get(token)
+        if timed is not None:
+            timed[3] = type(result) is ErrorReply
+            if released:
+                self._finish_timing(token)
         self._fill(token, result, released)
         if self._blocked == token:
             self._blocked = None
             self._run()
 
     def on_release(self, token: int) -> None:
+        if token in self._timed:
+            self._finish_timing(token)
         slot = self._slot_of.get(token)
         if slot is not None:
             slot[2] = True
@@ -194,6 +206,7 @@ class Session:
 
     def _dispatch(self, argv: list[bytes]) -> None:
         self.commands_processed += 1
+        self._spec_name = None
         self.last_active_ms = self.host.now_ms()
         name = argv[0]
         spec = self.table.lookup(name)
@@ -210,6 +223,7 @@ class Session:
                 return
             spec = sub
         self.last_command = spec.name  # CLIENT LIST's cmd=
+        self._spec_name = spec.name
         if not spec.arity_ok(len(argv)):
             self._reject(errors.wrong_arity(spec.name))
             return
@@ -239,19 +253,28 @@ class Session:
             self.multi_queue.append((spec, argv))
             self._reply(QUEUED)
             return
+        self._spec_name = None  # past the checks: no longer a rejection
         if spec.scope == "session" or spec.scope == "server":
-            reply = self._run_local(spec, argv)
+            stats = self.stats
+            if stats is None:
+                reply = self._run_local(spec, argv)
+            else:
+                t0 = perf_counter_ns()
+                reply = self._run_local(spec, argv)
+                if reply is not DEFERRED:  # else timed until the host answers (EXEC, WATCH)
+                    stats.record(spec.name, (perf_counter_ns() - t0) // 1000, type(reply) is ErrorReply, argv, self)
             if reply is not DEFERRED:
                 self._reply(reply)
         else:
             request = TxnRequest([argv], db=self.db)
             request.specs = [spec]
+            timing = None if self.stats is None else [spec.name, 0, argv, False]
             if "blocking" in spec.flags:
-                self._submit(request, ("block", request, None))
+                self._submit(request, ("block", request, None), timing)
                 return
             if spec.is_write:
                 self._poke_waiters()
-            self._submit(request, None)
+            self._submit(request, None, timing)
 
     def _default_user_open(self) -> bool:
         """A new connection is logged in as "default" when that user needs no password."""
@@ -316,10 +339,14 @@ class Session:
         """An error while queueing flags the transaction (src/multi.c flagTransaction)."""
         if self.in_multi:
             self.multi_error = True
+        if self.stats is not None and self._spec_name is not None:
+            self.stats.rejected(self._spec_name)
         self._reply(ErrorReply(text))
 
     # -- replies ------------------------------------------------------------------------------
     def _reply(self, reply: Any) -> None:
+        if type(reply) is ErrorReply and self.stats is not None:
+            self.stats.error_reply(reply.text)
         self._emit(encode(reply, self.proto))
 
     def _emit(self, data: bytes) -> None:
@@ -330,6 +357,8 @@ class Session:
             self._out.append(data)
 
     def _fill(self, token: int, reply: Any, released: bool) -> None:
+        if type(reply) is ErrorReply and self.stats is not None:
+            self.stats.error_reply(reply.text)
         slot = self._slot_of.get(token)
         if slot is not None:
             slot[1] = encode(reply, slot[3])
@@ -405,9 +434,12 @@ class Session:
             hub.drop(self)
         self.pubsub = Subscriptions()
 
-    def _submit(self, request: Any, continuation: tuple | None) -> None:
+    def _submit(self, request: Any, continuation: tuple | None, timing: list | None = None) -> None:
         self._next_token += 1
         token = self._next_token
+        if timing is not None:
+            timing[1] = perf_counter_ns()
+            self._timed[token] = timing
         if continuation is None and not self._slots:
             # The common case: nothing queued ahead of us. If the answer is
             # immediate and releasable it goes straight out.
@@ -415,7 +447,14 @@ class Session:
             if answer is None:
                 self._reserve(token, None)
                 self._blocked = token
-            elif answer[1]:
+                return
+            if timing is not None:
+                timing[3] = type(answer[0]) is ErrorReply
+                if answer[1]:
+                    self._finish_timing(token)
+            if type(answer[0]) is ErrorReply and self.stats is not None:
+                self.stats.error_reply(answer[0].text)
+            if answer[1]:
                 self._out.append(encode(answer[0], self.proto))
             else:
                 self._reserve(token, encode(answer[0], self.proto))
@@ -427,6 +466,10 @@ class Session:
         answer = self.host.submit(self, token, request)
         if answer is not None:
             self.on_result(token, answer[0], answer[1])
+
+    def _finish_timing(self, token: int) -> None:
+        name, t0, argv, failed = self._timed.pop(token)
+        self.stats.record(name, (perf_counter_ns() - t0) // 1000, failed, argv, self)  # type: ignore[union-attr]
 
     # -- blocking commands (resp/blocking.py) -----------------------------------------------------
     def _park(self, token: int, cont: tuple, blocked: Blocked) -> bool:
@@ -529,7 +572,7 @@ class Session:
         request.dbs = self._queued_dbs(queue)
         if any(spec.is_write for spec, _argv in queue):
             self._poke_waiters()
-        self._submit(request, ("exec", queue))
+        self._submit(request, ("exec", queue), None if self.stats is None else ["exec", 0, [b"EXEC"], False])
         return DEFERRED
 
     def _queued_dbs(self, queue: list) -> list[int] | None:
@@ -553,7 +596,8 @@ class Session:
     def watch(self, keys: list[bytes]) -> Any:
         if self.in_multi:
             return ErrorReply(errors.WATCH_IN_MULTI)
-        self._submit(WatchRequest(keys, self.db), ("watch", keys, self.db))
+        self._submit(WatchRequest(keys, self.db), ("watch", keys, self.db),
+                     None if self.stats is None else ["watch", 0, None, False])
         return DEFERRED
 
     def unwatch(self) -> Any:
@@ -573,10 +617,17 @@ class Session:
             if result is NULL_ARRAY or isinstance(result, ErrorReply):
                 return result
             replies = iter(result)
-            return [
+            out = [
                 next(replies) if spec.scope in ("data", "keyspace") else self._run_local(spec, argv)
                 for spec, argv in cont[1]
             ]
+            if self.stats is not None:
+                for (spec, _argv), reply in zip(cont[1], out):
+                    failed = type(reply) is ErrorReply
+                    self.stats.record_queued(spec.name, failed)
+                    if failed:
+                        self.stats.error_reply(reply.text)
+            return out
         raise AssertionError(f"unknown continuation {kind}")
 
     def reset(self) -> None:

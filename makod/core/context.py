@@ -71,6 +71,7 @@ def vec_join(a: tuple[int, ...], b: tuple[int, ...], wm: Any) -> tuple[int, ...]
 class DirectContext:
     __slots__ = (
         "proto_max_bulk_len",
+        "count_lookups",
         "ks",
         "now_ms",
         "rng",
@@ -122,6 +123,7 @@ class DirectContext:
         # A function, since few requests need it and it costs more than a lookup.
         self.all_deps = all_deps if callable(all_deps) else (lambda: all_deps)
         self.before_write = before_write
+        self.count_lookups = False  # a read-only command runs: count keyspace hits and misses
         self.captured: set[bytes] = set()
         self.has_flush = False
         self.proto_max_bulk_len = 512 * 1024 * 1024
@@ -162,7 +164,13 @@ class DirectContext:
     def get(self, key: bytes) -> Record | None:
         if self.db or key[:1] == _MARK:  # else the internal key is the key (the usual case)
             key = dbs.encode(self.db, key)
-        return self._get(key)
+        rec = self._get(key)
+        if self.count_lookups:
+            if rec is None:
+                self.ks.misses += 1
+            else:
+                self.ks.hits += 1
+        return rec
 
     def _get(self, key: bytes) -> Record | None:
         """The record of an internal key (lazy expiry applied)."""

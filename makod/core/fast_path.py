@@ -35,13 +35,20 @@ def fast_read(node: "NodeCore", request: TxnRequest, spec: Any) -> tuple[Any, bo
         return None
     if not replica.can_serve() or (replica.locks and key in replica.locks):
         return None
-    rec = replica.ks.data.get(key)
+    ks = replica.ks
+    rec = ks.data.get(key)
     if rec is None:
-        if replica.ks.absence_deps(key) is not None:
+        if ks.absence_deps(key) is not None:
             return None
     elif rec.expire_ms is not None and rec.expire_ms <= replica.wall_ms:
         return None  # the full path deletes it (an expiry is a write)
     elif rec.deps is not None and node.wm.status(rec.deps) != COVERED:
         return None
     reply = spec.fast_read(rec)
-    return None if reply is NotImplemented else (reply, True)
+    if reply is NotImplemented:
+        return None
+    if rec is None:
+        ks.misses += 1
+    else:
+        ks.hits += 1
+    return reply, True

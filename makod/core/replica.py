@@ -362,6 +362,7 @@ class ReplicaCore(Participant, ChosenSlots):
         if ctx.events is not None:
             return self._run_noting(ctx, request)
         if specs is not None and not request.multi:
+            ctx.count_lookups = "readonly" in specs[0].flags
             try:
                 return specs[0].handler(ctx, request.commands[0])
             except CommandError as exc:
@@ -370,6 +371,7 @@ class ReplicaCore(Participant, ChosenSlots):
         for i, argv in enumerate(request.commands):
             ctx.db = request.db_of(i)
             spec = self.lookup(argv)
+            ctx.count_lookups = "readonly" in spec.flags
             try:
                 replies.append(spec.handler(ctx, argv))
             except CommandError as exc:

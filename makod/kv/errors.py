@@ -84,6 +84,7 @@ DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
 SELECT_NOT_ALLOWED = "ERR SELECT is not allowed in cluster mode"
 INVALID_CURSOR = "ERR invalid cursor"
 COUNT_NOT_POSITIVE = "ERR value is out of range, must be positive"
+SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
 NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatible"
 GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
 EXPIRE_OPTIONS_CONFLICT = NX_XX_GT_LT

@@ -66,6 +66,12 @@ class Keyspace(DatabasesMixin):
         # database cost what that database holds, not the whole keyspace.
         self.marked: dict[int, set[bytes]] = {}
         self.marked_count = 0
+        # INFO's keyspace_hits/misses: lookups by read-only commands run here.
+        self.hits = 0
+        self.misses = 0
+
+    def reset_lookup_stats(self) -> None:
+        self.hits = self.misses = 0
 
     @classmethod
     def from_records(cls, items) -> "Keyspace":

@@ -3,6 +3,6 @@
 Data commands live in the data model (makod.kv.types); see makod/commands.py.
 """
 
-from resp.commands import acl_cmds, cluster, connection, pubsub, server  # noqa: F401
+from resp.commands import acl_cmds, cluster, connection, observe, pubsub, server  # noqa: F401
 
-__all__ = ["acl_cmds", "cluster", "connection", "pubsub", "server"]
+__all__ = ["acl_cmds", "cluster", "connection", "observe", "pubsub", "server"]
