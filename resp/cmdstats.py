@@ -13,7 +13,7 @@ capped by their settings.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -25,12 +25,13 @@ HIST_DIGITS = 2
 SLOWLOG_ARGS = 32  # Redis: SLOWLOG_ENTRY_MAX_ARGC
 SLOWLOG_ARG_BYTES = 128  # Redis: SLOWLOG_ENTRY_MAX_STRING
 LATENCY_HISTORY = 160  # Redis: LATENCY_TS_LEN
+PENDING_TIMES = 1024  # times a command keeps before they enter its histogram
 
 
 class CommandStats:
     def __init__(self) -> None:
-        # name -> [calls, usec, rejected_calls, failed_calls]
-        self.commands: dict[str, list[int]] = {}
+        # name -> [calls, usec, rejected_calls, failed_calls, times not yet in its histogram]
+        self.commands: dict[str, list] = {}
         self.histograms: dict[str, HdrHistogram] = {}
         self.errors: dict[str, int] = {}
         self.total_error_replies = 0
@@ -46,30 +47,51 @@ class CommandStats:
         self.latency_max: dict[str, int] = {}
 
     # -- recording ---------------------------------------------------------------------------
-    def _entry(self, name: str) -> list[int]:
+    def _entry(self, name: str) -> list:
         entry = self.commands.get(name)
         if entry is None:
-            entry = self.commands[name] = [0, 0, 0, 0]
+            entry = self.commands[name] = [0, 0, 0, 0, []]
         return entry
 
     def record(self, name: str, usec: int, failed: bool, argv: list[bytes] | None = None,
                client: Any = None) -> None:
         """A command ran (``failed``: it answered an error)."""
-        entry = self._entry(name)
+        entry = self.commands.get(name)
+        if entry is None:
+            entry = self._entry(name)
         entry[0] += 1
         entry[1] += usec
         if failed:
             entry[3] += 1
         if self.latency_tracking:
-            hist = self.histograms.get(name)
-            if hist is None:
-                hist = self.histograms[name] = HdrHistogram(HIST_LOWEST_US, HIST_HIGHEST_US, HIST_DIGITS)
-            hist.record_value(min(max(usec, HIST_LOWEST_US), HIST_HIGHEST_US))
+            # Times wait in a list and enter the histogram in batches, counted
+            # alike first (few distinct values): a histogram's record costs
+            # more than the append, on every command.
+            pending = entry[4]
+            pending.append(usec)
+            if len(pending) >= PENDING_TIMES:
+                self._flush(name, entry)
         if argv is not None and 0 <= self.slowlog_log_slower_than_us <= usec:
             self._slowlog_add(usec, argv, client)
         threshold = self.latency_monitor_threshold_ms
         if threshold and usec >= threshold * 1000:
             self._latency_event("command", usec // 1000)
+
+    def _flush(self, name: str, entry: list) -> None:
+        pending = entry[4]
+        if not pending:
+            return
+        hist = self.histograms.get(name)
+        if hist is None:
+            hist = self.histograms[name] = HdrHistogram(HIST_LOWEST_US, HIST_HIGHEST_US, HIST_DIGITS)
+        for usec, n in Counter(pending).items():
+            hist.record_value(min(max(usec, HIST_LOWEST_US), HIST_HIGHEST_US), n)
+        pending.clear()
+
+    def flush(self) -> None:
+        """Every waiting time into its histogram (before the histograms are read)."""
+        for name, entry in self.commands.items():
+            self._flush(name, entry)
 
     def record_queued(self, name: str, failed: bool) -> None:
         """A command EXEC ran from its queue: counted, its time is EXEC's."""
@@ -128,7 +150,7 @@ class CommandStats:
     def info_commandstats(self) -> list[tuple[str, str]]:
         out = []
         for name in sorted(self.commands):
-            calls, usec, rejected, failed = self.commands[name]
+            calls, usec, rejected, failed, _pending = self.commands[name]
             per_call = usec / calls if calls else 0.0
             out.append((f"cmdstat_{name}", f"calls={calls},usec={usec},usec_per_call={per_call:.2f},"
                                            f"rejected_calls={rejected},failed_calls={failed}"))
@@ -138,6 +160,7 @@ class CommandStats:
         return [(f"errorstat_{prefix}", f"count={n}") for prefix, n in sorted(self.errors.items())]
 
     def info_latencystats(self) -> list[tuple[str, str]]:
+        self.flush()
         out = []
         for name in sorted(self.histograms):
             hist = self.histograms[name]
@@ -148,6 +171,7 @@ class CommandStats:
     def histogram_buckets(self, name: str) -> tuple[int, dict[int, int]]:
         """LATENCY HISTOGRAM: calls and cumulative counts per power-of-two
         bucket of microseconds (Redis's layout, from 1 us up)."""
+        self.flush()
         hist = self.histograms.get(name)
         calls = self.commands.get(name, [0])[0]
         if hist is None:

@@ -106,6 +106,7 @@ def _latency_histogram(session: Any, argv: list[bytes]) -> Any:
     """Per command: calls, and cumulative counts per power-of-two bucket of
     microseconds (RESP3 maps; RESP2 flattens them)."""
     stats = _stats(session)
+    stats.flush()
     if len(argv) > 2:
         names = []
         for raw in argv[2:]:
