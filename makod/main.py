@@ -83,7 +83,7 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str 
     try:
         node = Node(cfg, node_name, data_dir or os.path.dirname(os.path.abspath(config_path)), config_path,
                     secret=secret)
-    except StoreError as exc:
+    except (StoreError, ConfigError) as exc:
         click.echo(f"makod: {exc}", err=True)
         sys.exit(2)
     except ssl.SSLError as exc:

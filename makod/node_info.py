@@ -309,6 +309,10 @@ class NodeInfo:
             "mako-ack": (const(cfg.ack), None),
         }
 
+    def params(self) -> dict[str, tuple[Callable[[], str], Callable[[str], None] | None]]:
+        """Every CONFIG parameter: (getter, setter or None when fixed)."""
+        return self._params
+
     def config_get(self, patterns: list[str]) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
         for pattern in patterns:

@@ -39,6 +39,7 @@ from makod import commands
 from makod.net.acl_sync import AclKeeper, AclTable
 from makod.net.script_busy import BusyGuard
 from makod.kv.scripting import guard as script_guard
+from makod import config_overrides
 from makod.net.pubsub_sync import PubsubHub, PubsubPublish
 from makod.kv import errors, glob
 from makod.kv.errors import CommandError
@@ -216,6 +217,12 @@ class Node:
             self.me.node_id, self.me.shard, [[r.node_id for r in sh.replicas] for sh in cfg.shards],
             self.peers.send, self.wake, self.core.slots.shard_of_slot, self._shard_address, glob.compile_matcher,
         )
+        # What CONFIG REWRITE kept of this node's live settings.
+        applied = config_overrides.load(self.stats, config_overrides.path_of(self.data_dir, self.me.name))
+        if applied:
+            log.info("applied %s from %s", ", ".join(applied), config_overrides.FILE_NAME)
+        # MONITOR clients of this node (resp/monitor.py).
+        self.monitors: set[Session] = set()
         # Clients waiting in BLPOP & co, served in the order they blocked.
         self.block_queue = BlockQueue(self.now_ms, self.call_later)
         self.server: asyncio.AbstractServer | None = None
@@ -499,6 +506,9 @@ class Node:
     def reset_stats(self) -> None:
         self.stats.reset()
 
+    def config_rewrite(self) -> None:
+        config_overrides.rewrite(self.stats, config_overrides.path_of(self.data_dir, self.me.name))
+
     # What the CLUSTER commands call (resp/commands/cluster.py; makod/cluster_view.py).
     def cluster_topology(self, tls: bool) -> Any:
         return cluster_view.topology(self, tls)
@@ -519,6 +529,23 @@ class Node:
 
     def slot_keys(self, db: int, slot: int, limit: int) -> list[bytes]:
         return cluster_view.slot_keys(self, db, slot, limit)
+
+    def role_reply(self) -> list:
+        """ROLE, as a Redis master or replica answers it."""
+        core = self.core
+        paxos = core.paxos
+        if paxos.role == "leader":
+            followers = [
+                [rep.host, str(rep.resp_port), str(paxos.match.get(rep.node_id, 0))]
+                for rep in self.cfg.shards[self.me.shard].replicas
+                if rep.node_id != self.me.node_id
+            ]
+            return ["master", core.applied_slot, followers]
+        leader = paxos.known_leader()
+        if leader is None:
+            return ["slave", "?", -1, "connect", -1]
+        rep = self.cfg.by_id(leader)
+        return ["slave", rep.host, rep.resp_port, "connected", core.applied_slot]
 
     def mako_status(self) -> dict:
         status = self.core.status()

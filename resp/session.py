@@ -22,6 +22,7 @@ from makod.kv.requests import TxnRequest, WatchRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from resp.acl import ALL_KEYS
+from resp import monitor
 from resp.blocking import blocking_queue
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
 from resp.pubsub import ALLOWED_WHEN_SUBSCRIBED, Subscriptions, Wire, acl_channels, channel_allowed, not_allowed_text
@@ -83,6 +84,7 @@ class Session:
         self.stats = getattr(host, "command_stats", None)
         self._timed: dict[int, list] = {}
         self._spec_name: str | None = None  # the command being dispatched, for rejected_calls
+        self._monitors: set | None = getattr(host, "monitors", None)  # MONITOR clients of this node
 
         self.in_multi = False
         self.multi_error = False
@@ -246,6 +248,8 @@ class Session:
         if self.proto == 2 and self.pubsub.active and spec.name not in ALLOWED_WHEN_SUBSCRIBED:
             self._reject(not_allowed_text(spec.name))
             return
+        if self._monitors and spec.name not in monitor.HIDDEN and "admin" not in spec.flags:
+            self._feed_monitors(argv)
         if self.in_multi and spec.name not in _NOT_QUEUED:
             if "no_multi" in spec.flags:
                 self._reject(errors.NOT_ALLOWED_IN_MULTI)
@@ -428,7 +432,10 @@ class Session:
             self._emit_message(held.popleft()[1], True)
 
     def drop_subscriptions(self) -> None:
-        """RESET, or the connection closed: the node forgets this client's subscriptions."""
+        """RESET, or the connection closed: the node forgets this client's
+        subscriptions (and its MONITOR)."""
+        if self._monitors is not None:
+            self._monitors.discard(self)
         hub = getattr(self.host, "pubsub", None)
         if hub is not None and self.pubsub.active:
             hub.drop(self)
@@ -494,6 +501,22 @@ class Session:
         group = (request.db, tuple(request.specs[0].keys(argv)) if request.specs else tuple(argv))
         queue.park(self, token, group, deadline)
         return True
+
+    def _feed_monitors(self, argv: list[bytes]) -> None:
+        line = monitor.monitor_line(self.host.time_us(), self.db, self.addr or "?", argv)
+        for m in list(self._monitors):  # type: ignore[union-attr]
+            if m.closing:
+                self._monitors.discard(m)  # type: ignore[union-attr]
+            else:
+                m._emit(line)
+        wake = getattr(self.host, "wake", None)
+        if wake is not None:
+            wake(list(self._monitors))  # type: ignore[arg-type]
+
+    def start_monitor(self) -> None:
+        """MONITOR: from now on this client receives every command the node runs."""
+        if self._monitors is not None:
+            self._monitors.add(self)
 
     def _poke_waiters(self) -> None:
         """A write: this node's blocked clients look again once it ran."""

@@ -9,7 +9,7 @@ from typing import Any
 from makod.kv import errors
 from makod.kv.args import int_arg
 from makod.kv.errors import CommandError
-from makod.kv.table import TABLE, container, subcommand
+from makod.kv.table import TABLE, command, container, subcommand
 from resp.replies import OK, Map, Verbatim
 
 _ADMIN = "admin loading stale"
@@ -238,3 +238,20 @@ container(
         subcommand("latency", "help", 2, _latency_help, "loading stale", scope="server", group="server", summary="Returns helpful text about the different subcommands.", since="2.8.13"),
     ],
 )
+
+
+# -- MONITOR and ROLE --------------------------------------------------------------------------
+@command("monitor", 1, "admin noscript loading stale", scope="session", group="server", summary="Listens for all requests received by the server in real-time.", since="1.0.0")
+def monitor_(session: Any, argv: list[bytes]) -> Any:
+    if session.in_multi:
+        raise CommandError(errors.NOT_ALLOWED_IN_MULTI)
+    session.start_monitor()
+    return OK
+
+
+@command("role", 1, "noscript loading stale fast", scope="server", group="server", summary="Returns the replication role.", since="2.8.12")
+def role(session: Any, argv: list[bytes]) -> Any:
+    """A shard's leader answers as a master with its followers and how far
+    each has acknowledged the log; a follower as a replica of its leader
+    (offsets are log slots)."""
+    return session.host.role_reply()

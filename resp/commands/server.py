@@ -50,6 +50,11 @@ def _config_resetstat(session: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _config_rewrite(session: Any, argv: list[bytes]) -> Any:
+    session.host.config_rewrite()
+    return OK
+
+
 def _config_help(session: Any, argv: list[bytes]) -> Any:
     return [
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -59,8 +64,10 @@ def _config_help(session: Any, argv: list[bytes]) -> Any:
         "    Set the configuration <directive> to <value>.",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ]
 
 
@@ -75,6 +82,7 @@ container(
         subcommand("config", "get", -3, _config_get, _ADMIN, scope="server", group="server", summary="Returns the effective values of configuration parameters.", since="2.0.0", complexity="O(N)"),
         subcommand("config", "set", -4, _config_set, _ADMIN, scope="server", group="server", summary="Sets configuration parameters in-flight.", since="2.0.0", complexity="O(N)"),
         subcommand("config", "resetstat", 2, _config_resetstat, _ADMIN, scope="server", group="server", summary="Resets the server's statistics.", since="2.0.0"),
+        subcommand("config", "rewrite", 2, _config_rewrite, _ADMIN, scope="server", group="server", summary="Persists the effective configuration to file.", since="2.8.0"),
         subcommand("config", "help", 2, _config_help, "loading stale", scope="server", group="server", summary="Returns helpful text about the different subcommands.", since="5.0.0"),
     ],
 )

@@ -167,3 +167,45 @@ def test_latency_monitor_records_a_slow_command(mako):
     with pytest.raises(redis.ResponseError, match="No samples available for event 'nosuch'"):
         c.execute_command("LATENCY", "GRAPH", "nosuch")
     assert c.execute_command("LATENCY", "RESET", "command") == 1
+
+
+def _monitor_tail(port: int, argv: list[bytes]) -> bytes:
+    """What a MONITOR client of ``port`` sees for ``argv``, after the ``]``."""
+    import socket
+
+    mon = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        mon.sendall(b"MONITOR\r\n")
+        assert mon.recv(5) == b"+OK\r\n"
+        raw = _raw(port)
+        raw.execute_command(*argv)
+        data = b""
+        want = b'] "' + argv[0] + b'"'
+        while want not in data or not data.split(want, 1)[1].count(b"\r\n"):
+            data += mon.recv(4096)  # (a client's own CLIENT SETINFO may come first)
+        line = next(line for line in data.split(b"\r\n") if want in line)
+        assert re.fullmatch(rb"\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] .*", line, re.S), line
+        return line.split(b"] ", 1)[1]
+    finally:
+        mon.close()
+
+
+def test_monitor_lines_quote_arguments_as_redis(real, mako):
+    ours, theirs = _both(real, mako)
+    argv = [b"SET", b'q"uo\\te', b"line\nbreak\ttab\x00\x7f\xffend"]
+    assert _monitor_tail(ours.connection_pool.connection_kwargs["port"], argv) == \
+        _monitor_tail(theirs.connection_pool.connection_kwargs["port"], argv)
+
+
+def test_memory_usage_and_role(real, mako):
+    ours, theirs = _both(real, mako)
+    for c in (ours, theirs):
+        c.execute_command("SET", "k", "v")
+        c.execute_command("RPUSH", "l", *[f"e{i}" for i in range(100)])
+    for argv in (["MEMORY", "USAGE", "nope"], ["MEMORY", "USAGE", "k", "SAMPLES", "x"], ["MEMORY", "USAGE", "k", "foo"],
+                 ["MEMORY", "USAGE"]):
+        assert _run(ours, *argv) == _run(theirs, *argv), argv
+    small, big = _run(ours, "MEMORY", "USAGE", "k"), _run(ours, "MEMORY", "USAGE", "l", "SAMPLES", "0")
+    assert isinstance(small, int) and 40 < small < 200 and big > small + 300
+    role = _run(ours, "ROLE")
+    assert role == [b"master", role[1], []] and isinstance(role[1], int)

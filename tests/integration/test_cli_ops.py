@@ -202,3 +202,24 @@ def test_json_logs_name_the_node(make_cluster):
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert records and all(r["node"] == name for r in records)
     assert any(r.get("kind") == "role" and r["msg"].startswith("role: leader") for r in records), records
+
+
+def test_config_rewrite_keeps_live_settings_across_a_restart(fresh_single):
+    name = fresh_single.names[0]
+    c = fresh_single.client()
+    assert c.config_set("slowlog-max-len", "7") and c.config_set("notify-keyspace-events", "KEA")
+    assert c.execute_command("CONFIG", "REWRITE") == b"OK"
+    fresh_single.restart(name)
+    c = fresh_single.client()
+    assert c.config_get("slowlog-max-len") == {"slowlog-max-len": "7"}
+    assert c.config_get("notify-keyspace-events")["notify-keyspace-events"] == "AKE"
+    # A bad value in the file stops the start, naming the file and the field.
+    path = os.path.join(fresh_single.data_dir, name, "config-overrides.yaml")
+    with open(path, "a") as f:
+        f.write("slowlog-max-len: lots\n")
+    proc = makoctl("cluster", "restart", name, "--data-dir", fresh_single.data_dir, check=False)
+    assert proc.returncode == 1
+    log = makoctl("cluster", "logs", name, "-n", "20", "--data-dir", fresh_single.data_dir).stdout
+    assert "config-overrides.yaml: slowlog-max-len: expected a value CONFIG SET accepts" in log
+    os.unlink(path)
+    fresh_single.restart(name)
