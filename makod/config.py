@@ -34,6 +34,7 @@ class ReplicaConfig:
     datacenter: str
     voter: bool = True
     tls_port: int | None = None  # RESP over TLS (with a tls: section)
+    metrics_port: int | None = None  # Prometheus GET /metrics (None: no endpoint)
 
 
 @dataclass
@@ -139,6 +140,10 @@ class ClusterConfig:
         raise AssertionError(f"slot {slot} is not covered")
 
 
+# The default config's Prometheus endpoint of each replica: resp_port + this.
+METRICS_PORT_OFFSET = 30000
+
+
 def default_config_dict(shards: int = 2, replicas: int = 3, base_port: int = 7379, host: str = "127.0.0.1") -> dict:
     """The embedded default: ``shards`` x ``replicas`` on localhost, replica r in datacenter dc{r}.
 
@@ -163,6 +168,8 @@ def default_config_dict(shards: int = 2, replicas: int = 3, base_port: int = 737
                     "datacenter": f"dc{r}",
                 }
             )
+            if port + METRICS_PORT_OFFSET <= 65535:
+                reps[-1]["metrics_port"] = port + METRICS_PORT_OFFSET
             port += 1
         out_shards.append({"id": s, "slots": f"{lo}-{hi}", "replicas": reps})
     return {"cluster": "makodb", "shards": out_shards}
@@ -293,10 +300,10 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             if not isinstance(rep_raw, dict):
                 raise ConfigError(source, rwhere, "a mapping with 'name', 'host', 'resp_port', 'peer_port'", rep_raw)
             for key in rep_raw:
-                if key not in ("name", "host", "resp_port", "peer_port", "tls_port", "datacenter", "role"):
+                if key not in ("name", "host", "resp_port", "peer_port", "tls_port", "metrics_port", "datacenter", "role"):
                     raise ConfigError(
                         source, f"{rwhere}.{key}",
-                        "one of name, host, resp_port, peer_port, tls_port, datacenter, role", key
+                        "one of name, host, resp_port, peer_port, tls_port, metrics_port, datacenter, role", key
                     )
             rname = v.string(rep_raw, "name", rwhere)
             if not rname.replace("-", "").replace("_", "").isalnum():
@@ -313,7 +320,9 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
                 if tls_port > 65535:
                     raise ConfigError(source, f"{rwhere}.tls_port", "a port (resp_port + 20000 is past 65535)", None,
                                       False)
-            for port, fname in ((resp_port, "resp_port"), (peer_port, "peer_port"), (tls_port, "tls_port")):
+            metrics_port = v.integer(rep_raw, "metrics_port", rwhere, lo=1, hi=65535, default=None)
+            for port, fname in ((resp_port, "resp_port"), (peer_port, "peer_port"), (tls_port, "tls_port"),
+                                (metrics_port, "metrics_port")):
                 if port is None:
                     continue
                 if (host, port) in endpoints:
@@ -322,7 +331,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             dc = v.string(rep_raw, "datacenter", rwhere, default=f"dc{j}")
             role = v.choice(rep_raw, "role", rwhere, ("voter", "learner"), default="voter")
             replicas.append(ReplicaConfig(rname, node_id, sid, host, resp_port, peer_port, dc, role == "voter",
-                                          tls_port))
+                                          tls_port, metrics_port))
             node_id += 1
         if not any(r.voter for r in replicas):
             raise ConfigError(source, f"{where}.replicas", "at least one replica with role voter", "only learners")

@@ -146,6 +146,8 @@ class Driver:
         self.installing_snapshot = False
         self.snapshots = SnapshotReceiver()
         self.last_role: tuple[str, int] | None = None
+        self.role_changes = 0  # for /metrics
+        self.elections = 0  # campaigns this replica started
         self._in_loop = False  # pump or completion running: no re-entry
         self._again = False
         # Figures for INFO and MAKO STATUS.
@@ -285,6 +287,9 @@ class Driver:
         if role != self.last_role:
             reason = paxos.role_reason
             paxos.role_reason = ""
+            self.role_changes += 1
+            if role[0] == "candidate":
+                self.elections += 1
             name = getattr(self.host, "node_name", str)
             leader = paxos.known_leader()
             ballot = f"{ballot_round(role[1])}/{name(ballot_node(role[1]))}" if role[1] else "0"

@@ -39,7 +39,8 @@ from makod import commands
 from makod.net.acl_sync import AclKeeper, AclTable
 from makod.net.script_busy import BusyGuard
 from makod.kv.scripting import guard as script_guard
-from makod import config_overrides
+from makod import config_overrides, metrics
+from makod.net.metrics_http import MetricsServer
 from makod.net.pubsub_sync import PubsubHub, PubsubPublish
 from makod.kv import errors, glob
 from makod.kv.errors import CommandError
@@ -221,6 +222,8 @@ class Node:
         applied = config_overrides.load(self.stats, config_overrides.path_of(self.data_dir, self.me.name))
         if applied:
             log.info("applied %s from %s", ", ".join(applied), config_overrides.FILE_NAME)
+        # GET /metrics for Prometheus (makod/metrics.py), when the config gives a port.
+        self.metrics_server = MetricsServer(lambda: metrics.render(self))
         # MONITOR clients of this node (resp/monitor.py).
         self.monitors: set[Session] = set()
         # Clients waiting in BLPOP & co, served in the order they blocked.
@@ -270,6 +273,8 @@ class Node:
                 ssl=self.client_tls, ssl_handshake_timeout=10,
             )
             log.info("serving RESP over TLS on %s:%d", self.cfg.bind, self.me.tls_port)
+        if self.me.metrics_port is not None:
+            await self.metrics_server.start(self.cfg.bind, self.me.metrics_port)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         self._tick()
@@ -281,6 +286,7 @@ class Node:
         for server in (self.server, self.tls_server):
             if server is not None:
                 server.close()
+        await self.metrics_server.close()
         driver = self.driver
         driver.pump()
         while self.disk.pending:

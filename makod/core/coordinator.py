@@ -66,6 +66,10 @@ class Coordinator:
         self.active: dict[tuple, DistTxn] = {}
         self.seq = node.next_internal  # a random incarnation, like request ids
         self.aborted: dict[tuple, bool] = {}
+        # Counters for /metrics: distributed transactions committed, and
+        # aborted attempts by cause (each retry is an attempt).
+        self.commits = 0
+        self.aborts: dict[str, int] = {}
 
     # -- starting ------------------------------------------------------------------------
     def start(self, token: Any, request: Any) -> None:
@@ -126,13 +130,13 @@ class Coordinator:
                     try:
                         txn.range_deps = vec_join(txn.range_deps, replica.spec_deps(), node.wm)
                     except KeyLocked:
-                        self._abort(txn, retry=True)
+                        self._abort(txn, retry=True, cause="no_leader")
                         return
                 self._absorb(txn, shard, replica.read_items(keys), ranges, [replica.read_range(*r) for r in ranges])
                 continue
             leader = node.leader_of(shard)
             if leader is None:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="pending_epoch")
                 return
             txn.pending.add(shard)
             txn.asked[shard] = ranges
@@ -199,7 +203,7 @@ class Coordinator:
                     deps = vec_join(deps, rec_deps, node.wm)
         except KeyLocked:
             # What it read depends on an ended epoch whose verdict is not in yet.
-            self._abort(txn, retry=True)
+            self._abort(txn, retry=True, cause="pending_epoch")
             return
         txn.read_deps = deps
         if type(request) is WatchRequest:
@@ -256,7 +260,7 @@ class Coordinator:
             self._fetch(txn)
             return
         except KeyLocked:
-            self._abort(txn, retry=True)
+            self._abort(txn, retry=True, cause="locked")
             return
         except Abort as exc:
             # The procedure gave up after reading: answer that, once what it
@@ -303,7 +307,7 @@ class Coordinator:
             if shard == node.shard:
                 ok, clock, _reason = node.replica.prepare(txn.id, keys)
                 if not ok:
-                    self._abort(txn, retry=True)
+                    self._abort(txn, retry=True, cause="prepare_conflict")
                     return
                 txn.clocks[shard] = clock
                 txn.epochs[shard] = node.replica.epoch
@@ -314,7 +318,7 @@ class Coordinator:
                 continue
             leader = node.leader_of(shard)
             if leader is None:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="no_leader")
                 return
             txn.pending.add(shard)
             node.send(leader, TxnPrepare(shard, node.id, txn.id, keys))
@@ -348,12 +352,12 @@ class Coordinator:
                     txn.id, reads.get(shard, []), ranges.get(shard, [])
                 )[0]
                 if not ok:
-                    self._abort(txn, retry=True)
+                    self._abort(txn, retry=True, cause="validation")
                     return
                 continue
             leader = node.leader_of(shard)
             if leader is None:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="no_leader")
                 return
             txn.pending.add(shard)
             node.send(leader, TxnValidate(shard, node.id, txn.id, reads.get(shard, []), ranges.get(shard, [])))
@@ -375,7 +379,7 @@ class Coordinator:
             # of the same shard whose fate is still open (see vec_join).
             deps = vec_join(txn.read_deps, tuple(clocks), node.wm)
         except KeyLocked:
-            self._abort(txn, retry=True)
+            self._abort(txn, retry=True, cause="pending_epoch")
             return
         remote_ops = {s: ops for s, ops in txn.ops_by_shard.items() if s != node.shard}
         record = [list(txn.id), remote_ops]
@@ -400,6 +404,7 @@ class Coordinator:
         self._done(txn, txn.result, deps)
 
     def _done(self, txn: DistTxn, result: Any, deps: tuple) -> None:
+        self.commits += 1
         self.active.pop(txn.id, None)
         self.node.finish(txn.token, result, deps, events=txn.events if txn.ops_by_shard else None)
 
@@ -408,8 +413,9 @@ class Coordinator:
         """The shards that may hold something of ``txn`` (locks, a place in line)."""
         return list(txn.clocks) + list(txn.pending if txn.phase == PREPARE else [])
 
-    def _abort(self, txn: DistTxn, retry: bool) -> None:
+    def _abort(self, txn: DistTxn, retry: bool, cause: str = "conflict") -> None:
         node = self.node
+        self.aborts[cause] = self.aborts.get(cause, 0) + 1  # for /metrics
         for shard in self._held_shards(txn):
             if shard == node.shard:
                 node.replica.abort_prepared(txn.id)
@@ -431,6 +437,7 @@ class Coordinator:
             txn.pending = set()
             self.active[txn.id] = txn
             return
+        self.aborts["gave_up"] = self.aborts.get("gave_up", 0) + 1
         node.deliver_error(txn.token, errors.TRYAGAIN_CONFLICT)
 
     def tick(self) -> None:
@@ -442,7 +449,7 @@ class Coordinator:
             elif txn.phase == INSTALL:
                 continue  # decided: only its replication is awaited
             elif now >= txn.deadline:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="timeout")
 
     def deposed(self) -> None:
         """We no longer lead: nothing undecided may go on; let another leader run it."""
@@ -480,14 +487,14 @@ class Coordinator:
             if msg.round != txn.read_round:
                 return  # late or duplicated: it answers an earlier round
             if not msg.ok:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="read_refused")
                 return
             txn.pending.discard(msg.shard)
             if msg.deps:
                 try:
                     txn.range_deps = vec_join(txn.range_deps, msg.deps, self.node.wm)
                 except KeyLocked:
-                    self._abort(txn, retry=True)
+                    self._abort(txn, retry=True, cause="pending_epoch")
                     return
             self._absorb(txn, msg.shard, msg.items, txn.asked.get(msg.shard, []), msg.ranges)
             if not txn.pending:
@@ -495,7 +502,7 @@ class Coordinator:
         elif t is TxnPrepared and txn.phase == PREPARE:
             txn.pending.discard(msg.shard)
             if not msg.ok:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="prepare_conflict")
                 return
             txn.clocks[msg.shard] = msg.clock
             txn.epochs[msg.shard] = msg.epoch
@@ -504,7 +511,7 @@ class Coordinator:
         elif t is TxnValidated and txn.phase == VALIDATE:
             txn.pending.discard(msg.shard)
             if not msg.ok:
-                self._abort(txn, retry=True)
+                self._abort(txn, retry=True, cause="validation")
                 return
             if not txn.pending:
                 self._commit(txn)
