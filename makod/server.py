@@ -224,6 +224,8 @@ class Node:
             log.info("applied %s from %s", ", ".join(applied), config_overrides.FILE_NAME)
         # GET /metrics for Prometheus (makod/metrics.py), when the config gives a port.
         self.metrics_server = MetricsServer(lambda: metrics.render(self))
+        # CLIENT PAUSE: [until ms, "all" or "write"] while one holds this node's clients.
+        self.client_pause: list | None = None
         # MONITOR clients of this node (resp/monitor.py).
         self.monitors: set[Session] = set()
         # Clients waiting in BLPOP & co, served in the order they blocked.

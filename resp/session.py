@@ -23,6 +23,7 @@ from makod.kv import errors
 from makod.kv.errors import CommandError
 from resp.acl import ALL_KEYS
 from resp import monitor
+from resp.commands import client_ctl
 from resp.blocking import blocking_queue
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
 from resp.pubsub import ALLOWED_WHEN_SUBSCRIBED, Subscriptions, Wire, acl_channels, channel_allowed, not_allowed_text
@@ -85,6 +86,11 @@ class Session:
         self._timed: dict[int, list] = {}
         self._spec_name: str | None = None  # the command being dispatched, for rejected_calls
         self._monitors: set | None = getattr(host, "monitors", None)  # MONITOR clients of this node
+        self.reply_mode = "on"  # CLIENT REPLY: on, off, or skip (the next command's reply)
+        self._quiet = False  # the command being dispatched answers nothing (CLIENT REPLY)
+        self.no_evict = False  # CLIENT NO-EVICT (nothing is evicted here: kept for CLIENT LIST)
+        self.no_touch = False  # CLIENT NO-TOUCH (access times are not tracked here)
+        self._pause_wait = False  # a retry is scheduled for the end of a CLIENT PAUSE
 
         self.in_multi = False
         self.multi_error = False
@@ -189,6 +195,8 @@ class Session:
         self._running = True
         try:
             while self._pending and self._blocked is None and not self.closing:
+                if self._wait_for_pause():
+                    break
                 self._dispatch(self._pending.popleft())
                 self._dispatched += 1
                 if self._held:
@@ -209,6 +217,10 @@ class Session:
     def _dispatch(self, argv: list[bytes]) -> None:
         self.commands_processed += 1
         self._spec_name = None
+        mode = self.reply_mode
+        self._quiet = mode != "on"
+        if mode == "skip":
+            self.reply_mode = "on"
         self.last_active_ms = self.host.now_ms()
         name = argv[0]
         spec = self.table.lookup(name)
@@ -351,6 +363,8 @@ class Session:
     def _reply(self, reply: Any) -> None:
         if type(reply) is ErrorReply and self.stats is not None:
             self.stats.error_reply(reply.text)
+        if self._quiet:
+            return
         self._emit(encode(reply, self.proto))
 
     def _emit(self, data: bytes) -> None:
@@ -365,14 +379,14 @@ class Session:
             self.stats.error_reply(reply.text)
         slot = self._slot_of.get(token)
         if slot is not None:
-            slot[1] = encode(reply, slot[3])
+            slot[1] = b"" if slot[3] is None else encode(reply, slot[3])
             slot[2] = released or slot[2]
         self._flush_slots()
 
     def _reserve(self, token: int, data: bytes | None) -> None:
         """A reply's place in line (its token's slot), remembering the
         protocol it must be encoded in."""
-        slot = [token, data, False, self.proto]
+        slot = [token, b"" if self._quiet and data is not None else data, False, None if self._quiet else self.proto]
         self._slots.append(slot)
         self._slot_of[token] = slot
 
@@ -462,7 +476,8 @@ class Session:
             if type(answer[0]) is ErrorReply and self.stats is not None:
                 self.stats.error_reply(answer[0].text)
             if answer[1]:
-                self._out.append(encode(answer[0], self.proto))
+                if not self._quiet:
+                    self._out.append(encode(answer[0], self.proto))
             else:
                 self._reserve(token, encode(answer[0], self.proto))
             return
@@ -501,6 +516,24 @@ class Session:
         group = (request.db, tuple(request.specs[0].keys(argv)) if request.specs else tuple(argv))
         queue.park(self, token, group, deadline)
         return True
+
+    def _wait_for_pause(self) -> bool:
+        """CLIENT PAUSE holds the next command: come back when it ends."""
+        if not getattr(self.host, "client_pause", None):
+            return False
+        left = client_ctl.paused(self, self._pending[0])
+        if not left:
+            return False
+        if not self._pause_wait:
+            self._pause_wait = True
+            call_later = getattr(self.host, "call_later", None)
+            if call_later is not None:
+                call_later(left + 1, self, self._end_pause_wait)
+        return True
+
+    def _end_pause_wait(self) -> None:
+        self._pause_wait = False
+        self._run()
 
     def _feed_monitors(self, argv: list[bytes]) -> None:
         line = monitor.monitor_line(self.host.time_us(), self.db, self.addr or "?", argv)

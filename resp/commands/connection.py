@@ -325,68 +325,6 @@ def _client_unblock(session: Any, argv: list[bytes]) -> Any:
     return 0
 
 
-def _client_kill(session: Any, argv: list[bytes]) -> Any:
-    sessions = session.host.sessions()
-    if len(argv) == 3:
-        target = argv[2].decode("utf-8", "replace")
-        victims = [s for s in sessions if s.addr == target]
-        if not victims:
-            raise CommandError("ERR No such client")
-        for s in victims:
-            s.closing = True
-        session.host.wake(victims)
-        return OK
-    if len(argv) % 2:
-        raise CommandError(errors.SYNTAX)
-    victims = list(sessions)
-    for i in range(2, len(argv), 2):
-        opt, value = argv[i].lower(), argv[i + 1]
-        if opt == b"id":
-            wanted = _int(value)
-            victims = [s for s in victims if s.id == wanted]
-        elif opt == b"addr":
-            victims = [s for s in victims if s.addr == value.decode("utf-8", "replace")]
-        elif opt == b"laddr":
-            victims = [s for s in victims if s.laddr == value.decode("utf-8", "replace")]
-        elif opt == b"skipme":
-            if value.lower() == b"yes":
-                victims = [s for s in victims if s is not session]
-        else:
-            raise CommandError(errors.SYNTAX)
-    for s in victims:
-        s.closing = True
-    session.host.wake(victims)
-    return len(victims)
-
-
-def _client_noevict(session: Any, argv: list[bytes]) -> Any:
-    if argv[2].lower() not in (b"on", b"off"):
-        raise CommandError(errors.SYNTAX)
-    return OK
-
-
-def _client_help(session: Any, argv: list[bytes]) -> Any:
-    return [
-        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port> | KILL <option> <value> [...]",
-        "    Kill connections (options: ID, ADDR, LADDR, SKIPME).",
-        "LIST [TYPE normal] [ID <id> [<id> ...]]",
-        "    Return information about client connections.",
-        "SETINFO <LIB-NAME|LIB-VER> <value>",
-        "    Set client library name or version.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "HELP",
-        "    Print this help.",
-    ]
-
-
 _CONN = "noscript loading stale"
 container(
     "client",
@@ -401,10 +339,7 @@ container(
         subcommand("client", "setinfo", 4, _client_setinfo, _CONN, scope="session", group="connection", summary="Sets information specific to the client or connection.", since="7.2.0"),
         subcommand("client", "list", -2, _client_list, "admin " + _CONN, scope="session", group="connection", summary="Lists open connections.", since="2.4.0", complexity="O(N)"),
         subcommand("client", "info", 2, _client_info, _CONN, scope="session", group="connection", summary="Returns information about the connection.", since="6.2.0"),
-        subcommand("client", "kill", -3, _client_kill, "admin " + _CONN, scope="session", group="connection", summary="Terminates open connections.", since="2.4.0", complexity="O(N)"),
         subcommand("client", "unblock", -3, _client_unblock, "admin " + _CONN, scope="session", group="connection", summary="Unblocks a client blocked by a blocking command from a different connection.", since="5.0.0", complexity="O(log N) where N is the number of client connections"),
-        subcommand("client", "no-evict", 3, _client_noevict, "admin " + _CONN, scope="session", group="connection", summary="Sets the client eviction mode of the connection.", since="7.0.0"),
-        subcommand("client", "help", 2, _client_help, "loading stale", scope="session", group="connection", summary="Returns helpful text about the different subcommands.", since="5.0.0"),
     ],
 )
 

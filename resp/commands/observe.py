@@ -10,7 +10,7 @@ from makod.kv import errors
 from makod.kv.args import int_arg
 from makod.kv.errors import CommandError
 from makod.kv.table import TABLE, command, container, subcommand
-from resp.replies import OK, Map, Verbatim
+from resp.replies import OK, Map, SimpleString, Verbatim
 
 _ADMIN = "admin loading stale"
 
@@ -44,7 +44,7 @@ def _slowlog_reset(session: Any, argv: list[bytes]) -> Any:
 
 
 def _slowlog_help(session: Any, argv: list[bytes]) -> Any:
-    return [
+    return [SimpleString(line) for line in [
         "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET [<count>]",
         "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
@@ -57,7 +57,7 @@ def _slowlog_help(session: Any, argv: list[bytes]) -> Any:
         "    Reset the slowlog.",
         "HELP",
         "    Prints this help.",
-    ]
+    ]]
 
 
 container(
@@ -157,7 +157,7 @@ def _period(history: Any) -> int:
 
 
 def _latency_help(session: Any, argv: list[bytes]) -> Any:
-    return [
+    return [SimpleString(line) for line in [
         "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "DOCTOR",
         "    Return a human readable latency analysis report.",
@@ -175,7 +175,7 @@ def _latency_help(session: Any, argv: list[bytes]) -> Any:
         "    If no commands are specified then all histograms are replied.",
         "HELP",
         "    Prints this help.",
-    ]
+    ]]
 
 
 GRAPH_ROWS = 4

@@ -14,6 +14,7 @@ from makod.kv import errors
 from makod.kv.args import int_arg, is_opt
 from makod.kv.errors import CommandError
 from makod.kv.records import VALUE_TYPES
+from makod.kv.replies import SimpleString
 from makod.kv.table import container, subcommand
 
 # Per key: a record object and its slot in the keyspace's dict (Redis
@@ -42,14 +43,14 @@ def _default(obj):
 
 
 def _memory_help(ctx, args):
-    return [
+    return [SimpleString(line) for line in [
         "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value. Nested values are",
         "    sampled up to <count> times (default: 5, 0 means sample all).",
         "HELP",
         "    Prints this help.",
-    ]
+    ]]
 
 
 container(
