@@ -127,7 +127,8 @@ class BlockQueue:
             waiter.in_flight = True
             self.retries += 1
             touched.append(session)
-            session.retry_blocked(waiter.token)
+            if not session.retry_blocked(waiter.token):
+                waiter.in_flight = False  # held (CLIENT PAUSE): a later round tries again
         self._retry_ms = min(self._retry_ms * 2, MAX_RETRY_MS)
         self._schedule(self._next_delay())
         return touched

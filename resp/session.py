@@ -557,15 +557,19 @@ class Session:
         if queue is not None and queue.waiters:
             queue.poke()
 
-    def retry_blocked(self, token: int) -> None:
-        """The queue's turn for this waiter: run the command again."""
+    def retry_blocked(self, token: int) -> bool:
+        """The queue's turn for this waiter: run the command again (False:
+        not now, a CLIENT PAUSE holds it, as it holds any write)."""
         parked = self.blocked_on
         if parked is None or parked[0] != token or self.closing:
-            return  # unblocked (CLIENT UNBLOCK) or answered meanwhile
+            return True  # unblocked (CLIENT UNBLOCK) or answered meanwhile
+        if getattr(self.host, "client_pause", None) and client_ctl.paused(self, parked[1][1].commands[0]):
+            return False
         self._continuations[token] = parked[1]
         answer = self.host.submit(self, token, parked[1][1])
         if answer is not None:
             self.on_result(token, answer[0], answer[1])
+        return True
 
     def block_timed_out(self, token: int) -> None:
         """The queue found this waiter's timeout passed: its timeout reply."""
