@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from makod.config import PROTOCOLS
+from makoctl.bench.recorder import Recorder, terminal_chart, write_report
 from makoctl.bench.tpcc.common import BenchError, open_cluster
 from makoctl.procs import node_status, signal_node, start_node, wait_dead
 
@@ -29,6 +30,7 @@ RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.ResponseError)
 class Writers:
     def __init__(self, cfg, per_node: int) -> None:
         self.cfg = cfg
+        self.recorder = Recorder()
         self.acked: dict[str, str] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -45,12 +47,16 @@ class Writers:
         while not self.stop.is_set():
             key = f"fo:{ident}:{i}"
             i += 1
+            t0 = time.monotonic()
             try:
                 if client.set(key, i):
+                    done = time.monotonic()
+                    self.recorder.record(done - t0, done)
                     with self.lock:
                         self.acked[key] = str(i)
-                        self.last_ok[ident] = time.monotonic()
+                        self.last_ok[ident] = done
             except RETRYABLE:
+                self.recorder.error()
                 time.sleep(0.01)
 
     def start(self) -> None:
@@ -69,12 +75,19 @@ class Writers:
 @click.option("--writers-per-node", default=2, show_default=True)
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
               help="Commit protocol of the cluster [default: mako].")
+@click.option("--base-port", type=click.IntRange(1024, 55000), default=None,
+              help="First RESP port of the cluster started here [default: a free block].")
+@click.option("--chart/--no-chart", default=True, show_default=True,
+              help="Draw throughput over time, with the kills marked, in the terminal.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write failover.json and failover.html (the chart as SVG) to this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | None, as_json: bool) -> None:
+def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | None, base_port: int | None,
+             chart: bool, report_dir: str | None, as_json: bool) -> None:
     """SIGKILL a shard leader under write load; time until writes succeed again."""
     console = Console(stderr=as_json)
     try:
-        bench = open_cluster(None, None, 1, replicas, protocol, None, None, None)
+        bench = open_cluster(None, None, 1, replicas, protocol, None, None, base_port)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     cfg = bench.cfg
@@ -83,6 +96,7 @@ def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | 
     first_write_s: list[float] = []
     all_writers_s: list[float] = []
     writers = Writers(cfg, writers_per_node)
+    kills: list[tuple[float, str]] = []
     try:
         writers.start()
         time.sleep(1.0)
@@ -90,6 +104,7 @@ def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | 
             leader = next(r for r in cfg.replicas if (node_status(r, None) or {}).get("role") == "leader")
             pid = signal_node(data_dir, leader.name, signal.SIGKILL)
             killed_at = time.monotonic()
+            kills.append((killed_at - writers.recorder.start, f"kill {leader.name}"))
             if pid is not None:
                 wait_dead(pid, 5)
             deadline = killed_at + 30
@@ -136,7 +151,12 @@ def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | 
         "all_writers_s": {"median": statistics.median(all_writers_s), "max": max(all_writers_s)},
         "acknowledged_writes": len(writers.acked),
         "lost_writes": lost,
+        "write_latency": writers.recorder.summary(),
     }
+    timeline = writers.recorder.timeline()
+    if report_dir:
+        for path in write_report(report_dir, "failover", report, timeline, kills):
+            console.print(f"wrote {path}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -148,6 +168,13 @@ def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | 
         table.add_row("every surviving node's writers writing again (s)", f"{report['all_writers_s']['median']:.2f}",
                       f"{report['all_writers_s']['max']:.2f}")
         console.print(table)
+        lat = report["write_latency"]
+        if lat.get("count"):
+            console.print("write latency ms: " + ", ".join(
+                f"{k.removesuffix('_ms')} {lat[k]}" for k in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms")))
         console.print(f"acknowledged writes: {len(writers.acked)}, lost: {lost}")
+        if chart:
+            console.print(terminal_chart(timeline, f"writes/s, 1 shard x {replicas}, leader killed at the marks",
+                                         kills), highlight=False, markup=False)
     if lost:
         raise SystemExit(1)

@@ -119,10 +119,12 @@ def _run_benchmark(port: int, tests: str, requests: int, clients: int, pipeline:
 @click.option("--command", "commands", multiple=True, metavar="CMD",
               help="A custom command to benchmark instead of -t (repeatable), e.g. "
                    "\"EVAL 'return redis.call(\\\"INCR\\\", KEYS[1])' 1 k:__rand_int__\".")
+@click.option("--base-port", type=click.IntRange(1024, 55000), default=None,
+              help="First RESP port of the clusters started here (one block after another) [default: free blocks].")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def resp(tests: str, clients: int, requests: int, pipeline: int, rounds: int, replica_counts: tuple[int, ...],
          inject_delay_ms: float | None, protocol: str | None, with_redis: bool, commands: tuple[str, ...],
-         as_json: bool) -> None:
+         base_port: int | None, as_json: bool) -> None:
     """Throughput of makod against redis-server, measured side by side."""
     console = Console(stderr=as_json)
     if shutil.which("redis-benchmark") is None:
@@ -130,10 +132,13 @@ def resp(tests: str, clients: int, requests: int, pipeline: int, rounds: int, re
     clusters, procs, targets = [], [], []
     tmp = tempfile.mkdtemp(prefix="makobench-resp-")
     try:
+        next_port = base_port
         for replicas in replica_counts:
-            bench = open_cluster(None, None, 1, replicas, protocol, None, inject_delay_ms, None,
+            bench = open_cluster(None, None, 1, replicas, protocol, None, inject_delay_ms, next_port,
                                  status=lambda s: console.print(s) if not as_json else None)
             clusters.append(bench)
+            if next_port is not None:
+                next_port += replicas
             leader = next(r for r in bench.cfg.replicas if (node_status(r, None) or {}).get("role") == "leader")
             targets.append(Target(f"makod 1x{replicas}", leader.resp_port, node_status(leader, None)["pid"]))
         if with_redis:
