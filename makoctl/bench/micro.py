@@ -327,7 +327,7 @@ def _client_body(i: int, cfg: Any, space: KeySpace, params: Params, seed: int, w
                     s.failed += 1
                     continue
                 s.commits += 1
-                s.latencies.append(latency)
+                s.record(latency)
                 ops_done[0] += len(reads)
                 ops_done[1] += len(writes)
         finally:

@@ -3,7 +3,7 @@
 * ``BenchCluster``: the cluster a benchmark runs against, either a running one
   (``--config FILE`` or ``--data-dir DIR``) or an ephemeral one it starts in a
   temporary directory (through ``makoctl cluster start``) and stops at the end;
-* ``TypeStats`` / ``percentile``: per-transaction-type counters and latencies;
+* ``TypeStats``: per-transaction-type counters and a latency histogram;
 * ``results_table``: the rich table both benchmarks print;
 * ``run_clients``: closed-loop client threads with a warmup, a measured
   window and a live throughput line.
@@ -26,12 +26,14 @@ from typing import Any, Callable
 import click
 import redis
 import yaml
+from hdrh.histogram import HdrHistogram
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from makod.config import ACK_MODES, PROTOCOLS, ClusterConfig, ConfigError, default_config_dict, load_config_file
+from makoctl.bench.recorder import DIGITS, HIGHEST_US, LOWEST_US
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -284,7 +286,12 @@ class TypeStats:
     aborts: int = 0  # attempts the server aborted (TRYAGAIN: conflicts, lost leaders)
     retries: int = 0  # attempts repeated after such an abort
     failed: int = 0  # given up: too many aborts, or an error that is not retriable
-    latencies: list[float] = field(default_factory=list)  # seconds, completed transactions
+    # Latencies of completed transactions (an HDR histogram in microseconds:
+    # a long run's millions of samples in a few kilobytes).
+    hist: HdrHistogram = field(default_factory=lambda: HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS))
+
+    def record(self, latency_s: float) -> None:
+        self.hist.record_value(min(max(int(latency_s * 1e6), LOWEST_US), HIGHEST_US))
 
     def merge(self, other: "TypeStats") -> None:
         self.commits += other.commits
@@ -292,14 +299,19 @@ class TypeStats:
         self.aborts += other.aborts
         self.retries += other.retries
         self.failed += other.failed
-        self.latencies.extend(other.latencies)
+        self.hist.add(other.hist)
 
     @property
     def completed(self) -> int:
         return self.commits + self.rollbacks
 
     def summary(self, seconds: float) -> dict[str, Any]:
-        lat = sorted(self.latencies)
+        h = self.hist
+        empty = h.get_total_count() == 0
+
+        def pct(p: float) -> float | None:
+            return None if empty else round(h.get_value_at_percentile(p) / 1000, 3)
+
         return {
             "commits": self.commits,
             "rollbacks": self.rollbacks,
@@ -307,22 +319,12 @@ class TypeStats:
             "retries": self.retries,
             "failed": self.failed,
             "tps": round(self.completed / seconds, 2) if seconds > 0 else 0.0,
-            "p50_ms": _ms(percentile(lat, 50)),
-            "p90_ms": _ms(percentile(lat, 90)),
-            "p99_ms": _ms(percentile(lat, 99)),
+            "p50_ms": pct(50),
+            "p90_ms": pct(90),
+            "p99_ms": pct(99),
+            "p99.9_ms": pct(99.9),
+            "max_ms": None if empty else round(h.get_max_value() / 1000, 3),
         }
-
-
-def percentile(sorted_values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (None if empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100)
-    return sorted_values[min(len(sorted_values), int(rank)) - 1]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def results_table(title: str, per_type: dict[str, dict[str, Any]], labels: dict[str, str] | None = None,
@@ -335,7 +337,7 @@ def results_table(title: str, per_type: dict[str, dict[str, Any]], labels: dict[
     for col in cols:
         table.add_column(col, justify="right")
     table.add_column("tps", justify="right")
-    for col in ("p50 ms", "p90 ms", "p99 ms"):
+    for col in ("p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"):
         table.add_column(col, justify="right")
     for name, s in per_type.items():
         row = [(labels or {}).get(name, name)]
@@ -343,7 +345,7 @@ def results_table(title: str, per_type: dict[str, dict[str, Any]], labels: dict[
             row.append(f"{share.get(name, 0.0):.1f}")
         row += [f"{s[c]:,}" for c in cols]
         row.append(f"{s['tps']:,.1f}")
-        row += ["-" if s[k] is None else f"{s[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms")]
+        row += ["-" if s.get(k) is None else f"{s[k]:.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms")]
         table.add_row(*row)
     return table
 

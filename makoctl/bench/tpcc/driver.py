@@ -116,7 +116,7 @@ def terminal(idx: int, spec: RunSpec, window: Window, stats: ClientStats, nonce:
                 if failed:
                     ts.failed += 1
                     continue
-                ts.latencies.append(latency)
+                ts.record(latency)
                 if rolled_back:
                     ts.rollbacks += 1
                     continue
