@@ -239,7 +239,11 @@ def run(bench: BenchCluster, params: Params, clients: int, duration: float, warm
             "cross_shard_pct": round(100.0 * merged["cross_shard"].completed / total, 3) if total else None,
         },
     }
-    report.update(per_type)  # each type's figures at the top level too, as bench tpcc does
+    # Each type's figures at the top level too, as bench tpcc does, except
+    # where a parameter has the name (cross_shard is both a type and the
+    # --cross-shard fraction: the parameter stays, the type is under
+    # "transactions").
+    report.update({t: figures for t, figures in per_type.items() if t not in report})
     server_cpu_s = cpu.result()
     if server_cpu_s is not None and measured > 0:
         committed = sum(merged[t].commits for t in TYPES)

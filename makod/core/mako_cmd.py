@@ -11,11 +11,10 @@ import os
 import traceback
 from typing import Any
 
-import msgpack
 
 from makod.codec import pack
 from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
-from makod.core.procedures import PROCEDURES, Abort, ProcTxn
+from makod.core.procedures import PROCEDURES, Abort, ProcTxn, call_args
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from makod.kv.replies import OK
@@ -32,18 +31,26 @@ def _mako_failover(session: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
 def _mako_call(ctx: Any, argv: list[bytes]) -> Any:
-    """MAKO CALL <procedure> [<msgpack args>]: run a stored procedure as one transaction."""
+    """MAKO CALL <procedure> [<msgpack args> | JSON <json args>]: run a stored procedure as one transaction."""
     name = argv[2].decode("utf-8", "replace")
     proc = PROCEDURES.get(name)
     if proc is None:
         raise CommandError(errors.UNKNOWN_PROCEDURE.format(name))
+    args = call_args(argv[3:])
     try:
-        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
-    except (ValueError, msgpack.UnpackException):
-        raise CommandError(errors.PROCEDURE_BAD_ARGS) from None
-    try:
-        return pack(proc.fn(ProcTxn(ctx), args))
+        result = proc.fn(ProcTxn(ctx), args)
+        if len(argv) > 3 and argv[3].upper() == b"JSON":  # asked in JSON: answered in JSON
+            return json.dumps(result, default=_json_default).encode()
+        return pack(result)
     except (Abort, KeyLocked, NeedRemote, DependencyInDoubt):
         raise  # the transaction machinery's own signals
     except Exception as exc:  # a bug in the procedure: fail its transaction, not the server

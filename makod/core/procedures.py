@@ -24,10 +24,14 @@ coordinator runs it under the cluster's protocol:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from makod.kv import dbs
+import msgpack
+
+from makod.kv import dbs, errors
+from makod.kv.errors import CommandError
 from makod.codec import pack
 from makod.kv.errors import Abort  # noqa: F401  (re-exported: the cores catch it)
 from makod.kv.records import KIND_NATIVE, KIND_STRING, Record
@@ -66,6 +70,25 @@ PROCEDURES = ProcedureRegistry()
 FOOTPRINT_KEYS_MAX = 10_000
 
 
+def call_args(rest: list[bytes]) -> Any:
+    """A ``MAKO CALL name ...``'s arguments: msgpack (what makod.client
+    sends), or ``JSON <text>`` so that redis-cli can call a procedure too.
+    Raises CommandError (the text says why)."""
+    if not rest:
+        return None
+    if len(rest) == 2 and rest[0].upper() == b"JSON":
+        try:
+            return json.loads(rest[1])
+        except ValueError as exc:
+            raise CommandError(f"ERR MAKO CALL JSON arguments do not parse: {exc}") from None
+    if len(rest) != 1:
+        raise CommandError(errors.SYNTAX)
+    try:
+        return msgpack.unpackb(rest[0], raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException):
+        raise CommandError(errors.PROCEDURE_BAD_ARGS) from None
+
+
 def footprint_keys(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) -> list[bytes]:
     """The keys a ``MAKO CALL name args`` declares it may touch ([] if it declares none).
 
@@ -79,10 +102,7 @@ def footprint_keys(argv: list[bytes], registry: ProcedureRegistry = PROCEDURES) 
     if proc is None or proc.footprint is None:
         return []
     try:
-        import msgpack
-
-        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
-        items = proc.footprint(args)
+        items = proc.footprint(call_args(argv[3:]))
         if isinstance(items, dict):
             items = list(items.get("reads") or []) + list(items.get("writes") or [])
         return [item for item in items[:FOOTPRINT_KEYS_MAX] if type(item) is bytes]
@@ -108,11 +128,8 @@ def procedure_footprint(argv: list[bytes], registry: ProcedureRegistry = PROCEDU
         raise ValueError(f"unknown procedure '{name}'")
     if proc.footprint is None:
         raise ValueError(f"procedure '{name}' declares no footprint")
-    import msgpack
-
     try:
-        args = msgpack.unpackb(argv[3], raw=False, strict_map_key=False) if len(argv) > 3 else None
-        declared = proc.footprint(args)
+        declared = proc.footprint(call_args(argv[3:]))
     except Exception as exc:  # user code
         raise ValueError(f"the footprint of procedure '{name}' failed: {type(exc).__name__}") from None
     if isinstance(declared, dict):

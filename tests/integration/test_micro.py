@@ -19,6 +19,8 @@ def test_micro_end_to_end() -> None:
     single = out["transactions"]["single_shard"]
     assert single["commits"] > 0 and single["p50_ms"] <= single["p99_ms"]
     assert out["transactions"]["cross_shard"]["commits"] == 0  # one shard
+    assert out["cross_shard"] == 0.0, "the --cross-shard parameter, not the type's figures"
+    assert single["p99_ms"] <= single["p99.9_ms"] <= single["max_ms"]
     assert 75 <= out["measured"]["read_pct"] <= 85
     assert out["consistency"] == {"counters": "pass"}
 

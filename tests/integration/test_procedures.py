@@ -120,3 +120,20 @@ def test_procedure_modules_field_is_validated(value, field):
     with pytest.raises(ConfigError) as err:
         parse_config(data, "x.yaml")
     assert err.value.path == field
+
+
+def test_redis_cli_calls_a_procedure_with_json_arguments(fresh_single):
+    import json as _json
+    import subprocess
+
+    def cli(*args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(fresh_single.port()), *args], capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+
+    assert cli("MAKO", "CALL", "bank.open", "JSON", '{"accounts": {"ann": 100, "ben": 5}}') == "2"
+    assert _json.loads(cli("MAKO", "CALL", "bank.transfer", "JSON", '{"from": "ann", "to": "ben", "amount": 30}')) \
+        == [70, 35]
+    assert cli("MAKO", "CALL", "bank.total", "JSON", "null") == "105"
+    assert cli("MAKO", "CALL", "bank.total", "JSON", "{bad").startswith("ERR MAKO CALL JSON arguments do not parse")
+    assert cli("MAKO", "CALL", "bank.transfer", "JSON", '{"from": "ann", "to": "ben", "amount": 999}').startswith(
+        "ABORT")
