@@ -64,7 +64,8 @@ def exit_code(states: list[procs.NodeState]) -> int:
     return 3 if down == len(states) else 1
 
 
-def _cells(s: procs.NodeState, leader_commit: dict[int, int], ops: float | None) -> dict[str, str]:
+def _cells(s: procs.NodeState, leader_commit: dict[int, int], ops: float | None,
+           mean_ms: float | None = None) -> dict[str, str]:
     st = s.status or {}
     lag = "-"
     if st:
@@ -86,22 +87,33 @@ def _cells(s: procs.NodeState, leader_commit: dict[int, int], ops: float | None)
         "keys": str(st.get("keys", "-")),
         "clients": str(st.get("connected_clients", "-")),
         "ops/s": "-" if ops is None else f"{ops:,.0f}",
+        "lat ms": "-" if mean_ms is None else f"{mean_ms:.2f}",
     }
 
 
 def table(states: list[procs.NodeState], title: str, wide: bool = False,
-          ops: dict[str, float] | None = None) -> Table:
+          ops: dict[str, float] | None = None, latency_ms: dict[str, float] | None = None) -> Table:
     columns = list(WIDE if wide else NARROW)
     if ops is not None:
         columns.insert(columns.index("lag"), "ops/s")
+        columns.insert(columns.index("lag"), "lat ms")
     out = Table(title=title, title_justify="left")
     for col in columns:
         out.add_column(col, justify="left" if col in LEFT else "right", no_wrap=True)
     leader_commit = {s.shard: (s.status or {}).get("commit_index", 0) for s in states if s.role == "leader"}
     for s in states:
-        cells = _cells(s, leader_commit, None if ops is None else ops.get(s.name))
+        cells = _cells(s, leader_commit, None if ops is None else ops.get(s.name),
+                       None if latency_ms is None else latency_ms.get(s.name))
         out.add_row(*(cells[c] for c in columns))
     return out
+
+
+def _cluster_keys(states: list[procs.NodeState]) -> int | None:
+    """Keys held cluster-wide: each shard's leader's count (None if a shard has no leader up)."""
+    by_shard = {s.shard: (s.status or {}).get("keys") for s in states if s.role == "leader"}
+    if len(by_shard) != len({s.shard for s in states}) or any(v is None for v in by_shard.values()):
+        return None
+    return sum(by_shard.values())
 
 
 def problems(states: list[procs.NodeState]) -> Text | None:
@@ -112,8 +124,12 @@ def problems(states: list[procs.NodeState]) -> Text | None:
     return Text("\n".join(lines), style="red") if lines else None
 
 
-def render(states: list[procs.NodeState], title: str, wide: bool, ops: dict[str, float] | None = None) -> Group:
-    parts: list = [table(states, title, wide, ops)]
+def render(states: list[procs.NodeState], title: str, wide: bool, ops: dict[str, float] | None = None,
+           latency_ms: dict[str, float] | None = None) -> Group:
+    parts: list = [table(states, title, wide, ops, latency_ms)]
+    keys = _cluster_keys(states)
+    if keys is not None:
+        parts.append(Text(f"keys: {keys:,} in the cluster (summed over shard leaders)"))
     trouble = problems(states)
     if trouble is not None:
         parts.append(trouble)
@@ -123,8 +139,10 @@ def render(states: list[procs.NodeState], title: str, wide: bool, ops: dict[str,
 def watch(console: Console, cfg: ClusterConfig, data_dir: str, title: str, wide: bool, interval_s: float,
           count: int | None, probe: Callable[[], list[procs.NodeState]]) -> list[procs.NodeState]:
     """Redraw the table every ``interval_s`` (``count`` times, or until ^C),
-    with each node's commands per second since the previous look."""
+    with each node's commands per second and their mean latency (time until
+    the reply may go out) since the previous look."""
     before: dict[str, tuple[float, int]] = {}
+    lat_before: dict[str, tuple[int, int]] = {}
     states: list[procs.NodeState] = []
     shown = 0
     with Live(console=console, auto_refresh=False, transient=False) as live:
@@ -133,8 +151,16 @@ def watch(console: Console, cfg: ClusterConfig, data_dir: str, title: str, wide:
                 states = probe()
                 now = time.monotonic()
                 ops: dict[str, float] = {}
+                latency_ms: dict[str, float] = {}
                 for s in states:
-                    done = (s.status or {}).get("commands_processed")
+                    st = s.status or {}
+                    calls, usec = st.get("command_calls"), st.get("command_usec")
+                    if calls is not None and usec is not None:
+                        if s.name in lat_before and calls > lat_before[s.name][0]:
+                            c0, u0 = lat_before[s.name]
+                            latency_ms[s.name] = (usec - u0) / (calls - c0) / 1000
+                        lat_before[s.name] = (calls, usec)
+                    done = st.get("commands_processed")
                     if done is None:
                         continue
                     if s.name in before and now > before[s.name][0]:
@@ -142,8 +168,8 @@ def watch(console: Console, cfg: ClusterConfig, data_dir: str, title: str, wide:
                         ops[s.name] = max(0, done - d0) / (now - t0)
                     before[s.name] = (now, done)
                 stamp = time.strftime("%H:%M:%S")
-                live.update(render(states, f"{title} at {stamp}, every {interval_s:g}s (^C stops)", wide, ops),
-                            refresh=True)
+                live.update(render(states, f"{title} at {stamp}, every {interval_s:g}s (^C stops)", wide, ops,
+                                   latency_ms), refresh=True)
                 shown += 1
                 if count is None or shown < count:
                     time.sleep(interval_s)

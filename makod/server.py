@@ -570,6 +570,9 @@ class Node:
                 "datacenter": self.me.datacenter,
                 "connected_clients": len(self.clients),
                 "commands_processed": self.stats.commands_processed(),
+                # Sums over commandstats: a watcher's mean latency over its window.
+                "command_calls": sum(e[0] for e in self.command_stats.commands.values()),
+                "command_usec": sum(e[1] for e in self.command_stats.commands.values()),
                 "checkpoints": self.driver.checkpoints,
                 "persist_groups": self.driver.persist_groups,
                 "gc": self.gc_pauses.snapshot(),

@@ -72,7 +72,8 @@ def test_status_watch_shows_commands_per_second(fresh_single):
         c.set(f"k{i}", i)
     proc = _status(fresh_single, "--watch", "0.3", "--count", "2")
     assert proc.returncode == 0, proc.stderr
-    assert "ops/s" in proc.stdout and proc.stdout.count("every 0.3s") >= 1
+    assert "ops/s" in proc.stdout and "lat ms" in proc.stdout and proc.stdout.count("every 0.3s") >= 1
+    assert "keys: 50 in the cluster" in proc.stdout
 
 
 def test_wrong_password_is_auth_failed_not_down(fresh_single):
