@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from makod import __version__
+from makod import config_live
 from makod.kv import errors, glob, notify
 from resp.commands.connection import REDIS_COMPAT_VERSION
 from makod.kv.errors import CommandError
@@ -231,7 +232,7 @@ class NodeInfo:
             node.acl_changed()
 
         def set_bulk(value: str) -> None:
-            n = _parse_memory(value)
+            n = config_live.parse_memory(value)
             if n < 1024:
                 raise ValueError("argument must be a memory value of at least 1kb")
             node.proto_max_bulk_len = n
@@ -297,7 +298,6 @@ class NodeInfo:
             "appendfsync": (const("always"), None),
             "maxmemory": (const(0), None),
             "maxmemory-policy": (const("noeviction"), None),
-            "timeout": (const(0), None),
             "busy-reply-threshold": (lambda: str(cfg.busy_reply_threshold_ms), set_busy),
             "lua-time-limit": (lambda: str(cfg.busy_reply_threshold_ms), set_busy),
             "notify-keyspace-events": (lambda: notify.flags_text(node.notify_flags), set_notify),
@@ -307,6 +307,7 @@ class NodeInfo:
             "checkpoint-interval-ms": (const(cfg.checkpoint_interval_ms), None),
             "mako-protocol": (const(cfg.protocol), None),
             "mako-ack": (const(cfg.ack), None),
+            **config_live.live_params(node),
         }
 
     def params(self) -> dict[str, tuple[Callable[[], str], Callable[[str], None] | None]]:
@@ -323,23 +324,25 @@ class NodeInfo:
         return list(out.items())
 
     def config_set(self, pairs: list[tuple[str, str]]) -> None:
+        seen: set[str] = set()
         for name, value in pairs:
             param = self._params.get(name.lower())
             if param is None:
                 raise CommandError(errors.CONFIG_UNKNOWN_PARAM.format(name))
             if param[1] is None:
                 raise CommandError(errors.CONFIG_INVALID_VALUE.format(name, "can't set immutable config"))
+            if name.lower() in seen:
+                raise CommandError(errors.CONFIG_INVALID_VALUE.format(name, "duplicate parameter"))
+            seen.add(name.lower())
+        # All or nothing, as Redis: a value that fails puts back the ones set before it.
+        done: list[tuple[str, str]] = []
         for name, value in pairs:
+            getter, setter = self._params[name.lower()]
+            before = getter()
             try:
-                self._params[name.lower()][1](value)  # type: ignore[misc]
+                setter(value)  # type: ignore[misc]
             except ValueError as exc:
+                for done_name, old in reversed(done):
+                    self._params[done_name][1](old)  # type: ignore[misc]
                 raise CommandError(errors.CONFIG_INVALID_VALUE.format(name, exc)) from None
-
-
-def _parse_memory(value: str) -> int:
-    text = value.strip().lower()
-    units = {"kb": 1024, "mb": 1024**2, "gb": 1024**3, "k": 1000, "m": 1000**2, "g": 1000**3, "b": 1}
-    for suffix, mult in units.items():
-        if text.endswith(suffix):
-            return int(text[: -len(suffix)]) * mult
-    return int(text)
+            done.append((name.lower(), before))

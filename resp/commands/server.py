@@ -36,7 +36,7 @@ def _config_get(session: Any, argv: list[bytes]) -> Any:
 
 def _config_set(session: Any, argv: list[bytes]) -> Any:
     if len(argv) % 2:
-        raise CommandError(errors.wrong_arity_subcommand("config", "set"))
+        raise CommandError(errors.SYNTAX)  # as Redis 7.0 answers an odd count
     pairs = [
         (argv[i].decode("utf-8", "replace"), argv[i + 1].decode("utf-8", "replace"))
         for i in range(2, len(argv), 2)

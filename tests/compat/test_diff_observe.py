@@ -209,3 +209,20 @@ def test_memory_usage_and_role(real, mako):
     assert isinstance(small, int) and 40 < small < 200 and big > small + 300
     role = _run(ours, "ROLE")
     assert role == [b"master", role[1], []] and isinstance(role[1], int)
+
+
+def test_config_set_several_at_once_all_or_nothing(real, mako):
+    ours, theirs = _both(real, mako)
+    for argv in (["CONFIG", "SET", "a", "b", "c"], ["CONFIG", "SET", "timeout", "5", "timeout", "6"],
+                 ["CONFIG", "SET", "loglevel", "loud"], ["CONFIG", "SET", "timeout", "-1"],
+                 ["CONFIG", "SET", "client-query-buffer-limit", "10"],
+                 ["CONFIG", "SET", "client-output-buffer-limit", "normal 1 2"],
+                 ["CONFIG", "SET", "client-output-buffer-limit", "foo 1 2 3"],
+                 ["CONFIG", "SET", "timeout", "7", "loglevel", "loud"], ["CONFIG", "GET", "timeout"],
+                 ["CONFIG", "SET", "timeout", "9", "loglevel", "warning"], ["CONFIG", "GET", "timeout"],
+                 ["CONFIG", "GET", "loglevel"], ["CONFIG", "SET", "loglevel", "notice", "timeout", "0"]):
+        assert _run(ours, *argv) == _run(theirs, *argv), argv
+    assert _run(ours, "CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 2mb 3") == b"OK"
+    got = _run(ours, "CONFIG", "GET", "client-output-buffer-limit")[1]
+    assert b"pubsub 1048576 2097152 3" in got
+    assert _run(ours, "CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60") == b"OK"
