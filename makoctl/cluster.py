@@ -113,7 +113,8 @@ def start(
                          + "\n".join(f"  {c}" for c in changes)
                          + f"\nrunning nodes ({', '.join(running)}) would keep the old ones: "
                            "stop the cluster first (makoctl cluster stop), then start it with --config", 2)
-                write_config(cfg_path, wanted, config_file, data_dir, with_tls=False)
+                write_config(cfg_path, wanted, config_file, data_dir, with_tls=False,
+                             cluster_id=existing.cluster_id)
                 console.print(f"applied {config_file} to {cfg_path}:", highlight=False)
                 for c in changes:
                     console.print(f"  {c}", highlight=False, markup=False)

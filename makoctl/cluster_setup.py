@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 
 import yaml
 
@@ -28,9 +29,14 @@ DEFAULT_SHARDS = 2
 DEFAULT_REPLICAS = 3
 
 
-def write_config(cfg_path: str, cfg: ClusterConfig, config_file: str | None, data_dir: str, with_tls: bool) -> None:
+def write_config(cfg_path: str, cfg: ClusterConfig, config_file: str | None, data_dir: str, with_tls: bool,
+                 cluster_id: str | None = None) -> None:
     """The cluster's config, as the data dir keeps it (mode 0600)."""
     raw = dict(cfg.raw)
+    # Each cluster its own id (kept when a changed config is applied):
+    # status and stop tell its nodes from another cluster's of the same names.
+    raw.setdefault("cluster_id", cluster_id or uuid.uuid4().hex)
+    added_id = "cluster_id" not in cfg.raw
     if config_file:
         # The copy lives in the data dir: paths relative to the original stay right.
         base = os.path.dirname(os.path.abspath(config_file))
@@ -46,9 +52,11 @@ def write_config(cfg_path: str, cfg: ClusterConfig, config_file: str | None, dat
         raw["tls"] = {"cert_file": rel["node_cert"], "key_file": rel["node_key"], "ca_file": rel["ca"]}
     fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        if config_file and raw == cfg.raw:
+        if config_file and raw == {**cfg.raw, "cluster_id": raw["cluster_id"]}:
             with open(config_file) as src:  # keep the user's comments
                 shutil.copyfileobj(src, f)
+            if added_id:
+                f.write(f"\n# Written by makoctl: this cluster's identity.\ncluster_id: {raw['cluster_id']}\n")
         else:
             f.write(yaml.safe_dump(raw, sort_keys=False))
 
@@ -56,7 +64,9 @@ def write_config(cfg_path: str, cfg: ClusterConfig, config_file: str | None, dat
 def config_diff(old: ClusterConfig, new: ClusterConfig) -> list[str]:
     """Top-level settings that differ, as "field: old -> new" lines."""
     out = []
-    for key in sorted(set(old.raw) | set(new.raw)):
+    for key in sorted(set(old.raw) | set(new.raw) - {"cluster_id"}):
+        if key == "cluster_id":
+            continue  # makoctl's, not the user's
         a, b = old.raw.get(key, _UNSET), new.raw.get(key, _UNSET)
         if a != b:
             if key == "shards":

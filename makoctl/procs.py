@@ -178,7 +178,7 @@ WRONG_NODE = "wrong node"  # answered, but is another node or another cluster
 
 
 def probe(rep: ReplicaConfig, password: str | None, cluster_name: str | None = None,
-          timeout_s: float = 1.0) -> tuple[str, dict | None, str]:
+          timeout_s: float = 1.0, cluster_id: str | None = None) -> tuple[str, dict | None, str]:
     """Ask a node who it is and how it is: (health, MAKO STATUS, detail)."""
     try:
         with client(rep, password, timeout_s) as c:
@@ -203,9 +203,12 @@ def probe(rep: ReplicaConfig, password: str | None, cluster_name: str | None = N
         status = json.loads(raw)
     except (ValueError, TypeError):
         return WRONG_NODE, None, "MAKO STATUS answered something that is not JSON"
-    if status.get("name") != rep.name or (cluster_name is not None and status.get("cluster", cluster_name) != cluster_name):
+    if (status.get("name") != rep.name
+            or (cluster_name is not None and status.get("cluster", cluster_name) != cluster_name)
+            or (cluster_id is not None and status.get("cluster_id") != cluster_id)):
         return WRONG_NODE, status, (
-            f"port {rep.resp_port} answers as {status.get('name')!r} of cluster {status.get('cluster')!r}")
+            f"port {rep.resp_port} answers as {status.get('name')!r} of cluster {status.get('cluster')!r}"
+            + (f" (id {status.get('cluster_id')})" if cluster_id is not None else ""))
     return OK, status, ""
 
 
@@ -216,7 +219,7 @@ def node_status(rep: ReplicaConfig, password: str | None, timeout_s: float = 1.0
 
 def _state_of(cfg: ClusterConfig, data_dir: str, rep: ReplicaConfig, timeout_s: float) -> NodeState:
     pid = read_pid(data_dir, rep.name)
-    health, status, detail = probe(rep, cfg.requirepass, cfg.name, timeout_s)
+    health, status, detail = probe(rep, cfg.requirepass, cfg.name, timeout_s, cfg.cluster_id)
     if health == OK and pid is None:
         # Started by hand or by a service manager: the node says its pid.
         theirs = status.get("pid") if status else None

@@ -48,6 +48,9 @@ class ShardConfig:
 class ClusterConfig:
     name: str
     shards: list[ShardConfig]
+    # Unique per cluster (makoctl cluster start writes one): two clusters
+    # with the same name and node names still tell each other apart.
+    cluster_id: str | None = None
     protocol: str = "mako"
     ack: str = "durable"
     bind: str = "127.0.0.1"
@@ -265,7 +268,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "a mapping with 'cluster' and 'shards'", data)
     known = {
-        "cluster", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients", "databases",
+        "cluster", "cluster_id", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients", "databases",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "busy_reply_threshold_ms", "notify_keyspace_events", "log_level", "log_format", "log_max_mb", "log_backups",
@@ -339,7 +342,8 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     if node_id > 255:
         raise ConfigError(source, "shards", "at most 255 replicas in the whole cluster", node_id)
     _check_slot_cover(source, shards)
-    cfg = ClusterConfig(name=name, shards=shards, source=source, raw=copy.deepcopy(data))
+    cfg = ClusterConfig(name=name, shards=shards, source=source, raw=copy.deepcopy(data),
+                        cluster_id=v.string(data, "cluster_id", default=None))
     cfg.protocol = v.choice(data, "protocol", "", PROTOCOLS, default=cfg.protocol)
     cfg.ack = v.choice(data, "ack", "", ACK_MODES, default=cfg.ack)
     cfg.bind = v.string(data, "bind", default=cfg.bind)

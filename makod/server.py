@@ -562,6 +562,7 @@ class Node:
             {
                 "name": self.me.name,
                 "cluster": self.cfg.name,
+                "cluster_id": self.cfg.cluster_id,
                 "node_id": self.me.node_id,
                 "pid": os.getpid(),
                 "host": self.me.host,

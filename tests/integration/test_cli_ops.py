@@ -224,3 +224,19 @@ def test_config_rewrite_keeps_live_settings_across_a_restart(fresh_single):
     assert "config-overrides.yaml: slowlog-max-len: expected a value CONFIG SET accepts" in log
     os.unlink(path)
     fresh_single.restart(name)
+
+
+def test_another_cluster_on_the_same_ports_is_a_wrong_node_and_is_not_stopped(fresh_single, tmp_path):
+    name = fresh_single.names[0]
+    with open(os.path.join(fresh_single.data_dir, "cluster.yaml")) as f:
+        raw = yaml.safe_load(f)
+    assert raw.get("cluster_id"), "makoctl gives every cluster an id"
+    raw["cluster_id"] = "someone-else"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cluster.yaml").write_text(yaml.safe_dump(raw))
+    proc = makoctl("cluster", "status", "--data-dir", str(other), "--json", check=False)
+    node = _node(proc, name)
+    assert proc.returncode == 3 and node["health"] == "wrong node" and "id" in node["detail"]
+    makoctl("cluster", "stop", "--data-dir", str(other))
+    assert fresh_single.client().ping(), "the other cluster's stop left this node alone"
