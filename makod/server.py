@@ -11,7 +11,6 @@ that arrived in one iteration goes into one Paxos slot and one fsync.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 from functools import partial
@@ -31,6 +30,7 @@ from makod.gc_pauses import GcPauses
 from makod.driver import Driver, DriverConfig
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
+from makod.node_admin import NodeAdmin
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
@@ -43,7 +43,6 @@ from makod import config_overrides, metrics
 from makod.net.metrics_http import MetricsServer
 from makod.net.pubsub_sync import PubsubHub, PubsubPublish
 from makod.kv import errors, glob
-from makod.kv.errors import CommandError
 from makod.kv.replies import ErrorReply
 from resp.blocking import BlockQueue
 from resp.cmdstats import CommandStats
@@ -126,7 +125,7 @@ class WallClock:
         return int(time.time() * 1000)
 
 
-class Node:
+class Node(NodeAdmin):
     def __init__(
         self, cfg: ClusterConfig, name: str, data_dir: str, config_path: str = "", *, secret: bytes
     ) -> None:
@@ -537,87 +536,3 @@ class Node:
 
     def slot_keys(self, db: int, slot: int, limit: int) -> list[bytes]:
         return cluster_view.slot_keys(self, db, slot, limit)
-
-    def role_reply(self) -> list:
-        """ROLE, as a Redis master or replica answers it."""
-        core = self.core
-        paxos = core.paxos
-        if paxos.role == "leader":
-            followers = [
-                [rep.host, str(rep.resp_port), str(paxos.match.get(rep.node_id, 0))]
-                for rep in self.cfg.shards[self.me.shard].replicas
-                if rep.node_id != self.me.node_id
-            ]
-            return ["master", core.applied_slot, followers]
-        leader = paxos.known_leader()
-        if leader is None:
-            return ["slave", "?", -1, "connect", -1]
-        rep = self.cfg.by_id(leader)
-        return ["slave", rep.host, rep.resp_port, "connected", core.applied_slot]
-
-    def mako_status(self) -> dict:
-        status = self.core.status()
-        writer = self.disk.log_writer
-        status.update(
-            {
-                "name": self.me.name,
-                "cluster": self.cfg.name,
-                "cluster_id": self.cfg.cluster_id,
-                "node_id": self.me.node_id,
-                "pid": os.getpid(),
-                "host": self.me.host,
-                "resp_port": self.me.resp_port,
-                "peer_port": self.me.peer_port,
-                "datacenter": self.me.datacenter,
-                "connected_clients": len(self.clients),
-                "commands_processed": self.stats.commands_processed(),
-                # Sums over commandstats: a watcher's mean latency over its window.
-                "command_calls": sum(e[0] for e in self.command_stats.commands.values()),
-                "command_usec": sum(e[1] for e in self.command_stats.commands.values()),
-                "checkpoints": self.driver.checkpoints,
-                "persist_groups": self.driver.persist_groups,
-                "gc": self.gc_pauses.snapshot(),
-                "persist_entries": self.driver.persist_entries,
-                "writer_jobs": writer.jobs_done if writer else 0,
-                "writer_job_ms_avg": round(1000 * writer.job_seconds / max(1, writer.jobs_done), 3) if writer else 0,
-                "writer_roundtrip_ms_avg": round(1000 * writer.roundtrip_seconds / max(1, writer.jobs_done), 3) if writer else 0,
-                "version": __version__,
-            }
-        )
-        if status.get("leader") is not None:
-            status["leader_name"] = self.cfg.by_id(status["leader"]).name
-        return status
-
-    def mako_digest(self) -> str:
-        """A hash of this replica's own applied state (not forwarded): tests
-        compare replicas with it once they have applied the same prefix."""
-        h = hashlib.sha256()
-        ks = self.core.ks
-        for key in sorted(ks.data):
-            rec = ks.data[key]
-            value = sorted(rec.value.items()) if isinstance(rec.value, dict) else rec.value
-            h.update(repr((key, rec.kind, value, rec.expire_ms)).encode())
-        return f"{self.core.applied_slot} {len(ks)} {h.hexdigest()}"
-
-    def mako_failover(self, target: str | None) -> None:
-        core = self.core
-        if core.paxos.role != "leader":
-            raise CommandError("ERR this node is not its shard's leader")
-        shard = self.cfg.shards[self.me.shard]
-        if target is None:
-            voters = [r for r in shard.replicas if r.voter and r.node_id != self.me.node_id]
-            if not voters:
-                raise CommandError("ERR no other voter to hand leadership to")
-            progress = core.paxos.follower_progress()
-            target_id = max(voters, key=lambda r: progress.get(r.node_id, 0)).node_id
-        else:
-            try:
-                rep = self.cfg.replica(target)
-            except KeyError:
-                raise CommandError(f"ERR no replica named '{target}'") from None
-            if rep.shard != self.me.shard or not rep.voter or rep.node_id == self.me.node_id:
-                raise CommandError(f"ERR '{target}' is not another voter of shard {self.me.shard}")
-            target_id = rep.node_id
-        if not core.paxos.transfer_leadership(target_id):
-            raise CommandError("ERR leadership transfer refused")
-        self.schedule_pump()
