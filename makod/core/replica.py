@@ -44,11 +44,10 @@ from makod.core.chosen import INSTALLED, UNDONE, ChosenSlots, Txn
 from makod.core.participant import Participant, Prepared
 from makod.core.paxos import LEADER, Paxos, PaxosConfig
 from makod.core.procedures import Abort
-from makod.kv import notify
-from makod.kv.requests import TxnRequest, WatchRequest
+from makod.core.run_commands import run_commands
+from makod.kv.requests import WatchRequest
 from makod.core.watermark import EPOCH_SHIFT, WatermarkTable
-from makod.kv.errors import CommandError
-from makod.kv.replies import NULL_ARRAY, ErrorReply
+from makod.kv.replies import ErrorReply
 
 
 
@@ -330,7 +329,7 @@ class ReplicaCore(Participant, ChosenSlots):
                 ctx.db = request.db
                 result: Any = [ctx.version_of(key) for key in request.keys]
             else:
-                result = self._run_commands(ctx, request)
+                result = run_commands(self.lookup, ctx, request)
         except Abort as exc:
             self._undo(ctx)
             return ErrorReply(exc.reply), ctx.deps
@@ -349,48 +348,6 @@ class ReplicaCore(Participant, ChosenSlots):
             self.install(ctx)
             return result, ctx.deps  # install() finished the context
         return result, ctx.deps
-
-    def _run_commands(self, ctx: DirectContext, request: TxnRequest) -> Any:
-        if request.watches:
-            for db, key, version in request.watch_items():
-                ctx.db = db
-                if ctx.version_of(key) != version:
-                    return NULL_ARRAY
-        specs = request.specs
-        ctx.may_block = not request.multi
-        ctx.db = request.db
-        if ctx.events is not None:
-            return self._run_noting(ctx, request)
-        if specs is not None and not request.multi:
-            ctx.count_lookups = "readonly" in specs[0].flags
-            try:
-                return specs[0].handler(ctx, request.commands[0])
-            except CommandError as exc:
-                return ErrorReply(exc.text)
-        replies = []
-        for i, argv in enumerate(request.commands):
-            ctx.db = request.db_of(i)
-            spec = self.lookup(argv)
-            ctx.count_lookups = "readonly" in spec.flags
-            try:
-                replies.append(spec.handler(ctx, argv))
-            except CommandError as exc:
-                replies.append(ErrorReply(exc.text))
-        return replies if request.multi else replies[0]
-
-    def _run_noting(self, ctx: DirectContext, request: TxnRequest) -> Any:
-        """_run_commands, noting each command's keyspace notifications."""
-        replies = []
-        for i, argv in enumerate(request.commands):
-            ctx.db = request.db_of(i)
-            spec = self.lookup(argv)
-            start = len(ctx.ops)
-            try:
-                replies.append(spec.handler(ctx, argv))
-            except CommandError as exc:
-                replies.append(ErrorReply(exc.text))
-            notify.collect(ctx, spec, start, argv)
-        return replies if request.multi else replies[0]
 
     def _undo(self, ctx: DirectContext) -> None:
         self.ks.rollback(ctx.undo)
