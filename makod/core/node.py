@@ -24,20 +24,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from makod.core.context import KeyLocked, NeedRemote
 from makod.core.coordinator import Coordinator
 from makod.core.fast_path import fast_read
 from makod.core.forwarding import Forwarding, PendingForward
 from makod.core.node_participant import Participation
+from makod.core.routing import Routing
 from makod.core.luigi import LuigiCoordinator
-from makod.core.luigi_leader import LuigiLeader, covers_owns
+from makod.core.luigi_leader import LuigiLeader
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
 from makod.core.entries import pack_value
 from makod.core.messages import Accept, Message
 from makod.core.paxos import LEADER, PaxosConfig, Ready
 from makod.core.release import ReleaseQueue
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
-from makod.core.requests import ForwardReply, ForwardRequest, WatchRequest
+from makod.core.requests import ForwardReply, ForwardRequest
 from makod.core.slots import SlotMap
 from makod.core.txn_messages import (
     TxnAbort,
@@ -88,7 +88,7 @@ class NodeOutput:
         return early
 
 
-class NodeCore(Forwarding, Participation):
+class NodeCore(Forwarding, Participation, Routing):
     def __init__(
         self,
         node_id: int,
@@ -256,107 +256,6 @@ class NodeCore(Forwarding, Participation):
                 return answer
         return self._route(rid, request)
 
-    # -- routing ------------------------------------------------------------------------------
-    def _route(self, token: Any, request: Any, since: float | None = None) -> tuple[Any, bool] | None:
-        """``since``: when the request first had to wait (kept across retries,
-        so the queue timeout is measured from then, not from the last retry)."""
-        self._since = since
-        kind, shard = self._classify(request)
-        if kind == "procedure" and self.luigi is not None:
-            kind, shard = self.luigi.classify(request)
-        serving = self.replica.can_serve()
-        if kind == "single":
-            if shard == self.shard and serving:
-                return self._run_here(token, request, trap_remote=False)
-            return self._send_to_shard(token, request, shard)
-        if kind == "procedure":
-            if serving:
-                return self._run_here(token, request, trap_remote=self.num_shards > 1)
-            return self._send_to_shard(token, request, self.shard)
-        # Cross-shard work needs a coordinator: us if we lead, else our leader.
-        if serving:
-            if kind == "multi":
-                self.coord.start(token, request)
-            else:
-                self.coord.gather(token, request)
-            return None
-        return self._send_to_shard(token, request, self.shard)
-
-    def _classify(self, request: Any) -> tuple[str, int]:
-        if self.num_shards == 1:
-            return "single", self.shard
-        shard_of = self.slots.shard_of_user
-        if type(request) is WatchRequest:
-            shards = {shard_of(request.db, k) for k in request.keys}
-        elif request.shard is not None:
-            return "single", request.shard
-        else:
-            shards = set()
-            for i, argv in enumerate(request.commands):
-                spec = self.lookup(argv)
-                if spec.scope == "keyspace":
-                    if len(request.commands) == 1 and not request.watches:
-                        return "fanout", -1
-                    return "multi", -1
-                if "movablekeys" in spec.flags and (
-                    spec.key_finder is None or (spec.reads_data_keys is not None and spec.reads_data_keys(argv))
-                ):
-                    return ("procedure", -1) if len(request.commands) == 1 else ("multi", -1)
-                db = request.db_of(i)
-                shards.update(shard_of(db, k) for k in spec.keys(argv))
-            shards.update(shard_of(db, k) for db, k, _ in request.watch_items())
-        if len(shards) <= 1:
-            return "single", shards.pop() if shards else self.shard
-        return "multi", -1
-
-    def _run_here(self, token: Any, request: Any, trap_remote: bool) -> tuple[Any, bool] | None:
-        ran = self._execute(token, request, self.mono_ms, trap_remote)
-        return None if ran is None else self.finish(token, ran[0], ran[1], now=True, events=self.replica.last_events)
-
-    def _execute(self, token: Any, request: Any, since: float, trap_remote: bool) -> tuple[Any, tuple] | None:
-        """Run on this leader: (result, deps), or None when it must wait,
-        parked behind a lock or handed to the coordinator (another shard's key).
-
-        ``trap_remote`` must hold on every attempt: a procedure run without it
-        would read another shard's key as absent.
-        """
-        if self.luigi is not None:
-            fp = self.luigi.admit(token, request, since, trap_remote)
-            if fp is None:
-                return None  # queued for its turn in timestamp order, or refused
-            return self._execute_admitted(token, request, since, trap_remote, fp)
-        try:
-            return self.replica.execute(request, trap_remote)
-        except KeyLocked:
-            if len(self.blocked) >= self.cfg.max_queued_requests:
-                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
-            else:
-                self.blocked.append((token, request, since, trap_remote))
-        except NeedRemote:
-            self.coord.start(token, request)
-        return None
-
-    def _execute_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any):
-        """Luigi: run a single-shard request whose turn it is (``fp``: its footprint)."""
-        try:
-            if trap_remote or self.luigi.runs_procedure(request):  # type: ignore[union-attr]
-                return self.replica.execute(request, True, covers_owns(self, fp), fp.covers_write)
-            return self.replica.execute(request)
-        except KeyLocked:
-            if len(self.blocked) >= self.cfg.max_queued_requests:
-                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
-            else:
-                self.blocked.append((token, request, since, trap_remote))
-        except NeedRemote as need:
-            key = need.keys[0] if need.keys else (need.ranges[0][0] if need.ranges else b"")
-            self.deliver_error(token, errors.LUIGI_OUTSIDE_FOOTPRINT.format(key[:40].decode("utf-8", "replace")))
-        return None
-
-    def _run_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any) -> None:
-        ran = self._execute_admitted(token, request, since, trap_remote, fp)
-        if ran is not None:
-            self.finish(token, ran[0], ran[1], events=self.replica.last_events)
-
     def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False,
                events: list | None = None) -> tuple[Any, bool] | None:
         """A request ran; release its reply when its version vector is covered.
@@ -414,44 +313,6 @@ class NodeCore(Forwarding, Participation):
         self._deliver(token, ErrorReply(text), True)
 
     # -- waiting for a leader, or for a lock -----------------------------------------------------
-    def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
-        if len(self.waiting) >= self.cfg.max_queued_requests:
-            self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(self.shard))
-            return
-        if since is None:
-            since = self._since if self._since is not None else self.mono_ms
-        self.waiting.append((token, request, since))
-
-    def _drain_waiting(self) -> None:
-        for _ in range(len(self.waiting)):
-            token, request, since = self.waiting.popleft()
-            if self.mono_ms - since >= self.cfg.queue_timeout_ms:
-                kind, shard = self._classify(request)
-                self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
-                continue
-            answer = self._route(token, request, since)
-            self._since = None
-            if answer is not None:
-                # It ran now; a client token's answer goes out through results.
-                self._results.append((token, answer[0], answer[1]))
-
-    def _retry_blocked(self, force: bool = False) -> None:
-        if not self.blocked or not (force or self.replica.lock_released):
-            return
-        self.replica.lock_released = False
-        for _ in range(len(self.blocked)):
-            token, request, since, trap_remote = self.blocked.popleft()
-            if self.mono_ms - since >= self.cfg.txn_timeout_ms:
-                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
-                continue
-            if not self.replica.can_serve():
-                self._wait(token, request, since)
-                continue
-            ran = self._execute(token, request, since, trap_remote)
-            if ran is not None:
-                self.finish(token, ran[0], ran[1], events=self.replica.last_events)
-
-    # -- watermarks and leaders ------------------------------------------------------------------------
     def _on_watermark(self, msg: Watermark) -> None:
         if msg.serving and msg.shard != self.shard:
             self.leaders[msg.shard] = msg.src
