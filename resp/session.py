@@ -17,25 +17,22 @@ from collections import deque
 from time import perf_counter_ns
 from typing import Any, Protocol
 
-from makod.kv.dbs import db_index
-from makod.kv.requests import TxnRequest, WatchRequest
+from makod.kv.requests import TxnRequest
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from resp.acl import ALL_KEYS
 from resp import monitor
-from resp.commands import client_ctl
 from resp.blocking import blocking_queue
+from resp.session_multi import DEFERRED, TransactionsMixin
+from resp.session_waits import WaitsMixin
 from resp.protocol import DEFAULT_MAX_BULK_LEN, RequestParser
 from resp.pubsub import ALLOWED_WHEN_SUBSCRIBED, Subscriptions, Wire, acl_channels, channel_allowed, not_allowed_text
-from resp.replies import NULL_ARRAY, OK, QUEUED, Blocked, ErrorReply, encode
+from resp.replies import QUEUED, Blocked, ErrorReply, encode
 from makod.kv.table import TABLE, CommandSpec, CommandTable
 
 # Commands that act at once even inside MULTI (src/server.c processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
-
-# What a session-scope handler returns when its reply will come from the host.
-DEFERRED = object()
 
 # A client that pipelines faster than we answer stops being read past this
 # many parsed-but-unrun commands (the driver pauses reading).
@@ -53,7 +50,7 @@ class SessionHost(Protocol):
     def now_ms(self) -> int: ...
 
 
-class Session:
+class Session(WaitsMixin, TransactionsMixin):
     def __init__(
         self,
         host: SessionHost,
@@ -493,48 +490,6 @@ class Session:
         name, t0, argv, failed = self._timed.pop(token)
         self.stats.record(name, (perf_counter_ns() - t0) // 1000, failed, argv, self)  # type: ignore[union-attr]
 
-    # -- blocking commands (resp/blocking.py) -----------------------------------------------------
-    def _park(self, token: int, cont: tuple, blocked: Blocked) -> bool:
-        """A blocking command found nothing: wait in this node's queue to be
-        run again, or time out (False). Commands pipelined after it wait, as
-        in Redis."""
-        now = self.host.now_ms()
-        deadline = cont[2] if cont[2] is not None else (
-            (now + blocked.timeout_ms) if blocked.timeout_ms else None)
-        queue = blocking_queue(self.host)
-        if queue is None or self.closing or (deadline is not None and now >= deadline):
-            self.blocked_on = None
-            return False
-        request = cont[1]
-        if blocked.argv is not None:  # retry a concrete form (XREAD's $ as the ID it meant)
-            specs = request.specs
-            request = TxnRequest([blocked.argv], db=request.db)  # in the database it blocked in
-            request.specs = specs
-        parked = ("block", request, deadline)
-        self.blocked_on = (token, parked, blocked.reply)
-        argv = request.commands[0]
-        group = (request.db, tuple(request.specs[0].keys(argv)) if request.specs else tuple(argv))
-        queue.park(self, token, group, deadline)
-        return True
-
-    def _wait_for_pause(self) -> bool:
-        """CLIENT PAUSE holds the next command: come back when it ends."""
-        if not getattr(self.host, "client_pause", None):
-            return False
-        left = client_ctl.paused(self, self._pending[0])
-        if not left:
-            return False
-        if not self._pause_wait:
-            self._pause_wait = True
-            call_later = getattr(self.host, "call_later", None)
-            if call_later is not None:
-                call_later(left + 1, self, self._end_pause_wait)
-        return True
-
-    def _end_pause_wait(self) -> None:
-        self._pause_wait = False
-        self._run()
-
     def _feed_monitors(self, argv: list[bytes]) -> None:
         line = monitor.monitor_line(self.host.time_us(), self.db, self.addr or "?", argv)
         for m in list(self._monitors):  # type: ignore[union-attr]
@@ -550,145 +505,6 @@ class Session:
         """MONITOR: from now on this client receives every command the node runs."""
         if self._monitors is not None:
             self._monitors.add(self)
-
-    def _poke_waiters(self) -> None:
-        """A write: this node's blocked clients look again once it ran."""
-        queue = getattr(self.host, "block_queue", None)
-        if queue is not None and queue.waiters:
-            queue.poke()
-
-    def retry_blocked(self, token: int) -> bool:
-        """The queue's turn for this waiter: run the command again (False:
-        not now, a CLIENT PAUSE holds it, as it holds any write)."""
-        parked = self.blocked_on
-        if parked is None or parked[0] != token or self.closing:
-            return True  # unblocked (CLIENT UNBLOCK) or answered meanwhile
-        if getattr(self.host, "client_pause", None) and client_ctl.paused(self, parked[1][1].commands[0]):
-            return False
-        self._continuations[token] = parked[1]
-        answer = self.host.submit(self, token, parked[1][1])
-        if answer is not None:
-            self.on_result(token, answer[0], answer[1])
-        return True
-
-    def block_timed_out(self, token: int) -> None:
-        """The queue found this waiter's timeout passed: its timeout reply."""
-        parked = self.blocked_on
-        if parked is not None and parked[0] == token:
-            self.blocked_on = None
-            self._continuations.pop(token, None)
-            self.on_result(token, parked[2], True)
-
-    def unblock(self, error: bool) -> bool:
-        """CLIENT UNBLOCK: answer a waiting blocking command now (its timeout
-        reply, or an UNBLOCKED error). False if this client is not blocked."""
-        parked = self.blocked_on
-        if parked is None:
-            return False
-        token, _cont, timeout_reply = parked
-        self.blocked_on = None
-        queue = blocking_queue(self.host)
-        if queue is not None:
-            queue.leave(self, served=False)
-        self._continuations.pop(token, None)
-        self.on_result(token, ErrorReply(errors.UNBLOCKED) if error else timeout_reply, True)
-        return True
-
-    # -- transactions (called by the MULTI/EXEC/... handlers) ------------------------------------
-    def multi(self) -> Any:
-        if self.in_multi:
-            return ErrorReply(errors.MULTI_NESTED)
-        self.in_multi = True
-        self.multi_error = False
-        self.multi_queue = []
-        return OK
-
-    def discard(self) -> Any:
-        if not self.in_multi:
-            return ErrorReply(errors.DISCARD_WITHOUT_MULTI)
-        self._end_multi()
-        return OK
-
-    def _end_multi(self) -> None:
-        self.in_multi = False
-        self.multi_error = False
-        self.multi_queue = []
-        self.watched = {}
-
-    def exec_(self) -> Any:
-        """Returns a reply now, or DEFERRED when the answer comes from the host."""
-        if not self.in_multi:
-            return ErrorReply(errors.EXEC_WITHOUT_MULTI)
-        queue = self.multi_queue
-        failed = self.multi_error
-        watches = list(self.watched.items())
-        self._end_multi()
-        if failed:
-            return ErrorReply(errors.EXECABORT)
-        data = [argv for spec, argv in queue if spec.scope in ("data", "keyspace")]
-        if not data and not watches:
-            return [self._run_local(spec, argv) for spec, argv in queue]
-        request = TxnRequest(data, multi=True, watches=[(k, v, db) for (db, k), v in watches] or None, db=self.db)
-        request.dbs = self._queued_dbs(queue)
-        if any(spec.is_write for spec, _argv in queue):
-            self._poke_waiters()
-        self._submit(request, ("exec", queue), None if self.stats is None else ["exec", 0, [b"EXEC"], False])
-        return DEFERRED
-
-    def _queued_dbs(self, queue: list) -> list[int] | None:
-        """The database of each queued data command, when a queued SELECT
-        changes it part way (it takes effect for the commands after it, as
-        in Redis); None when they all run in the current one."""
-        db = self.db
-        out = []
-        changed = False
-        for spec, argv in queue:
-            if spec.name == "select":
-                try:
-                    db = db_index(argv[1], self.databases)
-                    changed = changed or db != self.db
-                except CommandError:
-                    pass  # EXEC's array shows the error; the database stays
-            elif spec.scope in ("data", "keyspace"):
-                out.append(db)
-        return out if changed else None
-
-    def watch(self, keys: list[bytes]) -> Any:
-        if self.in_multi:
-            return ErrorReply(errors.WATCH_IN_MULTI)
-        self._submit(WatchRequest(keys, self.db), ("watch", keys, self.db),
-                     None if self.stats is None else ["watch", 0, None, False])
-        return DEFERRED
-
-    def unwatch(self) -> Any:
-        self.watched = {}
-        return OK
-
-    def _continue(self, cont: tuple, result: Any) -> Any:
-        kind = cont[0]
-        if kind == "watch":
-            if isinstance(result, ErrorReply):
-                return result
-            for key, version in zip(cont[1], result):
-                # Redis keeps the first WATCH of a key (watchForKey), per database.
-                self.watched.setdefault((cont[2], key), version)
-            return OK
-        if kind == "exec":
-            if result is NULL_ARRAY or isinstance(result, ErrorReply):
-                return result
-            replies = iter(result)
-            out = [
-                next(replies) if spec.scope in ("data", "keyspace") else self._run_local(spec, argv)
-                for spec, argv in cont[1]
-            ]
-            if self.stats is not None:
-                for (spec, _argv), reply in zip(cont[1], out):
-                    failed = type(reply) is ErrorReply
-                    self.stats.record_queued(spec.name, failed)
-                    if failed:
-                        self.stats.error_reply(reply.text)
-            return out
-        raise AssertionError(f"unknown continuation {kind}")
 
     def reset(self) -> None:
         """RESET: back to a fresh connection's state (src/networking.c resetCommand)."""
