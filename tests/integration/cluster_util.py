@@ -33,8 +33,8 @@ def _free(port: int) -> bool:
 
 
 def free_port_block(n: int) -> int:
-    """A base port b such that b..b+n-1, b+10000.. (peer ports) and b+20000..
-    (TLS ports, when a test turns TLS on) are all free.
+    """A base port b such that b..b+n-1, b+10000.. (peer ports), b+20000..
+    (TLS ports, when a test turns TLS on) and b+30000.. (metrics) are all free.
 
     All three stay below Linux's ephemeral range (32768 up): a client that
     connects to a port in that range while its node is down (killed, about
@@ -52,7 +52,8 @@ def free_port_block(n: int) -> int:
         high = low + width
     for _ in range(200):
         base = random.randrange(low, high)
-        if all(_free(base + i) and _free(base + 10000 + i) and _free(base + 20000 + i) for i in range(n)):
+        if all(_free(base + i) and _free(base + 10000 + i) and _free(base + 20000 + i) and _free(base + 30000 + i)
+               for i in range(n)):
             return base
     raise RuntimeError("no free port block found")
 
