@@ -30,3 +30,18 @@ def test_chart_and_report(tmp_path):
     assert data["results"] == {"lost_writes": 0} and data["timeline"][3] == [3, 0]
     page = open(paths[1]).read()
     assert "<svg" in page and "kill s0r0" in page and "lost_writes" in page
+
+
+def test_tpcc_type_stats_survive_pickling_across_driver_processes():
+    import pickle
+
+    from makoctl.bench.tpcc.common import TypeStats
+
+    a = TypeStats(commits=3)
+    for ms in (5, 10, 50):
+        a.record(ms / 1000)
+    b = pickle.loads(pickle.dumps(a))  # what a driver process sends back
+    b.merge(a)
+    s = b.summary(1.0)
+    assert b.commits == 6 and b.hist.get_total_count() == 6
+    assert abs(s["p50_ms"] - 10) < 0.1 and abs(s["max_ms"] - 50) < 0.1

@@ -293,6 +293,18 @@ class TypeStats:
     def record(self, latency_s: float) -> None:
         self.hist.record_value(min(max(int(latency_s * 1e6), LOWEST_US), HIGHEST_US))
 
+    # Driver processes (bench tpcc --processes) send their stats back pickled:
+    # the histogram travels in its own compressed encoding.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["hist"] = self.hist.encode()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["hist"] = HdrHistogram.decode(state["hist"])
+        self.__dict__.update(state)
+
     def merge(self, other: "TypeStats") -> None:
         self.commits += other.commits
         self.rollbacks += other.rollbacks
