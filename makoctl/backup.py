@@ -128,8 +128,8 @@ def backup(cfg: ClusterConfig, data_dir: str, out_dir: str, pause_ms: int = 60_0
            progress: Callable[[int], None] = lambda n: None) -> dict:
     if os.path.exists(os.path.join(out_dir, MANIFEST)):
         raise BackupError(f"{out_dir} already holds a backup")
-    os.makedirs(out_dir, mode=0o700, exist_ok=True)
     clients = _clients(cfg, data_dir)
+    os.makedirs(out_dir, mode=0o700, exist_ok=True)
     started = time.time()
     try:
         statuses = pause_and_drain(clients, pause_ms, drain_timeout_s)
