@@ -206,7 +206,7 @@ class Node(NodeAdmin):
         self.pump_scheduled = False
         self.wakeup_due: float | None = None  # monotonic seconds (schedule_wakeup)
         # INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY.
-        self.command_stats = CommandStats()
+        self.command_stats = CommandStats(time.time, time.perf_counter_ns)
         self.stats = NodeInfo(self)
         self.notify_flags = ""
         self.set_notify_flags(cfg.notify_keyspace_events)

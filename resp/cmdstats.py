@@ -12,9 +12,8 @@ capped by their settings.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, deque
-from typing import Any
+from typing import Any, Callable
 
 from hdrh.histogram import HdrHistogram
 
@@ -29,7 +28,13 @@ PENDING_TIMES = 1024  # times a command keeps before they enter its histogram
 
 
 class CommandStats:
-    def __init__(self) -> None:
+    """``wall_s``: the Unix time in seconds (SLOWLOG and LATENCY stamp their
+    entries with it); ``mono_ns``: a monotonic clock in nanoseconds, which
+    sessions time commands with. Both come from the host."""
+
+    def __init__(self, wall_s: Callable[[], float], mono_ns: Callable[[], int]) -> None:
+        self.wall_s = wall_s
+        self.mono_ns = mono_ns
         # name -> [calls, usec, rejected_calls, failed_calls, times not yet in its histogram]
         self.commands: dict[str, list] = {}
         self.histograms: dict[str, HdrHistogram] = {}
@@ -122,7 +127,7 @@ class CommandStats:
             args.append(arg)
         addr = getattr(client, "addr", "") or ""
         name = getattr(client, "name", None) or b""
-        self.slowlog.appendleft([self.slowlog_next_id, int(time.time()), usec, args, addr.encode(), name])
+        self.slowlog.appendleft([self.slowlog_next_id, int(self.wall_s()), usec, args, addr.encode(), name])
         self.slowlog_next_id += 1
         while len(self.slowlog) > max(0, self.slowlog_max_len):
             self.slowlog.pop()
@@ -131,7 +136,7 @@ class CommandStats:
         history = self.latency_events.get(event)
         if history is None:
             history = self.latency_events[event] = deque(maxlen=LATENCY_HISTORY)
-        now = int(time.time())
+        now = int(self.wall_s())
         if history and history[-1][0] == now:  # one sample per second: its max
             if ms > history[-1][1]:
                 history[-1] = (now, ms)

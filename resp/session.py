@@ -14,7 +14,6 @@ or in the session-scope handlers it calls.
 from __future__ import annotations
 
 from collections import deque
-from time import perf_counter_ns
 from typing import Any, Protocol
 
 from makod.kv.requests import TxnRequest
@@ -272,10 +271,10 @@ class Session(WaitsMixin, TransactionsMixin):
             if stats is None:
                 reply = self._run_local(spec, argv)
             else:
-                t0 = perf_counter_ns()
+                t0 = stats.mono_ns()
                 reply = self._run_local(spec, argv)
                 if reply is not DEFERRED:  # else timed until the host answers (EXEC, WATCH)
-                    stats.record(spec.name, (perf_counter_ns() - t0) // 1000, type(reply) is ErrorReply, argv, self)
+                    stats.record(spec.name, (stats.mono_ns() - t0) // 1000, type(reply) is ErrorReply, argv, self)
             if reply is not DEFERRED:
                 self._reply(reply)
         else:
@@ -456,7 +455,7 @@ class Session(WaitsMixin, TransactionsMixin):
         self._next_token += 1
         token = self._next_token
         if timing is not None:
-            timing[1] = perf_counter_ns()
+            timing[1] = self.stats.mono_ns()  # type: ignore[union-attr]
             self._timed[token] = timing
         if continuation is None and not self._slots:
             # The common case: nothing queued ahead of us. If the answer is
@@ -488,7 +487,8 @@ class Session(WaitsMixin, TransactionsMixin):
 
     def _finish_timing(self, token: int) -> None:
         name, t0, argv, failed = self._timed.pop(token)
-        self.stats.record(name, (perf_counter_ns() - t0) // 1000, failed, argv, self)  # type: ignore[union-attr]
+        stats = self.stats
+        stats.record(name, (stats.mono_ns() - t0) // 1000, failed, argv, self)  # type: ignore[union-attr]
 
     def _feed_monitors(self, argv: list[bytes]) -> None:
         line = monitor.monitor_line(self.host.time_us(), self.db, self.addr or "?", argv)

@@ -3,7 +3,6 @@ Redis 7's replies."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from makod.kv import errors
@@ -205,7 +204,7 @@ def _latency_graph(session: Any, argv: list[bytes]) -> Any:
             else:
                 cells.append(" ")
         lines.append(" " + "".join(cells))
-    now = int(time.time())
+    now = int(stats.wall_s())
     labels = [_age(now - ts) for ts in times]
     for i in range(max(len(label) for label in labels)):
         lines.append(" " + "".join(label[i] if i < len(label) else " " for label in labels))
