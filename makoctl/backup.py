@@ -141,14 +141,17 @@ def backup(cfg: ClusterConfig, data_dir: str, out_dir: str, pause_ms: int = 60_0
         ]
         reader = procs.client(cfg.replica(cut[0]["leader"]), cfg.requirepass, 30.0)
         dbs: dict[str, int] = {}
-        for db in sorted({db for c in clients.values() for db in _databases(c)}):
-            with open(os.path.join(out_dir, f"db{db}.bin"), "wb") as f:
-                dbs[str(db)] = _dump_db(reader, db, f, progress)
-                f.flush()
-                os.fsync(f.fileno())
+        with reader:
+            for db in sorted({db for c in clients.values() for db in _databases(c)}):
+                with open(os.path.join(out_dir, f"db{db}.bin"), "wb") as f:
+                    dbs[str(db)] = _dump_db(reader, db, f, progress)
+                    f.flush()
+                    os.fsync(f.fileno())
         paused_s = time.monotonic() - paused_at
     finally:
         unpause(clients)
+        for c in clients.values():
+            c.close()
     with open(os.path.join(data_dir, procs.CONFIG_NAME)) as src:
         config_text = src.read()
     fd = os.open(os.path.join(out_dir, procs.CONFIG_NAME), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -41,7 +41,6 @@ class NodeCollector:
 
         # -- commands ------------------------------------------------------------------------
         stats = node.command_stats
-        stats.flush()
         calls = CounterMetricFamily("makod_commands", "Commands run, by command.", labels=[*labels, "cmd"])
         failed = CounterMetricFamily("makod_commands_failed", "Commands that answered an error.", labels=[*labels, "cmd"])
         rejected = CounterMetricFamily("makod_commands_rejected", "Commands refused before they ran.",

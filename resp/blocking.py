@@ -12,7 +12,8 @@ retried in rounds, in that order, so the oldest waiter's pop reaches the
 key's leader first. Waiters on the same keys form a group: only the oldest of
 a group is retried, and the next one only once it has been served, so two
 clients blocked on one list never race for its next element. A round runs
-soon after any write on this node (``poke``) or a waiter was served, else at
+soon after a write through this node on a key someone waits on (``poke``)
+or after a waiter was served, else at
 2 ms, backing off to 20 ms: a push made through another node reaches a waiter
 within that. Order is per node; clients blocked on different nodes are not
 ordered among themselves.
@@ -46,6 +47,8 @@ class BlockQueue:
         self._call_later = call_later
         # session -> its wait; a dict keeps insertion order: the order they blocked
         self.waiters: dict[Any, _Waiter] = {}
+        # (db, key) -> how many waiters wait on it: a write elsewhere wakes no one
+        self.waited: dict[tuple[int, bytes], int] = {}
         self._retry_ms = FIRST_RETRY_MS
         self._timer_due_ms: float | None = None
         self.rounds = 0
@@ -59,23 +62,41 @@ class BlockQueue:
         """``session`` waits (again): a retry that found nothing keeps its place."""
         waiter = self.waiters.get(session)
         if waiter is None or waiter.token != token:
+            if waiter is not None:
+                self._remove(session)
             self.waiters[session] = _Waiter(token, group, deadline_ms)
+            db, keys = group
+            for key in keys:
+                self.waited[(db, key)] = self.waited.get((db, key), 0) + 1
         else:
-            waiter.in_flight = False
-            waiter.group = group
+            waiter.in_flight = False  # same keys: a retry runs the same command
         self._schedule(self._retry_ms if waiter is None else self._next_delay())
 
     def leave(self, session: Any, served: bool) -> None:
         """``session`` stops waiting: answered, timed out, unblocked or gone.
         When it was served the next waiter of its group may be served too."""
-        if self.waiters.pop(session, None) is not None and served and self.waiters:
+        if self._remove(session) and served and self.waiters:
             self.poke()
 
-    def poke(self) -> None:
-        """A write ran on this node: look again soon."""
-        if self.waiters:
+    def poke(self, keys: list[tuple[int, bytes]] | None = None) -> None:
+        """A write ran on this node (on ``keys``, as (db, key); None: keys
+        unknown): look again soon, if anyone waits on one of them."""
+        if self.waiters and (keys is None or any(k in self.waited for k in keys)):
             self._retry_ms = FIRST_RETRY_MS
             self._schedule(0)
+
+    def _remove(self, session: Any) -> bool:
+        waiter = self.waiters.pop(session, None)
+        if waiter is None:
+            return False
+        db, keys = waiter.group
+        for key in keys:
+            left = self.waited[(db, key)] - 1
+            if left:
+                self.waited[(db, key)] = left
+            else:
+                del self.waited[(db, key)]
+        return True
 
     # -- rounds ---------------------------------------------------------------------------
     def _next_delay(self) -> float:
@@ -112,10 +133,10 @@ class BlockQueue:
             if self.waiters.get(session) is not waiter:
                 continue  # answered during this round
             if getattr(session, "closing", False):
-                del self.waiters[session]
+                self._remove(session)
                 continue
             if waiter.deadline_ms is not None and now >= waiter.deadline_ms and not waiter.in_flight:
-                del self.waiters[session]
+                self._remove(session)
                 session.block_timed_out(waiter.token)
                 touched.append(session)
                 continue

@@ -176,9 +176,11 @@ class CommandStats:
     def histogram_buckets(self, name: str) -> tuple[int, dict[int, int]]:
         """LATENCY HISTOGRAM: calls and cumulative counts per power-of-two
         bucket of microseconds (Redis's layout, from 1 us up)."""
-        self.flush()
+        entry = self.commands.get(name)
+        if entry is not None:
+            self._flush(name, entry)
         hist = self.histograms.get(name)
-        calls = self.commands.get(name, [0])[0]
+        calls = entry[0] if entry is not None else 0
         if hist is None:
             return calls, {}
         buckets: dict[int, int] = {}

@@ -285,7 +285,7 @@ class Session(WaitsMixin, TransactionsMixin):
                 self._submit(request, ("block", request, None), timing)
                 return
             if spec.is_write:
-                self._poke_waiters()
+                self._poke_waiters([(spec, argv)], request)
             self._submit(request, None, timing)
 
     def _default_user_open(self) -> bool:

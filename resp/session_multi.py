@@ -54,8 +54,7 @@ class TransactionsMixin:
             return [self._run_local(spec, argv) for spec, argv in queue]
         request = TxnRequest(data, multi=True, watches=[(k, v, db) for (db, k), v in watches] or None, db=self.db)
         request.dbs = self._queued_dbs(queue)
-        if any(spec.is_write for spec, _argv in queue):
-            self._poke_waiters()
+        self._poke_waiters([(spec, argv) for spec, argv in queue if spec.scope in ("data", "keyspace")], request)
         self._submit(request, ("exec", queue), None if self.stats is None else ["exec", 0, [b"EXEC"], False])
         return DEFERRED
 

@@ -4,6 +4,8 @@ UNBLOCK, and commands held while a CLIENT PAUSE lasts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from makod.kv.requests import TxnRequest
 from makod.kv import errors
 from resp.commands import client_ctl
@@ -54,11 +56,25 @@ class WaitsMixin:
         self._pause_wait = False
         self._run()
 
-    def _poke_waiters(self) -> None:
-        """A write: this node's blocked clients look again once it ran."""
+    def _poke_waiters(self, commands: list, request: Any) -> None:
+        """Writes among ``commands`` ((spec, argv) of ``request``, in order):
+        this node's clients blocked on their keys look again once they ran
+        (all of them when a write's keys are unknown before it runs)."""
         queue = getattr(self.host, "block_queue", None)
-        if queue is not None and queue.waiters:
-            queue.poke()
+        if queue is None or not queue.waiters:
+            return
+        keys: list[tuple[int, bytes]] | None = []
+        for i, (spec, argv) in enumerate(commands):
+            if not spec.is_write:
+                continue
+            written = spec.keys(argv)
+            if not written or spec.reads_data_keys is not None or spec.scope == "keyspace":
+                keys = None
+                break
+            db = request.db_of(i)
+            keys.extend((db, key) for key in written)  # type: ignore[union-attr]
+        if keys is None or keys:
+            queue.poke(keys)
 
     def retry_blocked(self, token: int) -> bool:
         """The queue's turn for this waiter: run the command again (False:

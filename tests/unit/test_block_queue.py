@@ -35,15 +35,16 @@ class _Host:
         return self.h.now_ms
 
     def _run(self, request: Any) -> Any:
-        argv = request.commands[0]
-        ctx = self.h.context()
-        ctx.may_block = True
-        try:
-            reply = resolve(TABLE, argv).handler(ctx, argv)
-        except CommandError as exc:
-            reply = ErrorReply(exc.text)
-        ctx.finish()
-        return reply
+        replies = []
+        for argv in request.commands:
+            ctx = self.h.context()
+            ctx.may_block = not request.multi
+            try:
+                replies.append(resolve(TABLE, argv).handler(ctx, argv))
+            except CommandError as exc:
+                replies.append(ErrorReply(exc.text))
+            ctx.finish()
+        return replies if request.multi else replies[0]
 
     def submit(self, session: Any, token: int, request: Any) -> tuple[Any, bool] | None:
         self.submitted.append((session.id, request.commands[0][0]))
@@ -182,3 +183,22 @@ def test_rounds_back_off_while_nothing_changes() -> None:
     # 2, 4, 8, 16 ms then every 20 ms: about 50 in a second, not 500
     assert 45 <= retries <= 55, retries
     assert FIRST_RETRY_MS < MAX_RETRY_MS
+
+
+def test_writes_to_other_keys_wake_no_one():
+    """A busy node's writes to other keys cost its blocked clients nothing:
+    only a write to a key someone waits on starts a round early."""
+    host = _Host()
+    (waiter,) = _block(host, 1, b"BLPOP", b"q", b"0")
+    host.advance(200)  # backoff at its cap: a round every 20 ms
+    producer = Session(host, 99)
+    before = host.block_queue.retries
+    for i in range(50):
+        producer.feed(_cmd(b"SET", b"other%d" % i, b"v"))
+    producer.feed(_cmd(b"MULTI") + _cmd(b"SET", b"x", b"1") + _cmd(b"EXEC"))
+    host.advance(1)
+    assert host.block_queue.retries == before, "no round for writes elsewhere"
+    producer.feed(_cmd(b"MULTI") + _cmd(b"SET", b"x", b"2") + _cmd(b"RPUSH", b"q", b"v") + _cmd(b"EXEC"))
+    host.advance(1)
+    assert waiter.take_output() == b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n"
+    assert not host.block_queue.waiters and not host.block_queue.waited
