@@ -26,6 +26,7 @@ from makoctl.cluster_setup import (
     load_or_fail,
     port_in_use,
     preferred_name,
+    stick_preferred,
     undo_start,
     wait_ready,
     wanted_config,
@@ -374,11 +375,19 @@ def restart(name: str, data_dir: str, timeout_s: float) -> None:
 @click.option("--to", "target", default=None, help="Replica to become leader [default: the most up-to-date one].")
 @data_dir_option
 @click.option("--timeout", "timeout_s", default=15.0, show_default=True)
-def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float) -> None:
-    """Hand a shard's leadership to another replica, gracefully."""
-    cfg, _ = load_cluster(data_dir)
+@click.option("--stick", is_flag=True,
+              help="Make the target the shard's preferred leader (kept in cluster.yaml), so leadership stays there.")
+def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float, stick: bool) -> None:
+    """Hand a shard's leadership to another replica, gracefully.
+
+    Leadership goes back to the shard's preferred leader once it has caught
+    up, unless --stick makes the target the preferred leader.
+    """
+    cfg, cfg_path = load_cluster(data_dir)
     if not 0 <= shard_id < len(cfg.shards):
         fail(f"no shard {shard_id}; shards are 0-{len(cfg.shards) - 1}", 2)
+    if stick and target is None:
+        fail("--stick needs --to: the replica that should keep leading", 2)
     if target is not None:
         rep = _replica_or_fail(cfg, target)
         if rep.shard != shard_id:
@@ -392,6 +401,13 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float)
     if not leaders:
         fail(f"shard {shard_id} has no leader right now", 1)
     old = leaders[0]
+    if stick:
+        told = stick_preferred(cfg, cfg_path, shard_id, target, states)
+        console.print(
+            f"{target} is now shard {shard_id}'s preferred leader: written to {cfg_path} "
+            f"(shards[{shard_id}].preferred_leader), told to {', '.join(told) or 'no running replica'}",
+            highlight=False,
+        )
     if target == old.name:
         console.print(f"{target} already leads shard {shard_id}")
         return
@@ -401,7 +417,10 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float)
             args = ["MAKO", "FAILOVER"] + ([target] if target else [])
             c.execute_command(*args)
     except Exception as exc:  # redis errors carry the server's explanation
-        fail(f"failover refused by {old.name}: {exc}", 1)
+        # With --stick the leader may already be handing over to its new
+        # preferred replica: then wait for that.
+        if not (stick and "not its shard's leader" in str(exc)):
+            fail(f"failover refused by {old.name}: {exc}", 1)
     t0 = time.monotonic()
     with console.status(f"moving leadership of shard {shard_id} away from {old.name}", spinner="dots"):
         while True:
@@ -419,13 +438,12 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float)
         f"shard {shard_id}: leadership moved {old.name} -> {new[0].name} in {time.monotonic() - t0:.2f}s"
     )
     preferred = preferred_name(cfg, shard_id)
-    if preferred is not None and preferred != new[0].name:
+    if not stick and preferred is not None and preferred != new[0].name:
         # Say so rather than let the operator find out a second later.
         dc = cfg.replica(preferred).datacenter
         console.print(
             f"[yellow]note:[/] {preferred} is shard {shard_id}'s preferred leader (the first voter in "
             f"leader_datacenter {dc!r}); leadership goes back to it once it has caught up, "
-            f"usually within a few seconds. To keep another leader, set leader_datacenter "
-            f"(or 'none' for no preference) in {procs.CONFIG_NAME} and restart the nodes.",
+            f"usually within a few seconds. To keep {new[0].name} leading, run this again with --stick.",
             highlight=False,
         )

@@ -69,7 +69,13 @@ def config_diff(old: ClusterConfig, new: ClusterConfig) -> list[str]:
             continue  # makoctl's, not the user's
         a, b = old.raw.get(key, _UNSET), new.raw.get(key, _UNSET)
         if a != b:
-            if key == "shards":
+            if key == "shards" and _layout_text(old) == _layout_text(new):
+                out += [
+                    f"shards[{a.id}].preferred_leader: {_shown(a.preferred_leader or _UNSET)} -> "
+                    f"{_shown(b.preferred_leader or _UNSET)}"
+                    for a, b in zip(old.shards, new.shards) if a.preferred_leader != b.preferred_leader
+                ] or [f"shards: {_layout_text(old)} (changed within)"]
+            elif key == "shards":
                 out.append(f"shards: {_layout_text(old)} -> {_layout_text(new)}")
             else:
                 out.append(f"{key}: {_shown(a)} -> {_shown(b)}")
@@ -199,3 +205,38 @@ class _NullStatus:
 
     def update(self, *args, **kwargs) -> None:
         pass
+
+
+def stick_preferred(cfg: ClusterConfig, cfg_path: str, shard: int, target: str, states: list) -> list[str]:
+    """``failover --stick``: ``target`` becomes the shard's preferred leader.
+
+    Written into the data dir's config first (``shards[N].preferred_leader``,
+    which every node reads when it starts), then told to the shard's running
+    replicas (MAKO PREFER), followers before the leader, so the leader hands
+    over only once the others campaign for the same replica. Returns the
+    replicas told. A replica that is down learns it when it starts.
+    """
+    with open(cfg_path) as f:
+        raw = yaml.safe_load(f)
+    raw["shards"][shard]["preferred_leader"] = target
+    try:
+        parse_config(raw, cfg_path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    tmp = cfg_path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(yaml.safe_dump(raw, sort_keys=False))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, cfg_path)
+    told = []
+    for state in sorted((s for s in states if s.health == procs.OK), key=lambda s: s.role == "leader"):
+        try:
+            with procs.client(cfg.replica(state.name), cfg.requirepass, 2.0) as c:
+                c.execute_command("MAKO", "PREFER", target)
+            told.append(state.name)
+        except Exception as exc:  # it reads the config when it restarts
+            err_console.print(f"[yellow]note:[/] {state.name} did not take the preference now ({exc}); "
+                              "it reads it from the config when it restarts", highlight=False)
+    return told

@@ -42,6 +42,9 @@ class ShardConfig:
     id: int
     slots: list[tuple[int, int]]  # inclusive ranges
     replicas: list[ReplicaConfig]
+    # The replica named in the shard's ``preferred_leader`` (makoctl cluster
+    # failover --stick writes it): wins over leader_datacenter.
+    preferred_leader: str | None = None
 
 
 @dataclass
@@ -126,6 +129,9 @@ class ClusterConfig:
 
     def preferred_leader(self, shard: int) -> int | None:
         """The replica of ``shard`` that should lead when it can (None: no preference)."""
+        named = self.shards[shard].preferred_leader
+        if named is not None:
+            return self.replica(named).node_id
         if self.leader_datacenter == "none":
             return None
         replicas = [r for r in self.shards[shard].replicas if r.voter]
@@ -293,6 +299,9 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         sid = v.integer(shard_raw, "id", where, lo=0, hi=255, default=i)
         if sid != i:
             raise ConfigError(source, f"{where}.id", f"{i} (shards are numbered in order from 0)", sid)
+        for key in shard_raw:
+            if key not in ("id", "slots", "replicas", "preferred_leader"):
+                raise ConfigError(source, f"{where}.{key}", "one of id, slots, replicas, preferred_leader", key)
         slots = v.slot_ranges(shard_raw.get("slots"), f"{where}.slots")
         reps_raw = shard_raw.get("replicas")
         if not isinstance(reps_raw, list) or not reps_raw:
@@ -338,7 +347,10 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             node_id += 1
         if not any(r.voter for r in replicas):
             raise ConfigError(source, f"{where}.replicas", "at least one replica with role voter", "only learners")
-        shards.append(ShardConfig(sid, slots, replicas))
+        preferred = v.string(shard_raw, "preferred_leader", where, default=None)
+        if preferred is not None and preferred not in [r.name for r in replicas if r.voter]:
+            raise ConfigError(source, f"{where}.preferred_leader", "the name of a voter of this shard", preferred)
+        shards.append(ShardConfig(sid, slots, replicas, preferred))
     if node_id > 255:
         raise ConfigError(source, "shards", "at most 255 replicas in the whole cluster", node_id)
     _check_slot_cover(source, shards)

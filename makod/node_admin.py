@@ -64,6 +64,8 @@ class NodeAdmin:
                 "version": __version__,
             }
         )
+        preferred = self.cfg.preferred_leader(self.me.shard)
+        status["preferred_leader"] = None if preferred is None else self.cfg.by_id(preferred).name
         if status.get("leader") is not None:
             status["leader_name"] = self.cfg.by_id(status["leader"]).name
         return status
@@ -78,6 +80,24 @@ class NodeAdmin:
             value = sorted(rec.value.items()) if isinstance(rec.value, dict) else rec.value
             h.update(repr((key, rec.kind, value, rec.expire_ms)).encode())
         return f"{self.core.applied_slot} {len(ks)} {h.hexdigest()}"
+
+    def mako_prefer(self, target: str) -> None:
+        """MAKO PREFER: which voter of this shard should lead when it can,
+        until the node restarts (makoctl writes the same choice into the
+        config, as the shard's preferred_leader, so it outlives a restart)."""
+        if target.lower() == "none":
+            self.cfg.shards[self.me.shard].preferred_leader = None
+            self.core.paxos.set_preferred(None)
+            return
+        try:
+            rep = self.cfg.replica(target)
+        except KeyError:
+            raise CommandError(f"ERR no replica named '{target}'") from None
+        if rep.shard != self.me.shard or not rep.voter:
+            raise CommandError(f"ERR '{target}' is not a voter of shard {self.me.shard}")
+        self.cfg.shards[self.me.shard].preferred_leader = rep.name
+        self.core.paxos.set_preferred(rep.node_id)
+        self.schedule_pump()
 
     def mako_failover(self, target: str | None) -> None:
         core = self.core

@@ -31,6 +31,11 @@ def _mako_failover(session: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _mako_prefer(session: Any, argv: list[bytes]) -> Any:
+    session.host.mako_prefer(argv[2].decode("utf-8", "replace"))
+    return OK
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -79,6 +84,7 @@ container(
         subcommand("mako", "call", -3, _mako_call, "write no_multi movablekeys", scope="data", group="mako", summary="Runs a registered stored procedure as one transaction.", since="0.1.0", complexity="depends on the procedure"),
         subcommand("mako", "procedures", 2, _mako_procedures, "loading stale", scope="server", group="mako", summary="Lists the registered stored procedures.", since="0.1.0"),
         subcommand("mako", "digest", 2, _mako_digest, "admin loading stale", scope="server", group="mako", summary="Applied slot, key count and a hash of this replica's own state.", since="0.1.0"),
+        subcommand("mako", "prefer", 3, _mako_prefer, "admin loading stale", scope="server", group="mako", summary="Names the replica that should lead this shard when it can (or none).", since="0.1.0"),
         subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
     ],
 )

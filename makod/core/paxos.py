@@ -285,6 +285,13 @@ class Paxos(Election):
         self._maybe_finish_transfer()
         return True
 
+    def set_preferred(self, node_id: int | None) -> None:
+        """Which voter should lead when it can (None: no preference). Only
+        liveness depends on it: who campaigns first, whom a leader hands over
+        to once that replica has caught up (``_return_to_preferred``)."""
+        assert node_id is None or node_id in self.voters, node_id
+        self.preferred = node_id
+
     def snapshot_installed(self, slot: int) -> None:
         """The driver replaced this replica's state with a snapshot taken at ``slot``."""
         if slot <= self.commit:

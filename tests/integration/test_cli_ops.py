@@ -240,3 +240,34 @@ def test_another_cluster_on_the_same_ports_is_a_wrong_node_and_is_not_stopped(fr
     assert proc.returncode == 3 and node["health"] == "wrong node" and "id" in node["detail"]
     makoctl("cluster", "stop", "--data-dir", str(other))
     assert fresh_single.client().ping(), "the other cluster's stop left this node alone"
+
+
+def test_failover_stick_keeps_the_target_leading_through_restarts(make_cluster):
+    cluster = make_cluster(shards=1, replicas=3)
+    leader = cluster.leader()
+    target = [n for n in cluster.names if n != leader][1]
+    proc = makoctl("cluster", "failover", "--shard", "0", "--stick", "--data-dir", cluster.data_dir, check=False)
+    assert proc.returncode == 2 and "--stick needs --to" in proc.stderr
+    proc = makoctl("cluster", "failover", "--shard", "0", "--to", target, "--stick", "--data-dir", cluster.data_dir)
+    assert f"{target} is now shard 0's preferred leader" in proc.stdout and f"-> {target}" in proc.stdout
+    assert "goes back" not in proc.stdout
+    with open(os.path.join(cluster.data_dir, "cluster.yaml")) as f:
+        assert yaml.safe_load(f)["shards"][0]["preferred_leader"] == target
+    # Without --stick leadership returns to the old preferred replica after
+    # two election timeouts of leading (test above); here it stays.
+    time.sleep(4)
+    assert cluster.leader() == target
+    for name in cluster.names:
+        assert json.loads(cluster.client(name).execute_command("MAKO", "STATUS"))["preferred_leader"] == target
+    # It outlives restarts: the whole cluster's, then the target's own crash.
+    cluster.stop()
+    makoctl("cluster", "start", "--data-dir", cluster.data_dir, "--timeout", "60", timeout=90)
+    assert cluster.leader() == target
+    cluster.kill(target)
+    wait_for(lambda: cluster.leader() != target, timeout=30, what="another leader while the target is down")
+    cluster.restart(target)
+    wait_for(lambda: cluster.leader() == target, timeout=30, what="leadership to return to the sticky target")
+    # And back: the old leader sticks again.
+    makoctl("cluster", "failover", "--shard", "0", "--to", leader, "--stick", "--data-dir", cluster.data_dir)
+    time.sleep(3)
+    assert cluster.leader() == leader
