@@ -2,7 +2,8 @@
 
 They answer from the node (the session's host), not from the keyspace.
 COMMAND answers from the command table itself, so it can never disagree
-with what the server actually accepts.
+with what the server actually accepts; its key specs and GETKEYS /
+GETKEYSANDFLAGS are Redis 7.0's own (resp/commands/command_keys.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 from makod.kv import errors
 from makod.kv.errors import CommandError
-from resp.replies import OK, Map, Set, SimpleString, Verbatim
 from makod.kv.table import TABLE, CommandSpec, command, container, subcommand
+from resp.commands.command_keys import getkeys_reply, key_specs_reply
+from resp.replies import OK, Map, Set, SimpleString, Verbatim
 
 
 # -- INFO / TIME ----------------------------------------------------------------------------
@@ -128,30 +130,6 @@ def _tips(spec: CommandSpec) -> list[str]:
     return policy.get(spec.merge, [])
 
 
-def _key_specs(spec: CommandSpec) -> list[Map]:
-    if not spec.first_key:
-        return []
-    flags = ["RO", "access"] if "readonly" in spec.flags else ["RW", "update"]
-    last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
-    return [
-        Map(
-            [
-                ("flags", Set([SimpleString(f) for f in flags])),
-                ("begin_search", Map([("type", "index"), ("spec", Map([("index", spec.first_key)]))])),
-                (
-                    "find_keys",
-                    Map(
-                        [
-                            ("type", "range"),
-                            ("spec", Map([("lastkey", last), ("keystep", spec.key_step), ("limit", 0)])),
-                        ]
-                    ),
-                ),
-            ]
-        )
-    ]
-
-
 def command_info(spec: CommandSpec) -> list:
     """One COMMAND INFO entry, in the 10-element form of Redis 7."""
     return [
@@ -163,7 +141,7 @@ def command_info(spec: CommandSpec) -> list:
         spec.key_step,
         Set([SimpleString(c) for c in acl_categories(spec)]),
         Set(_tips(spec)),
-        Set(_key_specs(spec)),
+        key_specs_reply(spec),
         [command_info(sub) for sub in spec.subcommands.values()],
     ]
 
@@ -192,36 +170,40 @@ def _command_list(session: Any, argv: list[bytes]) -> Any:
     return [spec.name for spec in TABLE]
 
 
+def _lookup_named(name: bytes) -> CommandSpec | None:
+    """A command by its name, a subcommand by "container|sub" (as Redis's COMMAND INFO/DOCS)."""
+    base, sep, sub = name.partition(b"|")
+    spec = TABLE.lookup(base)
+    if not sep or spec is None:
+        return spec
+    return spec.subcommands.get(sub.lower().decode("utf-8", "replace")) if b"|" not in sub else None
+
+
 def _command_info(session: Any, argv: list[bytes]) -> Any:
     if len(argv) == 2:
         return _command_all(session, argv)
     out = []
     for name in argv[2:]:
-        spec = TABLE.lookup(name)
+        spec = _lookup_named(name)
         out.append(command_info(spec) if spec is not None else None)
     return out
 
 
 def _command_docs(session: Any, argv: list[bytes]) -> Any:
-    specs = list(TABLE) if len(argv) == 2 else [TABLE.lookup(n) for n in argv[2:]]
+    specs = list(TABLE) if len(argv) == 2 else [_lookup_named(n) for n in argv[2:]]
     return Map([(spec.name, command_docs(spec)) for spec in specs if spec is not None])
 
 
 def _command_getkeys(session: Any, argv: list[bytes]) -> Any:
-    target = argv[2:]
-    spec = TABLE.lookup(target[0])
-    if spec is None:
-        raise CommandError("ERR Invalid command specified")
-    if not spec.arity_ok(len(target)):
-        raise CommandError("ERR Invalid number of arguments specified for command")
-    keys = spec.keys(target)
-    if not keys:
-        raise CommandError("ERR The command has no key arguments")
-    return keys
+    return getkeys_reply(argv[2:], with_flags=False)
+
+
+def _command_getkeysandflags(session: Any, argv: list[bytes]) -> Any:
+    return getkeys_reply(argv[2:], with_flags=True)
 
 
 def _command_help(session: Any, argv: list[bytes]) -> Any:
-    return [
+    return [SimpleString(line) for line in (
         "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "(no subcommand)",
         "    Return details about all Redis commands.",
@@ -231,13 +213,19 @@ def _command_help(session: Any, argv: list[bytes]) -> Any:
         "    Return a list of all commands in this Redis server.",
         "INFO [<command-name> ...]",
         "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
         "DOCS [<command-name> ...]",
         "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
         "GETKEYS <full-command>",
         "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
         "HELP",
-        "    Print this help.",
-    ]
+        "    Prints this help.",
+    )]
 
 
 _CMD = "loading stale"
@@ -254,6 +242,7 @@ container(
         subcommand("command", "info", -2, _command_info, _CMD, scope="server", group="server", summary="Returns information about one, multiple or all commands.", since="2.8.13", complexity="O(N)"),
         subcommand("command", "docs", -2, _command_docs, _CMD, scope="server", group="server", summary="Returns documentary information about one, multiple or all commands.", since="7.0.0", complexity="O(N)"),
         subcommand("command", "getkeys", -3, _command_getkeys, _CMD, scope="server", group="server", summary="Extracts the key names from an arbitrary command.", since="2.8.13", complexity="O(N)"),
+        subcommand("command", "getkeysandflags", -3, _command_getkeysandflags, _CMD, scope="server", group="server", summary="Extracts the key names and access flags for an arbitrary command.", since="7.0.0", complexity="O(N)"),
         subcommand("command", "help", 2, _command_help, _CMD, scope="server", group="server", summary="Returns helpful text about the different subcommands.", since="5.0.0"),
     ],
 )
