@@ -75,7 +75,14 @@ def live_params(node: "Node") -> dict[str, tuple[Callable[[], str], Callable[[st
             raise ValueError("argument(s) must be one of the following: debug, verbose, notice, warning")
         logging.getLogger().setLevel(level)
 
+    def set_tracking_max_keys(value: str) -> None:
+        n = int(value)
+        if not 0 <= n <= 2**63 - 1:
+            raise ValueError("argument must be between 0 and 9223372036854775807 inclusive")
+        node.tracking.max_keys = n
+
     return {
+        "tracking-table-max-keys": (lambda: str(node.tracking.max_keys), set_tracking_max_keys),
         "timeout": (lambda: str(cfg.timeout), set_timeout),
         "client-query-buffer-limit": (lambda: str(cfg.client_query_buffer_limit), set_query_limit),
         "client-output-buffer-limit": (get_output_limits, set_output_limits),

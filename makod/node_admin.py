@@ -64,6 +64,9 @@ class NodeAdmin:
                 "version": __version__,
             }
         )
+        peers = self.tracking_peers
+        status["tracking"] = {"clients": len(self.tracking.clients), "heard_peers": len(peers.heard),
+                              "interested_peers": len(peers.interested), "flushes": peers.flushes}
         preferred = self.cfg.preferred_leader(self.me.shard)
         status["preferred_leader"] = None if preferred is None else self.cfg.by_id(preferred).name
         if status.get("leader") is not None:

@@ -108,6 +108,7 @@ class NodeInfo:
             ("connected_clients", len(node.clients)),
             ("maxclients", node.maxclients),
             ("blocked_clients", 0),
+            ("tracking_clients", len(node.tracking.clients)),
         ]
 
     def _section_memory(self) -> list[tuple[str, Any]]:
@@ -159,6 +160,12 @@ class NodeInfo:
             ("pubsub_channels", len(node.pubsub.channels)),
             ("pubsub_patterns", len(node.pubsub.patterns)),
             ("pubsubshard_channels", len(node.pubsub.shard_channels)),
+            ("tracking_total_keys", len(node.tracking.keys)),
+            ("tracking_total_items", node.tracking.items),
+            ("tracking_total_prefixes", len(node.tracking.prefixes)),
+            # Null invalidations sent because changes elsewhere may have been
+            # missed (a dropped peer link, a restarted peer): not in Redis.
+            ("tracking_flushes", node.tracking_peers.flushes),
         ]
 
     def _section_replication(self) -> list[tuple[str, Any]]:

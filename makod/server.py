@@ -31,6 +31,7 @@ from makod.driver import Driver, DriverConfig
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_admin import NodeAdmin
+from makod.node_tracking import NodeTracking
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
 from makod.storage.writer import StorageWriter
@@ -125,7 +126,7 @@ class WallClock:
         return int(time.time() * 1000)
 
 
-class Node(NodeAdmin):
+class Node(NodeAdmin, NodeTracking):
     def __init__(
         self, cfg: ClusterConfig, name: str, data_dir: str, config_path: str = "", *, secret: bytes
     ) -> None:
@@ -217,6 +218,9 @@ class Node(NodeAdmin):
             self.me.node_id, self.me.shard, [[r.node_id for r in sh.replicas] for sh in cfg.shards],
             self.peers.send, self.wake, self.core.slots.shard_of_slot, self._shard_address, glob.compile_matcher,
         )
+        # Client-side caching (resp/tracking.py): this node's tracking
+        # clients, and hearing of the keys that change on other nodes.
+        self.setup_tracking()
         # What CONFIG REWRITE kept of this node's live settings.
         applied = config_overrides.load(self.stats, config_overrides.path_of(self.data_dir, self.me.name))
         if applied:
@@ -316,6 +320,7 @@ class Node(NodeAdmin):
             log.warning("event loop stalled for %.0f ms (ticks are every %d ms)", gap_ms, self.cfg.tick_ms)
         self.last_tick_mono = started
         self.driver.tick()
+        self.tracking_peers.tick(started * 1000)
         self._flush_clients()
         self.acls.tick(started)
         if started - self.last_idle_check >= 1.0:
@@ -436,6 +441,8 @@ class Node(NodeAdmin):
         if type(msg) is PubsubPublish:
             self.pubsub.on_message(msg)
             return
+        if self.on_tracking_message(msg):
+            return
         self.driver.receive(msg)
         self.schedule_pump()
 
@@ -447,7 +454,10 @@ class Node(NodeAdmin):
         self.core.replica.notify = bool(flags)
 
     def on_keyspace_events(self, events: list[tuple]) -> None:
-        """Publish released transactions' events to every node's subscribers."""
+        """Publish released transactions' events to every node's subscribers,
+        and invalidate what client-side caches hold of the keys they changed."""
+        if self.core.track_writes:
+            self.invalidate_changed(events)
         flags = self.notify_flags
         if not flags:
             return

@@ -87,6 +87,7 @@ class Session(WaitsMixin, TransactionsMixin):
         self.no_evict = False  # CLIENT NO-EVICT (nothing is evicted here: kept for CLIENT LIST)
         self.no_touch = False  # CLIENT NO-TOUCH (access times are not tracked here)
         self._pause_wait = False  # a retry is scheduled for the end of a CLIENT PAUSE
+        self.tracking: Any = None  # CLIENT TRACKING ON: a resp.tracking.ClientTracking
 
         self.in_multi = False
         self.multi_error = False
@@ -211,6 +212,26 @@ class Session(WaitsMixin, TransactionsMixin):
             self._running = False
 
     def _dispatch(self, argv: list[bytes]) -> None:
+        self._dispatch_one(argv)
+        tracking = self.tracking
+        if tracking is not None and tracking.caching and not self.in_multi and not self.last_command.startswith("client"):
+            tracking.caching = False  # CLIENT CACHING holds for the next command (or MULTI block) only
+
+    def track(self, spec: CommandSpec, argv: list[bytes]) -> None:
+        """A tracking client's command, as it is sent on: a read remembers its
+        keys now, before it runs, so an invalidation that arrives while it
+        runs is written after its reply (resp/tracking.py)."""
+        state = self.tracking
+        table = self.host.tracking
+        if "readonly" in spec.flags or spec.group == "scripting":
+            if state.remembers_reads():
+                keys = spec.keys(argv)
+                if keys:
+                    table.remember(self, keys)
+        elif state.noloop and not state.bcast and spec.is_write:
+            table.forget(self, spec.keys(argv))
+
+    def _dispatch_one(self, argv: list[bytes]) -> None:
         self.commands_processed += 1
         self._spec_name = None
         mode = self.reply_mode
@@ -278,6 +299,8 @@ class Session(WaitsMixin, TransactionsMixin):
             if reply is not DEFERRED:
                 self._reply(reply)
         else:
+            if self.tracking is not None:
+                self.track(spec, argv)
             request = TxnRequest([argv], db=self.db)
             request.specs = [spec]
             timing = None if self.stats is None else [spec.name, 0, argv, False]
@@ -449,6 +472,8 @@ class Session(WaitsMixin, TransactionsMixin):
         hub = getattr(self.host, "pubsub", None)
         if hub is not None and self.pubsub.active:
             hub.drop(self)
+        if self.tracking is not None:
+            self.host.tracking.disable(self)
         self.pubsub = Subscriptions()
 
     def _submit(self, request: Any, continuation: tuple | None, timing: list | None = None) -> None:

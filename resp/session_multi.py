@@ -54,6 +54,16 @@ class TransactionsMixin:
             return [self._run_local(spec, argv) for spec, argv in queue]
         request = TxnRequest(data, multi=True, watches=[(k, v, db) for (db, k), v in watches] or None, db=self.db)
         request.dbs = self._queued_dbs(queue)
+        tracking = self.tracking
+        if tracking is not None:
+            for spec, argv in queue:
+                if spec.scope == "data":
+                    self.track(spec, argv)
+                elif spec.name == "client|caching" and len(argv) == 3:
+                    # Queued CACHING applies to the commands after it (run below, once the data has run).
+                    opt = argv[2].lower()
+                    if (opt == b"yes" and tracking.optin) or (opt == b"no" and tracking.optout):
+                        tracking.caching = True
         self._poke_waiters([(spec, argv) for spec, argv in queue if spec.scope in ("data", "keyspace")], request)
         self._submit(request, ("exec", queue), None if self.stats is None else ["exec", 0, [b"EXEC"], False])
         return DEFERRED

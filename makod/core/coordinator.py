@@ -406,7 +406,9 @@ class Coordinator:
     def _done(self, txn: DistTxn, result: Any, deps: tuple) -> None:
         self.commits += 1
         self.active.pop(txn.id, None)
-        self.node.finish(txn.token, result, deps, events=txn.events if txn.ops_by_shard else None)
+        by_shard = txn.ops_by_shard
+        ops = [op for ops in by_shard.values() for op in ops] if by_shard and self.node.track_writes else None
+        self.node.finish(txn.token, result, deps, events=txn.events if by_shard else None, ops=ops)
 
     # -- aborts and retries ----------------------------------------------------------------------------
     def _held_shards(self, txn: DistTxn) -> list[int]:

@@ -57,6 +57,7 @@ from makod.core.txn_messages import (
 from makod.core.watermark import COVERED, ROLLED_BACK, WatermarkTable
 from makod.storage.base import LoadedState
 from makod.kv import errors
+from makod.kv.notify import tracking_events
 from makod.kv.replies import ErrorReply
 
 LED_BALLOTS_MAX = 1024
@@ -132,6 +133,9 @@ class NodeCore(Forwarding, Participation, Routing):
         self.leader_heard: dict[int, float] = {}
         self.releases = ReleaseQueue(shard, self.cfg.max_held_replies)
         self.held: dict[Any, Any] = {}  # token -> result waiting for release
+        # Client-side caching wants the keys every write changes (finish(),
+        # and the active expiry's deletes): set_track_writes.
+        self.track_writes = False
         self.held_events: dict[Any, list] = {}  # token -> its keyspace notifications, published on release
         self._events: list[tuple] = []  # keyspace notifications released, for the host to publish
         self.forwarded: dict[int, PendingForward] = {}
@@ -256,12 +260,23 @@ class NodeCore(Forwarding, Participation, Routing):
                 return answer
         return self._route(rid, request)
 
+    def set_track_writes(self, on: bool) -> None:
+        self.track_writes = on
+        self.replica.expired_ops = [] if on else None
+
     def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False,
-               events: list | None = None) -> tuple[Any, bool] | None:
+               events: list | None = None, ops: list | None = None) -> tuple[Any, bool] | None:
         """A request ran; release its reply when its version vector is covered.
 
         ``events``: its keyspace notifications (kv/notify.py), published when
-        the reply is released (durable, never to be rolled back), else dropped."""
+        the reply is released (durable, never to be rolled back), else dropped.
+        ``ops``: what it wrote; with ``track_writes`` on, the keys they change
+        join the events, for client-side caching's invalidations. Decided
+        here, not when the request ran: a node that turns tracking on answers
+        its peer only afterwards, and every transaction that finishes later
+        is covered (makod/net/tracking_sync.py)."""
+        if ops and self.track_writes:
+            events = (events or []) + tracking_events(ops)
         # Only a client request id (an int) can be answered by return value.
         client = now and type(token) is int
         status = self.wm.status(deps) if deps != self._zero else COVERED
@@ -404,6 +419,9 @@ class NodeCore(Forwarding, Participation, Routing):
         self._gossip()
         out = NodeOutput(pready, pready.messages + self._messages, self._results, self._releases)
         self._messages, self._results, self._releases = [], [], []
+        if replica.expired_ops:
+            self._events.extend(tracking_events(replica.expired_ops))
+            replica.expired_ops.clear()
         if self._events:
             out.events, self._events = self._events, []
         return out

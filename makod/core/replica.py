@@ -112,6 +112,10 @@ class ReplicaCore(Participant, ChosenSlots):
         self.home_tag = b"{fn}"  # the node sets one of this shard's (DirectContext.home_tag)
         self.notify = False  # collect keyspace notifications (kv/notify.py)
         self.last_events: list | None = None  # those of the last execute()
+        self.last_ops: list | None = None  # what the last execute() wrote
+        # With client-side caching on: the deletes of the active expiry, for
+        # the node to invalidate (NodeCore.ready).
+        self.expired_ops: list | None = None
         self.wm = wm if wm is not None else WatermarkTable(num_shards)
         self.paxos = Paxos(
             shard, node_id, voters, learners, paxos_config or PaxosConfig(),
@@ -324,6 +328,7 @@ class ReplicaCore(Participant, ChosenSlots):
         """
         ctx = self.new_context(trap_remote, owns)
         self.last_events = None
+        self.last_ops = None
         try:
             if type(request) is WatchRequest:
                 ctx.db = request.db
@@ -344,6 +349,7 @@ class ReplicaCore(Participant, ChosenSlots):
                 self._undo(ctx)
                 raise NeedRemote(denied[:1] or [b""])
         self.last_events = ctx.events or None
+        self.last_ops = ctx.ops
         if ctx.ops:
             self.install(ctx)
             return result, ctx.deps  # install() finished the context
@@ -406,6 +412,8 @@ class ReplicaCore(Participant, ChosenSlots):
         except KeyLocked:
             self._undo(ctx)
             return
+        if self.expired_ops is not None:
+            self.expired_ops.extend(ctx.ops)
         self.install(ctx)
 
     # -- batching into Paxos -----------------------------------------------------------------------

@@ -69,7 +69,7 @@ class Routing:
 
     def _run_here(self, token: Any, request: Any, trap_remote: bool) -> tuple[Any, bool] | None:
         ran = self._execute(token, request, self.mono_ms, trap_remote)
-        return None if ran is None else self.finish(token, ran[0], ran[1], now=True, events=self.replica.last_events)
+        return None if ran is None else self.finish(token, ran[0], ran[1], now=True, events=self.replica.last_events, ops=self.replica.last_ops)
 
     def _execute(self, token: Any, request: Any, since: float, trap_remote: bool) -> tuple[Any, tuple] | None:
         """Run on this leader: (result, deps), or None when it must wait,
@@ -113,7 +113,7 @@ class Routing:
     def _run_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any) -> None:
         ran = self._execute_admitted(token, request, since, trap_remote, fp)
         if ran is not None:
-            self.finish(token, ran[0], ran[1], events=self.replica.last_events)
+            self.finish(token, ran[0], ran[1], events=self.replica.last_events, ops=self.replica.last_ops)
 
     def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
         if len(self.waiting) >= self.cfg.max_queued_requests:
@@ -150,6 +150,6 @@ class Routing:
                 continue
             ran = self._execute(token, request, since, trap_remote)
             if ran is not None:
-                self.finish(token, ran[0], ran[1], events=self.replica.last_events)
+                self.finish(token, ran[0], ran[1], events=self.replica.last_events, ops=self.replica.last_ops)
 
     # -- watermarks and leaders ------------------------------------------------------------------------

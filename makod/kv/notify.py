@@ -145,3 +145,28 @@ def collect(ctx: Any, spec: Any, start: int, argv: list[bytes]) -> None:
         if key_ops[-1][0] == OP_DEL and name not in _DELETES and event != "del" and (
                 name not in _BY_OP or op_event != "del"):
             out.append((db, "g", "del", key))  # the command emptied a container
+
+
+# Events that only tell client-side caching which keys changed (resp/tracking.py):
+# never published, since no notify-keyspace-events flag is "!".
+TRACKING_CLASS = "!"
+FLUSH_EVENT = (0, TRACKING_CLASS, "flush", b"")
+
+
+def tracking_events(ops: list) -> list[tuple]:
+    """The keys a transaction's ops change, as events of TRACKING_CLASS (a
+    flush as FLUSH_EVENT): what CLIENT TRACKING invalidates."""
+    out = []
+    seen = set()
+    for op in ops:
+        if op[0] == OP_FLUSH:
+            out.append(FLUSH_EVENT)
+            continue
+        ikey = op[1]
+        if ikey in seen:
+            continue
+        seen.add(ikey)
+        db, key = dbs.decode(ikey)
+        if db != dbs.FUNCTIONS_DB:
+            out.append((db, TRACKING_CLASS, "", key))
+    return out

@@ -25,7 +25,7 @@ _COUNTERS = (
     "from_slot", "chosen_upto", "first_slot", "commit", "match", "applied_slot", "clock", "index",
     "epoch", "round", "closed_below", "seq", "w",
 )
-_BOOLS = ("ok", "transfer", "last", "serving")
+_BOOLS = ("ok", "transfer", "last", "serving", "flush")
 
 
 class BadPeerMessage(Exception):
@@ -77,6 +77,8 @@ class Validator:
             "kind": lambda v: v in (0, 1) and type(v) is int,
             "channel": lambda v: type(v) is bytes,
             "payload": lambda v: type(v) is bytes,
+            # Client-side caching (tracking_sync.py): a node's random boot id.
+            "boot": lambda v: _int_in(v, 0, 1 << 62),
         }
         # Fields whose shape depends on the message: a range to read is
         # [start, end | None, limit | None, reverse]; one to validate adds the
@@ -84,6 +86,7 @@ class Validator:
         self.class_checks: dict[tuple[str, str], Callable[[Any], bool]] = {
             ("TxnRead", "ranges"): lambda v: type(v) is list and all(_range_spec(r, 4) for r in v),
             ("TxnRead", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
+            ("TrackingInvalidate", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
             ("TxnValidate", "reads"): lambda v: type(v) is list and all(
                 type(p) in (list, tuple) and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is int for p in v),
             ("TxnValidate", "ranges"): lambda v: type(v) is list and all(

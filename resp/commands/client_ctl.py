@@ -5,9 +5,9 @@ UNPAUSE, REPLY, NO-EVICT, NO-TOUCH, the tracking queries, and HELP as Redis
 Per node, as in Redis Cluster: CLIENT PAUSE holds this node's clients, KILL
 and UNBLOCK see this node's connections.
 
-Client-side caching (CLIENT TRACKING ON) is not supported: invalidations
-would have to follow writes made through every node. TRACKING ON says so;
-TRACKINGINFO and GETREDIR answer as for a client that does not track.
+CLIENT TRACKING, CACHING, GETREDIR and TRACKINGINFO drive client-side
+caching (resp/tracking.py): a client tracks keys through the node it is
+connected to, and hears of changes made through any node.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from makod.kv import errors
 from makod.kv.args import parse_int
 from makod.kv.errors import CommandError
 from makod.kv.table import TABLE, subcommand
+from resp import tracking
 from resp.replies import OK, Map, Set, SimpleString
 
 _CONN = "noscript loading stale"
-TRACKING_UNSUPPORTED = "ERR client-side caching (CLIENT TRACKING ON) is not supported by makodb"
 CACHING_NOT_TRACKING = ("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
                         "OPTOUT mode enabled")
 
@@ -144,24 +144,41 @@ def _on_off_flag(attr: str):
 
 
 def _client_tracking(session: Any, argv: list[bytes]) -> Any:
-    value = argv[2].lower()
-    if value == b"on":
-        raise CommandError(TRACKING_UNSUPPORTED)
-    if value == b"off":
-        return OK
-    raise CommandError(errors.SYNTAX)
+    table = session.host.tracking
+    state = tracking.parse_tracking(argv, session.tracking, lambda cid: table.find_session(cid) is not None)
+    if state is None:
+        table.disable(session)
+    else:
+        table.enable(session, state)
+    return OK
 
 
 def _client_caching(session: Any, argv: list[bytes]) -> Any:
-    raise CommandError(CACHING_NOT_TRACKING)
+    state = session.tracking
+    if state is None:
+        raise CommandError(CACHING_NOT_TRACKING)
+    opt = argv[2].lower()
+    if opt == b"yes":
+        if not state.optin:
+            raise CommandError("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+    elif opt == b"no":
+        if not state.optout:
+            raise CommandError("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+    else:
+        raise CommandError(errors.SYNTAX)
+    state.caching = True
+    return OK
 
 
 def _client_getredir(session: Any, argv: list[bytes]) -> Any:
-    return -1
+    return -1 if session.tracking is None else session.tracking.redirect
 
 
 def _client_trackinginfo(session: Any, argv: list[bytes]) -> Any:
-    return Map([("flags", Set(["off"])), ("redirect", -1), ("prefixes", [])])
+    state = session.tracking
+    if state is None:
+        return Map([("flags", Set(["off"])), ("redirect", -1), ("prefixes", [])])
+    return Map([("flags", Set(state.flags())), ("redirect", state.redirect), ("prefixes", sorted(state.prefixes))])
 
 
 def client_help(session: Any, argv: list[bytes]) -> Any:

@@ -231,7 +231,11 @@ def client_line(session: Any, now_ms: int) -> str:
     age_s = max(0, (now_ms - session.created_ms) // 1000)
     idle_s = max(0, (now_ms - session.last_active_ms) // 1000)
     subs = session.pubsub
-    flags = "x" if session.in_multi else "P" if subs.active else "N"
+    tracking = session.tracking
+    flags = ("P" if subs.active else "") + ("x" if session.in_multi else "") + (
+        "" if tracking is None else "t" + ("R" if tracking.broken else "") + ("B" if tracking.bcast else "")
+    ) + ("e" if session.no_evict else "") or "N"
+    redir = -1 if tracking is None else tracking.redirect
     multi = len(session.multi_queue) if session.in_multi else -1
     name = (session.name or b"").decode("utf-8", "replace")
     return (
@@ -239,7 +243,7 @@ def client_line(session: Any, now_ms: int) -> str:
         f"age={age_s} idle={idle_s} flags={flags} db={session.db} sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard)} "
         f"multi={multi} qbuf={session.buffered_input} qbuf-free=0 argv-mem=0 multi-mem=0 "
         f"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-        f"cmd={session.last_command} user=default redir=-1 "
+        f"cmd={session.last_command} user=default redir={redir} "
         f"resp={session.proto} lib-name={session.lib_name.decode('utf-8', 'replace')} "
         f"lib-ver={session.lib_ver.decode('utf-8', 'replace')}"
     )

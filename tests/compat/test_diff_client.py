@@ -32,21 +32,26 @@ def _port(client) -> int:
     return client.connection_pool.connection_kwargs["port"]
 
 
+def read_all(s: socket.socket, wait_s: float, quiet_s: float = 0.5) -> bytes:
+    """What arrives in ``wait_s``, then until the socket is quiet for ``quiet_s``."""
+    time.sleep(wait_s)
+    s.settimeout(quiet_s)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    return out
+
+
 def _exchange(port: int, data: bytes, wait_s: float = 0.3) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(data)
-        time.sleep(wait_s)
-        s.settimeout(0.5)
-        out = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-        except socket.timeout:
-            pass
-        return out
+        return read_all(s, wait_s)
 
 
 SCRIPTS = [

@@ -186,7 +186,8 @@ def test_hand_made_payloads_as_sanitizing_redis(real: Any) -> None:  # noqa: F81
                 assert _state(ours, b"k") == _state(theirs, b"k"), name
         for name, body in STREAM_STRICTER.items():  # Redis loads these; makodb refuses them
             args = [b"RESTORE", b"k", b"0", with_footer(body), b"REPLACE"]
-            assert theirs(args) == b"OK", name
+            # Debian's later builds of 7.0.15 (deb12u10) refuse "ID owned by two consumers" too.
+            assert theirs(args) in (b"OK", Err("ERR Bad data format")), name
             assert ours(args) == Err("ERR Bad data format"), name
     finally:
         real.execute_command("CONFIG", "SET", "sanitize-dump-payload", "no")

@@ -47,6 +47,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_redis_server() -> tuple[subprocess.Popen, Any]:
+    """A redis-server of our own on a free port. The port is free when
+    picked but may be taken before redis-server binds it (another test's
+    cluster, another worker's server): then this one exits, and the port
+    answers as someone else's server. So check the pid it reports."""
+    for _attempt in range(5):
+        port = _free_port()
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(host="127.0.0.1", port=port, protocol=2, decode_responses=False)
+        client.response_callbacks.clear()  # raw replies, no Python conversions
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                info = client.execute_command("INFO", "server")
+                if b"process_id:%d\r\n" % proc.pid in info:
+                    return proc, client
+                break  # someone else's server on that port
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        _stop(proc)
+    raise AssertionError("could not start a redis-server of our own in 5 attempts")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="module")
 def real() -> Any:
     # A missing reference server is an install problem, not a reason to pass.
@@ -54,33 +91,12 @@ def real() -> Any:
         "redis-server is not installed: the differential tests compare replies with it "
         "(apt-get install redis-server, as .ci/run does)"
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, decode_responses=False)
-    client.response_callbacks.clear()  # raw replies, no Python conversions
+    proc, client = _start_redis_server()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.execute_command("PING")
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
         yield client
     finally:
         client.close()
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def run_real(client: Any, args: list[bytes]) -> Any:
