@@ -197,7 +197,7 @@ def status(data_dir: str, as_json: bool, wide: bool, watch_s: float | None, coun
     else:
         states = probe()
         if as_json:
-            click.echo(json.dumps({"cluster": cfg.name, "nodes": [status_view.state_json(s) for s in states]}, indent=2))
+            click.echo(json.dumps(status_view.cluster_json(cfg.name, states), indent=2))
         else:
             _print_table(cfg, states, title, wide)
     sys.exit(status_view.exit_code(states))

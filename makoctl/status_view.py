@@ -49,6 +49,7 @@ def state_json(s: procs.NodeState) -> dict:
                 "applied_index": st.get("applied_index"),
                 "lag": max(0, commit - st.get("applied_index", 0)),
                 "keys": st.get("keys"),
+                "keyspace": st.get("keyspace"),
                 "connected_clients": st.get("connected_clients"),
                 "commands_processed": st.get("commands_processed"),
             }
@@ -116,6 +117,26 @@ def _cluster_keys(states: list[procs.NodeState]) -> int | None:
     return sum(by_shard.values())
 
 
+def cluster_keyspace(states: list[procs.NodeState]) -> dict | None:
+    """INFO keyspace for the whole cluster: each database's keys and keys
+    with a TTL, summed over the shard leaders (None if a shard has no leader up)."""
+    leaders = {s.shard: (s.status or {}).get("keyspace") for s in states if s.role == "leader"}
+    if len(leaders) != len({s.shard for s in states}) or any(v is None for v in leaders.values()):
+        return None
+    out: dict[str, dict[str, int]] = {}
+    for per_db in leaders.values():
+        for db, counts in per_db.items():
+            total = out.setdefault(db, {"keys": 0, "expires": 0})
+            total["keys"] += counts["keys"]
+            total["expires"] += counts["expires"]
+    return dict(sorted(out.items(), key=lambda item: int(item[0][2:])))
+
+
+def cluster_json(name: str, states: list[procs.NodeState]) -> dict:
+    return {"cluster": name, "nodes": [state_json(s) for s in states], "keys": _cluster_keys(states),
+            "keyspace": cluster_keyspace(states)}
+
+
 def problems(states: list[procs.NodeState]) -> Text | None:
     """One line per node that is not up, saying why."""
     lines = [f"{s.name}: {s.health}" + (f" ({s.detail})" if s.detail else "") for s in states if s.health != procs.OK]
@@ -129,7 +150,10 @@ def render(states: list[procs.NodeState], title: str, wide: bool, ops: dict[str,
     parts: list = [table(states, title, wide, ops, latency_ms)]
     keys = _cluster_keys(states)
     if keys is not None:
-        parts.append(Text(f"keys: {keys:,} in the cluster (summed over shard leaders)"))
+        keyspace = cluster_keyspace(states) or {}
+        per_db = ", ".join(f"{db}: {c['keys']:,}" for db, c in keyspace.items()) if len(keyspace) > 1 else ""
+        parts.append(Text(f"keys: {keys:,} in the cluster{' (' + per_db + ')' if per_db else ''} "
+                          "(summed over shard leaders)"))
     trouble = problems(states)
     if trouble is not None:
         parts.append(trouble)

@@ -64,6 +64,8 @@ class NodeAdmin:
                 "version": __version__,
             }
         )
+        status["keyspace"] = {f"db{db}": {"keys": keys, "expires": expires}
+                              for db, (keys, expires) in self.core.ks.db_stats().items()}
         peers = self.tracking_peers
         status["tracking"] = {"clients": len(self.tracking.clients), "heard_peers": len(peers.heard),
                               "interested_peers": len(peers.interested), "flushes": peers.flushes}

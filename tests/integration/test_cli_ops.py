@@ -271,3 +271,21 @@ def test_failover_stick_keeps_the_target_leading_through_restarts(make_cluster):
     makoctl("cluster", "failover", "--shard", "0", "--to", leader, "--stick", "--data-dir", cluster.data_dir)
     time.sleep(3)
     assert cluster.leader() == leader
+
+
+def test_status_sums_the_keyspace_over_shards_per_database(make_cluster):
+    cluster = make_cluster(shards=2, replicas=1)
+    c = cluster.client()
+    c.mset({f"k{i}": i for i in range(40)})
+    for i in range(5):
+        c.set(f"t{i}", i, ex=1000)
+    db3 = redis.Redis(port=cluster.port(), db=3)
+    db3.mset({f"x{i}": i for i in range(7)})
+    proc = _status(cluster, "--json")
+    out = json.loads(proc.stdout)
+    assert out["keyspace"] == {"db0": {"keys": 45, "expires": 5}, "db3": {"keys": 7, "expires": 0}}
+    assert out["keys"] == 52 == c.dbsize() + db3.dbsize()
+    # Each shard holds part of it: INFO keyspace is per shard, as on a Redis Cluster node.
+    per_node = [n["keyspace"]["db0"]["keys"] for n in out["nodes"]]
+    assert sum(per_node) == 45 and all(0 < k < 45 for k in per_node)
+    assert "db0: 45, db3: 7" in _status(cluster).stdout
