@@ -8,8 +8,10 @@ does (src/acl.c, ACLSetUser): ``on``/``off``, passwords (``>pw``, ``<pw``,
 ``+cmd|sub``, ``+@category``, ``-@category``, ``allcommands``,
 ``nocommands``) and ``reset``. Selectors (``(...)``) are not supported.
 
-Command categories come from the command table: a command's flags and group
-say which of Redis's categories it is in (``categories_of``).
+Command categories are Redis 7.0's own for every command Redis has (the ones
+COMMAND INFO reports, generated from its command JSON), so ``+@read``, ``ACL
+CAT read`` and COMMAND INFO agree with Redis and with each other; a command
+Redis lacks (MAKO ...) is placed by its flags and group (``categories_of``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ _GROUP_CATEGORY = {
     "sorted_set": "sortedset", "sorted-set": "sortedset", "connection": "connection", "transactions": "transaction", "pubsub": "pubsub",
     "scripting": "scripting", "stream": "stream", "bitmap": "bitmap", "hyperloglog": "hyperloglog", "geo": "geo",
 }
-# Commands Redis also marks @dangerous without the admin flag.
+# Commands @dangerous without the admin flag, for commands Redis 7.0 lacks:
+# only "client" still matters here (SETINFO, NO-TOUCH, newer than 7.0); the
+# others are Redis 7.0 commands, placed by its own data.
 _DANGEROUS = {"keys", "flushall", "flushdb", "sort", "sort_ro", "migrate", "restore", "info", "role", "client"}
 
 # The key rules of allkeys (~*): read and write every key.
@@ -46,6 +50,12 @@ class AclError(Exception):
 
 
 def categories_of(spec: CommandSpec) -> set[str]:
+    # Imported here: resp.commands (which the data module is in) imports this module.
+    from resp.commands.command_docs_data import INFO
+
+    redis = INFO.get(spec.name)
+    if redis is not None:
+        return {cat[1:] for cat in redis[3]}
     flags = spec.flags
     cats = {"fast" if "fast" in flags else "slow"}
     if "write" in flags:

@@ -1,9 +1,11 @@
 """Server-scope commands: INFO, CONFIG, TIME, COMMAND, and makodb's own MAKO.
 
 They answer from the node (the session's host), not from the keyspace.
-COMMAND answers from the command table itself, so it can never disagree
-with what the server actually accepts; its key specs and GETKEYS /
-GETKEYSANDFLAGS are Redis 7.0's own (resp/commands/command_keys.py).
+COMMAND lists the command table itself, so it can never disagree with what
+the server actually accepts (names, arities, subcommands); what it reports
+of a command Redis has is otherwise Redis 7.0's own: flags, ACL categories,
+tips, key specs, DOCS (resp/commands/command_meta.py), and GETKEYS /
+GETKEYSANDFLAGS (resp/commands/command_keys.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 from makod.kv import errors
 from makod.kv.errors import CommandError
 from makod.kv.table import TABLE, CommandSpec, command, container, subcommand
-from resp.commands.command_keys import getkeys_reply, key_specs_reply
-from resp.replies import OK, Map, Set, SimpleString, Verbatim
+from resp.commands.command_keys import getkeys_reply
+from resp.commands.command_meta import command_docs, command_info
+from resp.replies import OK, Map, SimpleString, Verbatim
 
 
 # -- INFO / TIME ----------------------------------------------------------------------------
@@ -91,73 +94,6 @@ container(
 
 
 # -- COMMAND ------------------------------------------------------------------------------------
-_GROUP_CATEGORY = {
-    "string": "@string",
-    "hash": "@hash",
-    "generic": "@keyspace",
-    "connection": "@connection",
-    "transactions": "@transaction",
-    "server": "@admin",
-    "mako": "@admin",
-}
-
-
-def acl_categories(spec: CommandSpec) -> list[str]:
-    cats = []
-    if "write" in spec.flags:
-        cats.append("@write")
-    if "readonly" in spec.flags:
-        cats.append("@read")
-    group = _GROUP_CATEGORY.get(spec.group)
-    if group and group not in cats:
-        cats.append(group)
-    if "admin" in spec.flags and "@admin" not in cats:
-        cats += ["@admin", "@dangerous"]
-    cats.append("@fast" if "fast" in spec.flags else "@slow")
-    return cats
-
-
-def _tips(spec: CommandSpec) -> list[str]:
-    if spec.scope != "keyspace":
-        return []
-    policy = {
-        "sum": ["request_policy:all_shards", "response_policy:agg_sum"],
-        "concat": ["request_policy:all_shards", "nondeterministic_output_order"],
-        "all_ok": ["request_policy:all_shards", "response_policy:all_succeeded"],
-        "scan": ["nondeterministic_output", "request_policy:special", "response_policy:special"],
-        "any": ["request_policy:all_shards", "response_policy:special", "nondeterministic_output"],
-    }
-    return policy.get(spec.merge, [])
-
-
-def command_info(spec: CommandSpec) -> list:
-    """One COMMAND INFO entry, in the 10-element form of Redis 7."""
-    return [
-        spec.name,
-        spec.arity,
-        Set([SimpleString(f) for f in sorted(spec.flags)]),
-        spec.first_key,
-        spec.last_key,
-        spec.key_step,
-        Set([SimpleString(c) for c in acl_categories(spec)]),
-        Set(_tips(spec)),
-        key_specs_reply(spec),
-        [command_info(sub) for sub in spec.subcommands.values()],
-    ]
-
-
-def command_docs(spec: CommandSpec) -> Map:
-    items: list[tuple[str, Any]] = [
-        ("summary", spec.summary),
-        ("since", spec.since),
-        ("group", spec.group),
-        ("complexity", spec.complexity),
-    ]
-    if spec.subcommands:
-        items.append(("subcommands", Map([(sub.name, command_docs(sub)) for sub in spec.subcommands.values()])))
-    return Map(items)
-
-
 def _command_all(session: Any, argv: list[bytes]) -> Any:
     return [command_info(spec) for spec in TABLE]
 

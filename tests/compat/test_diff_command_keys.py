@@ -4,8 +4,8 @@ for invocations of every kind of key spec and its errors, COMMAND HELP; in
 RESP2 and RESP3, compared by reply type and value, in order (as the bytes).
 
 Nothing is normalised: commands one side lacks (MAKO, MIGRATE, ...) are
-left out. Elsewhere in COMMAND INFO makodb differs on purpose or not yet
-(flag order, ACL categories, tips, SWAPDB's movablekeys): not compared here.
+left out. The rest of COMMAND INFO, and COMMAND DOCS, are compared whole in
+tests/compat/test_diff_command_docs.py.
 """
 
 from __future__ import annotations

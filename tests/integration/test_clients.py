@@ -156,7 +156,7 @@ def test_hello_and_client_commands(single):
     docs = call("COMMAND", "DOCS", "get")
     assert docs[0] == b"get" and b"summary" in docs[1]
     info = call("COMMAND", "INFO", "mset")
-    assert info[0][:6] == [b"mset", -3, [b"denyoom", b"write"], 1, -1, 2]
+    assert info[0][:6] == [b"mset", -3, [b"write", b"denyoom"], 1, -1, 2]
 
 
 def test_redis_cli(single):

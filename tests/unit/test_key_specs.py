@@ -171,3 +171,78 @@ def test_generator_writes_what_it_reads(tmp_path: Path) -> None:
                "find_keys": ("keynum", 0, 1, 1)},),
         "x|y": (),
     }
+
+
+# -- the rest of COMMAND INFO / DOCS (resp/commands/command_docs_data.py) -------------------------
+# Where COMMAND INFO reports the table's arity rather than Redis's: makod
+# accepts COMMAND GETKEYS <command> with no argument (Redis: -4).
+ARITY_KEPT = {"command|getkeys": -3, "command|getkeysandflags": -3}
+
+
+def test_reported_arity_and_key_range_differences_are_the_documented_ones() -> None:
+    from resp.commands.command_docs_data import INFO
+    from resp.commands.command_meta import REDIS_RANGE_KEPT, key_range
+
+    shared = [s for s in _all_specs() if s.name in INFO]
+    assert len(shared) > 300
+    assert {s.name: s.arity for s in shared if s.arity != INFO[s.name][0]} == ARITY_KEPT
+    differ = {s.name for s in shared if (s.first_key, s.last_key, s.key_step) != INFO[s.name][2]}
+    assert differ == REDIS_RANGE_KEPT
+    for name in REDIS_RANGE_KEPT:
+        # Redis's range is reported because makod takes a key there too (the destination).
+        spec = TABLE.lookup(name.encode())
+        first, last, step = key_range(spec)
+        argv = [name.encode(), b"dst", b"2", b"a", b"b"]
+        assert (first, last, step) == (1, 1, 1) and argv[first] in spec.keys(argv)
+
+
+def test_acl_uses_the_reported_categories() -> None:
+    from resp.acl import categories_of
+    from resp.commands.command_docs_data import INFO
+
+    for spec in _all_specs():
+        if spec.name in INFO:
+            assert categories_of(spec) == {c[1:] for c in INFO[spec.name][3]}, spec.name
+    assert "read" not in categories_of(TABLE.lookup(b"eval_ro")), "Redis leaves scripting out of @read"
+
+
+def test_docs_generator_follows_redis_rules(tmp_path: Path) -> None:
+    commands = tmp_path / "src" / "commands"
+    commands.mkdir(parents=True)
+    (tmp_path / "src" / "version.h").write_text('#define REDIS_VERSION "9.9.9"\n')
+
+    def rng(pos: int, last: int, step: int = 1, flags: tuple = ("RW",)) -> dict:
+        return {"flags": list(flags), "begin_search": {"index": {"pos": pos}},
+                "find_keys": {"range": {"lastkey": last, "step": step, "limit": 0}}}
+
+    x = {"summary": "X it", "since": "1.0.0", "group": "sorted_set", "complexity": "", "arity": -3,
+         "command_flags": ["FAST", "DENYOOM", "WRITE", "MAY_REPLICATE"], "acl_categories": ["SORTEDSET"],
+         "command_tips": ["NONDETERMINISTIC_OUTPUT"], "doc_flags": ["SYSCMD", "DEPRECATED"],
+         "history": [["2.0.0", "More."]], "key_specs": [rng(1, 0), rng(2, -1)],
+         "arguments": [{"name": "Key", "type": "key", "key_spec_index": 0},
+                       {"name": "opt", "type": "oneof", "optional": True, "since": "",
+                        "arguments": [{"name": "a", "type": "pure-token", "token": "a"}]}]}
+    (commands / "x.json").write_text(json.dumps({"X": x}))
+    s = {"summary": "S", "since": "2.0.0", "group": "scripting", "arity": 2, "command_flags": ["READONLY", "NOSCRIPT"],
+         "acl_categories": ["SCRIPTING"], "key_specs": [rng(1, 0, 2), rng(2, 0)], "container": "X"}
+    (commands / "x-s.json").write_text(json.dumps({"S": s}))
+    (commands / "only.json").write_text(json.dumps({"ONLY": {"summary": "o", "since": "1", "group": "sentinel",
+                                                             "arity": 1, "command_flags": ["ONLY_SENTINEL"]}}))
+    generated = tmp_path / "command_docs_data.py"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "gen_command_docs.py"), str(commands), "-o", str(generated)],
+                   check=True)
+    data = runpy.run_path(str(generated))
+    assert data["REDIS_VERSION"] == "9.9.9"
+    assert data["INFO"] == {
+        # Flags in Redis's order, may_replicate hidden; two consecutive ranges merge (1, -1, 1).
+        "x": (-3, ("write", "denyoom", "fast"), (1, -1, 1), ("@write", "@sortedset", "@fast"), ("nondeterministic_output",)),
+        # Of several specs, one with step 2 is left out (movablekeys); scripting is never @read.
+        "x|s": (2, ("readonly", "noscript", "movablekeys"), (2, 2, 1), ("@slow", "@scripting"), ()),
+    }
+    assert data["DOCS"] == {
+        "x": {"summary": "X it", "since": "1.0.0", "group": "sorted-set", "doc_flags": ("deprecated", "syscmd"),
+              "history": (("2.0.0", "More."),),
+              "arguments": (("key", "key", {"key_spec_index": 0}),
+                            ("opt", "oneof", {"flags": ("optional",), "arguments": (("a", "pure-token", {"token": "A"}),)}))},
+        "x|s": {"summary": "S", "since": "2.0.0", "group": "sorted-set"},
+    }
