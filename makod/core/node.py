@@ -57,7 +57,7 @@ from makod.core.txn_messages import (
 from makod.core.watermark import COVERED, ROLLED_BACK, WatermarkTable
 from makod.storage.base import LoadedState
 from makod.kv import errors
-from makod.kv.notify import tracking_events
+from makod.kv.notify import FLUSH_EVENT, tracking_events
 from makod.kv.replies import ErrorReply
 
 LED_BALLOTS_MAX = 1024
@@ -422,6 +422,14 @@ class NodeCore(Forwarding, Participation, Routing):
         if replica.expired_ops:
             self._events.extend(tracking_events(replica.expired_ops))
             replica.expired_ops.clear()
+        if replica.newly_serving:
+            replica.newly_serving = False
+            if self.track_writes:
+                # A deposed leader dropped the events of the writes it held
+                # (and a coordinator's of its transactions): they may still
+                # be chosen and applied. Now that everything before our epoch
+                # is applied here, client-side caches drop everything.
+                self._events.append(FLUSH_EVENT)
         if self._events:
             out.events, self._events = self._events, []
         return out

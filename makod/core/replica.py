@@ -116,6 +116,8 @@ class ReplicaCore(Participant, ChosenSlots):
         # With client-side caching on: the deletes of the active expiry, for
         # the node to invalidate (NodeCore.ready).
         self.expired_ops: list | None = None
+        # Set when this replica starts serving as leader (the node reads and clears it).
+        self.newly_serving = False
         self.wm = wm if wm is not None else WatermarkTable(num_shards)
         self.paxos = Paxos(
             shard, node_id, voters, learners, paxos_config or PaxosConfig(),
@@ -233,6 +235,7 @@ class ReplicaCore(Participant, ChosenSlots):
             and self.applied_slot >= self.epoch_slot
         ):
             self.serving = True
+            self.newly_serving = True
             self.clock = max(self.clock, self.epoch << EPOCH_SHIFT)
             self.last_marker = 0
             self.batch_seq = 0

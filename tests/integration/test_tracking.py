@@ -92,11 +92,11 @@ class PushReader:
         self.sock.close()
 
 
-def _in_contact(port: int) -> None:
-    """Wait until the node has heard from its peer since a client began
+def _in_contact(port: int, peers: int = 1) -> None:
+    """Wait until the node has heard from its peers since a client began
     tracking (before, a read's key may meet a null "drop everything")."""
     def heard() -> bool:
-        return json.loads(_client(port).execute_command("MAKO", "STATUS"))["tracking"]["heard_peers"] == 1
+        return json.loads(_client(port).execute_command("MAKO", "STATUS"))["tracking"]["heard_peers"] == peers
     wait_for(heard, timeout=10, what="the node's first contact with its peer")
 
 
@@ -215,4 +215,21 @@ def test_a_peer_that_restarts_makes_tracking_clients_drop_everything(pair):
     reader.call("GET", k0)
     _client(pair.port("s1r0")).set(k0, "after")
     assert wait_for(lambda: k0 in _invalidated(reader.drain(0.2)), timeout=5, what="invalidations again")
+    reader.close()
+
+
+def test_a_new_leader_makes_tracking_clients_drop_everything(make_cluster):
+    # A deposed leader drops the events of the writes it held, which may
+    # still be applied by its successor: caches go cold on a leader change.
+    cluster = make_cluster(shards=1, replicas=3)
+    leader = cluster.leader()
+    follower = [n for n in cluster.names if n != leader][0]
+    _client(cluster.port(leader)).set("k", "v")
+    reader = PushReader(cluster.port(follower))
+    reader.call("CLIENT", "TRACKING", "ON")
+    _in_contact(cluster.port(follower), peers=2)
+    assert reader.call("GET", "k") == b"v"
+    assert reader.drain(0.3) == []
+    cluster.kill(leader)
+    assert wait_for(lambda: None in _invalidated(reader.drain(0.2)), timeout=20, what="a null invalidation")
     reader.close()
