@@ -25,6 +25,7 @@ from makod.storage.memory_store import MemoryStore
 import makod.procs  # noqa: F401  (registers the built-in stored procedures)
 import makod.commands  # noqa: F401  (registers every command in TABLE)
 from makod.kv import glob
+from makod.kv.notify import TRACKING_CLASS
 from makod.kv.table import TABLE, resolve
 
 if TYPE_CHECKING:
@@ -135,6 +136,9 @@ class SimNode:
             paxos_config=paxos_config,
             preferred_leader=preferred_leader,
         )
+        # Every node reports the keys writes change, as when a client tracks
+        # keys somewhere in the cluster (tracking_check.py checks them).
+        self.core.set_track_writes(True)
         self.sim_disk = SimDisk(world, self, disk)
         self.driver = Driver(
             self.core, SimClock(world, node_id), SimNet(world, node_id), self.sim_disk, self, driver_config,
@@ -183,7 +187,15 @@ class SimNode:
             callback(result)
 
     def on_keyspace_events(self, events: list[tuple]) -> None:
-        """The simulator has no subscribers (notifications stay off there)."""
+        """Keyspace notifications stay off here; what client-side caching
+        would invalidate is noted for tracking_check.py."""
+        world = self.world
+        for event in events:
+            if event[1] == TRACKING_CLASS:
+                if event[2] == "flush":
+                    world.invalidated_all_ms = world.now
+                else:
+                    world.invalidated_ms[event[3]] = world.now
 
     def schedule_pump(self) -> None:
         self.world.at(0, self._pump_if_alive)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from makod.sim import logcheck
 from makod.sim.checker import CheckFailed, check_convergence, check_history
+from makod.sim.tracking_check import TrackingCheckFailed, check_invalidations
 from makod.sim.faults import Faults
 from makod.sim.geo import draw_wan
 from makod.sim.workload import QUEUE_KINDS, Mix, Workload
@@ -165,6 +166,10 @@ def run_seed(
     final = check_convergence(world)
     logcheck.check_abort_answers(seed, world)
     counts = check_history(seed, workload.history, final)
+    try:
+        counts["invalidated_keys"] = check_invalidations(seed, world, workload.history, final)
+    except TrackingCheckFailed as exc:
+        raise CheckFailed(str(exc)) from None
     digest = hashlib.sha256()
     for shard, slot in sorted(world.chosen):
         digest.update(b"%d:%d:" % (shard, slot) + world.chosen[(shard, slot)])

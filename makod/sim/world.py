@@ -115,6 +115,10 @@ class World:
             "handovers": 0, "wall_steps": 0,
         }
         self.faults_on = True
+        # Client-side caching (tracking_check.py): when each key last had an
+        # invalidation emitted, and when the last "drop everything" was.
+        self.invalidated_ms: dict[bytes, float] = {}
+        self.invalidated_all_ms = float("-inf")
         # Each shard's first voter is preferred (as in a real config's leader_datacenter).
         self.preferred = {s: v[0] for s, (v, _l) in enumerate(self.members)} if preferred_leaders else {}
         for i in self.ids:
