@@ -407,8 +407,12 @@ class Coordinator:
         self.commits += 1
         self.active.pop(txn.id, None)
         by_shard = txn.ops_by_shard
-        ops = [op for ops in by_shard.values() for op in ops] if by_shard and self.node.track_writes else None
+        ops = self._written(txn) if by_shard and self.node.track_writes else None
         self.node.finish(txn.token, result, deps, events=txn.events if by_shard else None, ops=ops)
+
+    def _written(self, txn: DistTxn) -> list:
+        """Every shard's ops of a transaction, for client-side caching's invalidations."""
+        return [op for ops in txn.ops_by_shard.values() for op in ops]
 
     # -- aborts and retries ----------------------------------------------------------------------------
     def _held_shards(self, txn: DistTxn) -> list[int]:

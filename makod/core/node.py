@@ -425,14 +425,17 @@ class NodeCore(Forwarding, Participation, Routing):
         if replica.newly_serving:
             replica.newly_serving = False
             if self.track_writes:
-                # A deposed leader dropped the events of the writes it held
-                # (and a coordinator's of its transactions): they may still
-                # be chosen and applied. Now that everything before our epoch
-                # is applied here, client-side caches drop everything.
-                self._events.append(FLUSH_EVENT)
+                self._flush_caches()
         if self._events:
             out.events, self._events = self._events, []
         return out
+
+    def _flush_caches(self) -> None:
+        """We start serving as leader. A deposed leader dropped the events of
+        the writes it held (and a coordinator those of its transactions):
+        they may still be chosen and applied. Now that everything before our
+        epoch is applied here, client-side caches drop everything."""
+        self._events.append(FLUSH_EVENT)
 
     def _settle(self) -> None:
         if not len(self.releases):

@@ -133,6 +133,19 @@ def _luigi_no_bump() -> list:
     return [(Sequencer, "_bump_floor", lambda self, fp: 0)]
 
 
+def _tracking_coordinator() -> list:
+    from makod.core.coordinator import Coordinator
+
+    # A distributed transaction's coordinator reports no changed keys.
+    return [(Coordinator, "_written", lambda self, txn: [])]
+
+
+def _tracking_new_leader() -> list:
+    # A new leader does not make client-side caches drop what a deposed
+    # leader's held writes may have changed.
+    return [(NodeCore, "_flush_caches", lambda self: None)]
+
+
 LUIGI_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=False, protocol="luigi")
 
 BUGS: dict[str, PlantedBug] = {
@@ -147,6 +160,11 @@ BUGS: dict[str, PlantedBug] = {
         PlantedBug("coord-records", "7: coordinator records live only in memory", _coord_records_volatile),
         PlantedBug("forward-ballot", "8: forwards run under any ballot, and a bounced one is dropped on retry",
                    _forward_ballot),
+        PlantedBug("tracking-coordinator", "caching: a coordinator reports no keys its transaction changed",
+                   _tracking_coordinator, dict(shards=2, replicas=3, learners=0, preferred_leaders=False,
+                                                protocol="mako")),
+        PlantedBug("tracking-new-leader", "caching: a new leader does not flush what a deposed one held",
+                   _tracking_new_leader),
         PlantedBug("luigi-early-release", "Luigi: a transaction leaves a leader's queue before it is installed "
                    "everywhere", _luigi_early_release, LUIGI_SHAPE),
         PlantedBug("luigi-no-bump", "Luigi: a late arrival is not bumped above conflicting started transactions",

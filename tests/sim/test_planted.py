@@ -1,7 +1,8 @@
 """The simulator finds this class of bug by itself.
 
-Each of the eight safety bugs of the issue "Safety under faults" can be put
-back with a switch (makod/sim/planted.py). Here, for each, the default sweep
+Each of the eight safety bugs of the issue "Safety under faults" (and
+Luigi's two, and client-side caching's two) can be put back with a switch
+(makod/sim/planted.py). Here, for each, the default sweep
 (every profile, shapes and protocols drawn from the seeds, from seed 0 on)
 must find a failure within a bounded number of seeds: not on a seed tuned
 for it, but on whatever the sweep runs first. Measured on the current code,
