@@ -180,6 +180,8 @@ def test_redirect_to_a_resp2_subscriber_and_a_broken_redirect(pair):
     tracker = PushReader(a, resp3=False)
     assert tracker.call("CLIENT", "TRACKING", "ON", "REDIRECT", str(sub_id)) == b"OK"
     assert tracker.call("CLIENT", "GETREDIR") == sub_id
+    info = tracker.call("CLIENT", "INFO")
+    assert b" flags=t " in info and b" redir=%d " % sub_id in info, info
     _in_contact(a)
     assert tracker.call("GET", k) == b"v"
     assert sub.drain(0.3) == []
@@ -194,6 +196,7 @@ def test_redirect_to_a_resp2_subscriber_and_a_broken_redirect(pair):
     _client(b).set(k, "x")
     wait_for(lambda: b"broken_redirect" in tracker.call("CLIENT", "TRACKINGINFO")[1], timeout=5,
              what="the redirect marked broken")
+    assert b" flags=tR " in tracker.call("CLIENT", "INFO")
     tracker.close()
 
 
