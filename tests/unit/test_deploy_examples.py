@@ -52,3 +52,14 @@ def test_systemd_unit_starts_makod_for_its_instance():
         # Only the binary's absence here may be reported, never a syntax error.
         for line in (out.stderr + out.stdout).splitlines():
             assert "is not executable" in line or "No such file" in line or not line.strip(), line
+
+
+def test_compose_check_script_is_valid_bash_and_checks_what_the_readme_says():
+    import subprocess
+
+    script = os.path.join(DEPLOY, "check-compose.sh")
+    subprocess.run(["bash", "-n", script], check=True)
+    with open(script) as f:
+        text = f.read()
+    for check in ("docker build", "up -d", "get hello", "/metrics", "docker kill", "docker start", "role"):
+        assert check in text, check
