@@ -26,7 +26,7 @@ ACK_MODES = ("durable", "speculative")
 @dataclass
 class ReplicaConfig:
     name: str
-    node_id: int  # cluster-wide, 0..N-1 in file order
+    node_id: int  # cluster-wide: the replica's ``id``, else its position in file order
     shard: int
     host: str
     resp_port: int
@@ -125,7 +125,10 @@ class ClusterConfig:
         raise KeyError(name)
 
     def by_id(self, node_id: int) -> ReplicaConfig:
-        return self.replicas[node_id]
+        for rep in self.replicas:
+            if rep.node_id == node_id:
+                return rep
+        raise KeyError(node_id)
 
     def preferred_leader(self, shard: int) -> int | None:
         """The replica of ``shard`` that should lead when it can (None: no preference)."""
@@ -170,6 +173,8 @@ def default_config_dict(shards: int = 2, replicas: int = 3, base_port: int = 737
         for r in range(replicas):
             reps.append(
                 {
+                    # Written out, so a replica added later never renumbers these.
+                    "id": s * replicas + r,
                     "name": f"s{s}r{r}",
                     "host": host,
                     "resp_port": port,
@@ -291,7 +296,8 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     shards: list[ShardConfig] = []
     names: set[str] = set()
     endpoints: set[tuple[str, int]] = set()
-    node_id = 0
+    node_id = 0  # positions, the default ids
+    ids: set[int] = set()
     for i, shard_raw in enumerate(shards_raw):
         where = f"shards[{i}]"
         if not isinstance(shard_raw, dict):
@@ -312,10 +318,11 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             if not isinstance(rep_raw, dict):
                 raise ConfigError(source, rwhere, "a mapping with 'name', 'host', 'resp_port', 'peer_port'", rep_raw)
             for key in rep_raw:
-                if key not in ("name", "host", "resp_port", "peer_port", "tls_port", "metrics_port", "datacenter", "role"):
+                if key not in ("id", "name", "host", "resp_port", "peer_port", "tls_port", "metrics_port", "datacenter",
+                               "role"):
                     raise ConfigError(
                         source, f"{rwhere}.{key}",
-                        "one of name, host, resp_port, peer_port, tls_port, metrics_port, datacenter, role", key
+                        "one of id, name, host, resp_port, peer_port, tls_port, metrics_port, datacenter, role", key
                     )
             rname = v.string(rep_raw, "name", rwhere)
             if not rname.replace("-", "").replace("_", "").isalnum():
@@ -342,7 +349,13 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
                 endpoints.add((host, port))
             dc = v.string(rep_raw, "datacenter", rwhere, default=f"dc{j}")
             role = v.choice(rep_raw, "role", rwhere, ("voter", "learner"), default="voter")
-            replicas.append(ReplicaConfig(rname, node_id, sid, host, resp_port, peer_port, dc, role == "voter",
+            # Ballots are round * 256 + id; an id never changes, so a
+            # replica added later cannot renumber the others (docs/MEMBERSHIP.md).
+            rid = v.integer(rep_raw, "id", rwhere, lo=0, hi=255, default=node_id)
+            if rid in ids:
+                raise ConfigError(source, f"{rwhere}.id", "an id no other replica has", rid)
+            ids.add(rid)
+            replicas.append(ReplicaConfig(rname, rid, sid, host, resp_port, peer_port, dc, role == "voter",
                                           tls_port, metrics_port))
             node_id += 1
         if not any(r.voter for r in replicas):
