@@ -125,10 +125,10 @@ class ClusterConfig:
         raise KeyError(name)
 
     def by_id(self, node_id: int) -> ReplicaConfig:
-        for rep in self.replicas:
-            if rep.node_id == node_id:
-                return rep
-        raise KeyError(node_id)
+        index = self.__dict__.get("_by_id")
+        if index is None:  # built once: the layout does not change while a config lives
+            index = self.__dict__["_by_id"] = {rep.node_id: rep for rep in self.replicas}
+        return index[node_id]
 
     def preferred_leader(self, shard: int) -> int | None:
         """The replica of ``shard`` that should lead when it can (None: no preference)."""
