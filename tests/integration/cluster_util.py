@@ -36,13 +36,19 @@ def free_port_block(n: int) -> int:
     """A base port b such that b..b+n-1, b+10000.. (peer ports), b+20000..
     (TLS ports, when a test turns TLS on) and b+30000.. (metrics) are all free.
 
-    All three stay below Linux's ephemeral range (32768 up): a client that
-    connects to a port in that range while its node is down (killed, about
-    to restart) can be handed that very port as its own source port and
-    connect to itself (TCP simultaneous open). It then reads its own HELLO
-    back as the reply, and holds the port, so the node cannot restart on it.
-    test_bank once failed exactly so."""
-    low, high = 2000, 12700 - n
+    RESP, peer and TLS ports stay below Linux's ephemeral range (32768 up):
+    a client that connects to a port in that range while its node is down
+    (killed, about to restart) can be handed that very port as its own
+    source port and connect to itself (TCP simultaneous open). It then reads
+    its own HELLO back as the reply, and holds the port, so the node cannot
+    restart on it. test_bank once failed exactly so. (Metrics ports may
+    reach into it: tests scrape them only while their node runs.)
+
+    Bases stay within 10,000 ports, so the four families never overlap:
+    another worker's RESP port cannot be this block's peer port, taken
+    between the check here and the node's bind (test_bench_failover once
+    failed so)."""
+    low, high = 2000, 12000 - n
     # Under pytest-xdist each worker draws from its own slice, so two workers
     # never race for one block between the check and the bind.
     worker, workers = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
