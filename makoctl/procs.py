@@ -61,16 +61,20 @@ def read_pid(data_dir: str, name: str) -> int | None:
             pid = int(f.read().strip())
     except (OSError, ValueError):
         return None
-    return pid if pid_alive(pid) and is_makod(pid, name) else None
+    return pid if pid_alive(pid) and is_makod(pid, name, data_dir) else None
 
 
-def is_makod(pid: int, name: str) -> bool:
-    """Whether process ``pid`` runs makod for node ``name`` (its command line)."""
+def is_makod(pid: int, name: str, data_dir: str | None = None) -> bool:
+    """Whether process ``pid`` runs makod for node ``name`` (its command
+    line), and with ``data_dir`` its data dir: pids are reused, often within
+    minutes, and every cluster has an s0r0."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")
     except OSError:
         return not os.path.isdir("/proc")  # no /proc here: trust the pid file
+    if data_dir is not None and os.path.abspath(data_dir).encode() not in argv:
+        return False
     return any(b"makod" in a for a in argv) and name.encode() in argv
 
 
@@ -90,6 +94,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def start_node(cfg_path: str, data_dir: str, rep: ReplicaConfig) -> int:
+    # Absolute paths: is_makod knows a node by its data dir in its command line.
+    cfg_path, data_dir = os.path.abspath(cfg_path), os.path.abspath(data_dir)
     os.makedirs(node_dir(data_dir, rep.name), exist_ok=True)
     log = open(log_path(data_dir, rep.name), "ab")
     proc = subprocess.Popen(

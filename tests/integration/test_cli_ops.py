@@ -289,3 +289,19 @@ def test_status_sums_the_keyspace_over_shards_per_database(make_cluster):
     per_node = [n["keyspace"]["db0"]["keys"] for n in out["nodes"]]
     assert sum(per_node) == 45 and all(0 < k < 45 for k in per_node)
     assert "db0: 45, db3: 7" in _status(cluster).stdout
+
+
+def test_a_pid_file_naming_another_clusters_node_of_the_same_name_is_ignored(make_cluster):
+    # Pids are reused within minutes (pid_max is often 32768) and every
+    # cluster has an s0r0: a stale pid file may name another cluster's node.
+    mine, other = make_cluster(shards=1, replicas=1), make_cluster(shards=1, replicas=1)
+    other_pid = _node(_status(other, "--json"), "s0r0")["pid"]
+    mine.kill("s0r0")
+    with open(os.path.join(mine.data_dir, "s0r0", "makod.pid"), "w") as f:
+        f.write(str(other_pid))
+    assert _node(_status(mine, "--json"), "s0r0")["health"] == "not running"
+    assert makoctl("cluster", "kill", "s0r0", "--data-dir", mine.data_dir, check=False).returncode != 0
+    makoctl("cluster", "stop", "--data-dir", mine.data_dir)
+    makoctl("cluster", "restart", "s0r0", "--data-dir", mine.data_dir)
+    assert _node(_status(other, "--json"), "s0r0")["pid"] == other_pid, "another cluster's node was signalled"
+    assert redis.Redis(port=other.port()).ping()
