@@ -25,7 +25,6 @@ src/server.c and src/acl.c, re-stated here, no code taken):
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
@@ -246,23 +245,10 @@ def render(info: dict[str, tuple], docs: dict[str, dict], version: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("commands_dir", type=pathlib.Path, help="Redis's src/commands directory")
-    parser.add_argument("--version", help="the Redis version (default: read from src/version.h)")
-    parser.add_argument("-o", "--output", type=pathlib.Path, help="write here instead of stdout")
-    args = parser.parse_args(argv)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
-    from gen_key_specs import redis_version  # the same version lookup
+    from gen_key_specs import run  # the same command line and version lookup
 
-    version = args.version or redis_version(args.commands_dir)
-    if not version:
-        parser.error("no src/version.h beside the commands directory: give --version")
-    text = render(*load(args.commands_dir), version)
-    if args.output:
-        args.output.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return run(__doc__.split("\n", 1)[0], load, render, argv)
 
 
 if __name__ == "__main__":

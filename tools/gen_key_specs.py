@@ -127,8 +127,10 @@ def render(specs: dict[str, list[dict]], getkeys: dict[str, str], version: str) 
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def run(description: str, load_fn, render_fn, argv: list[str] | None = None) -> int:
+    """The command line both generators share: read ``commands_dir`` with
+    ``load_fn``, write ``render_fn``'s text to ``-o`` or stdout."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("commands_dir", type=pathlib.Path, help="Redis's src/commands directory")
     parser.add_argument("--version", help="the Redis version (default: read from src/version.h)")
     parser.add_argument("-o", "--output", type=pathlib.Path, help="write here instead of stdout")
@@ -136,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     version = args.version or redis_version(args.commands_dir)
     if not version:
         parser.error("no src/version.h beside the commands directory: give --version")
-    text = render(*load(args.commands_dir), version)
+    text = render_fn(*load_fn(args.commands_dir), version)
     if args.output:
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(__doc__.split("\n", 1)[0], load, render, argv)
 
 
 if __name__ == "__main__":

@@ -84,8 +84,7 @@ def _check_subcommand_lists(mine: tuple, theirs: tuple, name: bytes) -> None:
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_command_info_of_every_shared_command(real, mako, proto):  # noqa: F811
-    ours, theirs = _pair(real, mako, proto)
-    try:
+    with _pair(real, mako, proto) as (ours, theirs):
         a, b = _info_entries(ours.call("COMMAND"), {}), _info_entries(theirs.call("COMMAND"), {})
         shared = sorted(set(a) & set(b))
         assert len(shared) > 300 and {b"set", b"zunionstore", b"client|kill", b"xinfo|stream"} <= set(shared)
@@ -100,15 +99,11 @@ def test_command_info_of_every_shared_command(real, mako, proto):  # noqa: F811
         # Named lookups: in the order asked, a null for an unknown name, "container|sub" names too.
         names = ["set", "nosuch", "ZUNIONSTORE", "swapdb", "eval", "xinfo|stream", "Object|Encoding", "object|nosuch"]
         assert ours.call("COMMAND", "INFO", *names) == theirs.call("COMMAND", "INFO", *names)
-    finally:
-        ours.close()
-        theirs.close()
 
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_command_docs_of_every_shared_command(real, mako, proto):  # noqa: F811
-    ours, theirs = _pair(real, mako, proto)
-    try:
+    with _pair(real, mako, proto) as (ours, theirs):
         a, b = _docs_entries(ours.call("COMMAND", "DOCS"), {}), _docs_entries(theirs.call("COMMAND", "DOCS"), {})
         shared = sorted(set(a) & set(b))
         assert len(shared) > 300
@@ -124,15 +119,11 @@ def test_command_docs_of_every_shared_command(real, mako, proto):  # noqa: F811
             assert mine == redis_, name
         names = ["set", "nosuch", "georadius", "client|kill", "XADD", "bitfield", "sort", "restore", "xinfo|stream"]
         assert ours.call("COMMAND", "DOCS", *names) == theirs.call("COMMAND", "DOCS", *names)
-    finally:
-        ours.close()
-        theirs.close()
 
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_count_and_list_are_makods_own(real, mako, proto):  # noqa: F811
-    ours, theirs = _pair(real, mako, proto)
-    try:
+    with _pair(real, mako, proto) as (ours, theirs):
         everything = {entry[1][0][1] for entry in ours.call("COMMAND")[1]}
         assert everything == {spec.name.encode() for spec in TABLE}
         assert ours.call("COMMAND", "COUNT") == (":", b"%d" % len(TABLE))
@@ -143,17 +134,13 @@ def test_count_and_list_are_makods_own(real, mako, proto):  # noqa: F811
         mine = ours.call("COMMAND", "INFO", "mako")[1][0][1]
         assert mine[0] == ("$", b"mako") and {n for _, n in mine[6][1]} == {b"@admin", b"@slow"}
         assert ours.call("COMMAND", "DOCS", "mako|status")[1][0] == ("$", b"mako|status")
-    finally:
-        ours.close()
-        theirs.close()
 
 
 def test_acl_cat_lists_what_redis_lists(real, mako):  # noqa: F811
     """ACL's categories are the reported ones, so ACL CAT <category> names the
     same commands as Redis, of those both have (Redis's order is a hash
     table's: compared as sets)."""
-    ours, theirs = _pair(real, mako, 2)
-    try:
+    with _pair(real, mako, 2) as (ours, theirs):
         names = [set(_info_entries(side.call("COMMAND"), {})) for side in (ours, theirs)]
         shared = names[0] & names[1]
         categories = ours.call("ACL", "CAT")
@@ -161,6 +148,3 @@ def test_acl_cat_lists_what_redis_lists(real, mako):  # noqa: F811
         for _, cat in categories[1]:
             listed = [{v for _, v in side.call("ACL", "CAT", cat)[1]} & shared for side in (ours, theirs)]
             assert listed[0] == listed[1], (cat, listed[0] ^ listed[1])
-    finally:
-        ours.close()
-        theirs.close()

@@ -10,7 +10,9 @@ tests/compat/test_diff_command_docs.py.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from typing import Iterator
 
 import pytest
 
@@ -67,8 +69,15 @@ class Conn:
         return (kind, rest)  # + - : _ , # (
 
 
-def _pair(real, mako: int, proto: int) -> tuple[Conn, Conn]:
-    return Conn(mako, proto), Conn(real.connection_pool.connection_kwargs["port"], proto)
+@contextlib.contextmanager
+def _pair(real, mako: int, proto: int) -> Iterator[tuple[Conn, Conn]]:
+    """A connection to makod and one to redis-server, closed after the block."""
+    ours, theirs = Conn(mako, proto), Conn(real.connection_pool.connection_kwargs["port"], proto)
+    try:
+        yield ours, theirs
+    finally:
+        ours.close()
+        theirs.close()
 
 
 def _by_name(command_reply: tuple) -> dict[bytes, tuple]:
@@ -83,8 +92,7 @@ def _by_name(command_reply: tuple) -> dict[bytes, tuple]:
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_key_specs_of_every_shared_command(real, mako, proto):
-    ours, theirs = _pair(real, mako, proto)
-    try:
+    with _pair(real, mako, proto) as (ours, theirs):
         a, b = _by_name(ours.call("COMMAND")), _by_name(theirs.call("COMMAND"))
         shared = sorted(set(a) & set(b))
         assert len(shared) > 300, "most of Redis's commands"
@@ -96,9 +104,6 @@ def test_key_specs_of_every_shared_command(real, mako, proto):
         names = [n for n in names if n.lower().encode() in a]
         got = [ours.call("COMMAND", "INFO", *names), theirs.call("COMMAND", "INFO", *names)]
         assert [e[1][8] for e in got[0][1]] == [e[1][8] for e in got[1][1]]
-    finally:
-        ours.close()
-        theirs.close()
 
 
 INVOCATIONS = [
@@ -135,8 +140,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_getkeysandflags_like_redis(real, mako, proto):
-    ours, theirs = _pair(real, mako, proto)
-    try:
+    with _pair(real, mako, proto) as (ours, theirs):
         for text in INVOCATIONS + ERRORS:
             argv = text.split()
             for sub in ("GETKEYSANDFLAGS", "GETKEYS"):
@@ -147,18 +151,11 @@ def test_getkeysandflags_like_redis(real, mako, proto):
         assert theirs.call("COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v", "GET") == ("*", [
             ("*", [("$", b"k"), ("~" if proto == 3 else "*", [("+", b"RW"), ("+", b"access"), ("+", b"update")])]),
         ])
-    finally:
-        ours.close()
-        theirs.close()
 
 
 @pytest.mark.parametrize("proto", [2, 3])
 def test_command_help_like_redis(real, mako, proto):
-    ours, theirs = _pair(real, mako, proto)
-    try:
+    with _pair(real, mako, proto) as (ours, theirs):
         assert ours.call("COMMAND", "HELP") == theirs.call("COMMAND", "HELP")
         docs = [c.call("COMMAND", "DOCS", "command|getkeysandflags") for c in (ours, theirs)]
         assert docs[0][1][0] == docs[1][1][0] == ("$", b"command|getkeysandflags")
-    finally:
-        ours.close()
-        theirs.close()
