@@ -28,13 +28,15 @@ FORWARD_SOURCES_MAX = 1024
 
 
 class PendingForward:
-    __slots__ = ("target", "request", "since", "on_reply")
+    __slots__ = ("target", "request", "since", "on_reply", "moved_ms")
 
     def __init__(self, target: int, request: Any, since: float, on_reply: Callable[[Any], None] | None) -> None:
         self.target = target
         self.request = request
         self.since = since
         self.on_reply = on_reply
+        # When we first knew another leader for the target's shard (None: not yet).
+        self.moved_ms: float | None = None
 
 
 class Forwarding:
@@ -146,10 +148,18 @@ class Forwarding:
     def _expire_forwards(self) -> None:
         if not self.forwarded:
             return
+        now = self.mono_ms
         for rid, fwd in list(self.forwarded.items()):
             shard = self._target_shard(fwd.target)
             leader = self.leader_of(shard)
-            if leader is not None and leader != fwd.target:
+            if leader is not None and leader != fwd.target and fwd.moved_ms is None:
+                # Leadership moved while the request was away. The old leader,
+                # if alive, still answers: with the reply (a handover waits
+                # until it has released every reply), or with "nothing ran"
+                # (then we route again). Only if it stays silent for an
+                # election timeout is the outcome unknown to us.
+                fwd.moved_ms = now
+            if fwd.moved_ms is not None and leader != fwd.target and now - fwd.moved_ms >= self.paxos.cfg.election_timeout_ms:
                 del self.forwarded[rid]
                 self._forward_failed(rid, fwd, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(shard))
             elif self.mono_ms - fwd.since >= self.cfg.forward_timeout_ms:

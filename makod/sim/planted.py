@@ -152,7 +152,12 @@ BUGS: dict[str, PlantedBug] = {
     bug.name: bug
     for bug in [
         PlantedBug("epoch-gap", "1: a marker after a hole in its epoch's batches is believed", _epoch_gap),
-        PlantedBug("tombstone-deps", "2: deletions and range reads carry no dependency vector", _tombstone_deps),
+        # Its failures need a cross-shard deletion rolled back under a read:
+        # three shards make those the most frequent. (With shapes drawn from
+        # the seed its first catch moved from seed 9 to 221 once forwards
+        # wait for the old leader's answer; on this shape: seed 47.)
+        PlantedBug("tombstone-deps", "2: deletions and range reads carry no dependency vector", _tombstone_deps,
+                   dict(shards=3, replicas=3, learners=0, preferred_leaders=False, protocol="mako")),
         PlantedBug("restart-vote", "3: a replica votes at once after a restart", _restart_vote),
         PlantedBug("preferred-timer", "4: the preferred replica campaigns within the lease", _preferred_timer),
         PlantedBug("txn-read-lease", "5: cross-shard reads and validations ignore the lease", _txn_read_lease),

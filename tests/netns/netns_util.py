@@ -41,6 +41,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from makoctl import procs
+from makoctl.cluster_setup import preferred_name
 from makod.config import default_config_dict, load_config_file
 
 SUBNET_PREFIX = "10.77"
@@ -315,12 +316,15 @@ class NetnsCluster:
                 raise AssertionError(f"{dead[0]} exited during startup\n{self.logs([dead[0]])}")
             states = self.states()
             up = sum(1 for s in states if s.status is not None)
-            leaders = {s.shard for s in states if s.role == "leader" and s.status and s.status.get("serving")}
+            # Led by the preferred replica, as `makoctl cluster start` waits
+            # for: otherwise it takes leadership back during a test.
+            leaders = {s.shard for s in states if s.role == "leader" and s.status and s.status.get("serving")
+                       and preferred_name(self.cfg, s.shard) in (None, s.name)}
             if up == len(states) and len(leaders) == self.shards:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"cluster not ready after {timeout}s: {up}/{len(states)} nodes answering, "
-                                     f"{len(leaders)}/{self.shards} shards with a leader\n{self.logs()}")
+                                     f"{len(leaders)}/{self.shards} shards led by their preferred replica\n{self.logs()}")
             time.sleep(0.1)
 
     def logs(self, names: list[str] | None = None, lines: int = 15) -> str:

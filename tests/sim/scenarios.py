@@ -14,13 +14,13 @@ from typing import Any
 
 from makod.core.entries import ENTRY_BATCH, decode_entry
 from makod.core.messages import Accept
-from makod.core.requests import ForwardRequest, TxnRequest
+from makod.core.requests import ForwardReply, ForwardRequest, TxnRequest
 from makod.core.slots import key_slot
 from makod.core.txn_messages import TxnInstall
 from makod.sim.checker import replica_states
 from makod.sim.faults import Faults
 from makod.sim.world import World
-from makod.kv.replies import ErrorReply
+from makod.kv.replies import ErrorReply, SimpleString
 
 
 class Client:
@@ -420,3 +420,46 @@ def forward_bounced(seed: int = 3) -> None:
     assert got is not None and not isinstance(got, ErrorReply), (
         f"a bounced forward answered {got!r} after {w.now - box.get('t', w.now):.0f} ms\n" + c.history()
     )
+
+
+# -- a forward whose leader hands over keeps its answer --------------------------------------------
+def forward_across_handover(seed: int = 3) -> None:
+    """A follower forwards SET to the leader, which runs it; the reply is slow
+    to come back, and meanwhile the leader hands leadership over and the
+    follower hears of the new leader. The write succeeded: the client must be
+    told so, not "outcome unknown"."""
+    w = World(seed, replicas=3, shards=1, faults=Faults())
+    c = Client(w)
+    w.run_until(2000)
+    leader = wait_for_leader(w, 0)
+    follower, target = sorted(n for n in w.members[0][0] if n != leader)
+    held: list = []
+    send = w.send
+
+    def hold_replies(src: int, dst: int, msg: Any) -> None:
+        if type(msg) is ForwardReply and src == leader and dst == follower:
+            held.append((src, dst, msg))
+            return
+        send(src, dst, msg)
+
+    w.send = hold_replies
+    box = c.submit(follower, [[b"SET", b"x", b"1"]], "SET x 1 via a follower")
+    deadline = w.now + 2000
+    while not held:
+        w.run_until(w.now + 1)
+        assert w.now < deadline, "the leader never answered the forward\n" + c.history()
+    assert w.nodes[leader].core.paxos.transfer_leadership(target)
+    w.nodes[leader].pump()
+    deadline = w.now + 3000
+    while w.nodes[follower].core.leader_of(0) != target:
+        w.run_until(w.now + 1)
+        assert w.now < deadline, "the follower never heard of the new leader\n" + c.history()
+    w.run_until(w.now + 50)  # the follower's ticks see the new leader while the reply is away
+    w.send = send
+    for msg in held:
+        send(*msg)
+    got = c.wait(box, 2000)
+    assert got == SimpleString("OK"), (
+        f"the forwarded SET answered {got!r}\n" + c.history()
+    )
+    assert c.wait(c.submit(target, [[b"GET", b"x"]], "GET x")) == b"1"

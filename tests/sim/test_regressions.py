@@ -35,3 +35,9 @@ def test_the_scenario_catches_the_bug(bug, scenario, args):
     with planted(bug):
         with pytest.raises(AssertionError):
             scenario(*args)
+
+
+def test_a_forward_keeps_its_answer_across_a_handover():
+    # Before forwards waited for the old leader's answer, this failed with
+    # CLUSTERDOWN "outcome unknown" for a write that had succeeded.
+    scenarios.forward_across_handover()
