@@ -8,6 +8,8 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.integration.cluster_util import Cluster, makoctl, wait_for
 
@@ -60,8 +62,11 @@ def test_status_shows_replication_fields(trio):
 class Writers:
     """Threads writing unique keys through every replica; records what was acknowledged."""
 
-    def __init__(self, cluster: Cluster, per_replica: int = 2) -> None:
+    def __init__(self, cluster: Cluster, per_replica: int = 2, no_retry: bool = False) -> None:
         self.cluster = cluster
+        # redis-py resends a command on a dropped connection by itself: a test
+        # that counts every failure must see each one.
+        self.client_options = {"retry": Retry(NoBackoff(), 0)} if no_retry else {}
         self.acked: dict[str, str] = {}
         self.errors: list[str] = []
         self.lock = threading.Lock()
@@ -78,7 +83,8 @@ class Writers:
             t.start()
 
     def _run(self, name: str, worker: int) -> None:
-        client = self.cluster.client(name, socket_timeout=3, socket_connect_timeout=1)
+        client = self.cluster.client(name, socket_timeout=10 if self.client_options else 3, socket_connect_timeout=1,
+                                     **self.client_options)
         i = 0
         while not self.stop.is_set():
             key, value = f"{name}:{worker}:{i}", f"v{i}"
@@ -174,6 +180,30 @@ def test_graceful_failover_moves_leadership(trio):
     proc = makoctl("cluster", "failover", "--shard", "0", "--data-dir", trio.data_dir)
     moved = re.search(r"leadership moved (\S+) -> (\S+) in", proc.stdout)
     assert moved is not None and moved.group(1) != moved.group(2), proc.stdout
+
+
+def test_graceful_failovers_under_load_fail_no_write(trio):
+    """A handover waits until the leader has released every reply, and the
+    nodes that forwarded writes to it wait for its answers: writers through
+    every replica see no error at all, however often leadership moves."""
+    writers = Writers(trio, no_retry=True)
+    writers.start()
+    try:
+        wait_for(lambda: len(writers.acked) > 100, timeout=60, what="writes before the handovers")
+        # Each target in turn; the preferred replica (the first) also takes
+        # leadership back by itself between them, another handover.
+        for target in trio.names[1:] + trio.names[:1]:
+            proc = makoctl("cluster", "failover", "--shard", "0", "--to", target, "--data-dir", trio.data_dir)
+            assert re.search(rf"leadership moved \S+ -> {target}|{target} already leads", proc.stdout), proc.stdout
+            before = len(writers.acked)
+            wait_for(lambda: len(writers.acked) > before + 50, timeout=30, what="writes after the handover")
+    finally:
+        writers.finish()
+    assert not writers.errors, f"{len(writers.errors)} writes failed across graceful handovers: {writers.errors[:5]}"
+    keys = list(writers.acked)
+    values = trio.client(trio.leader()).mget(keys)
+    lost = [k for k, v in zip(keys, values) if v is None or v.decode() != writers.acked[k]]
+    assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:3]}"
 
 
 def test_a_replica_behind_the_log_catches_up_by_snapshot(tmp_path):
