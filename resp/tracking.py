@@ -126,28 +126,71 @@ def parse_tracking(argv: list[bytes], current: ClientTracking | None,
         raise CommandError("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, "
                            "and then re-enabling it with a different mode.")
     old_prefixes = current.prefixes if current is not None else []
-    if bcast:
-        for j, prefix in enumerate(prefixes):
-            for existing in old_prefixes:
-                if _overlap(existing, prefix):
-                    raise CommandError(
-                        f"ERR Prefix '{_text(prefix)}' overlaps with an existing prefix '{_text(existing)}'. "
-                        "Prefixes for a single client must not overlap.")
-            for other in prefixes[j + 1:]:
-                if _overlap(prefix, other):
-                    raise CommandError(
-                        f"ERR Prefix '{_text(prefix)}' overlaps with another provided prefix '{_text(other)}'. "
-                        "Prefixes for a single client must not overlap.")
+    if bcast and prefixes:
+        _check_overlaps(old_prefixes, prefixes)
     state = ClientTracking()
     state.bcast, state.optin, state.optout, state.noloop = bcast, optin, optout, noloop
     state.redirect = redirect
     if bcast:
         # Enabling again adds prefixes (Redis keeps the old ones); none means every key.
         state.prefixes = list(old_prefixes)
+        seen = set(old_prefixes)
         for prefix in prefixes or ([b""] if not old_prefixes else []):
-            if prefix not in state.prefixes:
+            if prefix not in seen:
+                seen.add(prefix)
                 state.prefixes.append(prefix)
     return state
+
+
+# Past this many prefix comparisons the overlap check stops following
+# Redis's quadratic loop (which would hold the event loop for minutes with
+# 100,000 prefixes) and sorts instead: the same verdict, though it may name
+# another overlapping pair than Redis would.
+EXACT_OVERLAP_CHECKS_MAX = 200_000
+
+
+def _check_overlaps(old_prefixes: list[bytes], prefixes: list[bytes]) -> None:
+    """No new prefix may overlap (one a prefix of the other, or equal) an
+    existing one or another new one: the CommandError Redis 7.0 answers."""
+    n = len(prefixes)
+    existing = sorted(old_prefixes)  # Redis walks them in its radix tree's order
+    if n * (n + len(existing)) > EXACT_OVERLAP_CHECKS_MAX:
+        pair = _some_overlap(existing, prefixes)
+        if pair is None:
+            return
+        i, other, other_is_existing = pair
+        _raise_overlap(prefixes[i], other, other_is_existing)
+    for j, prefix in enumerate(prefixes):
+        for old in existing:
+            if _overlap(old, prefix):
+                _raise_overlap(prefix, old, True)
+        for other in prefixes[j + 1:]:
+            if _overlap(prefix, other):
+                _raise_overlap(prefix, other, False)
+
+
+def _some_overlap(existing: list[bytes], prefixes: list[bytes]) -> tuple[int, bytes, bool] | None:
+    """An overlapping pair in O(n log n), or None. If p is a prefix of q,
+    every string sorted between them starts with p too, so p overlaps its
+    successor: checking neighbours finds an overlap whenever there is one.
+    (Existing prefixes never overlap each other: they passed this check.)"""
+    tagged = sorted([(p, 0, k) for k, p in enumerate(existing)] + [(p, 1, i) for i, p in enumerate(prefixes)])
+    for (a, a_new, a_at), (b, b_new, b_at) in zip(tagged, tagged[1:]):
+        if not b.startswith(a) or not (a_new or b_new):
+            continue
+        if not a_new:
+            return b_at, a, True
+        if not b_new:
+            return a_at, b, True
+        first, second = (a_at, b) if a_at < b_at else (b_at, a)
+        return first, second, False
+    return None
+
+
+def _raise_overlap(prefix: bytes, other: bytes, other_is_existing: bool) -> None:
+    what = "an existing prefix" if other_is_existing else "another provided prefix"
+    raise CommandError(f"ERR Prefix '{_text(prefix)}' overlaps with {what} '{_text(other)}'. "
+                       "Prefixes for a single client must not overlap.")
 
 
 def _overlap(a: bytes, b: bytes) -> bool:
@@ -179,6 +222,11 @@ class TrackingTable:
         self.keys: dict[bytes, dict[int, None]] = {}  # key -> ids of the clients that read it
         self.items = 0  # (key, client) pairs in ``keys``
         self.prefixes: dict[bytes, dict[int, None]] = {}  # BCAST prefix -> client ids
+        # How many prefixes have each length (sorted lengths cached): a changed
+        # key looks up only its own first bytes at those lengths, so a client
+        # with 100,000 prefixes does not make every write scan them all.
+        self.prefix_lengths: dict[int, int] = {}
+        self._lengths_sorted: list[int] | None = []
         self.invalidations_sent = 0
         self.started: Callable[[], None] | None = None  # called when a first client starts tracking
 
@@ -194,7 +242,12 @@ class TrackingTable:
         first = not self.clients
         self.clients[session.id] = session
         for prefix in state.prefixes:
-            self.prefixes.setdefault(prefix, {})[session.id] = None
+            ids = self.prefixes.get(prefix)
+            if ids is None:
+                ids = self.prefixes[prefix] = {}
+                self.prefix_lengths[len(prefix)] = self.prefix_lengths.get(len(prefix), 0) + 1
+                self._lengths_sorted = None
+            ids[session.id] = None
         if first and self.started is not None:
             self.started()
 
@@ -215,6 +268,10 @@ class TrackingTable:
                 ids.pop(client_id, None)
                 if not ids:
                     del self.prefixes[prefix]
+                    left = self.prefix_lengths.pop(len(prefix)) - 1
+                    if left:
+                        self.prefix_lengths[len(prefix)] = left
+                    self._lengths_sorted = None
 
     # -- what a tracking client's commands do --------------------------------------------------------
     def remember(self, session: Any, keys: Iterable[bytes]) -> None:
@@ -262,13 +319,34 @@ class TrackingTable:
                     continue
                 self._send(session, [key], woken)
         if bcast and self.prefixes:
-            for prefix, ids in self.prefixes.items():
-                matched = [k for k in keys if k.startswith(prefix)] if prefix else list(keys)
-                if matched:
-                    for client_id in ids:
-                        self._send(clients[client_id], matched, woken)
+            for prefix, matched in self._by_prefix(keys).items():
+                for client_id in self.prefixes[prefix]:
+                    self._send(clients[client_id], matched, woken)
         if woken:
             self.wake(woken)
+
+    def _by_prefix(self, keys: list[bytes]) -> dict[bytes, list[bytes]]:
+        """The changed keys under each registered prefix (in the keys' order)."""
+        prefixes = self.prefixes
+        found: dict[bytes, list[bytes]] = {}
+        if len(prefixes) <= 8:
+            for prefix in prefixes:
+                matched = [k for k in keys if k.startswith(prefix)] if prefix else list(keys)
+                if matched:
+                    found[prefix] = matched
+            return found
+        lengths = self._lengths_sorted
+        if lengths is None:
+            lengths = self._lengths_sorted = sorted(self.prefix_lengths)
+        for key in keys:
+            size = len(key)
+            for length in lengths:
+                if length > size:
+                    break
+                head = key[:length]
+                if head in prefixes:
+                    found.setdefault(head, []).append(key)
+        return found
 
     def flush_all(self) -> None:
         """Everything may have changed (a FLUSHALL, or changes this node may

@@ -80,6 +80,18 @@ ERRORS = [
     b"CLIENT TRACKINGINFO",
     b"CLIENT TRACKING OFF",
     b"CLIENT TRACKINGINFO",
+    # Redis checks a new prefix against the existing ones in its radix tree's
+    # (sorted) order: 'aa' is named, though 'ab' was given first.
+    b"CLIENT TRACKING ON BCAST PREFIX ab PREFIX aa",
+    b"CLIENT TRACKING ON BCAST PREFIX a",
+    b"CLIENT TRACKING OFF",
+    # 2,001 prefixes: past makod's quadratic-check bound, the same answer.
+    # (The repeated one is the first: Redis 7.0 answers a clash found at any
+    # later position with the error and then +OK, and enables tracking anyway.)
+    b"CLIENT TRACKING ON BCAST " + b" ".join(b"PREFIX k%05d" % i for i in [*range(2000), 0]),
+    b"CLIENT TRACKING ON BCAST " + b" ".join(b"PREFIX k%05d" % i for i in range(2000)),
+    b"CLIENT TRACKING ON BCAST PREFIX k01999x",
+    b"CLIENT TRACKING OFF",
 ]
 
 SCRIPTS = {

@@ -7,7 +7,11 @@ from __future__ import annotations
 from makod.net.tracking_sync import (
     FORGET_MS, MAX_KEY_BYTES, TrackingAck, TrackingInterest, TrackingInvalidate, TrackingPeers,
 )
-from resp.tracking import ClientTracking, TrackingTable, parse_tracking
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from makod.kv.errors import CommandError
+from resp.tracking import ClientTracking, TrackingTable, _some_overlap, parse_tracking
 
 
 class FakeSession:
@@ -153,3 +157,67 @@ def test_big_batches_are_split_and_numbered():
     assert len(sent) >= 2 and [m.seq for m in sent] == list(range(2, 2 + len(sent)))
     assert [m.flush for m in sent] == [False] * (len(sent) - 1) + [True]
     assert all(sum(len(k) for k in m.keys) <= MAX_KEY_BYTES for m in sent)
+
+
+# -- many prefixes: no quadratic work on the event loop -------------------------------------------
+def _exact_overlap(existing: list[bytes], prefixes: list[bytes]) -> bool:
+    """Redis's own loop: any new prefix overlapping an existing or another new one."""
+    def overlap(a: bytes, b: bytes) -> bool:
+        return a.startswith(b) or b.startswith(a)
+    return any(overlap(p, e) for p in prefixes for e in existing) or any(
+        overlap(p, q) for i, p in enumerate(prefixes) for q in prefixes[i + 1:])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.binary(max_size=3).map(lambda b: b.replace(b"\x00", b"a")), max_size=6),
+       st.lists(st.binary(max_size=3), min_size=1, max_size=12))
+def test_the_sorted_overlap_check_agrees_with_redis_loop(existing, prefixes):
+    # Existing prefixes never overlap each other (they passed the check).
+    kept: list[bytes] = []
+    for e in existing:
+        if not _exact_overlap(kept, [e]):
+            kept.append(e)
+    pair = _some_overlap(sorted(kept), prefixes)
+    assert (pair is not None) == _exact_overlap(kept, prefixes)
+    if pair is not None:
+        i, other, other_is_existing = pair
+        p = prefixes[i]
+        assert p.startswith(other) or other.startswith(p)
+        assert other in kept if other_is_existing else other in prefixes[i + 1:]
+
+
+def test_100000_prefixes_are_checked_and_matched_without_quadratic_work():
+    many = [b"p%06d:" % i for i in range(100_000)]
+    args = [a for p in many for a in (b"PREFIX", p)]
+    s, other = FakeSession(1), FakeSession(2)
+    t = _table(s, other)
+    _on(t, s, b"BCAST", *args)  # Redis's loop: 5 * 10^9 comparisons
+    assert s.tracking.prefixes == many
+    try:
+        _on(t, other, b"BCAST", *args, b"PREFIX", b"p099999:x")
+    except CommandError as exc:
+        assert str(exc) == ("ERR Prefix 'p099999:' overlaps with another provided prefix 'p099999:x'. "
+                            "Prefixes for a single client must not overlap.")
+    else:
+        raise AssertionError("an overlapping prefix was accepted")
+    try:
+        parse_tracking([b"CLIENT", b"TRACKING", b"ON", b"BCAST", b"PREFIX", b"p05"],
+                       s.tracking, lambda cid: True)
+    except CommandError as exc:
+        assert "Prefix 'p05' overlaps with an existing prefix 'p050000:'" in str(exc)
+    else:
+        raise AssertionError("a prefix overlapping existing ones was accepted")
+    # Both ways past the bound: the pair the sort finds.
+    try:
+        parse_tracking([b"CLIENT", b"TRACKING", b"ON", b"BCAST", b"PREFIX", b"q", b"PREFIX", b"p070000"],
+                       s.tracking, lambda cid: True)
+    except CommandError as exc:
+        assert "Prefix 'p070000' overlaps with an existing prefix 'p070000:'" in str(exc)
+    else:
+        raise AssertionError("a prefix overlapping an existing one was accepted")
+    # A change looks up only its own first bytes: each key reaches the one
+    # client whose prefix it has, in the order the keys came.
+    t.invalidate([b"p000007:a", b"zzz", b"p000007:b", b"p012345:"])
+    assert s.got == [[b"invalidate", [b"p000007:a", b"p000007:b"]], [b"invalidate", [b"p012345:"]]]
+    t.disable(s)
+    assert not t.prefixes and not t.prefix_lengths
