@@ -217,6 +217,8 @@ DECR_OVERFLOW = "ERR decrement would overflow"
 HASH_INCR_NAN = "ERR value is NaN or Infinity"
 # HRANDFIELD ... WITHVALUES with |count| > LONG_MAX/2 (src/t_hash.c).
 VALUE_OUT_OF_RANGE = "ERR value is out of range"
+# makod only (makod/kv/args.py RANDOM_PICKS_MAX): a negative count's picks are bounded.
+RANDOM_PICKS_TOO_MANY = "ERR count asks for {} elements with repetition; makodb returns at most {} in one reply"
 # EXPIRE family (src/expire.c: parseExtendedExpireArgumentsOrReply).
 GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
 

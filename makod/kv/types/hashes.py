@@ -18,6 +18,7 @@ from makod.kv.keyspace import scan_hash
 from makod.kv.records import KIND_HASH, OP_HDEL, OP_HSET, OpSpec, Record, ValueType, register_op, register_type
 from makod.kv import errors
 from makod.kv.args import (
+    check_random_picks,
     INT64_MAX,
     INT64_MIN,
     format_long_double,
@@ -326,6 +327,7 @@ def hrandfield(ctx, args):
     rec = _hash(ctx, args[1])
     if rec is None or count == 0:
         return []
+    check_random_picks(count)
     fields = rec.value
     size = len(fields)
     if count < 0 or count == 1:

@@ -29,7 +29,7 @@ import re
 from sortedcontainers import SortedList
 
 from makod.kv import errors
-from makod.kv.args import INT64_MAX, format_double, int_arg, is_opt, parse_cursor
+from makod.kv.args import check_random_picks, INT64_MAX, format_double, int_arg, is_opt, parse_cursor
 from makod.kv.errors import CommandError
 from makod.kv.glob import compile_matcher
 from makod.kv.records import KIND_ZSET, OpSpec, ValueType, register_op, register_type
@@ -381,6 +381,7 @@ def zrandmember(ctx, args):
     rec = _zset(ctx, args[1])
     if rec is None or count == 0:
         return []
+    check_random_picks(count)
     z = rec.value
     items = list(z.order)
     size = len(items)
