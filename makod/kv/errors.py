@@ -179,6 +179,7 @@ TRYAGAIN_ROLLED_BACK = (
     "was replicated; nothing of it was applied, retry it"
 )
 TRYAGAIN_CONFLICT = "TRYAGAIN transaction aborted by a conflicting transaction; retry it"
+TRYAGAIN_TIMED_OUT = "TRYAGAIN transaction aborted: a shard did not answer in time; retry it"
 TRYAGAIN_BUSY_KEY = "TRYAGAIN key is locked by a distributed transaction in progress; retry it"
 CLUSTERDOWN_NO_LEADER = "CLUSTERDOWN shard {} has no leader reachable from this node"
 CLUSTERDOWN_UNKNOWN_OUTCOME = (
