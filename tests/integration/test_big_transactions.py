@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -19,15 +18,8 @@ from tests.integration.cluster_util import Cluster
 KEYS = 200_000
 
 
-@pytest.fixture
-def duo(tmp_path):
-    c = Cluster(tmp_path / "d", shards=2, replicas=1)
-    c.start()
-    yield c
-    c.stop()
-
-
-def test_mset_exists_and_del_of_200000_keys_across_shards(duo):
+def test_mset_exists_and_del_of_200000_keys_across_shards(make_cluster):
+    duo = make_cluster(shards=2, replicas=1)
     keys = [f"big:{i}" for i in range(KEYS)]
     shards = {duo_shard(duo, k) for k in keys[:100]}
     assert shards == {0, 1}, "the keys must span both shards"
