@@ -26,6 +26,7 @@ from makod.kv.errors import CommandError
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
+UINT64_MAX = (1 << 64) - 1
 # HRANDFIELD, SRANDMEMBER and ZRANDMEMBER with a negative count pick |count|
 # elements with repetition, whatever the collection's size. Redis builds any
 # number; here one event loop also keeps the shard's leadership alive, and
@@ -38,7 +39,7 @@ def check_random_picks(count: int) -> None:
     """A negative count past RANDOM_PICKS_MAX: the clear error, not a stall."""
     if count < -RANDOM_PICKS_MAX:
         raise CommandError(errors.RANDOM_PICKS_TOO_MANY.format(-count, RANDOM_PICKS_MAX))
-UINT64_MAX = (1 << 64) - 1
+
 
 # -- integers -------------------------------------------------------------------
 
