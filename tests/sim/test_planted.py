@@ -2,12 +2,13 @@
 
 Each of the eight safety bugs of the issue "Safety under faults" (and
 Luigi's two, and client-side caching's two) can be put back with a switch
-(makod/sim/planted.py). Here, for each, the default sweep
-(every profile, shapes and protocols drawn from the seeds, from seed 0 on)
-must find a failure within a bounded number of seeds: not on a seed tuned
-for it, but on whatever the sweep runs first. Measured on the current code,
-each is caught within 100 seeds (BOUND gives some room); the long sweep
-in docs/TESTING.md runs the same cases without a plant and finds nothing.
+(makod/sim/planted.py). Here, for each, the sweep (every profile, from
+seed 0 on; shapes drawn from the seeds, or the shape the bug needs where a
+PlantedBug names one) must find a failure within a bounded number of seeds:
+not on a seed tuned for it, but on whatever the sweep runs first. Measured
+on the current code, each is caught within 10 seeds (BOUND gives room); the
+long sweep in docs/TESTING.md runs the same cases without a plant and finds
+nothing.
 """
 
 from __future__ import annotations
