@@ -400,7 +400,6 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float,
     leaders = [s for s in states if s.role == "leader"]
     if not leaders:
         fail(f"shard {shard_id} has no leader right now", 1)
-    old = leaders[0]
     if stick:
         told = stick_preferred(cfg, cfg_path, shard_id, target, states)
         console.print(
@@ -408,19 +407,28 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float,
             f"(shards[{shard_id}].preferred_leader), told to {', '.join(told) or 'no running replica'}",
             highlight=False,
         )
-    if target == old.name:
-        console.print(f"{target} already leads shard {shard_id}")
-        return
-    rep = cfg.replica(old.name)
-    try:
-        with procs.client(rep, cfg.requirepass, 2.0) as c:
-            args = ["MAKO", "FAILOVER"] + ([target] if target else [])
-            c.execute_command(*args)
-    except Exception as exc:  # redis errors carry the server's explanation
-        # With --stick the leader may already be handing over to its new
-        # preferred replica: then wait for that.
-        if not (stick and "not its shard's leader" in str(exc)):
-            fail(f"failover refused by {old.name}: {exc}", 1)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        old = leaders[0]
+        if target == old.name:
+            console.print(f"{target} already leads shard {shard_id}")
+            return
+        try:
+            with procs.client(cfg.replica(old.name), cfg.requirepass, 2.0) as c:
+                c.execute_command(*(["MAKO", "FAILOVER"] + ([target] if target else [])))
+            break
+        except Exception as exc:  # redis errors carry the server's explanation
+            if "not its shard's leader" not in str(exc):
+                fail(f"failover refused by {old.name}: {exc}", 1)
+            if stick:
+                break  # it may be handing over to its new preferred replica: wait for that
+            # Leadership moved between our look and our request (the preferred
+            # replica taking it back, say): ask whoever leads now.
+            if time.monotonic() > deadline:
+                fail(f"failover refused by {old.name}: {exc}", 1)
+            time.sleep(0.1)
+            states = [s for s in procs.cluster_states(cfg, data_dir, 1.0) if s.shard == shard_id]
+            leaders = [s for s in states if s.role == "leader"] or leaders
     t0 = time.monotonic()
     with console.status(f"moving leadership of shard {shard_id} away from {old.name}", spinner="dots"):
         while True:
