@@ -319,9 +319,10 @@ class TrackingTable:
                     continue
                 self._send(session, [key], woken)
         if bcast and self.prefixes:
-            for prefix, matched in self._by_prefix(keys).items():
+            found = self._by_prefix(keys)
+            for prefix in sorted(found):  # Redis walks its prefix radix tree: sorted
                 for client_id in self.prefixes[prefix]:
-                    self._send(clients[client_id], matched, woken)
+                    self._send(clients[client_id], found[prefix], woken)
         if woken:
             self.wake(woken)
 
@@ -329,12 +330,6 @@ class TrackingTable:
         """The changed keys under each registered prefix (in the keys' order)."""
         prefixes = self.prefixes
         found: dict[bytes, list[bytes]] = {}
-        if len(prefixes) <= 8:
-            for prefix in prefixes:
-                matched = [k for k in keys if k.startswith(prefix)] if prefix else list(keys)
-                if matched:
-                    found[prefix] = matched
-            return found
         lengths = self._lengths_sorted
         if lengths is None:
             lengths = self._lengths_sorted = sorted(self.prefix_lengths)

@@ -122,13 +122,13 @@ class Coordinator:
             # A range spans every shard unless it stays inside one hash tag.
             for shard in node.slots.range_shards(spec[0], spec[1]):
                 by_shard.setdefault(shard, ([], []))[1].append(spec)
-        keys = len(txn.need_keys)
+        asked = len(txn.need_keys)
         txn.need_keys = set()
         txn.need_ranges = set()
         txn.pending = set()
         txn.asked = {}
         txn.read_round += 1
-        txn.deadline = self._deadline(txn, keys)
+        txn.deadline = self._deadline(txn, asked)
         for shard, (keys, ranges) in sorted(by_shard.items()):
             if shard == node.shard:
                 replica = node.replica

@@ -152,17 +152,18 @@ class Forwarding:
         for rid, fwd in list(self.forwarded.items()):
             shard = self._target_shard(fwd.target)
             leader = self.leader_of(shard)
-            if leader is not None and leader != fwd.target and fwd.moved_ms is None:
+            if fwd.moved_ms is None and leader is not None and leader != fwd.target:
                 # Leadership moved while the request was away. The old leader,
                 # if alive, still answers: with the reply (a handover waits
                 # until it has released every reply), or with "nothing ran"
                 # (then we route again). Only if it stays silent for an
                 # election timeout is the outcome unknown to us.
                 fwd.moved_ms = now
-            if fwd.moved_ms is not None and leader != fwd.target and now - fwd.moved_ms >= self.paxos.cfg.election_timeout_ms:
+            moved_ms = fwd.moved_ms
+            if moved_ms is not None and leader != fwd.target and now - moved_ms >= self.paxos.cfg.election_timeout_ms:
                 del self.forwarded[rid]
                 self._forward_failed(rid, fwd, errors.CLUSTERDOWN_UNKNOWN_OUTCOME.format(shard))
-            elif self.mono_ms - fwd.since >= self.cfg.forward_timeout_ms:
+            elif now - fwd.since >= self.cfg.forward_timeout_ms:
                 del self.forwarded[rid]
                 self._forward_failed(rid, fwd, errors.TIMEOUT.format(shard, self.cfg.forward_timeout_ms))
 

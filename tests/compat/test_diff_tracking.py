@@ -103,6 +103,9 @@ SCRIPTS = {
         b"CLIENT TRACKING ON BCAST PREFIX p: PREFIX q", b"SET p:1 a", b"SET r:1 a", b"other:MSET p:2 x qq y z 1",
         b"other:DEL p:1", b"GET p:2", b"other:SET x 1", b"CLIENT TRACKINGINFO",
     ],
+    "bcast-order": CLEAN + [
+        b"CLIENT TRACKING ON BCAST PREFIX u: PREFIX o:", b"other:MSET u:1 a o:9 b u:2 c", b"other:SET x 1",
+    ],
     "bcast-all": CLEAN + [b"CLIENT TRACKING ON BCAST", b"other:SET k 1", b"other:MSET a 1 b 2", b"CLIENT TRACKINGINFO"],
     "optin": CLEAN + [
         b"CLIENT TRACKING ON OPTIN", b"GET a", b"CLIENT CACHING yes", b"GET b", b"GET c", b"other:SET a 1",
