@@ -412,7 +412,7 @@ class Node(NodeAdmin, NodeTracking):
         """A replica's name for log lines (ids mean nothing to an operator)."""
         try:
             return self.cfg.by_id(node_id).name
-        except IndexError:
+        except KeyError:  # ids are stable keys, not list positions
             return f"node {node_id}"
 
     def on_event(self, kind: str, detail: str) -> None:

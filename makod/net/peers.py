@@ -308,7 +308,7 @@ class PeerTransport:
         self.node_id = node_id
         self.secret = secret
         self.known_ids = set(peers)
-        self.validator = Validator(num_shards)
+        self.validator = Validator(num_shards, node_ids=self.known_ids | {node_id})
         self.inbound: set[_InboundProtocol] = set()
         # Each peer needs one link (a reconnect may briefly overlap the old one).
         self.max_inbound = 2 * len(peers) + 8

@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from makod.core.messages import REGISTRY, Message
+from makod.core.messages import REGISTRY, Message, ballot_node
 
 # Ballots are round * 256 + node id; slots, clocks and counters count events.
 # Both stay far below these bounds in any real run.
@@ -46,18 +46,25 @@ def _int_in(value: Any, lo: int, hi: int) -> bool:
 
 
 class Validator:
-    def __init__(self, num_shards: int) -> None:
+    def __init__(self, num_shards: int, node_ids: set[int] | None = None) -> None:
+        """``node_ids``: the cluster's replicas; a ballot names one of them (None: any id)."""
         self.num_shards = num_shards
+
+        def is_ballot(v: Any) -> bool:
+            # A ballot naming no replica would become a leader id that no
+            # table can name (it once crashed every role-change log line).
+            return _int_in(v, 0, MAX_BALLOT) and (v == 0 or node_ids is None or ballot_node(v) in node_ids)
+
         self.checks: dict[str, Callable[[Any], bool]] = {
             "shard": lambda v: _int_in(v, 0, num_shards),
             "participant_shard": lambda v: _int_in(v, 0, num_shards),
-            "ballot": lambda v: _int_in(v, 0, MAX_BALLOT),
-            "promised": lambda v: _int_in(v, 0, MAX_BALLOT),
+            "ballot": is_ballot,
+            "promised": is_ballot,
             "txn": lambda v: type(v) in (list, tuple) and len(v) == 3 and all(_int_in(x, 0, 1 << 64) for x in v),
             "values": lambda v: type(v) is list and all(type(x) is bytes for x in v),
             "entries": lambda v: type(v) is list and all(
                 type(e) in (list, tuple) and len(e) == 3 and _int_in(e[0], 0, MAX_COUNTER)
-                and _int_in(e[1], 0, MAX_BALLOT) and type(e[2]) is bytes for e in v),
+                and is_ballot(e[1]) and type(e[2]) is bytes for e in v),
             "rid": lambda v: _int_in(v, 0, 1 << 64),  # request ids: random high bits
             "reason": lambda v: type(v) is str,
             "result": lambda v: type(v) is bytes,

@@ -61,7 +61,7 @@ def _wire(code: int, fields: tuple, src: int) -> list:
 
 def test_random_messages_from_a_member_do_not_crash_any_node(trio):
     replicas = _config(trio).replicas
-    validator = Validator(1)
+    validator = Validator(1, node_ids={r.node_id for r in replicas})
     sent = [0]
     links = {}
 

@@ -17,12 +17,12 @@ from makod.sim.runner import run_seed, shape_for
 @pytest.mark.parametrize("seed", [3, 11, 24])
 def test_cores_only_send_what_the_validator_accepts(monkeypatch, seed):
     shape = shape_for(seed)
-    validator = Validator(shape.get("shards", 1))
     original = world_mod.World.send
     seen, bad = [0], []
 
     def send(self, src, dst, msg):
         seen[0] += 1
+        validator = Validator(self.num_shards, node_ids=set(self.ids))
         obj = msgpack.unpackb(pack(to_wire(msg)), raw=False, strict_map_key=False)
         try:
             assert pack(to_wire(validator.message(obj, msg.src))) == pack(to_wire(msg))

@@ -124,3 +124,13 @@ def test_listener_survives_any_bytes_before_the_handshake(chunks):
     except PeerAuthError:
         pass
     assert listener.key is None  # nobody got in without the secret
+
+
+def test_a_ballot_naming_no_replica_is_refused():
+    # CI once saw a member's fuzzed Prepare with ballot node 202 become the
+    # known leader; every role-change log line then raised in the event loop.
+    v = Validator(2, node_ids={0, 1, 2, 3})
+    assert v.message(list(to_wire(Accept(1, 3, 515, 10, [b"a"], 9, 4))), 3).ballot == 515  # node 3
+    for ballot in (512 + 202, 256 * 7 + 4):
+        with pytest.raises(BadPeerMessage, match="ballot"):
+            v.message(list(to_wire(Accept(1, 3, ballot, 10, [b"a"], 9, 4))), 3)
