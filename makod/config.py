@@ -23,6 +23,8 @@ PROTOCOLS = ("mako", "2pc-paxos", "luigi")
 ACK_MODES = ("durable", "speculative")
 
 
+MAX_TXN_BYTES_LIMIT = 64 * 1024 * 1024
+
 @dataclass
 class ReplicaConfig:
     name: str
@@ -64,6 +66,11 @@ class ClusterConfig:
     cluster_secret: str | None = None
     cluster_secret_file: str | None = None
     proto_max_bulk_len: int = 512 * 1024 * 1024
+    # What one transaction may write (its ops, encoded), and read from another
+    # shard: a leader busy for longer than an election timeout with one slot is
+    # deposed (32 MB took 0.7-1 s here). At most 64 MB: a slot holds a
+    # coordinator's record and its own ops (2x this) in one 256 MB peer frame.
+    max_txn_bytes: int = 16 * 1024 * 1024
     maxclients: int = 10_000
     # How many numbered databases SELECT may choose from (Redis's `databases`).
     databases: int = 16
@@ -279,7 +286,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "a mapping with 'cluster' and 'shards'", data)
     known = {
-        "cluster", "cluster_id", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "maxclients", "databases",
+        "cluster", "cluster_id", "shards", "protocol", "ack", "bind", "requirepass", "proto_max_bulk_len", "max_txn_bytes", "maxclients", "databases",
         "election_timeout_ms", "heartbeat_ms", "tick_ms", "checkpoint_interval_ms", "log_retain_slots",
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "busy_reply_threshold_ms", "notify_keyspace_events", "log_level", "log_format", "log_max_mb", "log_backups",
@@ -384,6 +391,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     if cfg.cluster_secret and cfg.cluster_secret_file:
         raise ConfigError(source, "cluster_secret_file", "absent when cluster_secret is given", cfg.cluster_secret_file)
     cfg.proto_max_bulk_len = v.integer(data, "proto_max_bulk_len", lo=1024, hi=1 << 40, default=cfg.proto_max_bulk_len)
+    cfg.max_txn_bytes = v.integer(data, "max_txn_bytes", lo=1024, hi=MAX_TXN_BYTES_LIMIT, default=cfg.max_txn_bytes)
     cfg.maxclients = v.integer(data, "maxclients", lo=1, hi=1_000_000, default=cfg.maxclients)
     # Redis takes any positive int; a million is far past any real use and
     # keeps the per-db bookkeeping (INFO keyspace lines) bounded.

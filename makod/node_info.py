@@ -296,6 +296,7 @@ class NodeInfo:
             "requirepass": (lambda: node.requirepass or "", set_requirepass),
             "proto-max-bulk-len": (lambda: str(node.proto_max_bulk_len), set_bulk),
             "maxclients": (lambda: str(node.maxclients), set_maxclients),
+            "max-txn-bytes": (const(cfg.max_txn_bytes), None),
             "port": (const(node.me.resp_port), None),
             "bind": (const(cfg.bind), None),
             "dir": (const(os.path.abspath(os.path.join(node.data_dir, node.me.name))), None),

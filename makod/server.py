@@ -161,7 +161,7 @@ class Node(NodeAdmin, NodeTracking):
             loaded=loaded,
             handlers=partial(resolve, TABLE),
             matcher_factory=glob.compile_matcher,
-            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, databases=cfg.databases, protocol=cfg.protocol, ack=cfg.ack),
+            config=CoreConfig(proto_max_bulk_len=cfg.proto_max_bulk_len, max_txn_bytes=cfg.max_txn_bytes, databases=cfg.databases, protocol=cfg.protocol, ack=cfg.ack),
             paxos_config=PaxosConfig(
                 election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
             ),

@@ -71,6 +71,7 @@ def vec_join(a: tuple[int, ...], b: tuple[int, ...], wm: Any) -> tuple[int, ...]
 class DirectContext:
     __slots__ = (
         "proto_max_bulk_len",
+        "max_txn_bytes",
         "count_lookups",
         "ks",
         "now_ms",
@@ -127,6 +128,9 @@ class DirectContext:
         self.captured: set[bytes] = set()
         self.has_flush = False
         self.proto_max_bulk_len = 512 * 1024 * 1024
+        # A replica's bound on what one transaction writes (config.py): a
+        # command that would build a bigger value fails before it does.
+        self.max_txn_bytes = 1 << 62
         # Keys locked by cross-shard transactions in certification: touching
         # one aborts this execution (no waiting), and it is retried later.
         self.locks = locks

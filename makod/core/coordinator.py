@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from makod.core.context import KeyLocked, NeedRemote, vec_join
+from makod.core.node_participant import READS_TOO_LARGE
 from makod.core.coord_txn import (
     BACKOFF, INSTALL, KEYSPACE_IN_MULTI, PREPARE, READ, VALIDATE, DistTxn, ScratchContext,
 )
@@ -50,6 +51,7 @@ from makod.core.txn_messages import (
     TxnValidate,
     TxnValidated,
 )
+from makod.codec import pack
 from makod.storage.base import decode_record
 from makod.kv import errors
 from makod.kv.errors import CommandError
@@ -236,6 +238,7 @@ class Coordinator:
         ctx.fetched_ranges = {spec: [k for keys in parts.values() for k in keys] for spec, parts in txn.ranges.items()}
         self._bind_fetches(txn, scratch, ctx)
         ctx.proto_max_bulk_len = node.cfg.proto_max_bulk_len
+        ctx.max_txn_bytes = node.cfg.max_txn_bytes
         ctx.databases = node.cfg.databases
         ctx.home_tag = node.replica.home_tag
         if node.replica.notify:
@@ -287,6 +290,12 @@ class Coordinator:
                 self._done(txn, ErrorReply(KEYSPACE_IN_MULTI), deps)
                 return
             by_shard.setdefault(node.slots.shard_of(op[1]), []).append(op)
+        if by_shard:
+            # Every shard's ops: our own slot carries them all in the record.
+            size = len(pack(ctx.ops))
+            if size > node.cfg.max_txn_bytes:
+                self._done(txn, ErrorReply(errors.TXN_WRITES_TOO_LARGE.format(size, node.cfg.max_txn_bytes)), deps)
+                return
         txn.ops_by_shard = by_shard
         self._after_run(txn, ctx)
         if by_shard:
@@ -433,7 +442,8 @@ class Coordinator:
         """The shards that may hold something of ``txn`` (locks, a place in line)."""
         return list(txn.clocks) + list(txn.pending if txn.phase == PREPARE else [])
 
-    def _abort(self, txn: DistTxn, retry: bool, cause: str = "conflict") -> None:
+    def _abort(self, txn: DistTxn, retry: bool, cause: str = "conflict", error: str | None = None) -> None:
+        """``error``: the reply when it does not retry (default: TRYAGAIN, for the cause)."""
         node = self.node
         self.aborts[cause] = self.aborts.get(cause, 0) + 1  # for /metrics
         for shard in self._held_shards(txn):
@@ -459,7 +469,9 @@ class Coordinator:
             return
         self.aborts["gave_up"] = self.aborts.get("gave_up", 0) + 1
         # Say why the last attempt failed: a timeout is not a conflict.
-        node.deliver_error(txn.token, errors.TRYAGAIN_TIMED_OUT if cause == "timeout" else errors.TRYAGAIN_CONFLICT)
+        if error is None:
+            error = errors.TRYAGAIN_TIMED_OUT if cause == "timeout" else errors.TRYAGAIN_CONFLICT
+        node.deliver_error(txn.token, error)
 
     def tick(self) -> None:
         now = self.node.mono_ms
@@ -508,6 +520,11 @@ class Coordinator:
             if msg.round != txn.read_round:
                 return  # late or duplicated: it answers an earlier round
             if not msg.ok:
+                if msg.reason.startswith(READS_TOO_LARGE):
+                    size, limit = msg.reason[len(READS_TOO_LARGE):], self.node.cfg.max_txn_bytes
+                    self._abort(txn, retry=False, cause="too_large",
+                                error=errors.TXN_READS_TOO_LARGE.format(size, msg.shard, limit))
+                    return
                 self._abort(txn, retry=True, cause="read_refused")
                 return
             txn.pending.discard(msg.shard)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from makod.codec import pack
 from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import ballot_node
@@ -59,6 +60,13 @@ class Forwarding:
         return None
 
     def forward(self, target: int, request: Any, token: Any, shard: int) -> None:
+        wire = request.to_wire()
+        size = len(pack(wire))
+        if size > self.cfg.max_txn_bytes:
+            # One peer frame, decoded in one go by a leader that serves a whole
+            # shard: a 64 MB request stalled one past its election timeout.
+            self.deliver_error(token, errors.REQUEST_TOO_LARGE_TO_FORWARD.format(size, self.cfg.max_txn_bytes, shard))
+            return
         if callable(token):
             self.next_internal += 1
             rid = self.next_internal
@@ -66,7 +74,7 @@ class Forwarding:
         else:
             rid = token
             self.forwarded[rid] = PendingForward(target, request, self.mono_ms, None)
-        self.send(target, ForwardRequest(shard, self.id, rid, request.to_wire(), self.leader_ballot(shard)))
+        self.send(target, ForwardRequest(shard, self.id, rid, wire, self.leader_ballot(shard)))
 
     def _first_time(self, origin: int, rid: int) -> bool:
         """Exactly once: the network may deliver a forwarded request twice.

@@ -318,7 +318,11 @@ class NodeCore(Forwarding, Participation, Routing):
         """Hand a final result to a local client or back to the node that forwarded it."""
         if type(token) is tuple:
             origin, rid = token
-            self.send(origin, ForwardReply(self.shard, self.id, rid, pack_value(result)))
+            value = pack_value(result)
+            if len(value) > self.cfg.max_txn_bytes:  # as requests (forwarding.py)
+                value = pack_value(ErrorReply(errors.REPLY_TOO_LARGE_TO_FORWARD.format(
+                    len(value), self.cfg.max_txn_bytes, self.shard)))
+            self.send(origin, ForwardReply(self.shard, self.id, rid, value))
         elif callable(token):
             token(result)
         else:

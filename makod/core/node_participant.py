@@ -24,6 +24,15 @@ from makod.core.txn_messages import (
 )
 
 
+# A read reply refused for its size says so, then its size in bytes.
+READS_TOO_LARGE = "too large: "
+
+
+def items_bytes(items: list[list]) -> int:
+    """Roughly what [key, record bytes | None, version, deps] items take on the wire."""
+    return sum(len(item[0]) + (len(item[1]) if item[1] is not None else 0) + 16 for item in items)
+
+
 class Participation:
     # -- cross-shard participation -----------------------------------------------------------------
     def _participant(self, msg: Message) -> None:
@@ -60,6 +69,13 @@ class Participation:
                     return
             items = replica.read_items(msg.keys)
             ranges = [replica.read_range(*r) for r in msg.ranges]
+            size = items_bytes(items) + sum(items_bytes(found) for found in ranges)
+            if size > self.cfg.max_txn_bytes:
+                # One peer frame must carry it (and a leader stalls while it
+                # encodes and sends it): the coordinator fails the transaction.
+                self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [],
+                                                READS_TOO_LARGE + str(size), None, msg.round))
+                return
             self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, True, epoch, items, ranges, "", deps, msg.round))
         elif t is TxnPrepare:
             if not serving:

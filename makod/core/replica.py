@@ -47,6 +47,8 @@ from makod.core.procedures import Abort
 from makod.core.run_commands import run_commands
 from makod.kv.requests import WatchRequest
 from makod.core.watermark import EPOCH_SHIFT, WatermarkTable
+from makod.codec import pack
+from makod.kv import errors
 from makod.kv.replies import ErrorReply
 
 
@@ -65,6 +67,8 @@ class ReplicaConfig:
     max_txn_attempts: int = 24
     active_expire_keys_per_tick: int = 200
     proto_max_bulk_len: int = 512 * 1024 * 1024
+    # Encoded bytes one transaction may write here, or read from another shard (config.py).
+    max_txn_bytes: int = 16 * 1024 * 1024
     databases: int = 16  # SELECT, MOVE, COPY DB and SWAPDB accept 0..databases-1
     protocol: str = "mako"  # or "2pc-paxos", "luigi"
     # Luigi: a coordinator stamps t = now + max one-way delay to the
@@ -315,6 +319,7 @@ class ReplicaCore(Participant, ChosenSlots):
         if trap_remote:
             ctx.range_local = self.range_local
         ctx.proto_max_bulk_len = self.cfg.proto_max_bulk_len
+        ctx.max_txn_bytes = self.cfg.max_txn_bytes
         ctx.databases = self.cfg.databases
         ctx.home_tag = self.home_tag
         if self.notify:
@@ -351,6 +356,11 @@ class ReplicaCore(Participant, ChosenSlots):
             if denied or ctx.has_flush:
                 self._undo(ctx)
                 raise NeedRemote(denied[:1] or [b""])
+        if ctx.ops:
+            size = len(pack(ctx.ops))  # ~0.3 us for one SET
+            if size > self.cfg.max_txn_bytes:
+                self._undo(ctx)
+                return ErrorReply(errors.TXN_WRITES_TOO_LARGE.format(size, self.cfg.max_txn_bytes)), ctx.deps
         self.last_events = ctx.events or None
         self.last_ops = ctx.ops
         if ctx.ops:
@@ -456,23 +466,17 @@ class ReplicaCore(Participant, ChosenSlots):
                     break
                 take += 1
                 ops += len(t.ops)
+            seq = self.batch_seq + 1
+            value, marker = self._encode_first(take, seq)
+            while len(value) > self.cfg.max_txn_bytes and take > 1:
+                # Bytes bound a slot too (one peer frame, one stall): each
+                # transaction fits max_txn_bytes (twice, with its record), many
+                # together need not. Rare: big slots only.
+                take //= 2
+                value, marker = self._encode_first(take, seq)
             batch = self.batch[:take]
             rest = self.batch[take:]
-            # Every version at or below the marker is in this slot or an
-            # earlier one: the only versions not yet in a batch are clocks
-            # handed to cross-shard transactions still being certified, and
-            # the transactions left for the next batch.
-            pending = [t.version for t in rest]
-            if self.granted:
-                pending.append(min(self.granted.values()))
-            marker = (min(pending) - 1) if pending else self.clock
-            own = self.shard
-            txns = [
-                [t.version, None if _only_own(t.deps, own) else list(t.deps), t.ops, t.record]
-                for t in batch
-            ]
-            seq = self.batch_seq + 1
-            slot = self.paxos.propose(encode_batch(self.epoch, marker, txns, seq))
+            slot = self.paxos.propose(value)
             if slot is None:
                 return  # no longer the leader; _on_deposed undoes the batch
             self.batch_seq = seq
@@ -485,6 +489,24 @@ class ReplicaCore(Participant, ChosenSlots):
             self.batch = rest
             self.batch_ops = sum(len(t.ops) for t in rest)
             self.inflight[slot] = (marker, batch, seq)
+
+    def _encode_first(self, take: int, seq: int) -> tuple[bytes, int]:
+        """The slot value holding the first ``take`` batched transactions, and its marker."""
+        rest = self.batch[take:]
+        # Every version at or below the marker is in this slot or an
+        # earlier one: the only versions not yet in a batch are clocks
+        # handed to cross-shard transactions still being certified, and
+        # the transactions left for the next batch.
+        pending = [t.version for t in rest]
+        if self.granted:
+            pending.append(min(self.granted.values()))
+        marker = (min(pending) - 1) if pending else self.clock
+        own = self.shard
+        txns = [
+            [t.version, None if _only_own(t.deps, own) else list(t.deps), t.ops, t.record]
+            for t in self.batch[:take]
+        ]
+        return encode_batch(self.epoch, marker, txns, seq), marker
 
     # -- checkpoints and snapshots ----------------------------------------------------------------------
     def marks(self) -> list:

@@ -187,6 +187,24 @@ CLUSTERDOWN_UNKNOWN_OUTCOME = (
     "its outcome is unknown"
 )
 LOADING = "LOADING makodb is loading the dataset in memory"
+# What one transaction (every command is one) may write, and read from other
+# shards: its bytes travel in one replication slot or one peer message, and a
+# leader busy encoding, sending and syncing them for longer than an election
+# timeout is deposed (a 64 MB SET was). Not retryable: the same command fails again.
+TXN_WRITES_TOO_LARGE = (
+    "ERR transaction too large: it writes {} bytes (encoded); the limit is {} (max-txn-bytes)"
+)
+TXN_READS_TOO_LARGE = (
+    "ERR transaction too large: it reads {} bytes (encoded) from shard {}; the limit is {} (max-txn-bytes)"
+)
+REQUEST_TOO_LARGE_TO_FORWARD = (
+    "ERR request too large: {} bytes (encoded) cannot go to another node (limit {}, max-txn-bytes); "
+    "send it to shard {}'s leader directly"
+)
+REPLY_TOO_LARGE_TO_FORWARD = (
+    "ERR reply too large: {} bytes (encoded) cannot go to another node (limit {}, max-txn-bytes); "
+    "the command ran on shard {}'s leader: send it there directly"
+)
 TIMEOUT = "TIMEOUT no reply from shard {} within {} ms; the outcome is unknown"
 UNKNOWN_PROCEDURE = "ERR unknown procedure '{}'"
 PROCEDURE_BAD_ARGS = "ERR procedure arguments are not valid msgpack"

@@ -338,6 +338,14 @@ class PeerTransport:
             return
         link = self.links[peer]
         data = pack_message(msg)
+        if len(data) > MAX_MESSAGE_BYTES:
+            # The peer would drop the link on it, and a resent one again and
+            # again: lose the one message instead (every protocol copes with
+            # a lost message; the cores bound what they put in one).
+            link.dropped += 1
+            log.error("dropped a %s of %d bytes to node %d: larger than a peer frame may be (%d)",
+                      type(msg).__name__, len(data), peer, MAX_MESSAGE_BYTES)
+            return
         delay_ms = self.delay_ms(peer) if self.delay_ms is not None else 0.0
         if delay_ms > 0 or link.held:  # behind held messages even with no delay of its own
             link.send_later(data, delay_ms)

@@ -40,6 +40,7 @@ class RunResult:
 DEFAULTS = dict(
     replicas=3, learners=0, shards=1, protocol="mako", ack="durable", preferred_leaders=False,
     profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0, plant=None, geo=False,
+    max_txn_bytes=None,
 )
 
 
@@ -115,13 +116,14 @@ def run_seed(
     profile: str = "default",
     trace: bool = False,
     geo: bool = False,
+    max_txn_bytes: int | None = None,
 ) -> RunResult:
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity, profile)
     # The WAN layout has its own stream: --geo leaves the seed's faults as they were.
     wan = draw_wan(random.Random(seed * 6271 + 5), layout(shards, replicas, learners)) if geo else None
     world = World(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
-        protocol=protocol, ack=ack, preferred_leaders=preferred_leaders, wan=wan,
+        protocol=protocol, ack=ack, preferred_leaders=preferred_leaders, wan=wan, max_txn_bytes=max_txn_bytes,
     )
     # Clients think longer on a calm network: with no faults to slow them
     # they would run 3-7K operations a case, four fifths of a sweep's time,

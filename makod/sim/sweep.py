@@ -35,11 +35,14 @@ class CaseResult:
         return replay_command(self.seed, self.params)
 
 
-def case_params(seed: int, profile: str, shape: dict | None, plant: str | None, geo: bool = False) -> dict:
+def case_params(seed: int, profile: str, shape: dict | None, plant: str | None, geo: bool = False,
+                max_txn_bytes: int | None = None) -> dict:
     params = dict(shape if shape is not None else shape_for(seed))
     params["profile"] = profile
     if geo:
         params["geo"] = True
+    if max_txn_bytes is not None:
+        params["max_txn_bytes"] = max_txn_bytes
     if plant:
         params["plant"] = plant
     return params
@@ -61,10 +64,10 @@ def run_case(args: tuple[int, dict]) -> CaseResult:
 
 
 def cases(first: int, count: int, profiles: Iterable[str], shape: dict | None = None,
-          plant: str | None = None, geo: bool = False) -> Iterator[tuple[int, dict]]:
+          plant: str | None = None, geo: bool = False, max_txn_bytes: int | None = None) -> Iterator[tuple[int, dict]]:
     for seed in range(first, first + count):
         for profile in profiles:
-            yield seed, case_params(seed, profile, shape, plant, geo)
+            yield seed, case_params(seed, profile, shape, plant, geo, max_txn_bytes)
 
 
 def sweep(
@@ -77,9 +80,12 @@ def sweep(
     stop_at_first_failure: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
     geo: bool = False,
+    max_txn_bytes: int | None = None,
 ) -> list[CaseResult]:
-    """Run every case (``geo``: each across a drawn WAN); returns the results in case order."""
-    todo = list(cases(first, count, list(profiles), shape, plant, geo))
+    """Run every case (``geo``: each across a drawn WAN; ``max_txn_bytes``:
+    the replicas' bound, small to split slots and refuse transactions);
+    returns the results in case order."""
+    todo = list(cases(first, count, list(profiles), shape, plant, geo, max_txn_bytes))
     results: list[CaseResult] = []
     if jobs <= 1:
         for case in todo:

@@ -61,6 +61,7 @@ class World:
         checkpoint_every_ms: float | None = None,
         trace_enabled: bool = False,
         wan: Wan | None = None,
+        max_txn_bytes: int | None = None,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -84,6 +85,8 @@ class World:
             queue_timeout_ms=2000, forward_timeout_ms=3000, protocol=protocol, ack=ack,
             orphan_query_ms=self.faults.orphan_query_ms,
         )
+        if max_txn_bytes is not None:
+            self.replica_config.max_txn_bytes = max_txn_bytes
         # Small checkpoint parts, so crashes land in the middle of checkpoints.
         self.driver_config = DriverConfig(
             checkpoint_interval_ms=checkpoint_every_ms or self.faults.checkpoint_every_ms,

@@ -17,7 +17,7 @@ from makod.kv.args import int_arg, is_opt, parse_int
 from makod.kv.errors import CommandError
 from makod.kv.records import KIND_STRING
 from makod.kv.table import command
-from makod.kv.types.strings import _string
+from makod.kv.types.strings import _string, check_write_size
 
 BIT_OFFSET = "ERR bit offset is not an integer or out of range"
 BIT_VALUE = "ERR bit is not an integer or out of range"
@@ -62,6 +62,8 @@ def setbit(ctx, args):
     rec = ctx.get(key)
     byte = offset >> 3
     shift = 7 - (offset & 7)
+    if rec is None or len(_string(rec)) <= byte:
+        check_write_size(ctx, byte + 1)
     if rec is None:
         value = bytearray(byte + 1)
         expire = None
@@ -346,6 +348,8 @@ def _bitfield(ctx, args, readonly_cmd: bool):
     if readonly_cmd:
         raise CommandError(BITFIELD_RO_GET_ONLY)
     need = (highest >> 3) + 1
+    if rec is None or len(_string(rec)) < need:
+        check_write_size(ctx, need)
     if rec is None:
         value = bytearray(need)
         expire = None

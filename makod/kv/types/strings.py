@@ -267,6 +267,16 @@ def _check_length(ctx, size: int, append: int) -> None:
     """checkStringLength: the result may not exceed proto-max-bulk-len."""
     if size + append > ctx.proto_max_bulk_len:
         raise CommandError(errors.STRING_TOO_LONG)
+    check_write_size(ctx, size + append)
+
+
+def check_write_size(ctx, size: int) -> None:
+    """A value of ``size`` bytes would go whole into the replication log: past
+    max_txn_bytes the transaction would be refused anyway, so refuse it before
+    building the value (SETBIT at 2^32-1 spent long enough making 512 MB to
+    depose its leader)."""
+    if size > ctx.max_txn_bytes:
+        raise CommandError(errors.TXN_WRITES_TOO_LARGE.format(size, ctx.max_txn_bytes))
 
 
 @command("append", 3, "write denyoom fast", keys=(1, 1, 1), group="string", summary="Append a value to a key.", since="2.0.0", complexity="O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.")
