@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from makod.core.luigi import FootprintError, request_footprints
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
 from makod.core.luigi_seq import Entry, Footprint, Sequencer
+from makod.core.node_participant import READS_TOO_LARGE, items_bytes
 from makod.core.owd import OwdEstimator
 from makod.kv import errors
 from makod.kv.requests import WatchRequest
@@ -134,6 +135,14 @@ class LuigiLeader:
                                               reason))
             return
         items = replica.read_items(sorted(fp.reads | fp.writes))
+        size = items_bytes(items)
+        if size > node.cfg.max_txn_bytes:
+            # As a Mako read (node_participant.py): the coordinator fails it.
+            self.seq.finish(entry.txn)  # first: abort_prepared's callback would poll again, mid-poll
+            replica.abort_prepared(entry.txn)
+            self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, False, replica.epoch, 0, [],
+                                              READS_TOO_LARGE + str(size)))
+            return
         self.send(coordinator, LuigiReady(node.shard, node.id, entry.txn, True, replica.epoch, clock, items, ""))
 
     def due_in_ms(self) -> float | None:
