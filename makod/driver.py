@@ -386,7 +386,7 @@ class Driver:
         shard, me, store = self.core.shard, self.core.id, self.store
         self.host.on_event("snapshot", f"sending a snapshot to node {peer}")
         self.disk.stream_snapshot(
-            lambda: snapshot_messages(shard, me, store.snapshot_chunks(SNAPSHOT_CHUNK_BYTES)),
+            lambda: snapshot_messages(shard, me, store.snapshot_chunks(SNAPSHOT_CHUNK_BYTES), SNAPSHOT_CHUNK_BYTES),
             partial(self.net.send, peer),
         )
 

@@ -215,11 +215,14 @@ def test_a_replica_behind_the_log_catches_up_by_snapshot(tmp_path):
         follower = next(n for n in c.names if n != leader)
         c.kill(follower)
         cl = c.client(leader)
+        # A 3 MB record: over a snapshot chunk (1 MB), it travels in pieces.
+        cl.hset("snap:big", mapping={f"f{j}": str(j) * 500_000 for j in range(6)})
         for i in range(400):
             cl.set(f"snap:{i}", "x" * 100)  # one slot each: far past the retained log
         time.sleep(0.3)  # a checkpoint and compaction happen
         c.restart(follower)
         wait_converged(c, c.names, timeout=30)
         assert "installed a snapshot" in c.log(follower)
+        assert c.client(follower).execute_command("MAKO", "DIGEST") == cl.execute_command("MAKO", "DIGEST")
     finally:
         c.stop()
