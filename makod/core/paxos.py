@@ -74,6 +74,10 @@ class PaxosConfig:
     # An acceptor holding more unchosen entries than this above a candidate's
     # prefix tells it that it is too far behind to lead.
     max_promise_entries: int = 4096
+    # ... or more bytes than this: a Promise travels in one peer frame (256 MB
+    # at most), and one a peer refused would be lost at every try. A candidate
+    # near the head needs only the unchosen tail, far less (inflight batches).
+    max_promise_bytes: int = 128 * 1024 * 1024
     # Committed entries handed out per ready(), so one ready stays small.
     max_committed_per_ready: int = 64
     # Lease length as a share of the election timeout (margin for clock rate).

@@ -98,7 +98,8 @@ class Election:
             refuse("candidate behind")
             return
         entries = [(s, b, v) for s, (b, v) in self.log.items() if s >= msg.from_slot]
-        if len(entries) > self.cfg.max_promise_entries:
+        if len(entries) > self.cfg.max_promise_entries or (
+                sum(len(e[2]) for e in entries) > self.cfg.max_promise_bytes):
             refuse("candidate behind")
             return
         if msg.ballot > self.promised:

@@ -254,3 +254,20 @@ def test_a_restart_with_a_hole_below_the_chosen_prefix_keeps_only_the_run_above_
     assert p.first_slot == 3 and sorted(p.log) == [3, 4, 5]
     p = Paxos(0, 0, [0, 1, 2], [], PaxosConfig(), _random.Random(1), promised=5, log={1: (5, b"a")}, chosen_upto=4)
     assert p.first_slot == 5 and not p.log
+
+
+def test_an_acceptor_whose_tail_would_not_fit_a_frame_tells_the_candidate_it_cannot_lead():
+    # A few big accepted slots above the candidate's prefix: the Promise would
+    # carry them all in one message, past what a peer frame may hold.
+    a = node(0)
+    a.cfg = PaxosConfig(election_timeout_ms=100, heartbeat_ms=20, max_promise_bytes=1000)
+    for slot in (1, 2, 3):
+        a.log[slot] = (make_ballot(1, 0), b"v" * 400)
+    a.last_slot = a.accepted_upto = 3
+    a.tick(500)
+    a.step(Prepare(0, 1, make_ballot(3, 1), 1, False))
+    (_, reply), = a.ready().messages
+    assert not reply.ok and reply.reason == "candidate behind"
+    a.step(Prepare(0, 1, make_ballot(4, 1), 2, False))  # only slots 2-3: 800 bytes
+    (_, reply), = a.ready().messages
+    assert reply.ok and [e[0] for e in reply.entries] == [2, 3]
