@@ -130,9 +130,13 @@ class Participant:
         """Apply a certified transaction's ops here at the clock we handed out."""
         if self.recent_outcomes.get(txn) == "installed":
             return True, ""
-        prepared = self.prepared.pop(txn, None)
+        prepared = self.prepared.get(txn)
         if prepared is None:
             return False, "unknown transaction"
+        if self._stale_prepare(prepared, deps):
+            self.abort_prepared(txn)
+            return False, "stale prepare"
+        del self.prepared[txn]
         self._unlock(prepared)
         if self.wm.status(deps) == ROLLED_BACK:
             # Already excluded by an epoch verdict: installing it would only
@@ -162,6 +166,19 @@ class Participant:
         if self.prepared_done is not None:
             self.prepared_done(txn)
         return True, ""
+
+    def _stale_prepare(self, prepared: Prepared, deps: tuple | None) -> bool:
+        """Whether a decision's ``deps`` were made for an earlier prepare of the same transaction.
+
+        The deps hold the clock this shard granted the prepare the coordinator
+        counted (Luigi's may be higher still: its local reads come later); a
+        clock granted after the decision is above them all. Such a prepare is
+        a copy the network delivered late, after a restart forgot the outcome,
+        and it locked anew; the real one was installed (or aborted) long ago.
+        Installing again would write the old values over everything since
+        (seen: an acknowledged DEL undone by a 4.5 s late duplicate, sweep
+        seed 282, 2pc-paxos)."""
+        return deps is not None and len(deps) > self.shard and prepared.clock > deps[self.shard]
 
     def abort_prepared(self, txn: tuple) -> None:
         prepared = self.prepared.pop(txn, None)

@@ -33,6 +33,9 @@ class PlantedBug:
     patches: Callable[[], list[tuple[object, str, object]]]  # (owner, attribute, replacement)
     # The cluster shape a sweep for it runs (None: drawn from each seed).
     shape: dict | None = None
+    # False: too rare for a bounded sweep (a scripted scenario in
+    # tests/sim/test_regressions.py catches it instead).
+    swept: bool = True
 
 
 def _epoch_gap() -> list:
@@ -111,6 +114,13 @@ def _forward_ballot() -> list:
     ]
 
 
+def _stale_prepare() -> list:
+    from makod.core.participant import Participant
+
+    # Install whatever prepare the decision finds, even one granted after it.
+    return [(Participant, "_stale_prepare", lambda self, prepared, deps: False)]
+
+
 def _luigi_early_release() -> list:
     from makod.core.luigi_leader import LuigiLeader
 
@@ -155,6 +165,12 @@ LUIGI_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=False, pr
 # leader's answer (CI time: minutes); here at seed 9 each.
 RICH_SHAPE = dict(shards=3, replicas=3, learners=1, preferred_leaders=True, protocol="mako")
 
+# A late duplicate prepare needs cross-shard transactions, a participant shard
+# that restarts whole (forgetting outcomes) and a copy delayed across it. The
+# long sweep found it once, at seed 282 (default profile) on this shape; with
+# the bug planted, 150 seeds on it (and on RICH_SHAPE) do not.
+STALE_PREPARE_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=True, protocol="2pc-paxos")
+
 BUGS: dict[str, PlantedBug] = {
     bug.name: bug
     for bug in [
@@ -169,6 +185,8 @@ BUGS: dict[str, PlantedBug] = {
         PlantedBug("coord-records", "7: coordinator records live only in memory", _coord_records_volatile),
         PlantedBug("forward-ballot", "8: forwards run under any ballot, and a bounced one is dropped on retry",
                    _forward_ballot, RICH_SHAPE),
+        PlantedBug("stale-prepare", "9: a decision installs a late duplicate prepare granted after it",
+                   _stale_prepare, STALE_PREPARE_SHAPE, swept=False),
         PlantedBug("tracking-coordinator", "caching: a coordinator reports no keys its transaction changed",
                    _tracking_coordinator, dict(shards=2, replicas=3, learners=0, preferred_leaders=False,
                                                 protocol="mako")),

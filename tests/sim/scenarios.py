@@ -16,7 +16,7 @@ from makod.core.entries import ENTRY_BATCH, decode_entry
 from makod.core.messages import Accept
 from makod.core.requests import ForwardReply, ForwardRequest, TxnRequest
 from makod.core.slots import key_slot
-from makod.core.txn_messages import TxnInstall
+from makod.core.txn_messages import TxnInstall, TxnPrepare
 from makod.sim.checker import replica_states
 from makod.sim.faults import Faults
 from makod.sim.world import World
@@ -359,6 +359,49 @@ def coordinator_records(seed: int = 5) -> None:
     has_a = s0.get(a) is not None
     has_b = s1.get(b) is not None
     assert has_a == has_b, f"T is half applied: a {'present' if has_a else 'missing'}, b {'present' if has_b else 'missing'}\n" + c.history()
+
+
+# -- 9: a late duplicate prepare is not installed again --------------------------------------------------
+
+def stale_prepare(protocol: str = "mako", seed: int = 5) -> None:
+    """Shard 0 coordinates T: MULTI SET a T; SET b T. A copy of T's prepare to
+    shard 1 is held back. T commits; then SET b 2 is acknowledged. Shard 1
+    restarts whole (forgetting the outcomes it knew), and the held copy arrives:
+    shard 1 locks anew and asks shard 0 what became of T, which answers
+    "commit" with T's ops. Installing them again would put b back to T."""
+    w = World(seed, replicas=3, shards=2, faults=Faults(), protocol=protocol)
+    c = Client(w)
+    w.run_until(2000)
+    l0 = wait_for_leader(w, 0)
+    wait_for_leader(w, 1)
+    a, b = key_on(0, 2, b"a"), key_on(1, 2, b"b")
+    copies: list = []
+    send = w.send
+
+    def keep_copy(src: int, dst: int, msg: Any) -> None:
+        if type(msg) is TxnPrepare and msg.shard == 1:
+            copies.append(msg)
+        send(src, dst, msg)
+
+    w.send = keep_copy
+    got = c.wait(c.submit(l0, [[b"SET", a, b"T"], [b"SET", b, b"T"]], "T: MULTI SET a T; SET b T", multi=True))
+    w.send = send
+    assert got == [SimpleString("OK"), SimpleString("OK")] and copies, f"T did not commit: {got!r}\n" + c.history()
+    l1 = wait_for_leader(w, 1)
+    assert c.wait(c.submit(l1, [[b"SET", b, b"2"]], "SET b 2")) == SimpleString("OK"), c.history()
+    for node in w.members[1][0]:
+        w.crash(node)
+    w.run_until(w.now + 10)
+    for node in w.members[1][0]:
+        w.restart(node)
+    l1 = wait_for_leader(w, 1)
+    w.run_until(w.now + 200)
+    w.nodes[l1].receive(copies[0])  # the late copy
+    w.run_until(w.now + 3 * w.replica_config.orphan_query_ms + 500)  # it asks shard 0, and hears back
+    got = c.wait(c.submit(l1, [[b"GET", b]], "GET b"))
+    assert got == b"2", f"T was installed again: b is {got!r}\n" + c.history()
+    settle(w)
+    assert assert_converged(w, 1).get(b) is not None
 
 
 # -- 8: a forwarded request runs once, and a bounced one is not lost --------------------------------------------

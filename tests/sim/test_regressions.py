@@ -21,6 +21,8 @@ CASES = [
     ("coord-records", scenarios.coordinator_records, ()),
     ("forward-ballot", scenarios.forward_late_duplicate, ()),
     ("forward-ballot", scenarios.forward_bounced, ()),
+    ("stale-prepare", scenarios.stale_prepare, ("mako",)),
+    ("stale-prepare", scenarios.stale_prepare, ("2pc-paxos",)),
 ]
 IDS = [f"{bug}:{fn.__name__}{'-' + args[0] if args else ''}" for bug, fn, args in CASES]
 
