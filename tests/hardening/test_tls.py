@@ -3,9 +3,7 @@ redis-py ssl=True on the TLS port, peer links over mutual TLS."""
 
 from __future__ import annotations
 
-import glob
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -15,7 +13,7 @@ import redis
 
 from makod.config import load_config_file
 from makoctl.certs import make_cluster_certs
-from tests.integration.cluster_util import free_port_block, makoctl, wait_for
+from tests.integration.cluster_util import free_port_block, kill_leftover_nodes, makoctl, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +26,7 @@ def tls_cluster(tmp_path_factory):
         yield data_dir, load_config_file(os.path.join(data_dir, "cluster.yaml"))
     finally:  # also when the start failed halfway: no node outlives the test
         makoctl("cluster", "stop", "--data-dir", data_dir, check=False)
-        for pid_file in glob.glob(os.path.join(data_dir, "*", "makod.pid")):
-            try:
-                os.kill(int(open(pid_file).read()), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+        kill_leftover_nodes(data_dir)
 
 
 def _tls_client(data_dir: str, port: int, with_cert: bool = True, **kwargs) -> redis.Redis:

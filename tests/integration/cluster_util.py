@@ -79,6 +79,24 @@ def makoctl(*args: str, check: bool = True, timeout: float = 90) -> subprocess.C
     return proc
 
 
+def kill_leftover_nodes(data_dir: str) -> None:
+    """SIGKILL every makod of this data dir that has a pid file, also when a
+    start failed halfway. Only a makod of this cluster: a pid in a stale file
+    may since belong to another test's freshly started node (a cleanup that
+    trusted the file once killed one, which then 'exited during startup')."""
+    import glob
+
+    for pid_file in glob.glob(os.path.join(data_dir, "*", "makod.pid")):
+        try:
+            pid = int(open(pid_file).read())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if b"makod" in cmdline and os.path.abspath(data_dir).encode() in cmdline:
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
 class Cluster:
     def __init__(self, data_dir: str, shards: int = 1, replicas: int = 1, config: dict | None = None) -> None:
         self.data_dir = str(data_dir)
@@ -120,19 +138,7 @@ class Cluster:
         try:
             makoctl("cluster", "stop", "--data-dir", self.data_dir, check=False, timeout=60)
         finally:
-            # Every node that has a pid file, also when the start failed halfway.
-            import glob
-
-            for pid_file in glob.glob(os.path.join(self.data_dir, "*", "makod.pid")):
-                try:
-                    pid = int(open(pid_file).read())
-                    # Only a makod of this cluster: a pid may have been reused since.
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        cmdline = f.read()
-                    if b"makod" in cmdline and os.path.abspath(self.data_dir).encode() in cmdline:
-                        os.kill(pid, signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
+            kill_leftover_nodes(self.data_dir)
 
     # -- operations -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
