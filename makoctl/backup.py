@@ -14,7 +14,10 @@ writes wait for the length of the dump.
 
 Restore starts a new cluster with the backup's layout (optionally on other
 ports) and RESTOREs every key with its expiry time (a key whose time has
-passed by then is not restored).
+passed by then is not restored). A RESTORE is one transaction, which the
+cluster refuses past its max_txn_bytes; a collection grown past that by many
+small writes is restored in parts instead (HSET, SADD, ZADD, RPUSH of at
+most PART_BYTES each, then its expiry).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 SCAN_COUNT = 1000
 RESTORE_BATCH = 500
+PART_BYTES = 256 * 1024
 # Drained: what must be zero on every node, and applied == commit.
 DRAIN_ZERO = ("waiting_requests", "coordinating", "prepared", "speculative_txns", "locks", "inflight_batches",
               "unresolved_slots")
@@ -186,14 +190,23 @@ def entries(backup_dir: str, db: int) -> Iterator[tuple[bytes, int, bytes]]:
             yield item[0], item[1], item[2]
 
 
-def load(client: redis.Redis, backup_dir: str, manifest: dict, progress: Callable[[int], None]) -> int:
+def load(client: redis.Redis, backup_dir: str, manifest: dict, progress: Callable[[int], None],
+         max_txn_bytes: int) -> int:
     """RESTORE every key of the backup through ``client`` (a node of the new cluster)."""
+    # A payload is about the size of the ops its RESTORE writes, or smaller
+    # (RDB packs small integers and short strings tighter): keep a margin.
+    whole_max = max_txn_bytes // 4
     total = 0
     for db_text in manifest["keys"]:
         db = int(db_text)
         client.execute_command("SELECT", db)
         batch: list = []
         for key, expire_at, payload in entries(backup_dir, db):
+            if len(payload) > whole_max:
+                _restore_in_parts(client, key, expire_at, payload, min(PART_BYTES, whole_max))
+                total += 1
+                progress(1)
+                continue
             batch.append((key, expire_at, payload))
             if len(batch) >= RESTORE_BATCH:
                 total += _restore(client, batch, progress)
@@ -210,9 +223,53 @@ def _restore(client: redis.Redis, batch: list, progress: Callable[[int], None]) 
             pipe.execute_command("RESTORE", key, expire_at, payload, "REPLACE", "ABSTTL")
         else:
             pipe.execute_command("RESTORE", key, 0, payload, "REPLACE")
-    pipe.execute()
+    for (key, _, _), reply in zip(batch, pipe.execute(raise_on_error=False)):
+        if isinstance(reply, Exception):
+            raise BackupError(f"RESTORE of key {key!r} failed: {reply}")
     progress(len(batch))
     return len(batch)
+
+
+def _parts(items: list, size: Callable[[Any], int], max_bytes: int) -> Iterator[list]:
+    part: list = []
+    part_bytes = 0
+    for item in items:
+        part.append(item)
+        part_bytes += size(item)
+        if part_bytes >= max_bytes:
+            yield part
+            part, part_bytes = [], 0
+    if part:
+        yield part
+
+
+def _restore_in_parts(client: redis.Redis, key: bytes, expire_at: int, payload: bytes, part_bytes: int) -> None:
+    """One key too big for one RESTORE: its elements in parts, then its expiry."""
+    from makod.kv import rdb
+    from makod.kv.records import KIND_HASH, KIND_LIST, KIND_SET, KIND_ZSET
+
+    try:
+        kind, value = rdb.decode_payload(payload, 1 << 40)
+    except rdb.RdbError as exc:
+        raise BackupError(f"key {key!r}: damaged payload ({exc})") from None
+    client.delete(key)
+    if kind == KIND_HASH:
+        for part in _parts(list(value.items()), lambda fv: len(fv[0]) + len(fv[1]) + 8, part_bytes):
+            client.hset(key, mapping=dict(part))
+    elif kind == KIND_SET:
+        for part in _parts(value, lambda m: len(m) + 8, part_bytes):
+            client.sadd(key, *part)
+    elif kind == KIND_ZSET:
+        for part in _parts(value, lambda ms: len(ms[0]) + 16, part_bytes):
+            client.zadd(key, dict(part))
+    elif kind == KIND_LIST:
+        for part in _parts(value, lambda e: len(e) + 8, part_bytes):
+            client.rpush(key, *part)
+    else:  # a string or a stream: its writes were bounded, so only a bigger bound made it
+        raise BackupError(f"key {key!r}: {len(payload)} bytes, too big for one transaction of the new cluster "
+                          f"and not a hash, set, sorted set or list: raise max_txn_bytes (at most 64 MiB)")
+    if expire_at:
+        client.pexpireat(key, expire_at)  # a time already past deletes it, as RESTORE ABSTTL would
 
 
 def restore_config(backup_dir: str, base_port: int | None) -> str:

@@ -316,7 +316,7 @@ def restore(ctx: click.Context, backup_dir: str, data_dir: str, base_port: int |
         task = bar.add_task("restoring keys", total=total)
         client = procs.client(cfg.replicas[0], cfg.requirepass, 30.0)
         try:
-            n = backups.load(client, backup_dir, manifest, lambda k: bar.update(task, advance=k))
+            n = backups.load(client, backup_dir, manifest, lambda k: bar.update(task, advance=k), cfg.max_txn_bytes)
         except (backups.BackupError, redis.RedisError, OSError) as exc:
             fail(f"restore failed: {exc}", 1)
     console.print(f"restored {n} key(s) into cluster '{cfg.name}' in {data_dir}", highlight=False)

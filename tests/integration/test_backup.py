@@ -97,3 +97,42 @@ def test_backup_under_load_restores_a_consistent_cluster(tmp_path):
     finally:
         restored.stop()
         src.stop()
+
+
+def test_collections_bigger_than_one_transaction_restore_in_parts(tmp_path):
+    # With max_txn_bytes 64 KiB, collections grown by small writes reach
+    # ~300 KB: one RESTORE of them would be refused, so restore sends parts.
+    limit = 64 * 1024
+    src = Cluster(str(tmp_path / "src"), config={"max_txn_bytes": limit})
+    src.start()
+    restored = Cluster(str(tmp_path / "dst"))
+    try:
+        c = src.client(decode_responses=True)
+        fields = {f"f{i}": "v" * 1000 + str(i) for i in range(300)}
+        members = [f"m{i:05d}-" + "x" * 100 for i in range(3000)]
+        names = list(fields)
+        for i in range(0, 300, 20):
+            c.hset("big:hash", mapping={k: fields[k] for k in names[i:i + 20]})
+        for i in range(0, 3000, 200):
+            c.sadd("big:set", *members[i:i + 200])
+            c.zadd("big:zset", {m: j + 0.5 for j, m in enumerate(members[i:i + 200], start=i)})
+            c.rpush("big:list", *members[i:i + 200])
+        c.pexpire("big:list", 3_600_000)
+        c.set("small", "s")
+        assert len(c.dump("big:hash") or b"") > limit  # too big for one RESTORE here
+        makoctl("cluster", "backup", str(tmp_path / "bk"), "--data-dir", src.data_dir)
+        base = free_port_block(1)
+        proc = makoctl("cluster", "restore", str(tmp_path / "bk"), "--data-dir", restored.data_dir,
+                       "--base-port", str(base))
+        assert "restored 5 key(s)" in proc.stdout
+        r = redis.Redis(port=base, decode_responses=True)
+        assert r.config_get("max-txn-bytes") == {"max-txn-bytes": str(limit)}
+        assert r.hgetall("big:hash") == fields
+        assert r.smembers("big:set") == set(members)
+        assert r.zrange("big:zset", 0, -1, withscores=True) == [(m, j + 0.5) for j, m in enumerate(members)]
+        assert r.lrange("big:list", 0, -1) == members
+        assert 3000 < r.ttl("big:list") <= 3600 and r.ttl("big:hash") == -1
+        assert r.get("small") == "s"
+    finally:
+        restored.stop()
+        src.stop()
