@@ -26,6 +26,15 @@ from makod.kv.replies import ErrorReply
 
 FORWARD_DEDUP_WINDOW = 65_536
 FORWARD_SOURCES_MAX = 1024
+# A forwarded reply is only read back: it may be bigger than what one
+# transaction writes (KEYS * over a million keys is ~30 MB, as big in Redis),
+# within one peer frame (256 MB, net/peers.py).
+MAX_FORWARD_REPLY_BYTES = 192 * 1024 * 1024
+
+
+def forward_reply_limit(max_txn_bytes: int) -> int:
+    """The most a forwarded reply (or a fan-out's part) may encode to."""
+    return min(8 * max_txn_bytes, MAX_FORWARD_REPLY_BYTES)
 
 
 class PendingForward:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from makod.core.coordinator import Coordinator
 from makod.core.fast_path import fast_read
-from makod.core.forwarding import Forwarding, PendingForward
+from makod.core.forwarding import Forwarding, PendingForward, forward_reply_limit
 from makod.core.node_participant import Participation
 from makod.core.routing import Routing
 from makod.core.luigi import LuigiCoordinator
@@ -319,9 +319,9 @@ class NodeCore(Forwarding, Participation, Routing):
         if type(token) is tuple:
             origin, rid = token
             value = pack_value(result)
-            if len(value) > self.cfg.max_txn_bytes:  # as requests (forwarding.py)
-                value = pack_value(ErrorReply(errors.REPLY_TOO_LARGE_TO_FORWARD.format(
-                    len(value), self.cfg.max_txn_bytes, self.shard)))
+            limit = forward_reply_limit(self.cfg.max_txn_bytes)
+            if len(value) > limit:
+                value = pack_value(ErrorReply(errors.REPLY_TOO_LARGE_TO_FORWARD.format(len(value), limit, self.shard)))
             self.send(origin, ForwardReply(self.shard, self.id, rid, value))
         elif callable(token):
             token(result)

@@ -202,7 +202,7 @@ REQUEST_TOO_LARGE_TO_FORWARD = (
     "send it to shard {}'s leader directly"
 )
 REPLY_TOO_LARGE_TO_FORWARD = (
-    "ERR reply too large: {} bytes (encoded) cannot go to another node (limit {}, max-txn-bytes); "
+    "ERR reply too large: {} bytes (encoded) cannot go to another node (limit {}, 8x max-txn-bytes); "
     "the command ran on shard {}'s leader: send it there directly"
 )
 TIMEOUT = "TIMEOUT no reply from shard {} within {} ms; the outcome is unknown"

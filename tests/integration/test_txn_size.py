@@ -22,7 +22,7 @@ LIMIT = 1 << 20
 KB = 1024
 # Slots of the 2-shard layout: shard 0 holds 0..8191, shard 1 8192..16383.
 S0 = [b"b", b"c", b"{b}2", b"{b}3"]  # CLUSTER KEYSLOT: 3300, 7365 (shard 0)
-S1 = [b"a", b"d"]  # 15495, 11298 (shard 1)
+S1 = [b"a", b"d", b"{a}0"]  # 15495, 11298, 15495 (shard 1)
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +90,14 @@ def test_reads_and_forwards_past_the_bound_are_refused(cluster):
     assert c0.set(b"{b}3", b"small")
     # A cross-shard read gathering 1.2 MB from shard 1.
     _refused(lambda: c0.mget([b"{b}3", b"a", b"d"]), "transaction too large: it reads", "from shard 1")
-    # Shard 1's keys through a shard 0 node: forwarded, and the reply bounded.
-    assert c0.get(b"a") == value
-    _refused(lambda: c0.mget([b"a", b"d"]), "reply too large", "send it there directly")
-    assert c1.mget([b"a", b"d"]) == [value, value]  # at the leader itself
+    # Shard 1's keys through a shard 0 node: forwarded, and the reply bounded
+    # (at 8x the bound: a reply is only read back).
+    assert c0.get(b"a") == value and c0.mget([b"a", b"d"]) == [value, value]
+    big = [b"{a}%d" % i for i in range(10)]
+    for key in big:
+        assert c1.set(key, key * (900 * KB // len(key)))
+    _refused(lambda: c0.mget(big), "reply too large", f"limit {8 * LIMIT}", "send it there directly")
+    assert len(c1.mget(big)) == 10  # at the leader itself
     # A request too big to forward is refused where it arrived.
     _refused(lambda: c0.set(b"a", b"q" * (LIMIT + 1)), "request too large", "shard 1's leader")
     assert c1.get(b"a") == value

@@ -43,8 +43,8 @@ def test_small_bound_splits_slots_and_refuses_big_transactions(monkeypatch, prot
             if isinstance(op.result, ErrorReply) and " too large: " in op.result.text:
                 refused.add(op.result.text.split(":")[1].split(" bytes")[0].strip(" 0123456789"))
     # Writes refused at the leader or coordinator, reads at another shard's
-    # leader, replies at the leader that ran a forwarded request.
-    assert refused == {"it writes", "it reads", ""}, refused
+    # leader (replies, bounded at 8x, are left to tests/integration/test_txn_size.py).
+    assert {"it writes", "it reads"} <= refused, refused
     assert oversized_batches[0] > 0
     # Many transactions share a slot only within LIMIT; one alone may take
     # more: its ops fit LIMIT, its coordinator record (all its ops) too.
