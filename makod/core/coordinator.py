@@ -473,6 +473,16 @@ class Coordinator:
             error = errors.TRYAGAIN_TIMED_OUT if cause == "timeout" else errors.TRYAGAIN_CONFLICT
         node.deliver_error(txn.token, error)
 
+    def _refused_reads_too_large(self, txn: DistTxn, msg: Any) -> bool:
+        """If a shard refused ``txn``'s reads for their size (node_participant.py),
+        fail it with that error (retrying cannot help) and say so."""
+        if not msg.reason.startswith(READS_TOO_LARGE):
+            return False
+        size = msg.reason[len(READS_TOO_LARGE):]
+        error = errors.TXN_READS_TOO_LARGE.format(size, msg.shard, self.node.cfg.max_txn_bytes)
+        self._abort(txn, retry=False, cause="too_large", error=error)
+        return True
+
     def tick(self) -> None:
         now = self.node.mono_ms
         for txn in list(self.active.values()):
@@ -520,12 +530,8 @@ class Coordinator:
             if msg.round != txn.read_round:
                 return  # late or duplicated: it answers an earlier round
             if not msg.ok:
-                if msg.reason.startswith(READS_TOO_LARGE):
-                    size, limit = msg.reason[len(READS_TOO_LARGE):], self.node.cfg.max_txn_bytes
-                    self._abort(txn, retry=False, cause="too_large",
-                                error=errors.TXN_READS_TOO_LARGE.format(size, msg.shard, limit))
-                    return
-                self._abort(txn, retry=True, cause="read_refused")
+                if not self._refused_reads_too_large(txn, msg):
+                    self._abort(txn, retry=True, cause="read_refused")
                 return
             txn.pending.discard(msg.shard)
             if msg.deps:

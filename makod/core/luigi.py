@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any
 from makod.core.coordinator import READ, Coordinator, DistTxn
 from makod.core.luigi_messages import LuigiAgreed, LuigiDispatch, LuigiProposed, LuigiReady
 from makod.core.luigi_seq import WHOLE, Footprint
-from makod.core.node_participant import READS_TOO_LARGE
 from makod.core.procedures import procedure_footprint
 from makod.core.txn_messages import TxnAbort, TxnReadReply
 from makod.kv import dbs, errors
@@ -230,12 +229,8 @@ class LuigiCoordinator(Coordinator):
                 self._release_one(msg.shard, msg.txn, msg.src)
             return
         if not msg.ok:
-            if msg.reason.startswith(READS_TOO_LARGE):
-                size, limit = msg.reason[len(READS_TOO_LARGE):], self.node.cfg.max_txn_bytes
-                self._abort(txn, retry=False, cause="too_large",
-                            error=errors.TXN_READS_TOO_LARGE.format(size, msg.shard, limit))
-                return
-            self._abort(txn, retry=True)
+            if not self._refused_reads_too_large(txn, msg):
+                self._abort(txn, retry=True)
             return
         txn.pending.discard(msg.shard)
         txn.clocks[msg.shard] = msg.clock
