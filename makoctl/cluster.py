@@ -374,7 +374,8 @@ def restart(name: str, data_dir: str, timeout_s: float) -> None:
 @click.option("--shard", "shard_id", required=True, type=int, help="Shard whose leadership moves.")
 @click.option("--to", "target", default=None, help="Replica to become leader [default: the most up-to-date one].")
 @data_dir_option
-@click.option("--timeout", "timeout_s", default=15.0, show_default=True)
+@click.option("--timeout", "timeout_s", default=15.0, show_default=True,
+              help="Seconds to wait for the shard to have a leader, and then for the handover.")
 @click.option("--stick", is_flag=True,
               help="Make the target the shard's preferred leader (kept in cluster.yaml), so leadership stays there.")
 def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float, stick: bool) -> None:
@@ -397,9 +398,16 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float,
         (wanted,) = [s for s in states if s.name == target]
         if wanted.health != procs.OK:
             fail(f"{target} cannot take over: it is {wanted.health}" + (f" ({wanted.detail})" if wanted.detail else ""), 1)
+    deadline = time.monotonic() + timeout_s
     leaders = [s for s in states if s.role == "leader"]
-    if not leaders:
-        fail(f"shard {shard_id} has no leader right now", 1)
+    while not leaders:
+        # An election or a handover (a previous failover, the preferred
+        # replica taking leadership back) is under way: wait for its outcome.
+        if time.monotonic() > deadline:
+            fail(f"shard {shard_id} has had no leader for {timeout_s:.0f}s", 1)
+        time.sleep(0.1)
+        states = [s for s in procs.cluster_states(cfg, data_dir, 1.0) if s.shard == shard_id]
+        leaders = [s for s in states if s.role == "leader"]
     if stick:
         told = stick_preferred(cfg, cfg_path, shard_id, target, states)
         console.print(
@@ -407,7 +415,6 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float,
             f"(shards[{shard_id}].preferred_leader), told to {', '.join(told) or 'no running replica'}",
             highlight=False,
         )
-    deadline = time.monotonic() + timeout_s
     while True:
         old = leaders[0]
         if target == old.name:
