@@ -131,7 +131,16 @@ def failover(replicas: int, rounds: int, writers_per_node: int, protocol: str | 
             start_node(cfg_path, data_dir, leader)
             time.sleep(2.0)
         writers.finish()
-        new_leader = next(r for r in cfg.replicas if (node_status(r, None) or {}).get("role") == "leader")
+        # The restarted replica may be taking leadership back (preferred
+        # leaders) right now: wait for the shard to have a leader again.
+        new_leader = None
+        leader_deadline = time.monotonic() + 30
+        while new_leader is None:
+            new_leader = next((r for r in cfg.replicas if (node_status(r, None) or {}).get("role") == "leader"), None)
+            if new_leader is None:
+                if time.monotonic() > leader_deadline:
+                    raise click.ClickException("no leader within 30 s of the last restart: cannot check the writes")
+                time.sleep(0.05)
         client = redis.Redis(host=new_leader.host, port=new_leader.resp_port, socket_timeout=30)
         keys = list(writers.acked)
         lost = 0

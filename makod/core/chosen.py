@@ -15,6 +15,7 @@ from makod.core.entries import (
     batch_seq,
     decode_entry,
 )
+from makod.core.membership import CONFIG_TAG, decode_config
 from makod.kv.records import OP_FLUSH
 from makod.core.watermark import COVERED, EPOCH_SHIFT, PENDING, ROLLED_BACK
 
@@ -58,7 +59,7 @@ class ChosenSlots:
             return
         entry = self._read_entry(slot, value)
         if entry is None:
-            self.chain.read_noop(slot)
+            self.chain.read_noop(slot)  # a no-op, or a CONFIG entry (_read_entry)
         elif entry[0] == ENTRY_BATCH:
             if self.chain.read_batch(slot, entry[1], batch_seq(entry), entry[2]):
                 self.wm.observe(self.shard, entry[1], entry[2])
@@ -71,6 +72,14 @@ class ChosenSlots:
         self.unresolved.append([slot, self._decoded_items(entry)])
 
     def _read_entry(self, slot: int, value: bytes) -> list | None:
+        if value[:1] == CONFIG_TAG:
+            # A membership change: in force once this slot is applied.
+            members = decode_config(value)
+            if members is None:
+                self._count_apply_error(f"slot {slot}: a malformed membership change")
+            else:
+                self.members_pending[slot] = members
+            return None
         try:
             return decode_entry(value)
         except MalformedEntry as exc:
@@ -145,6 +154,14 @@ class ChosenSlots:
                     return
             self.unresolved.popleft()
             self.applied_slot = slot
+            if self.members_pending:
+                self._members_applied(slot)
+
+    def _members_applied(self, slot: int) -> None:
+        for s in sorted(self.members_pending):
+            if s > slot:
+                break
+            self.members = self.members_pending.pop(s)
 
     def _finalize(self, txn: Txn) -> None:
         txn.state = FINAL

@@ -104,7 +104,11 @@ class NodeCore(Forwarding, Participation, Routing):
         config: ReplicaConfig | None = None,
         paxos_config: PaxosConfig | None = None,
         preferred_leader: int | None = None,
+        initial_members: tuple[list[int], list[int]] | None = None,
     ) -> None:
+        # members: the cluster's topology (whom to reach); initial_members:
+        # this shard's membership before its log changed it (default: the
+        # topology's), which a replica with no checkpoint starts from.
         self.id = node_id
         self.shard = shard
         self.num_shards = len(members)
@@ -114,7 +118,7 @@ class NodeCore(Forwarding, Participation, Routing):
         self.lookup = handlers
         self.slots = SlotMap(slot_ranges)
         self.wm = WatermarkTable(self.num_shards)
-        voters, learners = members[shard]
+        voters, learners = initial_members or members[shard]
         self.replica = ReplicaCore(
             shard, node_id, self.num_shards, voters, learners,
             rng=random.Random(rng.random()), wm=self.wm, config=self.cfg, paxos_config=paxos_config,
@@ -128,6 +132,7 @@ class NodeCore(Forwarding, Participation, Routing):
             self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn").encode()
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
+        self._zero = tuple(0 for _ in members)
         self.leaders: dict[int, int] = {}
         self.leader_ballots: dict[int, int] = {}  # shard -> the ballot its leader gossiped
         self.leader_heard: dict[int, float] = {}
@@ -154,7 +159,6 @@ class NodeCore(Forwarding, Participation, Routing):
         self.mono_ms = 0.0
         self.gossip_due = 0.0
         self.gossiped: tuple | None = None
-        self._zero = tuple(0 for _ in members)
         self._settled_wm = -1  # the watermark version the last ready() acted on
         self.paxos.transfer_gate = self._drained
         self._messages: list[tuple[int, Message]] = []
@@ -484,6 +488,13 @@ class NodeCore(Forwarding, Participation, Routing):
     # -- storage hooks ------------------------------------------------------------------------------------
     def checkpoint(self):
         return self.replica.checkpoint()
+
+    def set_members(self, members: list[tuple[list[int], list[int]]]) -> None:
+        """The topology changed (a replica added or removed somewhere): whom
+        to gossip to and ask. The shard's own voters come from its log."""
+        assert len(members) == self.num_shards
+        self.members = members
+        self.all_nodes = sorted(n for v, l in members for n in v + l)
 
     def install_snapshot(self, applied_slot: int, clock: int, keyspace, marks=None, records=None) -> bool:
         return self.replica.install_snapshot(applied_slot, clock, keyspace, marks, records)

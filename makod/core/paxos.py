@@ -37,6 +37,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
+from makod.core.membership import CONFIG_TAG, Membership, MembershipLog
 from makod.core.paxos_election import (  # noqa: F401  (the roles: re-exported)
     CANDIDATE, FOLLOWER, INF_MS, LEADER, LEARNER, NOOP, Election,
 )
@@ -106,7 +107,7 @@ class Ready:
         )
 
 
-class Paxos(Election):
+class Paxos(Election, MembershipLog):
     def __init__(
         self,
         shard: int,
@@ -120,14 +121,12 @@ class Paxos(Election):
         chosen_upto: int = 0,
         preferred: int | None = None,
     ) -> None:
-        assert node_id in voters or node_id in learners
+        # voters, learners: the membership in force after ``chosen_upto`` (a
+        # replica that is in neither, e.g. one just added, is a learner until
+        # a CONFIG entry makes it a voter: membership.py).
         assert not set(voters) & set(learners)
         self.shard = shard
         self.id = node_id
-        self.voters = sorted(voters)
-        self.learners = sorted(learners)
-        self.is_voter = node_id in voters
-        self.quorum = len(self.voters) // 2 + 1
         self.cfg = config
         self.rng = rng
 
@@ -151,6 +150,7 @@ class Paxos(Election):
         self.first_slot = below + 1
         self.last_slot = max(max(self.log) if self.log else 0, chosen_upto)
         self.handed = chosen_upto  # committed entries given to the state machine
+        self._init_members(Membership.of(voters, learners), chosen_upto)
 
         self.role = FOLLOWER if self.is_voter else LEARNER
         self.leader: int | None = None
@@ -169,6 +169,8 @@ class Paxos(Election):
 
         # Candidate.
         self.promises: dict[int, Promise] = {}
+        self.asked: set[int] = set()  # the voters sent our Prepare
+        self.transfer_campaign = False
 
         # Leader.
         self.next: dict[int, int] = {}
@@ -186,7 +188,7 @@ class Paxos(Election):
         self.snapshot_sent_ms: dict[int, float] = {}
         # The replica that should lead when it can (in the leaders' datacenter,
         # so cross-shard certification between leaders stays local).
-        self.preferred = preferred if preferred in self.voters else None
+        self.preferred = preferred
         self.leader_since_ms = 0.0
         # Set by the replica above: True once nothing it did is still in doubt,
         # so a handover leaves no client with an unknown outcome.
@@ -204,6 +206,9 @@ class Paxos(Election):
         assert self.first_slot <= self.commit + 1, (self.first_slot, self.commit)
         if self.role == LEADER:
             assert ballot_node(self.promised) == self.id
+            # A leader leaves only once its removal is chosen (membership.py).
+            assert self.is_voter or self.configs
+        assert all(slot > self.commit for slot in self.configs), (self.commit, sorted(self.configs))
 
     # -- inputs ------------------------------------------------------------------------
     def tick(self, now_ms: float) -> None:
@@ -213,7 +218,7 @@ class Paxos(Election):
             self._timer_started = True
             self.vote_fence_until = now_ms + self.cfg.election_timeout_ms
             self._reset_election_timer()
-            if self.is_voter and len(self.voters) == 1:
+            if self.is_voter and self._alone():
                 self._campaign(transfer=False)
             return
         if self.role == LEADER:
@@ -272,11 +277,12 @@ class Paxos(Election):
         """
         if self.role != LEADER:
             return None
+        assert value[:1] != CONFIG_TAG, "membership changes go through propose_membership"
         self.last_slot += 1
         slot = self.last_slot
         self.log[slot] = (self.promised, value)
         self._ready.entries.append((slot, self.promised, value))
-        for peer in self._peers():
+        for peer in self.peer_ids:
             self._send_entries(peer)
         return slot
 
@@ -293,11 +299,13 @@ class Paxos(Election):
         """Which voter should lead when it can (None: no preference). Only
         liveness depends on it: who campaigns first, whom a leader hands over
         to once that replica has caught up (``_return_to_preferred``)."""
-        assert node_id is None or node_id in self.voters, node_id
+        # Not asserted to be a voter: membership changes (membership.py); a
+        # preferred replica that is not a voter is simply never handed to.
         self.preferred = node_id
 
-    def snapshot_installed(self, slot: int) -> None:
-        """The driver replaced this replica's state with a snapshot taken at ``slot``."""
+    def snapshot_installed(self, slot: int, members: Membership | None = None) -> None:
+        """The driver replaced this replica's state with a snapshot taken at
+        ``slot``; ``members``: the membership in force there (None: unchanged)."""
         if slot <= self.commit:
             return
         for s in [s for s in self.log if s <= slot]:
@@ -307,6 +315,11 @@ class Paxos(Election):
         self.accepted_upto = max(self.accepted_upto, slot)
         self.first_slot = slot + 1
         self.last_slot = max(self.last_slot, slot)
+        if members is not None:
+            self.base = members
+        for s in [s for s in self.configs if s <= slot]:
+            del self.configs[s]
+        self._members_changed()
         self._check()
 
     def compacted(self, slot: int) -> None:
@@ -351,10 +364,10 @@ class Paxos(Election):
 
     # -- replication: leader ------------------------------------------------------------------
     def _peers(self) -> list[int]:
-        return [p for p in self.voters + self.learners if p != self.id]
+        return self.peer_ids
 
     def _broadcast(self, heartbeat: bool) -> None:
-        for peer in self._peers():
+        for peer in self.peer_ids:
             self._send_entries(peer, heartbeat=heartbeat)
         if heartbeat:
             self.heartbeat_due = self.now + self.cfg.heartbeat_ms
@@ -380,8 +393,9 @@ class Paxos(Election):
         values: list[bytes] = []
         size = 0
         slot = nxt
+        last = self._send_limit()
         while (
-            slot <= self.last_slot
+            slot <= last
             and len(values) < min(room, self.cfg.max_values_per_accept)
             and size < self.cfg.max_bytes_per_accept
         ):
@@ -425,19 +439,25 @@ class Paxos(Election):
         if msg.match >= self.first_slot - 1:
             self.snapshot_sent_ms.pop(peer, None)
         self._advance_commit()
-        self._send_entries(peer)
+        if peer in self.next:  # (a change just chosen may have removed it)
+            self._send_entries(peer)
         self._maybe_finish_transfer()
 
     def _advance_commit(self) -> None:
-        if self.role != LEADER:
-            return
-        matches = sorted(
-            (self.self_match if peer == self.id else self.match.get(peer, 0)) for peer in self.voters
-        )
-        candidate = matches[len(matches) - self.quorum]
-        if candidate > self.commit:
+        while self.role == LEADER:
+            # The membership in force governs the slots up to the first
+            # pending change, that change included (membership.py).
+            members = self.base
+            limit = min(self.configs) if self.configs else self.last_slot
+            matches = sorted(
+                (self.self_match if peer == self.id else self.match.get(peer, 0)) for peer in members.voters
+            )
+            candidate = min(matches[len(matches) - members.quorum], limit)
+            if candidate <= self.commit:
+                return
             assert candidate <= self.last_slot
             self.commit = candidate
+            self._fold_chosen()
 
     def _quorum_alive(self) -> bool:
         """Has a quorum acknowledged us recently? (check-quorum)
@@ -447,22 +467,15 @@ class Paxos(Election):
         event loop stalled must not depose itself before it has even read the
         acknowledgements waiting in its sockets.
         """
-        if len(self.voters) == 1:
+        if self._alone():
             return True
-        times = sorted(
-            (self.now if peer == self.id else self.ack_sent_ms.get(peer, -INF_MS)) for peer in self.voters
-        )
-        newest_quorum = times[len(times) - self.quorum]
-        return self.now - newest_quorum < 2 * self.cfg.election_timeout_ms
+        return self.now - self._quorum_time() < 2 * self.cfg.election_timeout_ms
 
     def _update_lease(self) -> None:
-        if len(self.voters) == 1:
+        if self._alone():
             self.lease_until = INF_MS
             return
-        times = sorted(
-            (self.now if peer == self.id else self.ack_sent_ms.get(peer, -INF_MS)) for peer in self.voters
-        )
-        base = times[len(times) - self.quorum]
+        base = self._quorum_time()
         self.lease_until = max(self.lease_until, base + self.cfg.election_timeout_ms * self.cfg.lease_fraction)
 
     def _return_to_preferred(self) -> None:
@@ -520,6 +533,8 @@ class Paxos(Election):
         # every slot up to them. (Ignoring an accept is always safe; a replica
         # that far behind catches up by snapshot.)
         horizon = self.commit + MAX_SLOTS_AHEAD
+        members_changed = False
+        configs = self.configs
         for i, value in enumerate(msg.values):
             slot = first + i
             if slot <= self.commit:
@@ -531,8 +546,12 @@ class Paxos(Election):
                 continue  # a retransmission
             log[slot] = (ballot, value)
             self._ready.entries.append((slot, ballot, value))
+            if value[:1] == CONFIG_TAG or (configs and slot in configs):
+                members_changed |= self._note_value(slot, value)
             if slot > self.last_slot:
                 self.last_slot = slot
+        if members_changed:
+            self._members_changed()
         if msg.values and first <= self.accepted_upto + 1:
             self.accepted_upto = max(self.accepted_upto, first + len(msg.values) - 1)
         while True:
@@ -543,6 +562,7 @@ class Paxos(Election):
         new_commit = min(msg.commit, self.accepted_upto)
         if new_commit > self.commit:
             self.commit = new_commit
+            self._fold_chosen()
         self._send(
             msg.src,
             Accepted(self.shard, self.id, ballot, True, self.accepted_upto, self.promised, msg.seq, first),

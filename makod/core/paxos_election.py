@@ -5,6 +5,7 @@ leader and stepping down. The rules are paxos.py's docstring."""
 from __future__ import annotations
 
 
+from makod.core.membership import CONFIG_TAG, decode_config
 from makod.core.messages import (
     Prepare,
     Promise,
@@ -50,7 +51,7 @@ class Election:
         Not while it hears a live leader, and not in the first election timeout
         after it started: either way a leader's lease may still rest on it.
         """
-        if len(self.voters) == 1:
+        if self._alone():
             return True
         return not self._leader_alive() and self.now >= self.vote_fence_until
 
@@ -70,11 +71,43 @@ class Election:
         self.promises = {
             self.id: Promise(self.shard, self.id, ballot, True, ballot, self.commit, self.first_slot, own_entries, "")
         }
-        for peer in self.voters:
-            if peer != self.id:
-                self._send(peer, Prepare(self.shard, self.id, ballot, self.commit + 1, transfer))
-        if len(self.promises) >= self.quorum:
+        self.asked = {self.id}
+        self.transfer_campaign = transfer
+        if self._election_won():
             self._become_leader()
+
+    def _election_won(self) -> bool:
+        """Do the promises cover a majority of every membership that governs a
+        slot above our chosen prefix? Asks the voters of each one it learns of.
+
+        The chain starts at the membership in force after our prefix; each
+        CONFIG entry among the values we would re-propose (the highest-ballot
+        value of each slot) governs the slots after it, and its voters may
+        have accepted those (docs/MEMBERSHIP.md, "Elections").
+        """
+        chain = [self.base]
+        if any(value[:1] == CONFIG_TAG for p in self.promises.values() for _s, _b, value in p.entries):
+            best: dict[int, tuple[int, bytes]] = {}
+            start = self.commit + 1
+            for promise in self.promises.values():
+                for slot, entry_ballot, value in promise.entries:
+                    if slot >= start and (slot not in best or entry_ballot > best[slot][0]):
+                        best[slot] = (entry_ballot, value)
+            for slot in sorted(best):
+                members = decode_config(best[slot][1])
+                if members is not None:
+                    chain.append(members)
+        won = True
+        for members in chain:
+            for peer in members.voters:
+                if peer not in self.asked:
+                    self.asked.add(peer)
+                    self._send(peer, Prepare(self.shard, self.id, self.promised, self.commit + 1,
+                                             self.transfer_campaign))
+            if sum(1 for v in members.voters if v in self.promises) < members.quorum:
+                won = False
+        # A log that removes us is led by one of the voters it keeps.
+        return won and self.id in chain[-1].voters
 
     def _leader_alive(self) -> bool:
         if self.role == LEADER:
@@ -126,7 +159,7 @@ class Election:
                 self._step_down(leader=None)
             return
         self.promises[msg.src] = msg
-        if len(self.promises) >= self.quorum:
+        if self._election_won():
             self._become_leader()
 
     def _become_leader(self) -> None:
@@ -141,25 +174,29 @@ class Election:
                 if slot not in best or entry_ballot > best[slot][0]:
                     best[slot] = (entry_ballot, value)
         top = max([self.last_slot, *best.keys()])
+        self.configs = {}
         for slot in range(start, top + 1):
             value = best[slot][1] if slot in best else NOOP
             self.log[slot] = (ballot, value)
             self._ready.entries.append((slot, ballot, value))
+            if value[:1] == CONFIG_TAG:
+                self._note_value(slot, value)
         self.last_slot = top
+        self._derive()
         self.role = LEADER
         self.role_reason = "won the election: promises from " + ", ".join(f"replica {p}" for p in sorted(self.promises))
         self.leader = self.id
         self.leader_since_slot = top
         self.leader_since_ms = self.now
         self.self_match = self.commit
-        self.next = {peer: start for peer in self._peers()}
-        self.match = {peer: 0 for peer in self._peers()}
+        self.next = {peer: start for peer in self.peer_ids}
+        self.match = {peer: 0 for peer in self.peer_ids}
         for peer, promise in self.promises.items():
-            if peer != self.id:
+            if peer in self.match:
                 self.match[peer] = min(promise.chosen_upto, self.commit)
-        self.ack_sent_ms = {peer: self.now for peer in self.voters}
+        self.ack_sent_ms = {peer: self.now for peer in self.all_voters}
         self.seq_sent_ms = {}
-        self.lease_until = INF_MS if len(self.voters) == 1 else -INF_MS
+        self.lease_until = INF_MS if self._alone() else -INF_MS
         self.transfer_target = None
         self.promises = {}
         self._broadcast(heartbeat=True)

@@ -37,7 +37,8 @@ from makod.core.entries import (
     encode_batch,
     encode_epoch,
 )
-from makod.core.epochs import EpochChain
+from makod.core.marks import read_marks as _read_marks, read_members as _read_members
+from makod.core.membership import Membership
 from makod.kv.keyspace import Keyspace
 from makod.core.messages import Message
 from makod.core.chosen import INSTALLED, UNDONE, ChosenSlots, Txn
@@ -123,8 +124,13 @@ class ReplicaCore(Participant, ChosenSlots):
         # Set when this replica starts serving as leader (the node reads and clears it).
         self.newly_serving = False
         self.wm = wm if wm is not None else WatermarkTable(num_shards)
+        # The membership in force after applied_slot: from the checkpoint
+        # once a change was applied, else the configuration's (membership.py).
+        stored = _read_members(marks)
+        self.members = stored or Membership.of(voters, learners)
+        self.members_pending: dict[int, Membership] = {}  # chosen CONFIG slots not yet applied
         self.paxos = Paxos(
-            shard, node_id, voters, learners, paxos_config or PaxosConfig(),
+            shard, node_id, list(self.members.voters), list(self.members.learners), paxos_config or PaxosConfig(),
             random.Random(rng.random()), promised=promised, log=log, chosen_upto=applied_slot,
             preferred=preferred_leader,
         )
@@ -512,7 +518,8 @@ class ReplicaCore(Participant, ChosenSlots):
     def marks(self) -> list:
         """What a checkpoint or snapshot keeps of this shard's epochs (see _read_marks)."""
         _epoch, _w, closed, closed_below = self.wm.snapshot(self.shard)
-        return [self.chain.to_list(), closed, closed_below, self.coord_records.evicted_epoch]
+        return [self.chain.to_list(), closed, closed_below, self.coord_records.evicted_epoch,
+                self.members.to_list()]
 
     def checkpoint(self) -> Checkpoint | None:
         ckpt = self.tracker.take(self.applied_slot, self.applied_clock, self.marks())
@@ -538,8 +545,18 @@ class ReplicaCore(Participant, ChosenSlots):
             self.chain = chain
         self.coord_records.merge(CoordRecords.from_encoded(records or [], evicted_epoch))
         self.on_marks_changed(force=True)
-        self.paxos.snapshot_installed(applied_slot)
+        members = _read_members(marks)
+        if members is not None:
+            self.members = members
+        self.members_pending = {s: m for s, m in self.members_pending.items() if s > applied_slot}
+        self.paxos.snapshot_installed(applied_slot, members)
         return True
+
+    def change_membership(self, new: Membership) -> str | None:
+        """Propose a membership change (membership.py); returns why not, or None."""
+        if not self.serving:
+            return "not the serving leader"
+        return self.paxos.propose_membership(new)
 
     def status(self) -> dict[str, Any]:
         p = self.paxos
@@ -571,18 +588,6 @@ class ReplicaCore(Participant, ChosenSlots):
         if p.role == LEADER:
             info["follower_match"] = {str(k): v for k, v in p.match.items()}
         return info
-
-
-def _read_marks(marks: list | None, applied_slot: int) -> tuple[EpochChain, dict[int, int], int, int]:
-    """(chain, closed epochs' verdicts, closed_below, evicted records' epoch) from stored marks."""
-    if not marks:
-        return EpochChain(), {}, 0, 0
-    if not isinstance(marks[0], list):
-        # Written before the chain existed: [epoch, w, closed, closed_below].
-        epoch, w, closed, closed_below = marks
-        return EpochChain(applied_slot, epoch, 0, w), {int(e): f for e, f in closed.items()}, closed_below, 0
-    chain, closed, closed_below, evicted_epoch = marks
-    return EpochChain.from_list(chain), {int(e): f for e, f in closed.items()}, closed_below, evicted_epoch
 
 
 def _only_own(deps: tuple[int, ...], own: int) -> bool:

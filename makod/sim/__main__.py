@@ -46,16 +46,18 @@ from makod.sim.sweep import CaseResult, sweep
               help="Put replicas in 2-3 datacenters 5-50 ms apart, with jitter (drawn from the seed).")
 @click.option("--max-txn-bytes", type=click.IntRange(min=64), default=None,
               help="The replicas' bound on a transaction's bytes (small: slots split, big transactions refused).")
+@click.option("--membership", is_flag=True,
+              help="Add, promote and remove replicas under the faults (one change at a time per shard).")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shapes: bool, jobs: int,
          replicas: int, learners: int, shards: int, protocol: str, ack: str, preferred_leaders: bool,
          proc_ratio: float | None, txn_ratio: float | None, safety_ms: float, plant: str | None, geo: bool,
-         max_txn_bytes: int | None, trace: bool) -> None:
+         max_txn_bytes: int | None, membership: bool, trace: bool) -> None:
     """Run simulated clusters under faults and check every safety invariant."""
     shape = None if sweep_shapes else dict(
         replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack,
         preferred_leaders=preferred_leaders, proc_ratio=proc_ratio, txn_ratio=txn_ratio, safety_ms=safety_ms,
-        geo=geo, max_txn_bytes=max_txn_bytes,
+        geo=geo, max_txn_bytes=max_txn_bytes, membership=membership,
     )
     profiles = list(PROFILES) if profile == "all" else [profile]
     if one_seed is not None:
@@ -63,7 +65,7 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
         if shape is None:
             from makod.sim.runner import shape_for
 
-            params = dict(shape_for(one_seed), geo=geo, max_txn_bytes=max_txn_bytes)
+            params = dict(shape_for(one_seed), geo=geo, max_txn_bytes=max_txn_bytes, membership=membership)
         with planted(plant):
             for prof in profiles:
                 result = run_seed(one_seed, profile=prof, trace=trace, **params)
@@ -91,7 +93,7 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
             click.echo(f"{done} cases, {counts['failed']} failed ({time.monotonic() - started:.0f}s)")
 
     sweep(first, seeds, profiles, jobs=jobs, shape=shape, plant=plant, on_result=report, geo=geo,
-          max_txn_bytes=max_txn_bytes)
+          max_txn_bytes=max_txn_bytes, membership=membership)
     click.echo(
         f"{counts['ok'] + counts['failed']} cases (seeds {first}..{first + seeds - 1}, profiles "
         f"{', '.join(profiles)}): {counts['failed']} failed, {counts['ops']} operations, "

@@ -19,6 +19,7 @@ that implements them:
 
 from __future__ import annotations
 
+from makod.core.membership import CONFIG_TAG
 from makod.core.entries import ENTRY_BATCH, ENTRY_EPOCH, batch_seq, decode_entry
 from makod.core.watermark import COVERED, EPOCH_SHIFT
 
@@ -39,6 +40,8 @@ class ShardLog:
         self.records: dict[tuple, tuple] = {}  # txn -> deps, from chosen batches
 
     def read(self, slot: int, value: bytes) -> None:
+        if value[:1] == CONFIG_TAG:
+            return  # a membership change: no epoch, no batch
         entry = decode_entry(value)
         if entry is None:
             return

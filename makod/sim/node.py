@@ -116,6 +116,7 @@ class SimNode:
         replica_config: ReplicaConfig,
         driver_config: DriverConfig,
         preferred_leader: int | None = None,
+        initial_members: tuple[list[int], list[int]] | None = None,
     ) -> None:
         self.world = world
         self.id = node_id
@@ -135,6 +136,7 @@ class SimNode:
             config=replica_config,
             paxos_config=paxos_config,
             preferred_leader=preferred_leader,
+            initial_members=initial_members,
         )
         # Every node reports the keys writes change, as when a client tracks
         # keys somewhere in the cluster (tracking_check.py checks them).

@@ -40,11 +40,14 @@ class RunResult:
 DEFAULTS = dict(
     replicas=3, learners=0, shards=1, protocol="mako", ack="durable", preferred_leaders=False,
     profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0, plant=None, geo=False,
-    max_txn_bytes=None,
+    max_txn_bytes=None, membership=False,
 )
 
 
 CALM_THINK_MS = 40.0
+# With ``membership``: mean time between membership steps (add, promote,
+# remove; reconfig.py), so a 6 s run goes through several whole cycles.
+MEMBERSHIP_EVERY_MS = 300.0
 
 
 def shape_for(seed: int) -> dict:
@@ -117,6 +120,7 @@ def run_seed(
     trace: bool = False,
     geo: bool = False,
     max_txn_bytes: int | None = None,
+    membership: bool = False,
 ) -> RunResult:
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity, profile)
     # The WAN layout has its own stream: --geo leaves the seed's faults as they were.
@@ -124,6 +128,7 @@ def run_seed(
     world = World(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
         protocol=protocol, ack=ack, preferred_leaders=preferred_leaders, wan=wan, max_txn_bytes=max_txn_bytes,
+        membership_every_ms=MEMBERSHIP_EVERY_MS if membership else 0.0,
     )
     # Clients think longer on a calm network: with no faults to slow them
     # they would run 3-7K operations a case, four fifths of a sweep's time,
@@ -182,7 +187,8 @@ def run_seed(
         ops=len(workload.history),
         acked=counts["acked"],
         chosen_slots=len(world.chosen),
-        stats=dict(world.stats),
+        stats=dict(world.stats, **({f"membership_{k}": v for k, v in world.reconfig.stats.items()}
+                                   if membership else {})),
         fingerprint=digest.hexdigest()[:16],
         faults=faults.describe() + (f"; wan: {wan.describe()}" if wan is not None else ""),
         trace=world.trace_lines,

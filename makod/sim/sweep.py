@@ -36,13 +36,15 @@ class CaseResult:
 
 
 def case_params(seed: int, profile: str, shape: dict | None, plant: str | None, geo: bool = False,
-                max_txn_bytes: int | None = None) -> dict:
+                max_txn_bytes: int | None = None, membership: bool = False) -> dict:
     params = dict(shape if shape is not None else shape_for(seed))
     params["profile"] = profile
     if geo:
         params["geo"] = True
     if max_txn_bytes is not None:
         params["max_txn_bytes"] = max_txn_bytes
+    if membership:
+        params["membership"] = True
     if plant:
         params["plant"] = plant
     return params
@@ -64,10 +66,11 @@ def run_case(args: tuple[int, dict]) -> CaseResult:
 
 
 def cases(first: int, count: int, profiles: Iterable[str], shape: dict | None = None,
-          plant: str | None = None, geo: bool = False, max_txn_bytes: int | None = None) -> Iterator[tuple[int, dict]]:
+          plant: str | None = None, geo: bool = False, max_txn_bytes: int | None = None,
+          membership: bool = False) -> Iterator[tuple[int, dict]]:
     for seed in range(first, first + count):
         for profile in profiles:
-            yield seed, case_params(seed, profile, shape, plant, geo, max_txn_bytes)
+            yield seed, case_params(seed, profile, shape, plant, geo, max_txn_bytes, membership)
 
 
 def sweep(
@@ -81,11 +84,13 @@ def sweep(
     on_result: Callable[[CaseResult], None] | None = None,
     geo: bool = False,
     max_txn_bytes: int | None = None,
+    membership: bool = False,
 ) -> list[CaseResult]:
     """Run every case (``geo``: each across a drawn WAN; ``max_txn_bytes``:
-    the replicas' bound, small to split slots and refuse transactions);
+    the replicas' bound, small to split slots and refuse transactions;
+    ``membership``: replicas added, promoted and removed under the faults);
     returns the results in case order."""
-    todo = list(cases(first, count, list(profiles), shape, plant, geo, max_txn_bytes))
+    todo = list(cases(first, count, list(profiles), shape, plant, geo, max_txn_bytes, membership))
     results: list[CaseResult] = []
     if jobs <= 1:
         for case in todo:

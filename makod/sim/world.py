@@ -15,6 +15,7 @@ import heapq
 import random
 from typing import Callable
 
+from makod.core.membership import CONFIG_TAG
 from makod.core.messages import Message, Promise
 from makod.core.paxos import LEADER, PaxosConfig
 from makod.core.replica import ReplicaConfig
@@ -24,6 +25,7 @@ from makod.sim import logcheck, nemesis
 from makod.sim.faults import Faults
 from makod.sim.geo import Wan
 from makod.sim.node import SimNode
+from makod.sim.reconfig import Reconfig
 from makod.storage.memory_store import MemoryStore
 
 WALL_BASE_MS = 1_800_000_000_000  # the simulated wall clock starts in 2027
@@ -62,6 +64,7 @@ class World:
         trace_enabled: bool = False,
         wan: Wan | None = None,
         max_txn_bytes: int | None = None,
+        membership_every_ms: float = 0.0,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -71,6 +74,12 @@ class World:
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
         self.members = layout(shards, replicas, learners)
+        # Membership changes (reconfig.py): each shard's first membership,
+        # which a replica with no checkpoint starts from; how often to change
+        # one (0: never); replicas added and removed so far.
+        self.initial_members = [(list(v), list(l)) for v, l in self.members]
+        self.membership_every_ms = membership_every_ms
+        self.reconfig = Reconfig(self, replicas)
         # Datacenters and the delays between them (geo.py); None: one LAN.
         self.wan = wan
         self.shard_of_node = {n: s for s, (v, l) in enumerate(self.members) for n in v + l}
@@ -173,6 +182,7 @@ class World:
             self.replica_config,
             self.driver_config,
             self.preferred.get(self.shard_of_node[node_id]),
+            self.initial_members[self.shard_of_node[node_id]],
         )
         self.nodes[node_id] = node
         gen = self.generation[node_id]
@@ -204,10 +214,48 @@ class World:
         self.generation[node_id] += 1
 
     def restart(self, node_id: int) -> None:
-        if self.nodes.get(node_id) is not None:
+        if self.nodes.get(node_id) is not None or node_id in self.reconfig.removed:
             return
         self.trace(f"n{node_id} RESTART")
         self._boot(node_id)
+
+    def add_node(self, shard: int) -> int:
+        """Boot a new replica for ``shard`` (an empty disk, a fresh id) and tell
+        every node of it; it joins the shard once a CONFIG entry names it."""
+        node_id = max(self.shard_of_node) + 1
+        self.shard_of_node[node_id] = shard
+        self.ids.append(node_id)
+        self.disks[node_id] = MemoryStore()
+        self.generation[node_id] = 0
+        f = self.faults
+        self.clock_rate[node_id] = 1.0 + f.clock_rate_error * (2 * self.rng.random() - 1)
+        self.clock_offset[node_id] = f.clock_offset_ms * self.rng.random()
+        self.wall_offset[node_id] = f.clock_offset_ms * (2 * self.rng.random() - 1)
+        if self.wan is not None:
+            self.wan.datacenter[node_id] = self.wan.datacenter[self.initial_members[shard][0][0]]
+        voters, learners = self.members[shard]
+        self.members[shard] = (voters, learners + [node_id])
+        self.trace(f"n{node_id} BOOT for shard {shard}")
+        self._push_topology()
+        self._boot(node_id)
+        return node_id
+
+    def retire_node(self, node_id: int) -> None:
+        """Stop a removed replica for good (its disk stays, unread)."""
+        self.crash(node_id)
+        self.nodes.pop(node_id, None)
+        if node_id in self.ids:
+            self.ids.remove(node_id)
+        shard = self.shard_of_node[node_id]
+        voters, learners = self.members[shard]
+        self.members[shard] = ([v for v in voters if v != node_id], [n for n in learners if n != node_id])
+        self.trace(f"n{node_id} RETIRED from shard {shard}")
+        self._push_topology()
+
+    def _push_topology(self) -> None:
+        for node in self.nodes.values():
+            if node is not None:
+                node.core.set_members(self.members)
 
     def pause(self, node_id: int, length_ms: float) -> None:
         node = self.nodes.get(node_id)
@@ -308,8 +356,9 @@ class World:
         by its own clock, read now (as a request arriving now would)."""
         serving: list[int] = []
         answering: list[int] = []
-        for i in self.members[shard][0]:
-            node = self.nodes.get(i)
+        for i, node in self.nodes.items():
+            if node is None or node.shard != shard:
+                continue
             if node is None or self.now < node.paused_until:
                 continue
             core = node.core
@@ -331,6 +380,8 @@ class World:
         if known is None:
             self.chosen[key] = value
             self.logs[key[0]].read(slot, value)
+            if value[:1] == CONFIG_TAG:
+                self.reconfig.chosen(key[0], slot, value)
         elif known != value:
             raise SafetyViolation(
                 f"seed {self.seed}: shard {key[0]} slot {slot} chosen twice with different values "
@@ -352,6 +403,8 @@ class World:
             self._schedule(f.wall_step_every_ms, until_ms, self._wall_step_event)
         if f.nemesis_every_ms:
             self._schedule(f.nemesis_every_ms, until_ms, lambda _until: nemesis.run_pattern(self))
+        if self.membership_every_ms:
+            self._schedule(self.membership_every_ms, until_ms, lambda _until: self.reconfig.step())
 
     def _schedule(self, mean_ms: float, until_ms: float, fn: Callable[[float], None]) -> None:
         delay = self.rng.expovariate(1.0 / mean_ms)
@@ -471,6 +524,7 @@ class World:
         self.blocked = set()
         self.lossy = {}
         self.send_hooks = []
+        self.reconfig.heal()
         for i in self.ids:
             self.restart(i)
             node = self.nodes[i]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from makod.kv import errors
-from makod.kv.args import check_random_picks, parse_intercard_limit, INT64_MAX, int_arg, is_opt, parse_cursor, parse_int
+from makod.kv.args import check_random_picks, parse_intercard_limit, INT64_MAX, int_arg, parse_cursor, parse_int
 from makod.kv.errors import CommandError
 from makod.kv.glob import compile_matcher
 from makod.kv.records import KIND_SET, OpSpec, Record, ValueType, register_op, register_type
