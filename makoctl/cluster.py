@@ -462,3 +462,9 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float,
             f"usually within a few seconds. To keep {new[0].name} leading, run this again with --stick.",
             highlight=False,
         )
+
+
+from makoctl.cluster_members import add_replica, remove_replica  # noqa: E402  (they import load_cluster)
+
+cluster.add_command(add_replica)
+cluster.add_command(remove_replica)

@@ -207,6 +207,24 @@ class _NullStatus:
         pass
 
 
+def write_raw_config(cfg_path: str, raw: dict) -> ClusterConfig:
+    """Validate ``raw`` as a config, then replace ``cfg_path`` with it atomically."""
+    try:
+        cfg = parse_config(raw, cfg_path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        raise  # unreachable
+    tmp = cfg_path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(yaml.safe_dump(raw, sort_keys=False))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, cfg_path)
+    return cfg
+
+
+
 def stick_preferred(cfg: ClusterConfig, cfg_path: str, shard: int, target: str, states: list) -> list[str]:
     """``failover --stick``: ``target`` becomes the shard's preferred leader.
 
@@ -219,17 +237,7 @@ def stick_preferred(cfg: ClusterConfig, cfg_path: str, shard: int, target: str, 
     with open(cfg_path) as f:
         raw = yaml.safe_load(f)
     raw["shards"][shard]["preferred_leader"] = target
-    try:
-        parse_config(raw, cfg_path)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-    tmp = cfg_path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(yaml.safe_dump(raw, sort_keys=False))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, cfg_path)
+    write_raw_config(cfg_path, raw)
     told = []
     for state in sorted((s for s in states if s.health == procs.OK), key=lambda s: s.role == "leader"):
         try:

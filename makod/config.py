@@ -37,6 +37,10 @@ class ReplicaConfig:
     voter: bool = True
     tls_port: int | None = None  # RESP over TLS (with a tls: section)
     metrics_port: int | None = None  # Prometheus GET /metrics (None: no endpoint)
+    # Added while the cluster ran (makoctl cluster add-replica): the shard's
+    # log says whether it is a voter or a learner; this file only says
+    # where it is. It is not in the shard's first membership.
+    joined: bool = False
 
 
 @dataclass
@@ -120,6 +124,7 @@ class ClusterConfig:
     procedure_modules: list[str] = field(default_factory=list)
     source: str = "<embedded default>"
     raw: dict = field(default_factory=dict)
+    retired_ids: list[int] = field(default_factory=list)  # removed replicas' ids: never reused
 
     @property
     def replicas(self) -> list[ReplicaConfig]:
@@ -130,6 +135,25 @@ class ClusterConfig:
             if r.name == name:
                 return r
         raise KeyError(name)
+
+    def first_members(self) -> list[tuple[list[int], list[int]]]:
+        """Each shard's first membership (voters, learners): what a replica with
+        no checkpoint starts from. Replicas that joined later are not in it."""
+        return [([r.node_id for r in sh.replicas if r.voter and not r.joined],
+                 [r.node_id for r in sh.replicas if not r.voter and not r.joined]) for sh in self.shards]
+
+    def topology(self) -> list[tuple[list[int], list[int]]]:
+        """Every replica of each shard (voters, then the rest): whom to reach."""
+        return [([r.node_id for r in sh.replicas if r.voter], [r.node_id for r in sh.replicas if not r.voter])
+                for sh in self.shards]
+
+    def set_replicas(self, other: "ClusterConfig") -> None:
+        """Take ``other``'s replicas (MAKO TOPOLOGY RELOAD): same shards and slots."""
+        for mine, theirs in zip(self.shards, other.shards):
+            mine.replicas = theirs.replicas
+            mine.preferred_leader = theirs.preferred_leader
+        self.retired_ids = other.retired_ids
+        self.__dict__.pop("_by_id", None)
 
     def by_id(self, node_id: int) -> ReplicaConfig:
         index = self.__dict__.get("_by_id")
@@ -291,7 +315,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         "log_retain_bytes", "tls", "users", "aclfile", "client_output_buffer_limit", "client_query_buffer_limit", "timeout",
         "busy_reply_threshold_ms", "notify_keyspace_events", "log_level", "log_format", "log_max_mb", "log_backups",
         "inject_delay_ms", "leader_datacenter", "procedure_modules", "cluster_secret", "cluster_secret_file",
-        "links", "client_datacenter",
+        "links", "client_datacenter", "retired_ids",
     }
     for key in data:
         if key not in known:
@@ -305,6 +329,10 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     endpoints: set[tuple[str, int]] = set()
     node_id = 0  # positions, the default ids
     ids: set[int] = set()
+    retired_raw = data.get("retired_ids", [])
+    if not isinstance(retired_raw, list) or not all(type(i) is int and 0 <= i <= 255 for i in retired_raw):
+        raise ConfigError(source, "retired_ids", "a list of node ids (0-255) of removed replicas", retired_raw)
+    retired = set(retired_raw)
     for i, shard_raw in enumerate(shards_raw):
         where = f"shards[{i}]"
         if not isinstance(shard_raw, dict):
@@ -326,10 +354,11 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
                 raise ConfigError(source, rwhere, "a mapping with 'name', 'host', 'resp_port', 'peer_port'", rep_raw)
             for key in rep_raw:
                 if key not in ("id", "name", "host", "resp_port", "peer_port", "tls_port", "metrics_port", "datacenter",
-                               "role"):
+                               "role", "joined"):
                     raise ConfigError(
                         source, f"{rwhere}.{key}",
-                        "one of id, name, host, resp_port, peer_port, tls_port, metrics_port, datacenter, role", key
+                        "one of id, name, host, resp_port, peer_port, tls_port, metrics_port, datacenter, role, joined",
+                        key
                     )
             rname = v.string(rep_raw, "name", rwhere)
             if not rname.replace("-", "").replace("_", "").isalnum():
@@ -361,11 +390,17 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             rid = v.integer(rep_raw, "id", rwhere, lo=0, hi=255, default=node_id)
             if rid in ids:
                 raise ConfigError(source, f"{rwhere}.id", "an id no other replica has", rid)
+            if rid in retired:
+                raise ConfigError(source, f"{rwhere}.id", "an id not in retired_ids (a removed replica's id is "
+                                  "never reused)", rid)
             ids.add(rid)
+            joined = rep_raw.get("joined", False)
+            if not isinstance(joined, bool):
+                raise ConfigError(source, f"{rwhere}.joined", "true or false", joined)
             replicas.append(ReplicaConfig(rname, rid, sid, host, resp_port, peer_port, dc, role == "voter",
-                                          tls_port, metrics_port))
+                                          tls_port, metrics_port, joined))
             node_id += 1
-        if not any(r.voter for r in replicas):
+        if not any(r.voter and not r.joined for r in replicas):
             raise ConfigError(source, f"{where}.replicas", "at least one replica with role voter", "only learners")
         preferred = v.string(shard_raw, "preferred_leader", where, default=None)
         if preferred is not None and preferred not in [r.name for r in replicas if r.voter]:
@@ -376,6 +411,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
     _check_slot_cover(source, shards)
     cfg = ClusterConfig(name=name, shards=shards, source=source, raw=copy.deepcopy(data),
                         cluster_id=v.string(data, "cluster_id", default=None))
+    cfg.retired_ids = sorted(retired)
     cfg.protocol = v.choice(data, "protocol", "", PROTOCOLS, default=cfg.protocol)
     cfg.ack = v.choice(data, "ack", "", ACK_MODES, default=cfg.ack)
     cfg.bind = v.string(data, "bind", default=cfg.bind)

@@ -98,7 +98,7 @@ class NodeAdmin:
             rep = self.cfg.replica(target)
         except KeyError:
             raise CommandError(f"ERR no replica named '{target}'") from None
-        if rep.shard != self.me.shard or not rep.voter:
+        if rep.shard != self.me.shard or rep.node_id not in self.core.paxos.voters:
             raise CommandError(f"ERR '{target}' is not a voter of shard {self.me.shard}")
         self.cfg.shards[self.me.shard].preferred_leader = rep.name
         self.core.paxos.set_preferred(rep.node_id)
@@ -110,7 +110,8 @@ class NodeAdmin:
             raise CommandError("ERR this node is not its shard's leader")
         shard = self.cfg.shards[self.me.shard]
         if target is None:
-            voters = [r for r in shard.replicas if r.voter and r.node_id != self.me.node_id]
+            # The voters are the shard log's (membership changes), not the file's.
+            voters = [r for r in shard.replicas if r.node_id in core.paxos.voters and r.node_id != self.me.node_id]
             if not voters:
                 raise CommandError("ERR no other voter to hand leadership to")
             progress = core.paxos.follower_progress()
@@ -120,7 +121,7 @@ class NodeAdmin:
                 rep = self.cfg.replica(target)
             except KeyError:
                 raise CommandError(f"ERR no replica named '{target}'") from None
-            if rep.shard != self.me.shard or not rep.voter or rep.node_id == self.me.node_id:
+            if rep.shard != self.me.shard or rep.node_id not in core.paxos.voters or rep.node_id == self.me.node_id:
                 raise CommandError(f"ERR '{target}' is not another voter of shard {self.me.shard}")
             target_id = rep.node_id
         if not core.paxos.transfer_leadership(target_id):

@@ -31,6 +31,7 @@ from makod.driver import Driver, DriverConfig
 from makod.net.peers import PeerTransport
 from makod.net.resp_server import ClientProtocol
 from makod.node_admin import NodeAdmin
+from makod.node_members import NodeMembers
 from makod.node_tracking import NodeTracking
 from makod.node_info import NodeInfo
 from makod.storage.lmdb_store import DamagedState, LmdbStore, StoreError
@@ -126,7 +127,7 @@ class WallClock:
         return int(time.time() * 1000)
 
 
-class Node(NodeAdmin, NodeTracking):
+class Node(NodeAdmin, NodeMembers, NodeTracking):
     def __init__(
         self, cfg: ClusterConfig, name: str, data_dir: str, config_path: str = "", *, secret: bytes
     ) -> None:
@@ -154,8 +155,7 @@ class Node(NodeAdmin, NodeTracking):
         self.core = NodeCore(
             self.me.node_id,
             self.me.shard,
-            [([r.node_id for r in sh.replicas if r.voter], [r.node_id for r in sh.replicas if not r.voter])
-             for sh in cfg.shards],
+            cfg.topology(),
             [sh.slots for sh in cfg.shards],
             rng=random.Random(os.urandom(8)),
             loaded=loaded,
@@ -166,6 +166,7 @@ class Node(NodeAdmin, NodeTracking):
                 election_timeout_ms=cfg.election_timeout_ms, heartbeat_ms=cfg.heartbeat_ms
             ),
             preferred_leader=cfg.preferred_leader(self.me.shard),
+            initial_members=cfg.first_members()[self.me.shard],
         )
         self.last_tick_mono = time.monotonic()
         self.apply_errors_logged = 0

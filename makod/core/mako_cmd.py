@@ -36,6 +36,26 @@ def _mako_prefer(session: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _mako_members(session: Any, argv: list[bytes]) -> Any:
+    return session.host.members_reply()
+
+
+def _mako_member(session: Any, argv: list[bytes]) -> Any:
+    action = argv[2].decode("utf-8", "replace").upper()
+    try:
+        node_id = int(argv[3])
+    except ValueError:
+        raise CommandError(errors.NOT_INTEGER) from None
+    session.host.mako_member(action, node_id)
+    return OK
+
+
+def _mako_topology(session: Any, argv: list[bytes]) -> Any:
+    if argv[2].upper() != b"RELOAD":
+        raise CommandError(errors.SYNTAX)
+    return session.host.reload_topology()
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -85,6 +105,9 @@ container(
         subcommand("mako", "procedures", 2, _mako_procedures, "loading stale", scope="server", group="mako", summary="Lists the registered stored procedures.", since="0.1.0"),
         subcommand("mako", "digest", 2, _mako_digest, "admin loading stale", scope="server", group="mako", summary="Applied slot, key count and a hash of this replica's own state.", since="0.1.0"),
         subcommand("mako", "prefer", 3, _mako_prefer, "admin loading stale", scope="server", group="mako", summary="Names the replica that should lead this shard when it can (or none).", since="0.1.0"),
+        subcommand("mako", "members", 2, _mako_members, "admin loading stale", scope="server", group="mako", summary="This shard's membership (voters, learners, a pending change) as JSON.", since="0.2.0"),
+        subcommand("mako", "member", 4, _mako_member, "admin loading stale", scope="server", group="mako", summary="Adds a replica as a learner, promotes a learner to voter, or removes a replica (at the shard's leader).", since="0.2.0"),
+        subcommand("mako", "topology", 3, _mako_topology, "admin loading stale", scope="server", group="mako", summary="Re-reads the replicas' addresses from the config file (RELOAD).", since="0.2.0"),
         subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
     ],
 )

@@ -207,6 +207,18 @@ REPLY_TOO_LARGE_TO_FORWARD = (
 )
 TIMEOUT = "TIMEOUT no reply from shard {} within {} ms; the outcome is unknown"
 UNKNOWN_PROCEDURE = "ERR unknown procedure '{}'"
+
+# Membership (MAKO MEMBER, MAKO TOPOLOGY; makoctl cluster add-replica / remove-replica).
+NOT_SHARD_LEADER = "ERR this node is not its shard's leader"
+NO_REPLICA_WITH_ID = ("ERR no replica with id {} in this node's configuration "
+                      "(makoctl cluster add-replica writes it, then MAKO TOPOLOGY RELOAD)")
+REPLICA_OF_OTHER_SHARD = "ERR replica {} belongs to shard {}, not {}"
+MEMBER_ALREADY = "ERR replica {} is already a {} of shard {}"
+MEMBER_NOT_LEARNER = "ERR replica {} is not a learner of shard {} (MAKO MEMBER ADD it first)"
+MEMBER_NOT_MEMBER = "ERR replica {} is not a member of shard {}"
+MEMBER_CHANGE_REFUSED = "ERR membership change refused: {}"
+MEMBER_BAD_ACTION = "ERR unknown MEMBER action '{}' (ADD, PROMOTE or REMOVE)"
+TOPOLOGY_BAD_FILE = "ERR cannot reload the topology: {}"
 PROCEDURE_BAD_ARGS = "ERR procedure arguments are not valid msgpack"
 # A procedure raised (its writes are undone): name it and what it raised.
 PROCEDURE_FAILED = "ERR procedure '{}' failed: {}"

@@ -308,7 +308,10 @@ class PeerTransport:
         self.node_id = node_id
         self.secret = secret
         self.known_ids = set(peers)
-        self.validator = Validator(num_shards, node_ids=self.known_ids | {node_id})
+        # Kept as sets and changed in place: the validator and every
+        # listener read them (add_peer, on MAKO TOPOLOGY RELOAD).
+        self.ballot_ids = self.known_ids | {node_id}
+        self.validator = Validator(num_shards, node_ids=self.ballot_ids)
         self.inbound: set[_InboundProtocol] = set()
         # Each peer needs one link (a reconnect may briefly overlap the old one).
         self.max_inbound = 2 * len(peers) + 8
@@ -332,11 +335,22 @@ class PeerTransport:
             **({"ssl": self.ssl_server, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT_S} if self.ssl_server else {}),
         )
 
+    def add_peer(self, peer: int, host: str, port: int) -> None:
+        """A replica joined the cluster (makoctl cluster add-replica): accept
+        its links and reach it."""
+        self.known_ids.add(peer)
+        self.ballot_ids.add(peer)
+        self.max_inbound += 2
+        if peer != self.node_id and peer not in self.links:
+            self.links[peer] = _Link(self, peer, host, port)
+
     def send(self, peer: int, msg: Message) -> None:
         if peer == self.node_id:
             self.deliver(msg)
             return
-        link = self.links[peer]
+        link = self.links.get(peer)
+        if link is None:
+            return  # a replica this node has not heard of yet (or no longer knows)
         data = pack_message(msg)
         if len(data) > MAX_MESSAGE_BYTES:
             # The peer would drop the link on it, and a resent one again and

@@ -1,0 +1,109 @@
+"""What a node answers about its shard's membership, and how it changes it:
+MAKO MEMBERS, MAKO MEMBER ADD|PROMOTE|REMOVE, MAKO TOPOLOGY RELOAD. A mixin
+of ``makod.server.Node``.
+
+The membership itself is the shard's log (makod/core/membership.py); the
+config file only says where each replica is. ``makoctl cluster add-replica``
+writes a new replica into the file, has every node reload it, starts the
+replica, then asks the shard's leader to add it as a learner and, once it
+has caught up, to promote it (docs/MEMBERSHIP.md, "makoctl")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from makod.config import ConfigError, load_config_file
+from makod.core.membership import Membership
+from makod.kv import errors
+from makod.kv.errors import CommandError
+
+
+class NodeMembers:
+    core: Any
+    cfg: Any
+    me: Any
+    peers: Any
+    config_path: str
+
+    def members_reply(self) -> str:
+        paxos = self.core.paxos
+        pending = [paxos.configs[s] for s in sorted(paxos.configs)]
+        return json.dumps({
+            "shard": self.me.shard,
+            "role": paxos.role,
+            "leader": paxos.known_leader(),
+            "voters": list(paxos.base.voters),
+            "learners": list(paxos.base.learners),
+            "pending": [m.to_list() for m in pending],
+            "commit_index": paxos.commit,
+            "match": {str(k): v for k, v in paxos.match.items()} if paxos.role == "leader" else {},
+            "names": {str(r.node_id): r.name for r in self.cfg.replicas},
+        }, sort_keys=True)
+
+    def mako_member(self, action: str, node_id: int) -> None:
+        paxos = self.core.paxos
+        shard = self.me.shard
+        if paxos.role != "leader":
+            raise CommandError(errors.NOT_SHARD_LEADER)
+        try:
+            rep = self.cfg.by_id(node_id)
+        except KeyError:
+            raise CommandError(errors.NO_REPLICA_WITH_ID.format(node_id)) from None
+        if rep.shard != shard:
+            raise CommandError(errors.REPLICA_OF_OTHER_SHARD.format(rep.name, rep.shard, shard))
+        base = paxos.base
+        if action == "ADD":
+            if node_id in base.nodes:
+                kind = "voter" if node_id in base.voters else "learner"
+                raise CommandError(errors.MEMBER_ALREADY.format(rep.name, kind, shard))
+            new = Membership.of(base.voters, base.learners + (node_id,))
+        elif action == "PROMOTE":
+            if node_id in base.voters:
+                raise CommandError(errors.MEMBER_ALREADY.format(rep.name, "voter", shard))
+            if node_id not in base.learners:
+                raise CommandError(errors.MEMBER_NOT_LEARNER.format(rep.name, shard))
+            new = Membership.of(base.voters + (node_id,), [n for n in base.learners if n != node_id])
+        elif action == "REMOVE":
+            if node_id not in base.nodes:
+                raise CommandError(errors.MEMBER_NOT_MEMBER.format(rep.name, shard))
+            if base.voters == (node_id,):
+                raise CommandError(errors.MEMBER_CHANGE_REFUSED.format("a shard needs at least one voter"))
+            new = Membership.of([n for n in base.voters if n != node_id], [n for n in base.learners if n != node_id])
+        else:
+            raise CommandError(errors.MEMBER_BAD_ACTION.format(action))
+        why = self.core.replica.change_membership(new)
+        if why is not None:
+            raise CommandError(errors.MEMBER_CHANGE_REFUSED.format(why))
+        self.schedule_pump()
+
+    def reload_topology(self) -> str:
+        """Re-read the config file's replicas: reach the ones added, stop
+        counting on the ones removed. Nothing else in the file may differ."""
+        if not self.config_path:
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format("this node was started without --config"))
+        try:
+            new = load_config_file(self.config_path)
+        except ConfigError as exc:
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format(" ".join(str(exc).split()))) from None
+        old = self.cfg
+        if (new.name, new.cluster_id) != (old.name, old.cluster_id):
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format(f"{self.config_path} is another cluster's"))
+        if [sh.slots for sh in new.shards] != [sh.slots for sh in old.shards]:
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format("its shards or slots differ from this node's"))
+        try:
+            me = new.replica(self.me.name)
+        except KeyError:
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format(f"it has no replica named {self.me.name}")) from None
+        if (me.node_id, me.host, me.resp_port, me.peer_port) != (
+                self.me.node_id, self.me.host, self.me.resp_port, self.me.peer_port):
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format(f"it moved or renumbered {self.me.name}"))
+        known = {r.node_id for r in old.replicas}
+        added = [r for r in new.replicas if r.node_id not in known]
+        removed = known - {r.node_id for r in new.replicas}
+        for rep in added:
+            self.peers.add_peer(rep.node_id, rep.host, rep.peer_port)
+        old.set_replicas(new)
+        self.core.set_members(old.topology())
+        self.schedule_pump()
+        return f"added {len(added)}, removed {len(removed)}"
