@@ -281,6 +281,11 @@ def restore_config(backup_dir: str, base_port: int | None) -> str:
 
     with open(os.path.join(backup_dir, procs.CONFIG_NAME)) as f:
         raw = yaml.safe_load(f)
+    # A new cluster: its first membership is every replica the backed-up
+    # one had, in the role add-replica last wrote (docs/MEMBERSHIP.md).
+    for shard in raw["shards"]:
+        for rep in shard["replicas"]:
+            rep.pop("joined", None)
     if base_port is not None:
         i = 0
         for shard in raw["shards"]:

@@ -184,6 +184,13 @@ def add_replica(shard_id: int, name: str | None, host: str | None, resp_port: in
         _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "PROMOTE", node_id)
         members = _wait_members(cfg, data_dir, shard_id, deadline, f"{name} is a voter of shard {shard_id}",
                                 lambda m: node_id in m["voters"])
+        # The file says what the log now says (a restored backup starts from
+        # the file's roles); joined: true keeps it out of the first membership.
+        raw = _raw(cfg_path)
+        for entry in raw["shards"][shard_id]["replicas"]:
+            if entry.get("name") == name:
+                entry["role"] = "voter"
+        cfg = write_raw_config(cfg_path, raw)
     role = "voter" if node_id in members["voters"] else "learner"
     console.print(f"4/4 {name} is a {role} of shard {shard_id}: voters "
                   f"{_names(members, members['voters'])}, learners {_names(members, members['learners'])}",

@@ -155,6 +155,14 @@ class ClusterConfig:
         self.retired_ids = other.retired_ids
         self.__dict__.pop("_by_id", None)
 
+    def find(self, node_id: int) -> ReplicaConfig | None:
+        """The replica with this id; None for one this node has not heard of
+        (added elsewhere, before MAKO TOPOLOGY RELOAD reached this node)."""
+        try:
+            return self.by_id(node_id)
+        except KeyError:
+            return None
+
     def by_id(self, node_id: int) -> ReplicaConfig:
         index = self.__dict__.get("_by_id")
         if index is None:  # built once: the layout does not change while a config lives

@@ -30,9 +30,9 @@ class NodeAdmin:
             ]
             return ["master", core.applied_slot, followers]
         leader = paxos.known_leader()
-        if leader is None:
+        rep = None if leader is None else self.cfg.find(leader)
+        if rep is None:
             return ["slave", "?", -1, "connect", -1]
-        rep = self.cfg.by_id(leader)
         return ["slave", rep.host, rep.resp_port, "connected", core.applied_slot]
 
     def mako_status(self) -> dict:
@@ -72,7 +72,8 @@ class NodeAdmin:
         preferred = self.cfg.preferred_leader(self.me.shard)
         status["preferred_leader"] = None if preferred is None else self.cfg.by_id(preferred).name
         if status.get("leader") is not None:
-            status["leader_name"] = self.cfg.by_id(status["leader"]).name
+            rep = self.cfg.find(status["leader"])
+            status["leader_name"] = rep.name if rep is not None else f"node {status['leader']}"
         return status
 
     def mako_digest(self) -> str:

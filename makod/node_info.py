@@ -180,8 +180,11 @@ class NodeInfo:
         else:
             leader_id = core.paxos.known_leader()
             if leader_id is not None:
-                rep = self.node.cfg.by_id(leader_id)
-                fields += [("master_host", rep.host), ("master_port", rep.resp_port), ("master_link_status", "up")]
+                rep = self.node.cfg.find(leader_id)
+                if rep is not None:
+                    fields += [("master_host", rep.host), ("master_port", rep.resp_port), ("master_link_status", "up")]
+                else:
+                    fields.append(("master_link_status", "down"))
             else:
                 fields.append(("master_link_status", "down"))
         fields += [("master_repl_offset", core.applied_slot)]

@@ -24,6 +24,8 @@ class NodeMembers:
     cfg: Any
     me: Any
     peers: Any
+    pubsub: Any
+    tracking_peers: Any
     config_path: str
 
     def members_reply(self) -> str:
@@ -105,5 +107,8 @@ class NodeMembers:
             self.peers.add_peer(rep.node_id, rep.host, rep.peer_port)
         old.set_replicas(new)
         self.core.set_members(old.topology())
+        # Publishes and client-side caching's invalidations reach every node.
+        self.pubsub.set_replicas([[r.node_id for r in sh.replicas] for sh in old.shards])
+        self.tracking_peers.peers = [r.node_id for r in old.replicas if r.node_id != self.me.node_id]
         self.schedule_pump()
         return f"added {len(added)}, removed {len(removed)}"

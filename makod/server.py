@@ -535,7 +535,7 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
         """host:port of a shard's leader (its stand-in master when none is
         known), as CLUSTER SLOTS shows it: where MOVED sends a client."""
         leader = self.core.leader_of(shard)
-        if leader is None:
+        if leader is None or self.cfg.find(leader) is None:
             leader = self.cfg.preferred_leader(shard)
         if leader is None:
             leader = next(r.node_id for r in self.cfg.shards[shard].replicas if r.voter)

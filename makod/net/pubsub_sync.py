@@ -83,6 +83,11 @@ class PubsubHub:
         self.published = 0  # PUBLISH/SPUBLISH run on this node
         self.received = 0  # publishes that came from peers
 
+    def set_replicas(self, replicas_by_shard: list[list[int]]) -> None:
+        """The topology changed (MAKO TOPOLOGY RELOAD)."""
+        self.replicas_by_shard = replicas_by_shard
+        self.others = [n for ids in replicas_by_shard for n in ids if n != self.node_id]
+
     # -- subscriptions (the session already updated its own view) ---------------------------
     def subscribe(self, session: Any, channel: bytes) -> None:
         self.channels.setdefault(channel, {})[session] = None

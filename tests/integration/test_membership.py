@@ -9,6 +9,7 @@ keep their total, and every replica ends with the same state."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import threading
 import time
 
 import redis
+import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -34,6 +36,7 @@ def test_a_shard_grows_and_shrinks_under_transfers_and_kills(make_cluster):
     cluster = make_cluster(shards=1, replicas=3)
     ports = dict(cluster.ports)  # name -> RESP port, the new replica added below
     cluster.client().mset({a: INITIAL for a in ACCOUNTS})
+    _bad_requests_get_clear_errors(cluster)
     acked: list[str] = []
     stop = threading.Event()
     lock = threading.Lock()
@@ -84,6 +87,9 @@ def test_a_shard_grows_and_shrinks_under_transfers_and_kills(make_cluster):
         added = json.loads(out.strip().splitlines()[-1])
         assert added["name"] == "s0r3" and added["role"] == "voter"
         assert added["voters"] == [0, 1, 2, 3]
+        with open(os.path.join(cluster.data_dir, "cluster.yaml")) as f:
+            entry = next(r for r in yaml.safe_load(f)["shards"][0]["replicas"] if r["name"] == "s0r3")
+        assert entry["joined"] is True and entry["role"] == "voter" and entry["resp_port"] == new_port
         with lock:
             ports["s0r3"] = new_port
         before = len(acked)
@@ -134,3 +140,31 @@ def test_a_shard_grows_and_shrinks_under_transfers_and_kills(make_cluster):
 
     wait_for(digests, timeout=30, what="every remaining replica to hold the same state")
     assert all(_members(p)["voters"] == removed["voters"] for p in ports.values())
+
+
+def _bad_requests_get_clear_errors(cluster) -> None:
+    leader = cluster.leader()
+    follower = next(n for n in cluster.names if n != leader)
+    lead_id = int(leader[-1])  # s0rK has id K in the default layout
+
+    def error(name: str, *args) -> str:
+        with redis.Redis(port=cluster.port(name), socket_timeout=5, retry=Retry(NoBackoff(), 0)) as c:
+            try:
+                c.execute_command(*args)
+            except redis.ResponseError as exc:
+                return str(exc)
+        raise AssertionError(f"{args} did not fail")
+
+    assert error(follower, "MAKO", "MEMBER", "ADD", "1") == "this node is not its shard's leader"
+    assert error(leader, "MAKO", "MEMBER", "ADD", "99").startswith("no replica with id 99 in this node's configuration")
+    assert error(leader, "MAKO", "MEMBER", "ADD", "x") == "value is not an integer or out of range"
+    assert error(leader, "MAKO", "MEMBER", "SWAP", "1") == "unknown MEMBER action 'SWAP' (ADD, PROMOTE or REMOVE)"
+    assert error(leader, "MAKO", "MEMBER", "PROMOTE", str(lead_id)) == f"replica {leader} is already a voter of shard 0"
+    assert error(leader, "MAKO", "MEMBER", "REMOVE", str(lead_id)) == (
+        "membership change refused: a leader cannot remove itself: hand leadership over first")
+    assert error(leader, "MAKO", "MEMBER") .startswith("wrong number of arguments")
+    assert error(leader, "MAKO", "TOPOLOGY", "REWRITE") == "syntax error"
+    proc = makoctl("cluster", "remove-replica", "nosuch", "--data-dir", cluster.data_dir, check=False)
+    assert proc.returncode == 2 and "no replica named nosuch" in proc.stderr
+    proc = makoctl("cluster", "add-replica", "--shard", "7", "--data-dir", cluster.data_dir, check=False)
+    assert proc.returncode == 2 and "no shard 7" in proc.stderr
