@@ -22,6 +22,7 @@ from makod.core.forwarding import Forwarding
 from makod.core.node import NodeCore
 from makod.core.paxos import LEADER, Paxos
 from makod.core.replica import ReplicaCore
+from makod.core.messages import Prepare
 from makod.core.requests import ForwardReply, request_from_wire
 from makod.storage.memory_store import MemoryStore
 
@@ -36,6 +37,8 @@ class PlantedBug:
     # False: too rare for a bounded sweep (a scripted scenario in
     # tests/sim/test_regressions.py catches it instead).
     swept: bool = True
+    # The profiles its sweep runs (each seed under each).
+    profiles: tuple[str, ...] = ("calm", "default", "harsh")
 
 
 def _epoch_gap() -> list:
@@ -156,6 +159,20 @@ def _tracking_new_leader() -> list:
     return [(NodeCore, "_flush_caches", lambda self: None)]
 
 
+def _members_base_election() -> list:
+    # A candidate counts promises from the membership in force after its
+    # chosen prefix only, not from the changes the promises show it.
+    def election_won(self: Paxos) -> bool:
+        base = self.base
+        for peer in base.voters:
+            if peer not in self.asked:
+                self.asked.add(peer)
+                self._send(peer, Prepare(self.shard, self.id, self.promised, self.commit + 1, self.transfer_campaign))
+        return sum(1 for v in base.voters if v in self.promises) >= base.quorum
+
+    return [(Paxos, "_election_won", election_won)]
+
+
 LUIGI_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=False, protocol="luigi")
 # Where the cross-shard and leadership bugs show soonest: three shards (cross-shard
 # deletions, epochs closing under other shards' reads), a learner (which forwards
@@ -170,6 +187,13 @@ RICH_SHAPE = dict(shards=3, replicas=3, learners=1, preferred_leaders=True, prot
 # long sweep found it once, at seed 282 (default profile) on this shape; with
 # the bug planted, 150 seeds on it (and on RICH_SHAPE) do not.
 STALE_PREPARE_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=True, protocol="2pc-paxos")
+
+# Membership changes under the faults (reconfig.py): one shard, so every
+# change lands on the shard the faults hit; harsh only (a candidate two
+# changes behind meets a removed replica still running: partitions and
+# crashes make that common), which catches it at seed 58 (under every
+# profile: the same seed, after three times the cases).
+MEMBERS_SHAPE = dict(shards=1, replicas=3, learners=0, preferred_leaders=False, protocol="mako", membership=True)
 
 BUGS: dict[str, PlantedBug] = {
     bug.name: bug
@@ -187,6 +211,8 @@ BUGS: dict[str, PlantedBug] = {
                    _forward_ballot, RICH_SHAPE),
         PlantedBug("stale-prepare", "9: a decision installs a late duplicate prepare granted after it",
                    _stale_prepare, STALE_PREPARE_SHAPE, swept=False),
+        PlantedBug("members-base-election", "membership: an election counts only the membership in force "
+                   "after the candidate's prefix", _members_base_election, MEMBERS_SHAPE, profiles=("harsh",)),
         PlantedBug("tracking-coordinator", "caching: a coordinator reports no keys its transaction changed",
                    _tracking_coordinator, dict(shards=2, replicas=3, learners=0, preferred_leaders=False,
                                                 protocol="mako")),

@@ -4,7 +4,8 @@ An operator that keeps changing each shard's replicas while every other
 fault keeps running: it boots a new replica (a fresh id, an empty disk),
 adds it as a learner, promotes it to voter once it has caught up, then
 removes another voter (never the leader: a leader hands over first, which
-the handover faults already do), stops it for good, and starts again. One
+the handover faults already do), stops it for good (0-200 ms after the
+removal is chosen, now and then 1-3 s), and starts again. One
 change at a time per shard, each through the shard's serving leader
 (ReplicaCore.change_membership), exactly as ``makoctl cluster add-replica``
 and ``remove-replica`` drive a real cluster.
@@ -34,6 +35,7 @@ class Reconfig:
         self.added: set[int] = set()
         self.removed: set[int] = set()
         self.leaving: dict[int, tuple[int, int, bytes]] = {}  # node -> (shard, slot, value) of its removal
+        self.retire_at: dict[int, float] = {}  # node -> when the operator stops it (its removal chosen)
         self.newest: dict[int, tuple[int, Membership]] = {}  # shard -> (slot, membership) chosen last
         self.quiet = False
         self.stats = {"proposed": 0, "refused": 0, "added": 0, "promoted": 0, "removed": 0}
@@ -54,9 +56,7 @@ class Reconfig:
             world._push_topology()
         self.world.trace(f"MEMBERSHIP shard {shard} slot {slot}: voters {list(members.voters)} "
                          f"learners {list(members.learners)}")
-        # The operator stops a removed replica a little after its removal is
-        # chosen: meanwhile it may still campaign, or answer.
-        self.world.at(self.world.rng.random() * 200, self._settle_removals)
+        self.world.at(0, self._settle_removals)
 
     def heal(self) -> None:
         """The faults stop: no new changes, but finish what is under way (a
@@ -81,8 +81,8 @@ class Reconfig:
         world = self.world
         self._settle_removals()
         leader = self._serving_leader(shard)
-        if leader is None or any(s == shard for s, _slot, _value in self.leaving.values()):
-            return
+        if leader is None or any(s == shard and n not in self.retire_at for n, (s, _slot, _v) in self.leaving.items()):
+            return  # a removal not chosen yet
         paxos = leader.core.paxos
         if paxos.configs:
             return  # the previous change is not chosen yet
@@ -145,14 +145,27 @@ class Reconfig:
                       and n not in self.removed and n not in self.leaving)
 
     def _settle_removals(self) -> None:
-        """A removal chosen: stop the replica for good. One whose slot chose
-        something else was not removed: it stays."""
+        """A removal chosen: stop the replica for good, a little later (the
+        operator stops it 0-200 ms after, now and then only 1-3 s after:
+        meanwhile it runs on its old view, and may campaign or answer, which
+        elections must not count where the chain of memberships says not to).
+        One whose slot chose something else was not removed: it stays."""
         world = self.world
         for node, (shard, slot, value) in list(self.leaving.items()):
             chosen = world.chosen.get((shard, slot))
             if chosen is None:
                 continue
-            del self.leaving[node]
-            if chosen == value:
+            if chosen != value:
+                del self.leaving[node]
+                continue
+            due = self.retire_at.get(node)
+            if due is None:
+                rng = world.rng
+                delay = rng.random() * 200 if rng.random() < 0.7 else 1000 + rng.random() * 2000
+                self.retire_at[node] = world.now + delay
+                world.at(delay, self._settle_removals)
+            elif world.now >= due:
+                del self.leaving[node]
+                del self.retire_at[node]
                 world.retire_node(node)
                 self.removed.add(node)

@@ -23,7 +23,8 @@ BOUND = 150  # seeds, each under the three profiles
 
 @pytest.mark.parametrize("bug", sorted(b for b in BUGS if BUGS[b].swept))
 def test_the_sweep_catches_the_planted_bug(bug):
-    results = sweep(0, BOUND, jobs=2, shape=BUGS[bug].shape, plant=bug, stop_at_first_failure=True)
+    results = sweep(0, BOUND, BUGS[bug].profiles, jobs=2, shape=BUGS[bug].shape, plant=bug,
+                    stop_at_first_failure=True)
     failures = [r for r in results if not r.ok]
     assert failures, f"{bug} ({BUGS[bug].what}) survived {len(results)} cases"
     first = failures[0]
