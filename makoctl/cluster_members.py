@@ -102,9 +102,14 @@ def _wait_members(cfg: ClusterConfig, data_dir: str, shard: int, deadline: float
         time.sleep(0.1)
 
 
-def _free_port(host: str, start: int, taken: set[int]) -> int:
+def _ports_of(resp_port: int, tls: bool) -> list[int]:
+    """A replica's RESP port, its peer port and (with TLS) its TLS port."""
+    return [resp_port, resp_port + 10000] + ([resp_port + 20000] if tls else [])
+
+
+def _free_port(host: str, start: int, taken: set[int], tls: bool) -> int:
     port = start
-    while port in taken or port_in_use(host, port) is not None:
+    while any(p in taken or port_in_use(host, p) is not None for p in _ports_of(port, tls)):
         port += 1
         if port > 65535 - 30000:
             fail("no free port left for the new replica", 1)
@@ -146,8 +151,8 @@ def add_replica(shard_id: int, name: str | None, host: str | None, resp_port: in
         fail(f"a replica named {name} exists already", 2)
     host = host or shard.replicas[0].host
     taken = {p for r in cfg.replicas for p in (r.resp_port, r.peer_port, r.tls_port, r.metrics_port) if p}
-    resp_port = resp_port or _free_port(host, max(r.resp_port for r in cfg.replicas) + 1, taken)
-    for port in (resp_port, resp_port + 10000):
+    resp_port = resp_port or _free_port(host, max(r.resp_port for r in cfg.replicas) + 1, taken, bool(cfg.tls))
+    for port in _ports_of(resp_port, bool(cfg.tls)):
         if port in taken or port_in_use(host, port) is not None:
             fail(f"port {port} on {host} is in use", 1)
     entry: dict[str, Any] = {
