@@ -37,6 +37,7 @@ from makod.core.entries import (
     encode_batch,
     encode_epoch,
 )
+from makod.core.replica_status import replica_status
 from makod.core.marks import read_marks as _read_marks, read_members as _read_members
 from makod.core.membership import Membership
 from makod.kv.keyspace import Keyspace
@@ -559,35 +560,7 @@ class ReplicaCore(Participant, ChosenSlots):
         return self.paxos.propose_membership(new)
 
     def status(self) -> dict[str, Any]:
-        p = self.paxos
-        epoch, w, closed, _ = self.wm.snapshot(self.shard)
-        info = {
-            "shard": self.shard,
-            "role": p.role,
-            "ballot": p.promised,
-            "epoch": self.epoch if self.serving else None,
-            "leader": p.known_leader(),
-            "last_index": p.last_slot,
-            "commit_index": p.commit,
-            "applied_index": self.applied_slot,
-            "first_index": p.first_slot,
-            "serving": self.serving,
-            "lease_valid": p.lease_valid(),
-            "clock": self.clock,
-            "watermark": w,
-            "closed_epochs": len(closed),
-            "keys": len(self.ks),
-            "expires": self.ks.expires_count,
-            "inflight_batches": len(self.inflight),
-            "speculative_txns": len(self.txns),
-            "unresolved_slots": len(self.unresolved),
-            "locks": len(self.locks),
-            "prepared": len(self.prepared),
-            "rolled_back": len(self.rolled_back_versions),
-        }
-        if p.role == LEADER:
-            info["follower_match"] = {str(k): v for k, v in p.match.items()}
-        return info
+        return replica_status(self)
 
 
 def _only_own(deps: tuple[int, ...], own: int) -> bool:
