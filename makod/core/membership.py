@@ -162,6 +162,7 @@ class MembershipLog:
                 self._send_entries(peer)
 
     def _members_changed(self) -> None:
+        # (Imported here: paxos_election imports this module for CONFIG_TAG.)
         from makod.core.paxos_election import CANDIDATE, FOLLOWER, LEADER, LEARNER
 
         self._derive()
