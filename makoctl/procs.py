@@ -64,6 +64,27 @@ def read_pid(data_dir: str, name: str) -> int | None:
     return pid if pid_alive(pid) and is_makod(pid, name, data_dir) else None
 
 
+def pid_detail(data_dir: str, name: str) -> str:
+    """Why read_pid found no node: for an error message."""
+    try:
+        with open(pid_path(data_dir, name)) as f:
+            text = f.read().strip()
+    except OSError as exc:
+        return f"no pid file ({exc.strerror})"
+    try:
+        pid = int(text)
+    except ValueError:
+        return f"pid file holds {text[:20]!r}"
+    if not pid_alive(pid):
+        return f"process {pid} is gone"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")[:200]
+    except OSError:
+        cmdline = "?"
+    return f"process {pid} runs {cmdline!r}, not this node's makod"
+
+
 def is_makod(pid: int, name: str, data_dir: str | None = None) -> bool:
     """Whether process ``pid`` runs makod for node ``name`` (its command
     line), and with ``data_dir`` its data dir: pids are reused, often within

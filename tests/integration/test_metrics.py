@@ -89,3 +89,35 @@ def test_a_busy_metrics_port_is_logged_not_fatal(caplog):
     finally:
         blocker.close()
     assert "metrics endpoint not started" in caplog.text
+
+
+def test_a_taken_metrics_port_costs_the_endpoint_not_the_node(tmp_path):
+    # Metrics ports sit in Linux's ephemeral range: a client's source port
+    # may hold one for a moment. The node still serves RESP, and says why
+    # /metrics is missing.
+    import yaml
+
+    from makod.config import default_config_dict
+    from tests.integration.cluster_util import Cluster, free_port_block, makoctl
+
+    base = free_port_block(1)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    data = default_config_dict(1, 1, base)
+    data["shards"][0]["replicas"][0]["metrics_port"] = taken
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cluster = Cluster(tmp_path / "data")
+    try:
+        makoctl("cluster", "start", "--data-dir", cluster.data_dir, "--config", str(path), "--timeout", "60",
+                timeout=90)
+        import redis
+
+        with redis.Redis(port=base, socket_timeout=5) as c:
+            assert c.set("k", "v") and c.get("k") == b"v"
+        assert f"metrics endpoint not started on 127.0.0.1:{taken}" in cluster.log("s0r0")
+    finally:
+        holder.close()
+        cluster.stop()
