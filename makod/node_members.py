@@ -30,7 +30,7 @@ class NodeMembers:
 
     def members_reply(self) -> str:
         paxos = self.core.paxos
-        pending = [paxos.configs[s] for s in sorted(paxos.configs)]
+        pending = paxos.memberships()[1:]
         return json.dumps({
             "shard": self.me.shard,
             "role": paxos.role,

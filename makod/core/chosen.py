@@ -74,11 +74,11 @@ class ChosenSlots:
     def _read_entry(self, slot: int, value: bytes) -> list | None:
         if value[:1] == CONFIG_TAG:
             # A membership change: in force once this slot is applied.
-            members = decode_config(value)
-            if members is None:
+            change = decode_config(value)
+            if change is None:
                 self._count_apply_error(f"slot {slot}: a malformed membership change")
             else:
-                self.members_pending[slot] = members
+                self.members_pending[slot] = change
             return None
         try:
             return decode_entry(value)
@@ -161,7 +161,7 @@ class ChosenSlots:
         for s in sorted(self.members_pending):
             if s > slot:
                 break
-            self.members = self.members_pending.pop(s)
+            self.members = self.members_pending.pop(s).applied_to(self.members)
 
     def _finalize(self, txn: Txn) -> None:
         txn.state = FINAL

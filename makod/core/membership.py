@@ -12,6 +12,7 @@ one voter, so any majority of the old voters meets any majority of the new.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgpack
 
@@ -56,30 +57,46 @@ class Membership:
         return cls.of(voters, learners)
 
 
-def encode_config(members: Membership) -> bytes:
-    return CONFIG_TAG + pack(members.to_list())
+class Change(NamedTuple):
+    """A CONFIG entry: ``new``, built from ``prev`` (the membership in force
+    when it was proposed). It takes effect only if ``prev`` is still in force
+    where it is chosen; otherwise it reads as a no-op. An old change that a
+    later leader re-proposes after other changes were chosen would move more
+    than one voter at once, or bring a removed replica back."""
+
+    prev: Membership
+    new: Membership
+
+    def applied_to(self, current: Membership) -> Membership:
+        return self.new if self.prev == current else current
+
+
+def encode_config(new: Membership, prev: Membership) -> bytes:
+    return CONFIG_TAG + pack(new.to_list() + prev.to_list())
 
 
 def is_config(value: bytes) -> bool:
     return value[:1] == CONFIG_TAG
 
 
-def decode_config(value: bytes) -> Membership | None:
-    """The membership a CONFIG entry holds; None for any other value (or a
+def decode_config(value: bytes) -> Change | None:
+    """The change a CONFIG entry holds; None for any other value (or a
     malformed one, which every replica then reads alike as a no-op)."""
     if value[:1] != CONFIG_TAG:
         return None
     try:
         data = msgpack.unpackb(value[1:], raw=False, max_array_len=1024, max_map_len=0)
-        voters, learners = data
-        ids = list(voters) + list(learners)
-        if not voters or not all(type(i) is int and 0 <= i <= MAX_NODE_ID for i in ids):
-            return None
-        if len(set(ids)) != len(ids):
-            return None
-        return Membership.of(voters, learners)
+        new_voters, new_learners, prev_voters, prev_learners = data
+        return Change(_members(prev_voters, prev_learners), _members(new_voters, new_learners))
     except Exception:  # noqa: BLE001  (any malformed bytes: not a config)
         return None
+
+
+def _members(voters, learners) -> Membership:
+    ids = list(voters) + list(learners)
+    if not voters or not all(type(i) is int and 0 <= i <= MAX_NODE_ID for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError("not a membership")
+    return Membership.of(voters, learners)
 
 
 def change_error(old: Membership, new: Membership) -> str | None:
@@ -107,30 +124,33 @@ class MembershipLog:
 
     def _init_members(self, base: Membership, chosen_upto: int) -> None:
         self.base = base
-        self.configs: dict[int, Membership] = {}
+        self.configs: dict[int, Change] = {}
         for slot, (_ballot, value) in self.log.items():
             if slot > chosen_upto and value[:1] == CONFIG_TAG:
-                members = decode_config(value)
-                if members is not None:
-                    self.configs[slot] = members
+                change = decode_config(value)
+                if change is not None:
+                    self.configs[slot] = change
         self.is_voter = False
         self._derive()
 
     def memberships(self) -> list[Membership]:
-        """The membership in force, then every pending change, in slot order."""
+        """The membership in force, then the one after each pending change, in slot order."""
         if not self.configs:
             return [self.base]
-        return [self.base] + [self.configs[s] for s in sorted(self.configs)]
+        out = [self.base]
+        for slot in sorted(self.configs):
+            out.append(self.configs[slot].applied_to(out[-1]))
+        return out
 
     def _derive(self) -> None:
-        latest = self.configs[max(self.configs)] if self.configs else self.base
+        latest = self.memberships()[-1]
         self.voters = list(latest.voters)
         self.learners = list(latest.learners)
         self.quorum = latest.quorum
         self.is_voter = self.id in latest.voters
         nodes = set(self.base.nodes)
-        for members in self.configs.values():
-            nodes.update(members.nodes)
+        for change in self.configs.values():
+            nodes.update(change.new.nodes)
         nodes.discard(self.id)
         self.peer_ids = sorted(nodes)
         self.all_voters = sorted({v for m in self.memberships() for v in m.voters})
@@ -138,11 +158,11 @@ class MembershipLog:
     def _note_value(self, slot: int, value: bytes) -> bool:
         """Log slot ``slot`` now holds ``value`` (above the chosen prefix):
         track it if it is a CONFIG entry. True if the memberships changed."""
-        members = decode_config(value) if value[:1] == CONFIG_TAG else None
-        if members is not None:
-            if self.configs.get(slot) == members:
+        change = decode_config(value) if value[:1] == CONFIG_TAG else None
+        if change is not None:
+            if self.configs.get(slot) == change:
                 return False
-            self.configs[slot] = members
+            self.configs[slot] = change
             return True
         return self.configs.pop(slot, None) is not None
 
@@ -154,7 +174,7 @@ class MembershipLog:
         if not chosen:
             return
         for slot in chosen:
-            self.base = self.configs.pop(slot)
+            self.base = self.configs.pop(slot).applied_to(self.base)
         self._members_changed()
         if self.role == "leader":
             # alpha = 1 held back the slots after the change: send them now.
@@ -231,12 +251,12 @@ class MembershipLog:
             return reason
         if self.id not in new.voters:
             return "a leader cannot remove itself: hand leadership over first"
-        value = encode_config(new)
+        value = encode_config(new, self.base)
         self.last_slot += 1
         slot = self.last_slot
         self.log[slot] = (self.promised, value)
         self._ready.entries.append((slot, self.promised, value))
-        self.configs[slot] = new
+        self.configs[slot] = Change(self.base, new)
         self._members_changed()
         for peer in self.peer_ids:
             self._send_entries(peer)

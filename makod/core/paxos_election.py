@@ -94,9 +94,9 @@ class Election:
                     if slot >= start and (slot not in best or entry_ballot > best[slot][0]):
                         best[slot] = (entry_ballot, value)
             for slot in sorted(best):
-                members = decode_config(best[slot][1])
-                if members is not None:
-                    chain.append(members)
+                change = decode_config(best[slot][1])
+                if change is not None:
+                    chain.append(change.applied_to(chain[-1]))
         won = True
         for members in chain:
             for peer in members.voters:

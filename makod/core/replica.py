@@ -129,7 +129,7 @@ class ReplicaCore(Participant, ChosenSlots):
         # once a change was applied, else the configuration's (membership.py).
         stored = _read_members(marks)
         self.members = stored or Membership.of(voters, learners)
-        self.members_pending: dict[int, Membership] = {}  # chosen CONFIG slots not yet applied
+        self.members_pending: dict = {}  # slot -> Change: chosen CONFIG slots not yet applied
         self.paxos = Paxos(
             shard, node_id, list(self.members.voters), list(self.members.learners), paxos_config or PaxosConfig(),
             random.Random(rng.random()), promised=promised, log=log, chosen_upto=applied_slot,

@@ -43,19 +43,24 @@ class Reconfig:
     # -- the world tells us ------------------------------------------------------------------
     def chosen(self, shard: int, slot: int, value: bytes) -> None:
         """A CONFIG entry was chosen (World.observe_chosen)."""
-        members = decode_config(value)
-        if members is None:
+        change = decode_config(value)
+        if change is None:
             return
         known = self.newest.get(shard)
-        if known is None or slot > known[0]:
-            self.newest[shard] = (slot, members)
-            world = self.world
-            current = world.members[shard][0] + world.members[shard][1]
-            others = [n for n in current if n not in members.nodes and n not in self.removed]
-            world.members[shard] = (list(members.voters), list(members.learners) + others)
-            world._push_topology()
-        self.world.trace(f"MEMBERSHIP shard {shard} slot {slot}: voters {list(members.voters)} "
-                         f"learners {list(members.learners)}")
+        if known is not None and slot <= known[0]:
+            return
+        # Chosen slots are first seen in slot order: apply them in that order.
+        before = known[1] if known is not None else Membership.of(*self.world.initial_members[shard])
+        members = change.applied_to(before)
+        self.newest[shard] = (slot, members)
+        world = self.world
+        listed = world.members[shard][0] + world.members[shard][1]
+        others = [n for n in listed if n not in members.nodes and n not in self.removed]
+        world.members[shard] = (list(members.voters), list(members.learners) + others)
+        world._push_topology()
+        world.trace(f"MEMBERSHIP shard {shard} slot {slot}: voters {list(members.voters)} "
+                    f"learners {list(members.learners)}"
+                    + ("" if change.prev == before else " (a no-op: built on another membership)"))
         self.world.at(0, self._settle_removals)
 
     def heal(self) -> None:
@@ -155,8 +160,9 @@ class Reconfig:
             chosen = world.chosen.get((shard, slot))
             if chosen is None:
                 continue
-            if chosen != value:
-                del self.leaving[node]
+            newest = self.newest.get(shard)
+            if chosen != value or (newest is not None and node in newest[1].nodes):
+                del self.leaving[node]  # not removed (another value, or a no-op change): it stays
                 continue
             due = self.retire_at.get(node)
             if due is None:

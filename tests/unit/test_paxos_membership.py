@@ -9,7 +9,7 @@ import msgpack
 from hypothesis import given, strategies as st
 
 from makod.core.membership import (
-    CONFIG_TAG, Membership, change_error, decode_config, encode_config,
+    CONFIG_TAG, Change, Membership, change_error, decode_config, encode_config,
 )
 from makod.core.messages import Accept
 from makod.core.paxos import CANDIDATE, FOLLOWER, LEADER, LEARNER
@@ -38,9 +38,9 @@ def leader_serving(net, i):
 
 def test_a_config_entry_is_told_apart_by_its_first_byte():
     members = Membership.of([2, 0, 1], [5])
-    value = encode_config(members)
+    value = encode_config(members, Membership.of([0, 1, 2]))
     assert value[:1] == CONFIG_TAG
-    assert decode_config(value) == Membership((0, 1, 2), (5,))
+    assert decode_config(value) == Change(Membership((0, 1, 2)), Membership((0, 1, 2), (5,)))
     # No batch, epoch entry or no-op starts with 0xc1 (msgpack never writes it).
     assert decode_config(b"") is None
     assert decode_config(msgpack.packb([1, 2, 3])) is None
@@ -49,7 +49,7 @@ def test_a_config_entry_is_told_apart_by_its_first_byte():
 @given(st.binary(max_size=64))
 def test_malformed_config_bytes_read_as_no_config(data):
     result = decode_config(CONFIG_TAG + data)
-    assert result is None or isinstance(result, Membership)
+    assert result is None or isinstance(result, Change)
 
 
 def test_a_change_moves_at_most_one_voter():
@@ -168,7 +168,7 @@ def _candidate_that_learns_of_a_change():
     nothing. Promises from 2 and 1 are a majority of {0,1,2} but not of
     {0,1,2,3}: 2 must also hear from 3 (or 0), whom it now asks."""
     nodes = [node(0), node(1), node(2), node(3, learners=(3,))]
-    config = encode_config(Membership.of([0, 1, 2, 3]))
+    config = encode_config(Membership.of([0, 1, 2, 3]), Membership.of([0, 1, 2]))
     nodes[1].step(Accept(0, 0, nodes[1].promised + 256, 1, [config], 0, 1))
     assert nodes[1].is_voter and nodes[1].configs
     nodes[1].ready()
@@ -204,7 +204,7 @@ def test_the_planted_election_bug_wins_on_the_old_membership():
 
 
 def test_a_restart_reads_pending_changes_from_its_own_log():
-    config = encode_config(Membership.of([0, 1, 2, 3]))
+    config = encode_config(Membership.of([0, 1, 2, 3]), Membership.of([0, 1, 2], [3]))
     p = node(3, learners=(3,), log={1: (257, b"x"), 2: (257, config)}, chosen_upto=1)
     assert p.is_voter and p.role == FOLLOWER
     assert p.base == Membership.of([0, 1, 2], [3]) and list(p.configs) == [2]
@@ -217,3 +217,19 @@ def test_a_snapshot_brings_its_membership():
     assert p.role == LEARNER
     p.snapshot_installed(40, Membership.of([0, 1, 2, 5]))
     assert p.is_voter and p.role == FOLLOWER and p.base.voters == (0, 1, 2, 5)
+
+
+def test_a_change_built_on_an_older_membership_is_a_no_op():
+    # Leader 0, cut off, logged "promote 3" (built on {0,1,2}|3) at slot 6;
+    # meanwhile "remove 0" ({1,2}|3) was chosen at slot 4. A later leader
+    # must re-propose slot 6, but it must not move two voters at once nor
+    # bring 0 back: built on a membership no longer in force, it is a no-op.
+    base = Membership.of([0, 1, 2], [3])
+    removal = encode_config(Membership.of([1, 2], [3]), base)
+    stale = encode_config(Membership.of([0, 1, 2, 3]), base)
+    p = node(1, voters=(0, 1, 2), learners=(3,), log={4: (257, removal), 6: (257, stale)}, chosen_upto=3)
+    assert p.memberships() == [base, Membership.of([1, 2], [3]), Membership.of([1, 2], [3])]
+    assert p.voters == [1, 2]
+    p.commit = 6
+    p._fold_chosen()
+    assert p.base == Membership.of([1, 2], [3]) and not p.configs
