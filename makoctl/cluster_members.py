@@ -14,6 +14,7 @@ change moves at most one voter and waits for the previous one to be chosen.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any, Callable
 
@@ -72,9 +73,11 @@ def _members(cfg: ClusterConfig, rep: ReplicaConfig) -> dict | None:
         return None
 
 
-def _at_leader(cfg: ClusterConfig, data_dir: str, shard: int, deadline: float, *command: Any) -> None:
+def _at_leader(cfg: ClusterConfig, data_dir: str, shard: int, deadline: float, *command: Any,
+               done: tuple[str, ...] = ()) -> None:
     """Run a MAKO command at the shard's leader, asking again (whoever leads
-    then) while the answer says to wait."""
+    then) while the answer says to wait. An answer with one of ``done`` in
+    it means an earlier try already did it (its reply was lost)."""
     while True:
         leader = _leader(cfg, data_dir, shard, deadline)
         try:
@@ -82,6 +85,8 @@ def _at_leader(cfg: ClusterConfig, data_dir: str, shard: int, deadline: float, *
                 c.execute_command(*command)
             return
         except Exception as exc:  # noqa: BLE001  (the server's explanation is in the text)
+            if any(text in str(exc) for text in done):
+                return
             if not any(text in str(exc) for text in RETRYABLE):
                 fail(f"{' '.join(map(str, command))} refused by {leader.name}: {exc}", 1)
             if time.monotonic() > deadline:
@@ -142,13 +147,20 @@ def add_replica(shard_id: int, name: str | None, host: str | None, resp_port: in
     if node_id > 255:
         fail("no node id left: ids stay below 256 and a removed replica's id is never reused", 1)
     names = {r.name for r in cfg.replicas}
+
+    def taken(candidate: str) -> bool:
+        # A removed replica's data stays under its name: a new replica with
+        # that name would start from it (its promises, its log).
+        return candidate in names or os.path.exists(procs.node_dir(data_dir, candidate))
+
     if name is None:
         k = len(shard.replicas)
-        while f"s{shard_id}r{k}" in names:
+        while taken(f"s{shard_id}r{k}"):
             k += 1
         name = f"s{shard_id}r{k}"
-    elif name in names:
-        fail(f"a replica named {name} exists already", 2)
+    elif taken(name):
+        fail(f"a replica named {name} exists already (or its data directory does: "
+             f"{procs.node_dir(data_dir, name)})", 2)
     host = host or shard.replicas[0].host
     taken = {p for r in cfg.replicas for p in (r.resp_port, r.peer_port, r.tls_port, r.metrics_port) if p}
     resp_port = resp_port or _free_port(host, max(r.resp_port for r in cfg.replicas) + 1, taken, bool(cfg.tls))
@@ -178,7 +190,7 @@ def add_replica(shard_id: int, name: str | None, host: str | None, resp_port: in
         time.sleep(0.1)
     console.print(f"2/4 {name} started", highlight=False)
     deadline = time.monotonic() + timeout_s
-    _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "ADD", node_id)
+    _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "ADD", node_id, done=("is already a",))
     members = _wait_members(cfg, data_dir, shard_id, deadline, f"{name} is a learner of shard {shard_id}",
                             lambda m: node_id in m["learners"] + m["voters"])
     console.print(f"3/4 {name} is a learner of shard {shard_id}; catching up", highlight=False)
@@ -186,7 +198,8 @@ def add_replica(shard_id: int, name: str | None, host: str | None, resp_port: in
         deadline = time.monotonic() + timeout_s
         _wait_members(cfg, data_dir, shard_id, deadline, f"{name} has caught up",
                       lambda m: m["match"].get(str(node_id), 0) >= m["commit_index"])
-        _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "PROMOTE", node_id)
+        _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "PROMOTE", node_id,
+                   done=("is already a voter",))
         members = _wait_members(cfg, data_dir, shard_id, deadline, f"{name} is a voter of shard {shard_id}",
                                 lambda m: node_id in m["voters"])
         # The file says what the log now says (a restored backup starts from
@@ -227,6 +240,14 @@ def remove_replica(name: str, data_dir: str, timeout_s: float, as_json: bool) ->
     members = _members(cfg, leader) or {}
     if members.get("voters") == [node_id]:
         fail(f"{name} is shard {shard_id}'s only voter", 1)
+    if cfg.preferred_leader(shard_id) == node_id:
+        # Else the shard would hand leadership back to it before the removal.
+        for other in cfg.shards[shard_id].replicas:
+            try:
+                with procs.client(other, cfg.requirepass, 2.0) as c:
+                    c.execute_command("MAKO", "PREFER", "none")
+            except Exception:  # noqa: BLE001  (down: it reads the file, rewritten below, when it starts)
+                pass
     if leader.name == name:
         console.print(f"{name} leads shard {shard_id}: handing leadership over first", highlight=False)
         _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "FAILOVER")
@@ -234,7 +255,8 @@ def remove_replica(name: str, data_dir: str, timeout_s: float, as_json: bool) ->
             if time.monotonic() > deadline:
                 fail(f"{name} still leads shard {shard_id}", 1)
             time.sleep(0.1)
-    _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "REMOVE", node_id)
+    _at_leader(cfg, data_dir, shard_id, deadline, "MAKO", "MEMBER", "REMOVE", node_id,
+               done=("is not a member",))
     members = _wait_members(cfg, data_dir, shard_id, deadline, f"{name} is out of shard {shard_id}",
                             lambda m: node_id not in m["voters"] + m["learners"])
     console.print(f"1/2 {name} removed from shard {shard_id}: voters {_names(members, members['voters'])}",

@@ -139,8 +139,15 @@ class ClusterConfig:
     def first_members(self) -> list[tuple[list[int], list[int]]]:
         """Each shard's first membership (voters, learners): what a replica with
         no checkpoint starts from. Replicas that joined later are not in it."""
-        return [([r.node_id for r in sh.replicas if r.voter and not r.joined],
-                 [r.node_id for r in sh.replicas if not r.voter and not r.joined]) for sh in self.shards]
+        out = []
+        for sh in self.shards:
+            first = [r for r in sh.replicas if not r.joined]
+            if not any(r.voter for r in first):
+                # Every original voter was replaced: a replica starting with
+                # no checkpoint then starts from the voters as they are.
+                first = sh.replicas
+            out.append(([r.node_id for r in first if r.voter], [r.node_id for r in first if not r.voter]))
+        return out
 
     def topology(self) -> list[tuple[list[int], list[int]]]:
         """Every replica of each shard (voters, then the rest): whom to reach."""
@@ -408,7 +415,7 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
             replicas.append(ReplicaConfig(rname, rid, sid, host, resp_port, peer_port, dc, role == "voter",
                                           tls_port, metrics_port, joined))
             node_id += 1
-        if not any(r.voter and not r.joined for r in replicas):
+        if not any(r.voter for r in replicas):
             raise ConfigError(source, f"{where}.replicas", "at least one replica with role voter", "only learners")
         preferred = v.string(shard_raw, "preferred_leader", where, default=None)
         if preferred is not None and preferred not in [r.name for r in replicas if r.voter]:

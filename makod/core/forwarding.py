@@ -194,4 +194,4 @@ class Forwarding:
         for shard, (voters, learners) in enumerate(self.members):
             if node in voters or node in learners:
                 return shard
-        return self.shard
+        return self.former_shards.get(node, self.shard)

@@ -132,6 +132,7 @@ class NodeCore(Forwarding, Participation, Routing):
             self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn").encode()
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
+        self.former_shards: dict[int, int] = {}  # removed replicas' shards (set_members)
         self._zero = tuple(0 for _ in members)
         self.leaders: dict[int, int] = {}
         self.leader_ballots: dict[int, int] = {}  # shard -> the ballot its leader gossiped
@@ -493,6 +494,13 @@ class NodeCore(Forwarding, Participation, Routing):
         """The topology changed (a replica added or removed somewhere): whom
         to gossip to and ask. The shard's own voters come from its log."""
         assert len(members) == self.num_shards
+        # A removed replica may have coordinated transactions still prepared
+        # somewhere: orphan queries must still reach its shard.
+        now_there = {n for v, l in members for n in v + l}
+        for shard, (voters, learners) in enumerate(self.members):
+            for node in voters + learners:
+                if node not in now_there:
+                    self.former_shards[node] = shard
         self.members = members
         self.all_nodes = sorted(n for v, l in members for n in v + l)
 
