@@ -126,11 +126,8 @@ class MembershipLog:
         self.base = base
         self.configs: dict[int, Change] = {}
         for slot, (_ballot, value) in self.log.items():
-            if slot > chosen_upto and value[:1] == CONFIG_TAG:
-                change = decode_config(value)
-                if change is not None:
-                    self.configs[slot] = change
-        self.is_voter = False
+            if slot > chosen_upto:
+                self._note_value(slot, value)
         self._derive()
 
     def memberships(self) -> list[Membership]:
@@ -143,7 +140,8 @@ class MembershipLog:
         return out
 
     def _derive(self) -> None:
-        latest = self.memberships()[-1]
+        memberships = self.memberships()
+        latest = memberships[-1]
         self.voters = list(latest.voters)
         self.learners = list(latest.learners)
         self.quorum = latest.quorum
@@ -153,7 +151,7 @@ class MembershipLog:
             nodes.update(change.new.nodes)
         nodes.discard(self.id)
         self.peer_ids = sorted(nodes)
-        self.all_voters = sorted({v for m in self.memberships() for v in m.voters})
+        self.all_voters = sorted({v for m in memberships for v in m.voters})
 
     def _note_value(self, slot: int, value: bytes) -> bool:
         """Log slot ``slot`` now holds ``value`` (above the chosen prefix):

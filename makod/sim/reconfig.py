@@ -57,7 +57,7 @@ class Reconfig:
         listed = world.members[shard][0] + world.members[shard][1]
         others = [n for n in listed if n not in members.nodes and n not in self.removed]
         world.members[shard] = (list(members.voters), list(members.learners) + others)
-        world._push_topology()
+        world.push_topology()
         world.trace(f"MEMBERSHIP shard {shard} slot {slot}: voters {list(members.voters)} "
                     f"learners {list(members.learners)}"
                     + ("" if change.prev == before else " (a no-op: built on another membership)"))

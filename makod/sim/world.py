@@ -236,7 +236,7 @@ class World:
         voters, learners = self.members[shard]
         self.members[shard] = (voters, learners + [node_id])
         self.trace(f"n{node_id} BOOT for shard {shard}")
-        self._push_topology()
+        self.push_topology()
         self._boot(node_id)
         return node_id
 
@@ -250,9 +250,9 @@ class World:
         voters, learners = self.members[shard]
         self.members[shard] = ([v for v in voters if v != node_id], [n for n in learners if n != node_id])
         self.trace(f"n{node_id} RETIRED from shard {shard}")
-        self._push_topology()
+        self.push_topology()
 
-    def _push_topology(self) -> None:
+    def push_topology(self) -> None:
         for node in self.nodes.values():
             if node is not None:
                 node.core.set_members(self.members)
