@@ -57,7 +57,7 @@ def topology(node: "Node", tls: bool) -> Topology:
             )
 
         nodes = sorted((view(r) for r in shard.replicas), key=lambda n: not n.master)
-        shards.append(ShardView(shard_hex_id(cfg.name, shard.id), list(shard.slots), nodes,
+        shards.append(ShardView(shard_hex_id(cfg.name, shard.id), core.slots.ranges_of(shard.id), nodes,
                                 ballot_round(core.leader_ballot(shard.id)), leader_known))
     sent = sum(link["sent"] for link in node.peers.stats().values())
     stats = [("cluster_stats_messages_sent", sent), ("cluster_stats_messages_received", node.peer_messages_received),

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from makod.config import ConfigError, load_config_file
+from makod.core import slot_table
 from makod.core.membership import Membership
 from makod.kv import errors
 from makod.kv.errors import CommandError
@@ -42,6 +43,25 @@ class NodeMembers:
             "match": {str(k): v for k, v in paxos.match.items()} if paxos.role == "leader" else {},
             "names": {str(r.node_id): r.name for r in self.cfg.replicas},
         }, sort_keys=True)
+
+    def slotmap_reply(self) -> str:
+        slots = self.core.slots
+        return json.dumps({
+            "shard": self.me.shard,
+            "version": slots.current(),
+            "moving": slots.busy,
+            "ranges": slots.ranges(),
+            "table": slot_table.describe(slots.own_table),
+        }, sort_keys=True)
+
+    def mako_route(self, lo: int, hi: int, shard: int) -> int:
+        """The operator says shard ``shard`` now holds slots lo..hi: a hint
+        (our own shard's slots follow only its log); 1 if it changed ours."""
+        if not (0 <= lo <= hi < 16384):
+            raise CommandError(errors.SLOTS_BAD_RANGE.format(lo, hi))
+        if not 0 <= shard < len(self.cfg.shards):
+            raise CommandError(errors.SLOTS_BAD_SHARD.format(shard, self.me.shard))
+        return 1 if self.core.slots.learn(lo, hi, shard) else 0
 
     def mako_member(self, action: str, node_id: int) -> None:
         paxos = self.core.paxos
@@ -91,8 +111,8 @@ class NodeMembers:
         old = self.cfg
         if (new.name, new.cluster_id) != (old.name, old.cluster_id):
             raise CommandError(errors.TOPOLOGY_BAD_FILE.format(f"{self.config_path} is another cluster's"))
-        if [sh.slots for sh in new.shards] != [sh.slots for sh in old.shards]:
-            raise CommandError(errors.TOPOLOGY_BAD_FILE.format("its shards or slots differ from this node's"))
+        if len(new.shards) != len(old.shards):
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format("its shards differ from this node's"))
         try:
             me = new.replica(self.me.name)
         except KeyError:
@@ -106,6 +126,11 @@ class NodeMembers:
         for rep in added:
             self.peers.add_peer(rep.node_id, rep.host, rep.peer_port)
         old.set_replicas(new)
+        # The file's slots (rewritten by makoctl cluster reshard) are hints;
+        # our own shard's slots follow its log.
+        for sh in new.shards:
+            for lo, hi in sh.slots:
+                self.core.slots.learn(lo, hi, sh.id)
         self.core.set_members(old.topology())
         # Publishes and client-side caching's invalidations reach every node.
         self.pubsub.set_replicas([[r.node_id for r in sh.replicas] for sh in old.shards])

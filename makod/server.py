@@ -217,7 +217,7 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
         # Pub/sub: this node's subscribers; publishes reach every node (makod/net/pubsub_sync.py).
         self.pubsub = PubsubHub(
             self.me.node_id, self.me.shard, [[r.node_id for r in sh.replicas] for sh in cfg.shards],
-            self.peers.send, self.wake, self.core.slots.shard_of_slot, self._shard_address, glob.compile_matcher,
+            self.peers.send, self.wake, self.core.slots.client_shard_of_slot, self._shard_address, glob.compile_matcher,
         )
         # Client-side caching (resp/tracking.py): this node's tracking
         # clients, and hearing of the keys that change on other nodes.

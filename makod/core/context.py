@@ -18,7 +18,9 @@ from __future__ import annotations
 import random
 from typing import Any, Callable
 
-from makod.kv import dbs
+from makod.core.slot_table import TABLE_KEY
+from makod.kv import dbs, errors
+from makod.kv.errors import CommandError
 from makod.kv.keyspace import Keyspace
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, Record, value_to_wire
 
@@ -97,6 +99,7 @@ class DirectContext:
         "expired",
         "home_tag",
         "events",
+        "slot_map",
     )
 
     def __init__(
@@ -139,6 +142,10 @@ class DirectContext:
         self.wm = wm  # judges dependencies on ended epochs (vec_join)
         # With ``owns``: is a range wholly on this shard? (else NeedRemote)
         self.range_local: Callable[[bytes, bytes | None], bool] | None = None
+        # The node's slot map (core/slots.py; None: one shard, or Luigi).
+        # Whole-keyspace commands ask it first: while a slot of this shard is
+        # moving they would see or change half of a move. MAKO SLOTS reads it.
+        self.slot_map: Any = None
         # A blocking command may answer Blocked (its session retries it) only
         # when it runs alone: inside MULTI it answers at once, as in Redis.
         self.may_block = False
@@ -247,15 +254,21 @@ class DirectContext:
         return True
 
     def flush(self) -> None:
-        """FLUSHALL: every database."""
+        """FLUSHALL: every database (but the shard's slot table, written back)."""
+        self._whole_keyspace()
+        table = self.ks.data.get(TABLE_KEY)
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         self.has_flush = True
         self.ops.append((OP_FLUSH,))
         self.ks.apply((OP_FLUSH,), self.version, self.deps, self.undo)
+        if table is not None:
+            op = (OP_SET, TABLE_KEY, table.kind, value_to_wire(table.kind, table.value), None)
+            self._write(op, TABLE_KEY, None)
 
     def flush_db(self) -> None:
         """FLUSHDB: the selected database. One FLUSH op when it holds every key
         here (the usual case: only database 0 in use), else a DEL per key."""
+        self._whole_keyspace()
         if self.ks.only_db(self.db):
             self.flush()
             return
@@ -264,11 +277,17 @@ class DirectContext:
             self._delete(key)
 
     # -- whole keyspace (the selected database) ------------------------------------
+    def _whole_keyspace(self, start: bytes = b"", end: bytes | None = None) -> None:
+        if self.slot_map is not None and not self.slot_map.guard_range(start, end):
+            raise CommandError(errors.TRYAGAIN_SLOTS_MOVING)
+
     def dbsize(self) -> int:
+        self._whole_keyspace()
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         return self.ks.db_size(self.db)
 
     def keys(self, pattern: bytes) -> list[bytes]:
+        self._whole_keyspace()
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         matcher = self._matcher(pattern)
         found = []
@@ -281,6 +300,7 @@ class DirectContext:
     def scan(
         self, cursor: int, count: int, pattern: bytes | None, kind: int | None
     ) -> tuple[int, list[bytes]]:
+        self._whole_keyspace()
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         user_matcher = self._matcher(pattern) if pattern is not None else None
         db = self.db
@@ -312,6 +332,7 @@ class DirectContext:
         """
         if self.range_local is not None and not self.range_local(start, end):
             raise NeedRemote(ranges=[(start, end, limit, reverse)])
+        self._whole_keyspace(start, end)
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         out: list[tuple[bytes, Record]] = []
         for key in self.ks.range_iter(start, end, reverse, limit):
@@ -323,6 +344,7 @@ class DirectContext:
         return out
 
     def random_key(self) -> bytes | None:
+        self._whole_keyspace()
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         db = self.db
         if db != 0 or self.ks.marked_count:

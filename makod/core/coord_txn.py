@@ -24,7 +24,7 @@ class DistTxn:
         "id", "token", "request", "attempt", "phase", "deadline", "pending",
         "fetched", "ranges", "need_keys", "need_ranges",
         "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked", "read_round",
-        "wall_ms", "events",
+        "wall_ms", "events", "slots_version", "moving_since",
     )
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
@@ -55,6 +55,10 @@ class DistTxn:
         # must not be observable: TIME in a script, XADD's "*").
         self.wall_ms: int | None = None
         self.events: list | None = None  # keyspace notifications of the run that commits
+        # The slot map this attempt routed by (a change aborts it), and since
+        # when its attempts have met slots on the move.
+        self.slots_version = 0
+        self.moving_since: float | None = None
 
 
 class ScratchContext(DirectContext):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from makod.core.context import KeyLocked, NeedRemote, vec_join
 from makod.core.node_participant import READS_TOO_LARGE
+from makod.core.slots import BUSY, MOVED, parse_moved
 from makod.core.coord_txn import (
     BACKOFF, INSTALL, KEYSPACE_IN_MULTI, PREPARE, READ, VALIDATE, DistTxn, ScratchContext,
 )
@@ -112,6 +113,7 @@ class Coordinator:
             keys.update(dbs.encode(db, k) for db, k, _ in request.watch_items())
             txn.need_keys = keys
         txn.need_ranges = set()
+        txn.slots_version = self.node.slots.current()
         self._fetch(txn)
 
     # -- READ ----------------------------------------------------------------------------------
@@ -131,8 +133,14 @@ class Coordinator:
         txn.asked = {}
         txn.read_round += 1
         txn.deadline = self._deadline(txn, asked)
+        if BUSY in by_shard:
+            self._abort(txn, retry=True, cause="slot_moving")
+            return
         for shard, (keys, ranges) in sorted(by_shard.items()):
             if shard == node.shard:
+                if ranges and node._not_held((), ranges):
+                    self._abort(txn, retry=True, cause="slot_moving")
+                    return
                 replica = node.replica
                 if ranges:
                     try:
@@ -321,8 +329,18 @@ class Coordinator:
         return self.node.mono_ms + self.node.cfg.txn_timeout_ms + size * DEADLINE_MS_PER_KEY
 
     # -- PREPARE ------------------------------------------------------------------------------------
+    def _slots_moved(self, txn: DistTxn) -> bool:
+        """Did a slot's owner change (here) since this attempt routed its keys?
+        Then it may have read or be about to lock at the wrong shard: retry."""
+        if self.node.slots.current() == txn.slots_version:
+            return False
+        self._abort(txn, retry=True, cause="slot_moving")
+        return True
+
     def _prepare(self, txn: DistTxn) -> None:
         node = self.node
+        if self._slots_moved(txn):
+            return
         self._enter(txn, PREPARE)
         shards = set(txn.ops_by_shard) | {node.shard}  # our own clock, writes or not
         for shard in sorted(shards):
@@ -359,6 +377,8 @@ class Coordinator:
     # -- VALIDATE ------------------------------------------------------------------------------------
     def _validate(self, txn: DistTxn) -> None:
         node = self.node
+        if self._slots_moved(txn):
+            return
         self._enter(txn, VALIDATE)
         reads: dict[int, list] = {}
         ranges: dict[int, list] = {}
@@ -457,13 +477,25 @@ class Coordinator:
         if len(self.aborted) > 100_000:
             del self.aborted[next(iter(self.aborted))]
         self.active.pop(txn.id, None)
+        if cause == "slot_moving":
+            # A move's steps take a few replication rounds: wait them out (up
+            # to the queue timeout, as a request waiting for a leader does)
+            # without using up the attempts meant for conflicts.
+            if txn.moving_since is None:
+                txn.moving_since = node.mono_ms
+            if node.mono_ms - txn.moving_since < node.cfg.queue_timeout_ms:
+                txn.attempt -= 1
+            elif error is None:
+                error = errors.TRYAGAIN_SLOT_MOVING
+                retry = False
         if retry and txn.attempt < node.cfg.max_txn_attempts and node.replica.can_serve():
             # Same transaction, new identity: the old one is aborted for good.
             self.seq += 1
             txn.id = (node.id, node.replica.epoch, self.seq)
             txn.phase = BACKOFF
             # Randomized exponential backoff: contending transactions spread out.
-            txn.retry_at = node.mono_ms + node.rng.random() * min(100.0, 2.0 ** txn.attempt)
+            window = 20.0 if cause == "slot_moving" else min(100.0, 2.0 ** txn.attempt)
+            txn.retry_at = node.mono_ms + node.rng.random() * window
             txn.pending = set()
             self.active[txn.id] = txn
             return
@@ -472,6 +504,18 @@ class Coordinator:
         if error is None:
             error = errors.TRYAGAIN_TIMED_OUT if cause == "timeout" else errors.TRYAGAIN_CONFLICT
         node.deliver_error(txn.token, error)
+
+    def _refused_moved(self, txn: DistTxn, msg: Any) -> bool:
+        """A shard refused keys it no longer (or not yet) holds: learn where
+        they went, and retry by the corrected map."""
+        if not msg.reason.startswith(MOVED):
+            return False
+        slots = self.node.slots
+        for slot, shard in parse_moved(msg.reason):
+            if shard >= 0:
+                slots.learn(slot, slot, shard)
+        self._abort(txn, retry=True, cause="slot_moving")
+        return True
 
     def _refused_reads_too_large(self, txn: DistTxn, msg: Any) -> bool:
         """If a shard refused ``txn``'s reads for their size (node_participant.py),
@@ -530,7 +574,7 @@ class Coordinator:
             if msg.round != txn.read_round:
                 return  # late or duplicated: it answers an earlier round
             if not msg.ok:
-                if not self._refused_reads_too_large(txn, msg):
+                if not self._refused_reads_too_large(txn, msg) and not self._refused_moved(txn, msg):
                     self._abort(txn, retry=True, cause="read_refused")
                 return
             txn.pending.discard(msg.shard)
@@ -546,7 +590,8 @@ class Coordinator:
         elif t is TxnPrepared and txn.phase == PREPARE:
             txn.pending.discard(msg.shard)
             if not msg.ok:
-                self._abort(txn, retry=True, cause="prepare_conflict")
+                if not self._refused_moved(txn, msg):
+                    self._abort(txn, retry=True, cause="prepare_conflict")
                 return
             txn.clocks[msg.shard] = msg.clock
             txn.epochs[msg.shard] = msg.epoch
@@ -555,7 +600,8 @@ class Coordinator:
         elif t is TxnValidated and txn.phase == VALIDATE:
             txn.pending.discard(msg.shard)
             if not msg.ok:
-                self._abort(txn, retry=True, cause="validation")
+                if not self._refused_moved(txn, msg):
+                    self._abort(txn, retry=True, cause="validation")
                 return
             if not txn.pending:
                 self._commit(txn)

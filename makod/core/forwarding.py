@@ -60,7 +60,7 @@ class Forwarding:
             # send it to us again: forget that we saw it).
             origin, rid = token
             self._forget_forward(origin, rid)
-            self.send(origin, ForwardReply(self.shard, self.id, rid, b""))
+            self.send(origin, ForwardReply(self.shard, self.id, rid, b"", self.slots.handed_away() or None))
             return None
         if target is None or target == self.id:
             self._wait(token, request)
@@ -150,6 +150,9 @@ class Forwarding:
         pending = self.forwarded.pop(msg.rid, None)
         if pending is None:
             return
+        if msg.moved:
+            for lo, hi, shard in msg.moved:
+                self.slots.learn(lo, hi, shard)
         if not msg.result:
             # Whoever we asked ran nothing: route it again at the next tick,
             # when we may know better who leads (no ping-pong meanwhile).

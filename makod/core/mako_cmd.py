@@ -17,6 +17,8 @@ from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
 from makod.core.procedures import PROCEDURES, Abort, ProcTxn, call_args
 from makod.kv import errors
 from makod.kv.errors import CommandError
+from makod.core.slots_cmd import mako_slots
+from makod.kv.args import parse_int
 from makod.kv.replies import OK
 from makod.kv.table import container, subcommand
 
@@ -54,6 +56,17 @@ def _mako_topology(session: Any, argv: list[bytes]) -> Any:
     if argv[2].upper() != b"RELOAD":
         raise CommandError(errors.SYNTAX)
     return session.host.reload_topology()
+
+
+def _mako_slotmap(session: Any, argv: list[bytes]) -> Any:
+    return session.host.slotmap_reply()
+
+
+def _mako_route(session: Any, argv: list[bytes]) -> Any:
+    values = [parse_int(a) for a in argv[2:5]]
+    if any(v is None for v in values):
+        raise CommandError(errors.NOT_INTEGER)
+    return session.host.mako_route(*values)
 
 
 def _json_default(value: Any) -> Any:
@@ -107,6 +120,9 @@ container(
         subcommand("mako", "prefer", 3, _mako_prefer, "admin loading stale", scope="server", group="mako", summary="Names the replica that should lead this shard when it can (or none).", since="0.1.0"),
         subcommand("mako", "members", 2, _mako_members, "admin loading stale", scope="server", group="mako", summary="This shard's membership (voters, learners, a pending change) as JSON.", since="0.2.0"),
         subcommand("mako", "member", 4, _mako_member, "admin loading stale", scope="server", group="mako", summary="Adds a replica as a learner, promotes a learner to voter, or removes a replica (at the shard's leader).", since="0.2.0"),
+        subcommand("mako", "slots", -2, mako_slots, "admin write no_multi", scope="data", group="mako", summary="One step of moving slots between shards, at this shard's leader (SHOW, IMPORTING, FREEZE, EXPORT, IMPORT, OWN, DROP, UNFREEZE).", since="0.3.0", complexity="O(N) in the keys of the slots for EXPORT and DROP"),
+        subcommand("mako", "slotmap", 2, _mako_slotmap, "admin loading stale", scope="server", group="mako", summary="Which shard this node believes holds each slot, and its own shard's slot table, as JSON.", since="0.3.0"),
+        subcommand("mako", "route", 5, _mako_route, "admin loading stale", scope="server", group="mako", summary="Tells this node that a shard now holds a range of slots (a routing hint).", since="0.3.0"),
         subcommand("mako", "topology", 3, _mako_topology, "admin loading stale", scope="server", group="mako", summary="Re-reads the replicas' addresses from the config file (RELOAD).", since="0.2.0"),
         subcommand("mako", "failover", -2, _mako_failover, "admin loading stale", scope="server", group="mako", summary="Hands this shard's leadership to another replica.", since="0.1.0"),
     ],

@@ -38,6 +38,7 @@ from makod.core.paxos import LEADER, PaxosConfig, Ready
 from makod.core.release import ReleaseQueue
 from makod.core.replica import ReplicaConfig, ReplicaCore, first_request_id
 from makod.core.requests import ForwardReply, ForwardRequest
+from makod.core.slot_table import TABLE_KEY
 from makod.core.slots import SlotMap
 from makod.core.txn_messages import (
     TxnAbort,
@@ -116,7 +117,7 @@ class NodeCore(Forwarding, Participation, Routing):
         self.cfg = config or ReplicaConfig()
         self.rng = rng
         self.lookup = handlers
-        self.slots = SlotMap(slot_ranges)
+        self.slots = SlotMap(slot_ranges, shard)
         self.wm = WatermarkTable(self.num_shards)
         voters, learners = initial_members or members[shard]
         self.replica = ReplicaCore(
@@ -129,7 +130,10 @@ class NodeCore(Forwarding, Participation, Routing):
             preferred_leader=preferred_leader,
         )
         if self.num_shards > 1:
-            self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn").encode()
+            # Stays what the config first said: the key names the shard's
+            # own copy, wherever the slot of that name moves since.
+            self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn", config=True).encode()
+            self.slots.attach(lambda: self.replica.ks.data.get(TABLE_KEY))
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
         self.former_shards: dict[int, int] = {}  # removed replicas' shards (set_members)
@@ -156,6 +160,7 @@ class NodeCore(Forwarding, Participation, Routing):
         self._since: float | None = None  # see _route
         # Hit a locked key: (token, request, since, trap_remote), retried when a lock goes.
         self.blocked: deque[tuple[Any, Any, float, bool]] = deque()
+        self.blocked_slots_version = 0  # the slot map they were routed by (_retry_blocked)
         self.was_leader = False
         self.mono_ms = 0.0
         self.gossip_due = 0.0
@@ -173,6 +178,10 @@ class NodeCore(Forwarding, Participation, Routing):
         else:
             self.coord = Coordinator(self)
             self.luigi = None
+            if self.num_shards > 1:
+                # Luigi's per-leader order would need its own handover of a
+                # slot's timestamps: slots move only under the other protocols.
+                self.replica.slot_map = self.slots
 
     # -- convenience ---------------------------------------------------------------------
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 from makod.core.context import DependencyInDoubt
 from makod.core.messages import Message
 from makod.core.paxos import LEADER
+from makod.core.slots import moved_reason
 from makod.core.txn_messages import (
     TxnAbort,
     TxnAborted,
@@ -34,6 +35,21 @@ def items_bytes(items: list[list]) -> int:
 
 
 class Participation:
+    def _not_held(self, keys, ranges=()) -> str:
+        """Why this shard cannot answer for these keys and ranges now (slots
+        moved or moving: the refusal names who holds them), or ""."""
+        if self.num_shards == 1:
+            return ""
+        owns = self.owns
+        bad = [key for key in keys if not owns(key)]
+        if bad:
+            return moved_reason(self.slots.hints(bad))
+        guard = self.slots.guard_range
+        for spec in ranges:
+            if not guard(spec[0], spec[1]):
+                return moved_reason([])
+        return ""
+
     # -- cross-shard participation -----------------------------------------------------------------
     def _participant(self, msg: Message) -> None:
         replica = self.replica
@@ -59,6 +75,11 @@ class Participation:
                 self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], "not leader",
                                                 None, msg.round))
                 return
+            moved = self._not_held(msg.keys, msg.ranges)
+            if moved:
+                self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], moved,
+                                                None, msg.round))
+                return
             deps = None
             if msg.ranges:
                 try:
@@ -81,6 +102,10 @@ class Participation:
             if not serving:
                 self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, "not leader"))
                 return
+            moved = self._not_held(msg.keys) if msg.txn not in replica.prepared else ""
+            if moved:
+                self.send(msg.src, TxnPrepared(self.shard, self.id, msg.txn, False, 0, epoch, moved))
+                return
             ok, clock, reason = replica.prepare(msg.txn, msg.keys)
             reply = TxnPrepared(self.shard, self.id, msg.txn, ok, clock, epoch, reason)
             if ok and self.cfg.protocol == "2pc-paxos":
@@ -89,7 +114,10 @@ class Participation:
             else:
                 self.send(msg.src, reply)
         elif t is TxnValidate:
-            if replica.can_answer_reads():
+            moved = self._not_held([read[0] for read in msg.reads], msg.ranges)
+            if moved:
+                ok, reason = False, moved
+            elif replica.can_answer_reads():
                 ok, reason = replica.validate(msg.txn, msg.reads, msg.ranges)
             else:
                 ok, reason = False, "not leader"

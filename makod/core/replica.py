@@ -115,6 +115,7 @@ class ReplicaCore(Participant, ChosenSlots):
         self.matcher_factory = matcher_factory
         self.owns = owns if num_shards > 1 else None
         self.range_local = range_local if num_shards > 1 else None
+        self.slot_map: Any = None  # the node's SlotMap, when slots can move (DirectContext.slot_map)
         self.home_tag = b"{fn}"  # the node sets one of this shard's (DirectContext.home_tag)
         self.notify = False  # collect keyspace notifications (kv/notify.py)
         self.last_events: list | None = None  # those of the last execute()
@@ -329,6 +330,7 @@ class ReplicaCore(Participant, ChosenSlots):
         ctx.max_txn_bytes = self.cfg.max_txn_bytes
         ctx.databases = self.cfg.databases
         ctx.home_tag = self.home_tag
+        ctx.slot_map = self.slot_map
         if self.notify:
             ctx.events = []
         return ctx

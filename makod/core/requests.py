@@ -27,8 +27,10 @@ class ForwardRequest(Message):
 class ForwardReply(Message):
     """The leader's answer; ``result`` is packed with entries.pack_value."""
 
-    __slots__ = ("shard", "src", "rid", "result")
+    __slots__ = ("shard", "src", "rid", "result", "moved")
     TYPE = 21
 
-    def __init__(self, shard: int, src: int, rid: int, result: bytes) -> None:
-        self.shard, self.src, self.rid, self.result = shard, src, rid, result
+    def __init__(self, shard: int, src: int, rid: int, result: bytes, moved: list | None = None) -> None:
+        # moved: with an empty result (nothing ran), [lo, hi, shard] for the
+        # slots the sender handed to other shards, so the origin routes better.
+        self.shard, self.src, self.rid, self.result, self.moved = shard, src, rid, result, moved

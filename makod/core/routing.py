@@ -10,6 +10,7 @@ from typing import Any
 from makod.core.context import KeyLocked, NeedRemote
 from makod.core.luigi_leader import covers_owns
 from makod.core.requests import WatchRequest
+from makod.core.slots import BUSY
 from makod.kv import errors
 
 
@@ -23,6 +24,11 @@ class Routing:
         if kind == "procedure" and self.luigi is not None:
             kind, shard = self.luigi.classify(request)
         serving = self.replica.can_serve()
+        if shard == BUSY:
+            # A slot it touches is moving off or onto this shard: wait for
+            # the move's next step (then it routes to whoever holds it).
+            self._wait(token, request)
+            return None
         if kind == "single":
             if shard == self.shard and serving:
                 return self._run_here(token, request, trap_remote=False)
@@ -63,6 +69,8 @@ class Routing:
                 db = request.db_of(i)
                 shards.update(shard_of(db, k) for k in spec.keys(argv))
             shards.update(shard_of(db, k) for db, k, _ in request.watch_items())
+        if BUSY in shards:
+            return "single", BUSY
         if len(shards) <= 1:
             return "single", shards.pop() if shards else self.shard
         return "multi", -1
@@ -117,7 +125,7 @@ class Routing:
 
     def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
         if len(self.waiting) >= self.cfg.max_queued_requests:
-            self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(self.shard))
+            self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(self.shard))  # (or a move too slow)
             return
         if since is None:
             since = self._since if self._since is not None else self.mono_ms
@@ -128,7 +136,10 @@ class Routing:
             token, request, since = self.waiting.popleft()
             if self.mono_ms - since >= self.cfg.queue_timeout_ms:
                 kind, shard = self._classify(request)
-                self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
+                if shard == BUSY:
+                    self.deliver_error(token, errors.TRYAGAIN_SLOT_MOVING)
+                else:
+                    self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
                 continue
             answer = self._route(token, request, since)
             self._since = None
@@ -140,6 +151,8 @@ class Routing:
         if not self.blocked or not (force or self.replica.lock_released):
             return
         self.replica.lock_released = False
+        version = self.blocked_slots_version
+        self.blocked_slots_version = self.slots.version
         for _ in range(len(self.blocked)):
             token, request, since, trap_remote = self.blocked.popleft()
             if self.mono_ms - since >= self.cfg.txn_timeout_ms:
@@ -147,6 +160,13 @@ class Routing:
                 continue
             if not self.replica.can_serve():
                 self._wait(token, request, since)
+                continue
+            if version != self.slots.version and self.num_shards > 1:
+                # Slots moved while it waited: route it again.
+                answer = self._route(token, request, since)
+                self._since = None
+                if answer is not None:
+                    self._results.append((token, answer[0], answer[1]))
                 continue
             ran = self._execute(token, request, since, trap_remote)
             if ran is not None:

@@ -3,31 +3,155 @@ exactly as Redis Cluster computes it)."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
+from makod.core import slot_table
 from makod.kv import dbs
 from makod.kv.hashslot import NUM_SLOTS, crc16, key_slot  # noqa: F401  (re-exported)
 
 
+_UNSET = object()
+BUSY = -2  # shard_of for a slot this shard is moving: requests on it wait
+
+
 class SlotMap:
-    """Which shard owns each slot, from the config's inclusive slot ranges."""
+    """Which shard owns each slot.
 
-    def __init__(self, ranges_by_shard: list[list[tuple[int, int]]]) -> None:
-        bounds = sorted((lo, hi, shard) for shard, ranges in enumerate(ranges_by_shard) for lo, hi in ranges)
-        self._ranges = bounds
+    For a client (``shard`` None) this is the config's inclusive ranges. For a
+    node it is the config's ranges, then what the node learned of moves
+    elsewhere (``learn``: hints, corrected by whoever holds the slot), then,
+    with authority, its own shard's slot table (core/slot_table.py, read
+    through ``table``): a slot the table says is moving maps to BUSY, and a
+    slot the table does not say this shard owns never maps to it.
+    """
+
+    def __init__(self, ranges_by_shard: list[list[tuple[int, int]]], shard: int | None = None,
+                 table: Callable[[], Any] | None = None) -> None:
+        bounds = sorted((lo, hi, s) for s, ranges in enumerate(ranges_by_shard) for lo, hi in ranges)
         self.num_shards = len(ranges_by_shard)
-        self._owner = [0] * NUM_SLOTS
-        for lo, hi, shard in bounds:
+        self._config = [0] * NUM_SLOTS
+        for lo, hi, s in bounds:
             for slot in range(lo, hi + 1):
-                self._owner[slot] = shard
+                self._config[slot] = s
+        self._config_ranges = [list(r) for r in ranges_by_shard]
+        self.shard = shard
+        self._table = table
+        self._seen: Any = _UNSET
+        self._learned: dict[int, int] = {}
+        self._owner = list(self._config)
         self._cache: dict[bytes, int] = {}
+        # Any slot of ours moving (whole-keyspace reads and writes wait), and a
+        # counter that changes whenever any slot's owner here does.
+        self.busy = False
+        self.version = 0
+        self.own_table: list[list[int]] = slot_table.initial(self._config_ranges[shard]) if shard is not None else []
+        self._rebuild()
 
+    # -- the node's own shard --------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        if self._table is not None:
+            rec = self._table()
+            if rec is not self._seen:
+                self._seen = rec
+                self._rebuild_from(rec)
+
+    def _rebuild_from(self, rec: Any) -> None:
+        if rec is None:
+            table = slot_table.initial(self._config_ranges[self.shard])  # type: ignore[index]
+        else:
+            table = slot_table.decode(rec.value)
+        changed = {slot for lo, hi, _s, _p in table for slot in range(lo, hi + 1)}
+        if self.own_table:
+            old = slot_table.per_slot(self.own_table)
+            new = slot_table.per_slot(table)
+            changed = {slot for slot in range(NUM_SLOTS) if old[slot] != new[slot]}
+        for slot in changed:
+            # What our own log now says is newer than anything heard before.
+            self._learned.pop(slot, None)
+        self.own_table = table
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        owner = list(self._config)
+        for slot, s in self._learned.items():
+            owner[slot] = s
+        busy = False
+        if self.shard is not None:
+            me = self.shard
+            listed = [False] * NUM_SLOTS
+            for lo, hi, state, peer in self.own_table:
+                for slot in range(lo, hi + 1):
+                    listed[slot] = True
+                    if state == slot_table.OWNED:
+                        owner[slot] = me
+                    elif state == slot_table.FROZEN or state == slot_table.IMPORTING:
+                        owner[slot] = BUSY
+                    elif owner[slot] == me or slot not in self._learned:
+                        owner[slot] = peer
+                    if state in slot_table.BUSY_STATES:
+                        busy = True
+            for slot in range(NUM_SLOTS):
+                if owner[slot] == me and not listed[slot]:
+                    # The config says ours, our log does not: never serve it.
+                    owner[slot] = BUSY
+        self._owner = owner
+        self._cache = {}
+        self.busy = busy
+        self.version += 1
+
+    def current(self) -> int:
+        """``version``, after catching up with our shard's table."""
+        self._fresh()
+        return self.version
+
+    def learn(self, lo: int, hi: int, shard: int) -> bool:
+        """A hint that ``shard`` now holds slots lo..hi (a peer's refusal, or
+        the operator's MAKO SLOTS ROUTE). Our own slots follow only our log."""
+        if not (0 <= lo <= hi < NUM_SLOTS and 0 <= shard < self.num_shards) or shard == self.shard:
+            return False
+        self._fresh()
+        changed = False
+        for slot in range(lo, hi + 1):
+            if self._learned.get(slot) != shard:
+                self._learned[slot] = shard
+                changed = True
+        if changed:
+            self._rebuild()
+        return changed
+
+    def handed_away(self) -> list[list[int]]:
+        """[lo, hi, shard] for the slots our table says we handed to another shard."""
+        self._fresh()
+        return [[lo, hi, peer] for lo, hi, state, peer in self.own_table
+                if state in (slot_table.AWAY, slot_table.PURGING) and peer >= 0]
+
+    def hints(self, keys: list[bytes]) -> list[list[int]]:
+        """[slot, shard we believe holds it] for keys we do not own."""
+        self._fresh()
+        out = []
+        for key in keys:
+            slot = key_slot(dbs.user_key(key))
+            out.append([slot, self._owner[slot]])
+        return out
+
+    # -- lookups ------------------------------------------------------------------------------------------
     def shard_of_slot(self, slot: int) -> int:
+        self._fresh()
         return self._owner[slot]
 
     def shard_of(self, key: bytes) -> int:
         """The shard of an internal key (kv/dbs.py): its user key's, so a
-        key's name lives on one shard in every database."""
+        key's name lives on one shard in every database. A hidden database's
+        keys (dbs.is_hidden) are every shard's own."""
+        if self._table is not None:
+            rec = self._table()
+            if rec is not self._seen:
+                self._seen = rec
+                self._rebuild_from(rec)
         shard = self._cache.get(key)
         if shard is None:
+            if self.shard is not None and key[:1] == dbs.MARK and dbs.is_hidden(key):
+                return self.shard
             shard = self._owner[key_slot(dbs.user_key(key))]
             if len(self._cache) < 100_000:
                 self._cache[key] = shard
@@ -35,6 +159,38 @@ class SlotMap:
 
     def shard_of_user(self, db: int, key: bytes) -> int:
         return self.shard_of(dbs.encode(db, key))
+
+    def guard_range(self, start: bytes, end: bytes | None) -> bool:
+        """May a read or write of every key in [start, end) run here now? A
+        range inside one hash tag: if we hold its slot. Any other: unless
+        one of our slots is moving (it would see or change half a move)."""
+        shards = self.range_shards(start, end)
+        if len(shards) == 1:
+            return shards[0] == self.shard
+        self._fresh()
+        return not self.busy
+
+    def client_shard_of_slot(self, slot: int) -> int:
+        """shard_of_slot, with a slot moving here shown as ours (where a
+        client's request should go: we route it on when the move ends)."""
+        shard = self.shard_of_slot(slot)
+        return self.shard if shard == BUSY and self.shard is not None else shard
+
+    def ranges_of(self, shard: int) -> list[tuple[int, int]]:
+        """The ranges ``shard`` holds as far as we know (our moving slots: ours)."""
+        return [(lo, hi) for lo, hi, s in self.ranges()
+                if s == shard or (s == BUSY and shard == self.shard)]
+
+    def ranges(self) -> list[list[int]]:
+        """[lo, hi, shard] for every slot, maximal ranges (BUSY shown as -2)."""
+        self._fresh()
+        out: list[list[int]] = []
+        for slot, s in enumerate(self._owner):
+            if out and out[-1][2] == s:
+                out[-1][1] = slot
+            else:
+                out.append([slot, slot, s])
+        return out
 
     def range_shards(self, start: bytes, end: bytes | None) -> list[int]:
         """The shards that may hold keys k with start <= k < end.
@@ -52,22 +208,56 @@ class SlotMap:
         return list(range(self.num_shards))
 
     def first_slot(self, shard: int) -> int:
-        for lo, _, owner in self._ranges:
+        self._fresh()
+        for slot, owner in enumerate(self._owner):
             if owner == shard:
-                return lo
+                return slot
         raise KeyError(shard)
 
-    def tag_for_shard(self, shard: int, prefix: str = "t") -> str:
-        """A hash tag (without braces) whose keys all live on ``shard``.
+    def tag_for_shard(self, shard: int, prefix: str = "t", config: bool = False) -> str:
+        """A hash tag (without braces) whose keys all live on ``shard`` (by the
+        config's ranges with ``config``: a name that must never change).
 
         Deterministic: the first of ``prefix0, prefix1, ...`` that lands there.
         """
+        if config:
+            owner = self._config
+        else:
+            self._fresh()
+            owner = self._owner
+        if shard not in owner:
+            raise KeyError(shard)
         n = 0
         while True:
             tag = f"{prefix}{n}"
-            if self._owner[key_slot(tag.encode())] == shard:
+            if owner[key_slot(tag.encode())] == shard:
                 return tag
             n += 1
+
+    def attach(self, table: Callable[[], Any]) -> None:
+        """Follow our shard's slot table from now on (read through ``table``)."""
+        self._table = table
+        self._seen = _UNSET
+        self._fresh()
+
+
+MOVED = "moved"
+
+
+def moved_reason(hints: list[list[int]]) -> str:
+    """A participant's refusal of keys it does not hold: "moved" and, per
+    slot, the shard it believes holds it (BUSY: moving, ask again soon)."""
+    return MOVED + "".join(f" {slot}:{shard}" for slot, shard in hints[:64])
+
+
+def parse_moved(reason: str) -> list[tuple[int, int]]:
+    """The hints of a ``moved_reason`` (a peer's text: anything malformed is dropped)."""
+    out = []
+    for part in reason[len(MOVED):].split()[:64]:
+        slot, _, shard = part.partition(":")
+        if slot.isdigit() and shard.lstrip("-").isdigit():
+            out.append((int(slot), int(shard)))
+    return out
 
 
 def _successor(prefix: bytes) -> bytes:

@@ -32,6 +32,8 @@ MARK = b"\xff"
 # where each shard keeps its copy of the FUNCTION libraries
 # (kv/scripting/library_store.py). Hidden from INFO keyspace.
 FUNCTIONS_DB = 1_000_001
+# Another: where each shard keeps its slot table (core/slot_table.py).
+SLOTS_DB = 1_000_002
 _SEP = b":"
 _DIGITS = frozenset(b"0123456789")
 
@@ -60,6 +62,12 @@ def db_of(ikey: bytes) -> int:
     if not ikey.startswith(MARK):
         return 0
     return int(ikey[1:ikey.index(_SEP, 1)])
+
+
+def is_hidden(ikey: bytes) -> bool:
+    """Is this a key of a database no SELECT reaches (FUNCTIONS_DB, SLOTS_DB)?
+    Such keys are each shard's own: never routed by slot, never moved."""
+    return ikey[:1] == MARK and ikey[1:2] != b"0" and db_of(ikey) >= FUNCTIONS_DB
 
 
 def prefix(db: int) -> bytes:

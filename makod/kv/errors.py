@@ -181,6 +181,8 @@ TRYAGAIN_ROLLED_BACK = (
 TRYAGAIN_CONFLICT = "TRYAGAIN transaction aborted by a conflicting transaction; retry it"
 TRYAGAIN_TIMED_OUT = "TRYAGAIN transaction aborted: a shard did not answer in time; retry it"
 TRYAGAIN_BUSY_KEY = "TRYAGAIN key is locked by a distributed transaction in progress; retry it"
+TRYAGAIN_SLOTS_MOVING = "TRYAGAIN slots of this shard are moving to another shard; retry it"
+TRYAGAIN_SLOT_MOVING = "TRYAGAIN the key's slot is moving between shards; retry it"
 CLUSTERDOWN_NO_LEADER = "CLUSTERDOWN shard {} has no leader reachable from this node"
 CLUSTERDOWN_UNKNOWN_OUTCOME = (
     "CLUSTERDOWN shard {} lost its leader before the write was replicated; "
@@ -207,6 +209,19 @@ REPLY_TOO_LARGE_TO_FORWARD = (
 )
 TIMEOUT = "TIMEOUT no reply from shard {} within {} ms; the outcome is unknown"
 UNKNOWN_PROCEDURE = "ERR unknown procedure '{}'"
+
+# Moving slots (MAKO SLOTS, MAKO ROUTE; makoctl cluster reshard).
+SLOTS_NOT_MOVABLE = "ERR slots move only between shards of a cluster of two or more, under protocol mako or 2pc-paxos"
+SLOTS_BAD_SLOT = "ERR invalid slot '{}': a slot is an integer from 0 to 16383"
+SLOTS_BAD_RANGE = "ERR invalid slot range {}-{}: the first slot must not be above the last"
+SLOTS_BAD_SHARD = "ERR invalid shard '{}': name another shard of the cluster than this one ({})"
+SLOTS_WRONG_STATE = "ERR slots {}-{} of shard {} are {}, not {}"
+SLOTS_BAD_COUNT = "ERR COUNT must be a positive integer"
+SLOTS_BAD_PAIRS = "ERR IMPORT takes key and record pairs"
+SLOTS_KEY_OUTSIDE = "ERR an imported key is not in slots {}-{}"
+SLOTS_BAD_RECORD = "ERR an imported record is damaged: {}"
+SLOTS_UNKNOWN_STEP = "ERR unknown MAKO SLOTS step '{}' (SHOW, IMPORTING, FREEZE, EXPORT, IMPORT, OWN, DROP, UNFREEZE)"
+SLOTS_WRONG_ARGS = "ERR wrong number of arguments for MAKO SLOTS {}"
 
 # Membership (MAKO MEMBER, MAKO TOPOLOGY; makoctl cluster add-replica / remove-replica).
 NOT_SHARD_LEADER = "ERR this node is not its shard's leader"

@@ -40,7 +40,7 @@ class DatabasesMixin:
         data = self.data
         marked_expires = 0
         for db, keys in self.marked.items():
-            if keys and db != 0 and db != dbs.FUNCTIONS_DB:
+            if keys and db != 0 and db < dbs.FUNCTIONS_DB:
                 expires = sum(1 for key in keys if data[key].expire_ms is not None)
                 marked_expires += expires
                 out[db] = (len(keys), expires)

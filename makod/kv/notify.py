@@ -112,7 +112,7 @@ def collect(ctx: Any, spec: Any, start: int, argv: list[bytes]) -> None:
         items.sort(key=lambda item: item[1][0][0] != OP_DEL)  # rename_from, then rename_to
     for ikey, key_ops in items:
         db, key = dbs.decode(ikey)
-        if db == dbs.FUNCTIONS_DB:
+        if db >= dbs.FUNCTIONS_DB:  # the shard's own bookkeeping, not user data
             continue
         if ikey in expired and key_ops[0][0] == OP_DEL:
             out.append((db, "x", "expired", key))
@@ -167,6 +167,6 @@ def tracking_events(ops: list) -> list[tuple]:
             continue
         seen.add(ikey)
         db, key = dbs.decode(ikey)
-        if db != dbs.FUNCTIONS_DB:
+        if db < dbs.FUNCTIONS_DB:
             out.append((db, TRACKING_CLASS, "", key))
     return out

@@ -93,6 +93,9 @@ class Validator:
         self.class_checks: dict[tuple[str, str], Callable[[Any], bool]] = {
             ("TxnRead", "ranges"): lambda v: type(v) is list and all(_range_spec(r, 4) for r in v),
             ("TxnRead", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
+            ("ForwardReply", "moved"): lambda v: v is None or (type(v) is list and len(v) <= 16384 and all(
+                type(r) in (list, tuple) and len(r) == 3 and _int_in(r[0], 0, 16384) and _int_in(r[1], 0, 16384)
+                and _int_in(r[2], 0, num_shards) for r in v)),
             ("TrackingInvalidate", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
             ("TxnValidate", "reads"): lambda v: type(v) is list and all(
                 type(p) in (list, tuple) and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is int for p in v),
