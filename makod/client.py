@@ -62,7 +62,7 @@ class ClusterClient:
         self.cfg = cfg
         self.password = password if password is not None else cfg.requirepass
         self.timeout = socket_timeout
-        self.slots = SlotMap([shard.slots for shard in cfg.shards])
+        self.slots = SlotMap([shard.current_slots for shard in cfg.shards])
         self.clients: dict[str, MakoClient] = {}
         self.leaders: dict[int, str] = {}
 

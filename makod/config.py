@@ -51,6 +51,14 @@ class ShardConfig:
     # The replica named in the shard's ``preferred_leader`` (makoctl cluster
     # failover --stick writes it): wins over leader_datacenter.
     preferred_leader: str | None = None
+    # The slots it serves now, when moves (makoctl cluster reshard) changed
+    # them: a routing hint. ``slots`` stays what the cluster started with,
+    # where each shard's log begins (core/slot_table.py).
+    serving: list[tuple[int, int]] | None = None
+
+    @property
+    def current_slots(self) -> list[tuple[int, int]]:
+        return self.serving if self.serving is not None else self.slots
 
 
 @dataclass
@@ -356,9 +364,12 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         if sid != i:
             raise ConfigError(source, f"{where}.id", f"{i} (shards are numbered in order from 0)", sid)
         for key in shard_raw:
-            if key not in ("id", "slots", "replicas", "preferred_leader"):
-                raise ConfigError(source, f"{where}.{key}", "one of id, slots, replicas, preferred_leader", key)
+            if key not in ("id", "slots", "serving", "replicas", "preferred_leader"):
+                raise ConfigError(source, f"{where}.{key}", "one of id, slots, serving, replicas, preferred_leader", key)
         slots = v.slot_ranges(shard_raw.get("slots"), f"{where}.slots")
+        serving = None
+        if "serving" in shard_raw:
+            serving = [] if shard_raw["serving"] in ([], "") else v.slot_ranges(shard_raw["serving"], f"{where}.serving")
         reps_raw = shard_raw.get("replicas")
         if not isinstance(reps_raw, list) or not reps_raw:
             raise ConfigError(source, f"{where}.replicas", "a non-empty list of replicas", reps_raw)
@@ -420,10 +431,12 @@ def parse_config(data: Any, source: str) -> ClusterConfig:
         preferred = v.string(shard_raw, "preferred_leader", where, default=None)
         if preferred is not None and preferred not in [r.name for r in replicas if r.voter]:
             raise ConfigError(source, f"{where}.preferred_leader", "the name of a voter of this shard", preferred)
-        shards.append(ShardConfig(sid, slots, replicas, preferred))
+        shards.append(ShardConfig(sid, slots, replicas, preferred, serving))
     if node_id > 255:
         raise ConfigError(source, "shards", "at most 255 replicas in the whole cluster", node_id)
     _check_slot_cover(source, shards)
+    if any(shard.serving is not None for shard in shards):
+        _check_slot_cover(source, shards, "serving")
     cfg = ClusterConfig(name=name, shards=shards, source=source, raw=copy.deepcopy(data),
                         cluster_id=v.string(data, "cluster_id", default=None))
     cfg.retired_ids = sorted(retired)
@@ -546,21 +559,22 @@ def load_procedure_modules(cfg: ClusterConfig) -> None:
             ) from None
 
 
-def _check_slot_cover(source: str, shards: list[ShardConfig]) -> None:
-    ranges = sorted((lo, hi, shard.id) for shard in shards for lo, hi in shard.slots)
+def _check_slot_cover(source: str, shards: list[ShardConfig], field: str = "slots") -> None:
+    ranges = sorted((lo, hi, shard.id) for shard in shards
+                    for lo, hi in (shard.slots if field == "slots" else shard.current_slots))
     nxt = 0
     prev_owner = None
     for lo, hi, owner in ranges:
         if lo < nxt:
             raise ConfigError(
-                source, f"shards[{owner}].slots", f"ranges that do not overlap shard {prev_owner}'s", f"{lo}-{hi}"
+                source, f"shards[{owner}].{field}", f"ranges that do not overlap shard {prev_owner}'s", f"{lo}-{hi}"
             )
         if lo > nxt:
-            raise ConfigError(source, "shards[*].slots", f"every hash slot 0-{NUM_SLOTS - 1} covered", f"slot {nxt} missing")
+            raise ConfigError(source, f"shards[*].{field}", f"every hash slot 0-{NUM_SLOTS - 1} covered", f"slot {nxt} missing")
         nxt = hi + 1
         prev_owner = owner
     if nxt < NUM_SLOTS:
-        raise ConfigError(source, "shards[*].slots", f"every hash slot 0-{NUM_SLOTS - 1} covered", f"slot {nxt} missing")
+        raise ConfigError(source, f"shards[*].{field}", f"every hash slot 0-{NUM_SLOTS - 1} covered", f"slot {nxt} missing")
 
 
 def dump_config(cfg: ClusterConfig) -> str:

@@ -129,7 +129,7 @@ class NodeMembers:
         # The file's slots (rewritten by makoctl cluster reshard) are hints;
         # our own shard's slots follow its log.
         for sh in new.shards:
-            for lo, hi in sh.slots:
+            for lo, hi in sh.current_slots:
                 self.core.slots.learn(lo, hi, sh.id)
         self.core.set_members(old.topology())
         # Publishes and client-side caching's invalidations reach every node.

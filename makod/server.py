@@ -168,6 +168,10 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
             preferred_leader=cfg.preferred_leader(self.me.shard),
             initial_members=cfg.first_members()[self.me.shard],
         )
+        for sh in cfg.shards:
+            if sh.serving is not None:  # where makoctl cluster reshard last left the slots: hints
+                for lo, hi in sh.serving:
+                    self.core.slots.learn(lo, hi, sh.id)
         self.last_tick_mono = time.monotonic()
         self.apply_errors_logged = 0
         self.last_idle_check = time.monotonic()

@@ -183,7 +183,7 @@ def run(bench: BenchCluster, params: Params, clients: int, duration: float, warm
     the difference goes to ``report["server_cpu"]``.
     """
     cfg = bench.cfg
-    slots = SlotMap([s.slots for s in cfg.shards])
+    slots = SlotMap([s.current_slots for s in cfg.shards])
     space = KeySpace(slots, params.keys)
     if params.cross_shard > 0 and space.shards == 1:
         note("--cross-shard needs 2 or more shards: every transaction is single-shard on this cluster")

@@ -176,7 +176,7 @@ def _bench(bench: BenchCluster, client: ClusterClient, ui: Ui, warehouses: int, 
            items: int, processes: int = 1,
            sample_cpu: Callable[[], float] | None = None) -> tuple[int, dict[str, Any]]:
     cfg = bench.cfg
-    slots = SlotMap([shard.slots for shard in cfg.shards])
+    slots = SlotMap([shard.current_slots for shard in cfg.shards])
     meta = client.call("tpcc.get", {"keys": [META_KEY]}, route_key=META_KEY)[0]
     report: dict[str, Any] = {
         "benchmark": "tpcc",
