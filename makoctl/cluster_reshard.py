@@ -15,6 +15,7 @@ that cannot move (a refused import) is undone. At the end cluster.yaml's
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import Any
 
@@ -79,7 +80,7 @@ class Shards:
     def table(self, shard: int) -> list[list[int]]:
         shown = json.loads(self.call(shard, "MAKO", "SLOTS", "SHOW"))
         names = {name: i for i, name in enumerate(slot_table.STATE_NAMES)}
-        return [[e["from"], e["to"], names[e["state"]], e.get("peer", -1)] for e in shown["table"]]
+        return [[e["from"], e["to"], names[e["state"]], e.get("peer", -1), e.get("move", 0)] for e in shown["table"]]
 
     def close(self) -> None:
         for c in self._clients.values():
@@ -103,7 +104,7 @@ def plan(tables: list[list[list[int]]], lo: int, hi: int, target: int, chunk: in
     shard's own table: who owns, or is handing over, each slot."""
     source_of: list[int | None] = [None] * NUM_SLOTS
     for shard, table in enumerate(tables):
-        for a, b, state, peer in table:
+        for a, b, state, _peer, _move in table:
             if state in (slot_table.OWNED, slot_table.FROZEN):
                 for slot in range(max(a, lo), min(b, hi) + 1):
                     source_of[slot] = shard
@@ -119,30 +120,33 @@ def plan(tables: list[list[list[int]]], lo: int, hi: int, target: int, chunk: in
     return out
 
 
-def move_chunk(shards: Shards, src: int, dst: int, lo: int, hi: int, batch: int, on_keys) -> int:
-    """Move slots lo..hi from ``src`` to ``dst``; the number of keys copied."""
+def move_chunk(shards: Shards, src: int, dst: int, lo: int, hi: int, batch: int, on_keys,
+               move: int | None = None) -> int:
+    """Move slots lo..hi from ``src`` to ``dst`` (as move ``move``: one under
+    way, else a new one); the number of keys copied."""
+    move = move or secrets.randbelow(slot_table.MAX_MOVE_ID) + 1
     dst_states = slot_table.states_in(shards.table(dst), lo, hi)
     copied = 0
-    if dst_states != {(slot_table.OWNED, -1)}:
-        shards.call(dst, "MAKO", "SLOTS", "IMPORTING", lo, hi, src)
-        shards.call(src, "MAKO", "SLOTS", "FREEZE", lo, hi, dst)
+    if dst_states != {(slot_table.OWNED, -1, 0)}:
+        shards.call(dst, "MAKO", "SLOTS", "IMPORTING", lo, hi, src, move)
+        shards.call(src, "MAKO", "SLOTS", "FREEZE", lo, hi, dst, move)
         cursor = b""
         try:
             while True:
-                more, cursor, items = shards.call(src, "MAKO", "SLOTS", "EXPORT", lo, hi, cursor, batch)
+                more, cursor, items = shards.call(src, "MAKO", "SLOTS", "EXPORT", lo, hi, move, cursor, batch)
                 if items:
-                    copied += shards.call(dst, "MAKO", "SLOTS", "IMPORT", lo, hi, src, *items)
+                    copied += shards.call(dst, "MAKO", "SLOTS", "IMPORT", lo, hi, src, move, *items)
                     on_keys(len(items) // 2)
                 if more == b"0":
                     break
         except StepRefused:
             # Undo: the target forgets its copies, the source serves again.
-            while shards.call(dst, "MAKO", "SLOTS", "DROP", lo, hi):
+            while shards.call(dst, "MAKO", "SLOTS", "DROP", lo, hi, move):
                 pass
-            shards.call(src, "MAKO", "SLOTS", "UNFREEZE", lo, hi)
+            shards.call(src, "MAKO", "SLOTS", "UNFREEZE", lo, hi, move)
             raise
-        shards.call(dst, "MAKO", "SLOTS", "OWN", lo, hi)
-    while shards.call(src, "MAKO", "SLOTS", "DROP", lo, hi):
+        shards.call(dst, "MAKO", "SLOTS", "OWN", lo, hi, move)
+    while shards.call(src, "MAKO", "SLOTS", "DROP", lo, hi, move):
         pass
     return copied
 
@@ -152,15 +156,15 @@ def finish_interrupted(shards: Shards, tables: list[list[list[int]]], batch: int
     it was going, a lone import is undone, a purge completes."""
     done = []
     for src, table in enumerate(tables):
-        for a, b, state, peer in table:
+        for a, b, state, peer, move in table:
             if state == slot_table.FROZEN:
-                move_chunk(shards, src, peer, a, b, batch, lambda n: None)
+                move_chunk(shards, src, peer, a, b, batch, lambda n: None, move)
                 done.append(f"finished moving slots {a}-{b} from shard {src} to shard {peer}")
     tables = [shards.table(s) for s in range(len(tables))]
     for shard, table in enumerate(tables):
-        for a, b, state, peer in table:
+        for a, b, state, _peer, move in table:
             if state in (slot_table.IMPORTING, slot_table.PURGING):
-                while shards.call(shard, "MAKO", "SLOTS", "DROP", a, b):
+                while shards.call(shard, "MAKO", "SLOTS", "DROP", a, b, move):
                     pass
                 what = "undid an import of" if state == slot_table.IMPORTING else "purged"
                 done.append(f"{what} slots {a}-{b} at shard {shard}")

@@ -7,8 +7,11 @@ ordered against, rolled back with them, carried by checkpoints and
 snapshots. Before its first move a shard has no record, and its table is
 the config's ranges for it (``initial``).
 
-The table is a sorted list of ``[lo, hi, state, peer]`` (inclusive slot
-ranges). A slot the table does not list was never this shard's.
+The table is a sorted list of ``[lo, hi, state, peer, move]`` (inclusive
+slot ranges). A slot the table does not list was never this shard's.
+``move`` names the move that put the range in its state (makoctl draws one
+at random per chunk): every step names its move, and a step of another
+move (a copy delayed in the network, an old makoctl) changes nothing.
 
 * OWNED: this shard serves it.
 * FROZEN (peer: the shard it is moving to): nothing runs on it here but the
@@ -42,9 +45,12 @@ class TableError(ValueError):
     """A stored table that is not one (a bug or a damaged record)."""
 
 
+MAX_MOVE_ID = (1 << 62) - 1
+
+
 def initial(ranges: list[tuple[int, int]]) -> list[list[int]]:
     """A shard's table before its first move: its config ranges, owned."""
-    return [[lo, hi, OWNED, -1] for lo, hi in sorted(ranges)]
+    return [[lo, hi, OWNED, -1, 0] for lo, hi in sorted(ranges)]
 
 
 def decode(value: Any) -> list[list[int]]:
@@ -54,56 +60,57 @@ def decode(value: Any) -> list[list[int]]:
     out: list[list[int]] = []
     last = -1
     for entry in value:
-        if not isinstance(entry, (list, tuple)) or len(entry) != 4 or not all(type(x) is int for x in entry):
-            raise TableError(f"slot table entry {entry!r} is not [lo, hi, state, peer]")
-        lo, hi, state, peer = entry
+        if not isinstance(entry, (list, tuple)) or len(entry) != 5 or not all(type(x) is int for x in entry):
+            raise TableError(f"slot table entry {entry!r} is not [lo, hi, state, peer, move]")
+        lo, hi, state, peer, move = entry
         if not (last < lo <= hi < NUM_SLOTS) or not 0 <= state < len(STATE_NAMES):
             raise TableError(f"slot table entry {entry!r} is out of order or range")
-        out.append([lo, hi, state, peer])
+        out.append([lo, hi, state, peer, move])
         last = hi
     return out
 
 
-def per_slot(table: list[list[int]]) -> list[tuple[int, int] | None]:
-    """(state, peer) of every slot, None where the table says nothing."""
-    slots: list[tuple[int, int] | None] = [None] * NUM_SLOTS
-    for lo, hi, state, peer in table:
-        entry = (state, peer)
+def per_slot(table: list[list[int]]) -> list[tuple[int, int, int] | None]:
+    """(state, peer, move) of every slot, None where the table says nothing."""
+    slots: list[tuple[int, int, int] | None] = [None] * NUM_SLOTS
+    for lo, hi, state, peer, move in table:
+        entry = (state, peer, move)
         for slot in range(lo, hi + 1):
             slots[slot] = entry
     return slots
 
 
-def compress(slots: list[tuple[int, int] | None]) -> list[list[int]]:
-    """The inverse of ``per_slot``: maximal ranges of equal (state, peer)."""
+def compress(slots: list[tuple[int, int, int] | None]) -> list[list[int]]:
+    """The inverse of ``per_slot``: maximal ranges of equal (state, peer, move)."""
     out: list[list[int]] = []
     for slot, entry in enumerate(slots):
         if entry is None:
             continue
-        if out and out[-1][1] == slot - 1 and (out[-1][2], out[-1][3]) == entry:
+        if out and out[-1][1] == slot - 1 and (out[-1][2], out[-1][3], out[-1][4]) == entry:
             out[-1][1] = slot
         else:
-            out.append([slot, slot, entry[0], entry[1]])
+            out.append([slot, slot, entry[0], entry[1], entry[2]])
     return out
 
 
-def states_in(table: list[list[int]], lo: int, hi: int) -> set[tuple[int, int] | None]:
-    """The distinct (state, peer) of slots lo..hi (None: not listed)."""
+def states_in(table: list[list[int]], lo: int, hi: int) -> set[tuple[int, int, int] | None]:
+    """The distinct (state, peer, move) of slots lo..hi (None: not listed)."""
     slots = per_slot(table)
     return set(slots[lo:hi + 1])
 
 
-def with_range(table: list[list[int]], lo: int, hi: int, state: int, peer: int) -> list[list[int]]:
+def with_range(table: list[list[int]], lo: int, hi: int, state: int, peer: int, move: int) -> list[list[int]]:
     slots = per_slot(table)
     for slot in range(lo, hi + 1):
-        slots[slot] = (state, peer)
+        slots[slot] = (state, peer, move)
     return compress(slots)
 
 
 def owned_ranges(table: list[list[int]]) -> list[tuple[int, int]]:
-    return [(lo, hi) for lo, hi, state, _ in table if state == OWNED]
+    return [(lo, hi) for lo, hi, state, _p, _m in table if state == OWNED]
 
 
 def describe(table: list[list[int]]) -> list[dict]:
-    return [{"from": lo, "to": hi, "state": STATE_NAMES[state], **({"peer": peer} if peer >= 0 else {})}
-            for lo, hi, state, peer in table]
+    return [{"from": lo, "to": hi, "state": STATE_NAMES[state], **({"peer": peer} if peer >= 0 else {}),
+             **({"move": move} if move else {})}
+            for lo, hi, state, peer, move in table]

@@ -60,7 +60,7 @@ class SlotMap:
             table = slot_table.initial(self._config_ranges[self.shard])  # type: ignore[index]
         else:
             table = slot_table.decode(rec.value)
-        changed = {slot for lo, hi, _s, _p in table for slot in range(lo, hi + 1)}
+        changed = {slot for lo, hi, *_rest in table for slot in range(lo, hi + 1)}
         if self.own_table:
             old = slot_table.per_slot(self.own_table)
             new = slot_table.per_slot(table)
@@ -79,7 +79,7 @@ class SlotMap:
         if self.shard is not None:
             me = self.shard
             listed = [False] * NUM_SLOTS
-            for lo, hi, state, peer in self.own_table:
+            for lo, hi, state, peer, _move in self.own_table:
                 for slot in range(lo, hi + 1):
                     listed[slot] = True
                     if state == slot_table.OWNED:
@@ -122,7 +122,7 @@ class SlotMap:
     def handed_away(self) -> list[list[int]]:
         """[lo, hi, shard] for the slots our table says we handed to another shard."""
         self._fresh()
-        return [[lo, hi, peer] for lo, hi, state, peer in self.own_table
+        return [[lo, hi, peer] for lo, hi, state, peer, _move in self.own_table
                 if state in (slot_table.AWAY, slot_table.PURGING) and peer >= 0]
 
     def hints(self, keys: list[bytes]) -> list[list[int]]:

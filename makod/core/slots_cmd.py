@@ -5,18 +5,20 @@ table (core/slot_table.py) and keys: ordered in its log against every
 other transaction, replicated, answered only once final. ``makoctl cluster
 reshard`` runs them in order for a range of slots moving from S to T:
 
-1. at T, ``IMPORTING lo hi S``: T takes copies and serves none of them;
-2. at S, ``FREEZE lo hi T``: S stops running anything on those slots;
-3. at S, ``EXPORT lo hi cursor count`` and at T, ``IMPORT lo hi S k v ...``,
+1. at T, ``IMPORTING lo hi S M``: T takes copies and serves none of them;
+2. at S, ``FREEZE lo hi T M``: S stops running anything on those slots;
+3. at S, ``EXPORT lo hi M cursor count`` and at T, ``IMPORT lo hi S M k v ...``,
    until S has no more: the export waits until no transaction holds a lock
    there, and its reply until everything it read is final;
-4. at T, ``OWN lo hi``: T serves them;
-5. at S, ``DROP lo hi``, until it answers 0: S deletes its copies and
+4. at T, ``OWN lo hi M``: T serves them;
+5. at S, ``DROP lo hi M``, until it answers 0: S deletes its copies and
    forwards whoever still asks it to T.
 
-A move stopped before step 4 is undone by ``DROP`` at T (its copies go)
-and ``UNFREEZE`` at S. Every step is idempotent, so a rerun of the whole
-sequence after a crash finishes (or undoes) the move.
+``M`` is the move's id (a random positive integer): a step of another move
+(a copy delayed in the network, an old makoctl) is refused and changes
+nothing. A move stopped before step 4 is undone by ``DROP`` at T (its
+copies go) and ``UNFREEZE`` at S. Every step is idempotent, so a rerun of
+the whole sequence after a crash finishes (or undoes) the move.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import json
 from typing import Any
 
 from makod.core import slot_table
-from makod.core.context import KeyLocked
+from makod.core.context import KeyLocked, vec_join
 from makod.core.slot_table import AWAY, FROZEN, IMPORTING, OWNED, PURGING, TABLE_KEY
 from makod.kv import dbs, errors
 from makod.kv.args import parse_int
@@ -33,6 +35,7 @@ from makod.kv.errors import CommandError
 from makod.kv.hashslot import NUM_SLOTS, key_slot
 from makod.kv.records import KIND_NATIVE
 from makod.kv.replies import OK
+from makod.storage.base import CorruptData, decode_record, encode_record
 
 # One EXPORT or DROP call's work: a leader runs it between other requests.
 SCAN_BUDGET_KEYS = 20_000
@@ -92,7 +95,7 @@ def _states(table: list[list[int]], lo: int, hi: int) -> set:
 
 def _refuse(ctx: Any, lo: int, hi: int, states: set, wanted: str) -> CommandError:
     found = ", ".join(sorted("not listed" if s is None else slot_table.STATE_NAMES[s[0]] + (
-        f" ({s[1]})" if s[1] >= 0 else "") for s in states))
+        f" (shard {s[1]}, move {s[2]})" if s[1] >= 0 else "") for s in states))
     return CommandError(errors.SLOTS_WRONG_STATE.format(lo, hi, ctx.slot_map.shard, found, wanted))
 
 
@@ -116,69 +119,85 @@ def _keys_in(ctx: Any, lo: int, hi: int, after: bytes | None):
 
 
 # -- the steps -----------------------------------------------------------------------------------------
+def _move_id(arg: bytes) -> int:
+    value = parse_int(arg)
+    if value is None or not 0 < value <= slot_table.MAX_MOVE_ID:
+        raise CommandError(errors.SLOTS_BAD_MOVE.format(arg[:24].decode("utf-8", "replace")))
+    return value
+
+
 def _freeze(ctx: Any, argv: list[bytes]) -> Any:
+    """FREEZE lo hi to move: owned -> frozen (nothing runs on them here but the export)."""
     lo, hi = _range(argv, 3)
-    to = _peer(ctx, argv[5])
+    to, move = _peer(ctx, argv[5]), _move_id(argv[6])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states == {(FROZEN, to)}:
+    if states == {(FROZEN, to, move)}:
         return OK
-    if states != {(OWNED, -1)}:
+    if states != {(OWNED, -1, 0)}:
         raise _refuse(ctx, lo, hi, states, "owned")
-    _write_table(ctx, slot_table.with_range(table, lo, hi, FROZEN, to))
+    _write_table(ctx, slot_table.with_range(table, lo, hi, FROZEN, to, move))
     return OK
 
 
 def _unfreeze(ctx: Any, argv: list[bytes]) -> Any:
+    """UNFREEZE lo hi move: undo a freeze (the target has dropped its copies)."""
     lo, hi = _range(argv, 3)
+    move = _move_id(argv[5])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states == {(OWNED, -1)}:
+    if states == {(OWNED, -1, 0)}:
         return OK
-    if any(s is None or s[0] != FROZEN for s in states):
-        raise _refuse(ctx, lo, hi, states, "frozen")
-    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1))
+    if any(s is None or s[0] != FROZEN or s[2] != move for s in states):
+        raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
+    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, 0))
     return OK
 
 
 def _importing(ctx: Any, argv: list[bytes]) -> Any:
+    """IMPORTING lo hi from move: (not ours) -> importing (copies arrive, nothing else runs)."""
     lo, hi = _range(argv, 3)
-    source = _peer(ctx, argv[5])
+    source, move = _peer(ctx, argv[5]), _move_id(argv[6])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states == {(IMPORTING, source)}:
+    if states == {(IMPORTING, source, move)}:
         return OK
-    if any(s is not None and s[0] != AWAY for s in states):
+    if any(s is not None and (s[0] != AWAY or s[2] == move) for s in states):
+        # (Away by this very move: a late copy of this step, after the move ended.)
         raise _refuse(ctx, lo, hi, states, "away (never ours, or handed over and purged)")
-    _write_table(ctx, slot_table.with_range(table, lo, hi, IMPORTING, source))
+    _write_table(ctx, slot_table.with_range(table, lo, hi, IMPORTING, source, move))
     return OK
 
 
 def _own(ctx: Any, argv: list[bytes]) -> Any:
+    """OWN lo hi move: importing -> owned (served here from now on)."""
     lo, hi = _range(argv, 3)
+    move = _move_id(argv[5])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states == {(OWNED, -1)}:
+    if states == {(OWNED, -1, 0)}:
         return OK
-    if any(s is None or s[0] != IMPORTING for s in states):
-        raise _refuse(ctx, lo, hi, states, "importing")
-    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1))
+    if any(s is None or s[0] != IMPORTING or s[2] != move for s in states):
+        raise _refuse(ctx, lo, hi, states, f"importing for move {move}")
+    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, 0))
     return OK
 
 
 def _export(ctx: Any, argv: list[bytes]) -> Any:
-    """[more (1|0), cursor, [key, record, ...]]: the next keys of frozen slots lo..hi."""
+    """EXPORT lo hi move [cursor [count]]: [more (1|0), cursor, [key, record, ...]],
+    the next keys of slots lo..hi that this move froze."""
     lo, hi = _range(argv, 3)
-    cursor = argv[5] if len(argv) > 5 and argv[5] else None
+    move = _move_id(argv[5])
+    cursor = argv[6] if len(argv) > 6 and argv[6] else None
     count = DEFAULT_EXPORT_COUNT
-    if len(argv) > 6:
-        count = parse_int(argv[6]) or 0
+    if len(argv) > 7:
+        count = parse_int(argv[7]) or 0
         if count <= 0:
             raise CommandError(errors.SLOTS_BAD_COUNT)
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if any(s is None or s[0] != FROZEN for s in states):
-        raise _refuse(ctx, lo, hi, states, "frozen")
+    if any(s is None or s[0] != FROZEN or s[2] != move for s in states):
+        raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
     if ctx.locks:
         for key in ctx.locks:
             if not dbs.is_hidden(key) and lo <= key_slot(dbs.user_key(key)) <= hi:
@@ -187,9 +206,6 @@ def _export(ctx: Any, argv: list[bytes]) -> Any:
                 raise KeyLocked(key)
     # What a scan misses matters as much as what it sees: the reply waits
     # until every transaction installed here is final.
-    from makod.core.context import vec_join
-    from makod.storage.base import encode_record
-
     ctx.deps = vec_join(ctx.deps, ctx.all_deps(), ctx.wm)
     out: list[bytes] = []
     size = scanned = exported = 0
@@ -212,18 +228,17 @@ def _export(ctx: Any, argv: list[bytes]) -> Any:
 
 
 def _import(ctx: Any, argv: list[bytes]) -> Any:
-    """Write copies (internal key, record) into importing slots lo..hi; the count written."""
-    from makod.storage.base import CorruptData, decode_record
-
+    """IMPORT lo hi from move key record ...: write copies into slots lo..hi
+    that this move is importing; the number written."""
     lo, hi = _range(argv, 3)
-    source = _peer(ctx, argv[5])
-    pairs = argv[6:]
+    source, move = _peer(ctx, argv[5]), _move_id(argv[6])
+    pairs = argv[7:]
     if len(pairs) % 2:
         raise CommandError(errors.SLOTS_BAD_PAIRS)
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states != {(IMPORTING, source)}:
-        raise _refuse(ctx, lo, hi, states, f"importing ({source})")
+    if states != {(IMPORTING, source, move)}:
+        raise _refuse(ctx, lo, hi, states, f"importing from shard {source} for move {move}")
     decoded = []
     for i in range(0, len(pairs), 2):
         ikey = pairs[i]
@@ -249,14 +264,18 @@ def _import(ctx: Any, argv: list[bytes]) -> Any:
 
 
 def _drop(ctx: Any, argv: list[bytes]) -> Any:
-    """Delete our copies in slots lo..hi (handed over, or an import undone):
-    the number of keys left to delete (call again until 0)."""
+    """DROP lo hi move: delete our copies in slots lo..hi that this move
+    handed over (or whose import it undoes): the keys left (call until 0)."""
     lo, hi = _range(argv, 3)
+    move = _move_id(argv[5])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
+    if states and all(s is not None and s[0] == AWAY and s[2] == move for s in states):
+        return 0  # done already
     peers = {s[1] for s in states if s is not None}
-    if any(s is None or s[0] not in (FROZEN, IMPORTING, PURGING, AWAY) for s in states) or len(peers) != 1:
-        raise _refuse(ctx, lo, hi, states, "frozen, importing or purging, from or to one shard")
+    if any(s is None or s[0] not in (FROZEN, IMPORTING, PURGING, AWAY) or s[2] != move for s in states) \
+            or len(peers) != 1:
+        raise _refuse(ctx, lo, hi, states, f"frozen, importing or purging for move {move}")
     peer = peers.pop()
     doomed = []
     left = False
@@ -270,8 +289,8 @@ def _drop(ctx: Any, argv: list[bytes]) -> Any:
     for key in doomed:  # not while the scan walks the index
         ctx._delete(key)
     state = PURGING if left else AWAY
-    if states != {(state, peer)}:
-        _write_table(ctx, slot_table.with_range(table, lo, hi, state, peer))
+    if states != {(state, peer, move)}:
+        _write_table(ctx, slot_table.with_range(table, lo, hi, state, peer, move))
     return 1 if left else 0
 
 
@@ -283,13 +302,13 @@ def _show(ctx: Any, argv: list[bytes]) -> Any:
 
 STEPS = {
     b"SHOW": (3, _show),
-    b"FREEZE": (6, _freeze),
-    b"UNFREEZE": (5, _unfreeze),
-    b"IMPORTING": (6, _importing),
-    b"EXPORT": (-5, _export),
-    b"IMPORT": (-6, _import),
-    b"OWN": (5, _own),
-    b"DROP": (5, _drop),
+    b"FREEZE": (7, _freeze),
+    b"UNFREEZE": (6, _unfreeze),
+    b"IMPORTING": (7, _importing),
+    b"EXPORT": (-6, _export),
+    b"IMPORT": (-7, _import),
+    b"OWN": (6, _own),
+    b"DROP": (6, _drop),
 }
 
 

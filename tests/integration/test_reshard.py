@@ -205,35 +205,44 @@ def _bad_steps_get_clear_errors(cluster) -> None:
                 return str(exc)
         raise AssertionError(f"{args} did not fail")
 
-    assert error("MAKO", "SLOTS", "FREEZE", "0", "10", "0") == (
+    assert error("MAKO", "SLOTS", "FREEZE", "0", "10", "0", "7") == (
         "invalid shard '0': name another shard of the cluster than this one (0)")
-    assert error("MAKO", "SLOTS", "FREEZE", "0", "16384", "1") == (
+    assert error("MAKO", "SLOTS", "FREEZE", "0", "16384", "1", "7") == (
         "invalid slot '16384': a slot is an integer from 0 to 16383")
-    assert error("MAKO", "SLOTS", "FREEZE", "10", "0", "1") == (
+    assert error("MAKO", "SLOTS", "FREEZE", "10", "0", "1", "7") == (
         "invalid slot range 10-0: the first slot must not be above the last")
-    assert error("MAKO", "SLOTS", "FREEZE", "8000", "9000", "1") == (
+    assert error("MAKO", "SLOTS", "FREEZE", "0", "10", "1", "0") == (
+        "invalid move id '0': a move id is an integer from 1 to 2^62-1")
+    assert error("MAKO", "SLOTS", "FREEZE", "8000", "9000", "1", "7") == (
         "slots 8000-9000 of shard 0 are not listed, owned, not owned")
-    assert error("MAKO", "SLOTS", "OWN", "8000", "9000") == "slots 8000-9000 of shard 0 are not listed, owned, not importing"
-    assert error("MAKO", "SLOTS", "EXPORT", "0", "10") == "slots 0-10 of shard 0 are owned, not frozen"
-    assert error("MAKO", "SLOTS", "IMPORT", "0", "10", "1", "k") == "IMPORT takes key and record pairs"
+    assert error("MAKO", "SLOTS", "OWN", "8000", "9000", "7") == (
+        "slots 8000-9000 of shard 0 are not listed, owned, not importing for move 7")
+    assert error("MAKO", "SLOTS", "EXPORT", "0", "10", "7") == "slots 0-10 of shard 0 are owned, not frozen by move 7"
+    assert error("MAKO", "SLOTS", "IMPORT", "0", "10", "1", "7", "k") == "IMPORT takes key and record pairs"
     assert error("MAKO", "SLOTS", "MOVE", "0") == (
         "unknown MAKO SLOTS step 'MOVE' (SHOW, IMPORTING, FREEZE, EXPORT, IMPORT, OWN, DROP, UNFREEZE)")
-    assert error("MAKO", "SLOTS", "OWN", "0") == "wrong number of arguments for MAKO SLOTS OWN"
+    assert error("MAKO", "SLOTS", "OWN", "0", "10") == "wrong number of arguments for MAKO SLOTS OWN"
     assert error("MAKO", "ROUTE", "0", "x", "1") == "value is not an integer or out of range"
     # An import of a damaged record, or a key of another slot, changes nothing.
     port1 = cluster.port("s1r0")
     with _client(port1) as c:
-        assert c.execute_command("MAKO", "SLOTS", "IMPORTING", "0", "10", "0") == b"OK"
+        assert c.execute_command("MAKO", "SLOTS", "IMPORTING", "0", "10", "0", "7") == b"OK"
         for args, text in [
             (("k", b"garbage"), "an imported key is not in slots 0-10"),
             ((b"\xff" * 600, b"x"), "an imported key is not in slots 0-10"),
         ]:
             try:
-                c.execute_command("MAKO", "SLOTS", "IMPORT", "0", "10", "0", *args)
+                c.execute_command("MAKO", "SLOTS", "IMPORT", "0", "10", "0", "7", *args)
                 raise AssertionError("accepted")
             except redis.ResponseError as exc:
                 assert str(exc) == text
-        assert c.execute_command("MAKO", "SLOTS", "DROP", "0", "10") == 0  # undone
+        try:  # a step of another move changes nothing
+            c.execute_command("MAKO", "SLOTS", "IMPORT", "0", "10", "0", "8")
+            raise AssertionError("accepted")
+        except redis.ResponseError as exc:
+            assert str(exc) == ("slots 0-10 of shard 1 are importing (shard 0, move 7), "
+                                "not importing from shard 0 for move 8")
+        assert c.execute_command("MAKO", "SLOTS", "DROP", "0", "10", "7") == 0  # undone
     proc = makoctl("cluster", "reshard", "--slots", "5-1", "--to", "1", "--data-dir", cluster.data_dir, check=False)
     assert proc.returncode == 2 and "the first not above the last" in proc.stderr
     proc = makoctl("cluster", "reshard", "--slots", "0-1", "--to", "9", "--data-dir", cluster.data_dir, check=False)
