@@ -183,6 +183,16 @@ def _own(ctx: Any, argv: list[bytes]) -> Any:
     return OK
 
 
+def _wait_for_locks(ctx: Any, lo: int, hi: int) -> None:
+    """A transaction prepared before the freeze may still hold a key of
+    these slots: its writes must be in the copy. The export is then retried
+    once the lock goes (KeyLocked parks it)."""
+    if ctx.locks:
+        for key in ctx.locks:
+            if not dbs.is_hidden(key) and lo <= key_slot(dbs.user_key(key)) <= hi:
+                raise KeyLocked(key)
+
+
 def _export(ctx: Any, argv: list[bytes]) -> Any:
     """EXPORT lo hi move [cursor [count]]: [more (1|0), cursor, [key, record, ...]],
     the next keys of slots lo..hi that this move froze."""
@@ -198,12 +208,7 @@ def _export(ctx: Any, argv: list[bytes]) -> Any:
     states = _states(table, lo, hi)
     if any(s is None or s[0] != FROZEN or s[2] != move for s in states):
         raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
-    if ctx.locks:
-        for key in ctx.locks:
-            if not dbs.is_hidden(key) and lo <= key_slot(dbs.user_key(key)) <= hi:
-                # A transaction prepared before the freeze still holds it:
-                # its writes must be in the copy. Retried once it lets go.
-                raise KeyLocked(key)
+    _wait_for_locks(ctx, lo, hi)
     # What a scan misses matters as much as what it sees: the reply waits
     # until every transaction installed here is final.
     ctx.deps = vec_join(ctx.deps, ctx.all_deps(), ctx.wm)

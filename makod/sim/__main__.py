@@ -48,16 +48,18 @@ from makod.sim.sweep import CaseResult, sweep
               help="The replicas' bound on a transaction's bytes (small: slots split, big transactions refused).")
 @click.option("--membership", is_flag=True,
               help="Add, promote and remove replicas under the faults (one change at a time per shard).")
+@click.option("--reshard", is_flag=True,
+              help="Move slots between shards under the faults (one move at a time; 2+ shards, not luigi).")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shapes: bool, jobs: int,
          replicas: int, learners: int, shards: int, protocol: str, ack: str, preferred_leaders: bool,
          proc_ratio: float | None, txn_ratio: float | None, safety_ms: float, plant: str | None, geo: bool,
-         max_txn_bytes: int | None, membership: bool, trace: bool) -> None:
+         max_txn_bytes: int | None, membership: bool, reshard: bool, trace: bool) -> None:
     """Run simulated clusters under faults and check every safety invariant."""
     shape = None if sweep_shapes else dict(
         replicas=replicas, learners=learners, shards=shards, protocol=protocol, ack=ack,
         preferred_leaders=preferred_leaders, proc_ratio=proc_ratio, txn_ratio=txn_ratio, safety_ms=safety_ms,
-        geo=geo, max_txn_bytes=max_txn_bytes, membership=membership,
+        geo=geo, max_txn_bytes=max_txn_bytes, membership=membership, reshard=reshard,
     )
     profiles = list(PROFILES) if profile == "all" else [profile]
     if one_seed is not None:
@@ -65,7 +67,8 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
         if shape is None:
             from makod.sim.runner import shape_for
 
-            params = dict(shape_for(one_seed), geo=geo, max_txn_bytes=max_txn_bytes, membership=membership)
+            params = dict(shape_for(one_seed), geo=geo, max_txn_bytes=max_txn_bytes, membership=membership,
+                          reshard=reshard)
         with planted(plant):
             for prof in profiles:
                 result = run_seed(one_seed, profile=prof, trace=trace, **params)
@@ -93,7 +96,7 @@ def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shape
             click.echo(f"{done} cases, {counts['failed']} failed ({time.monotonic() - started:.0f}s)")
 
     sweep(first, seeds, profiles, jobs=jobs, shape=shape, plant=plant, on_result=report, geo=geo,
-          max_txn_bytes=max_txn_bytes, membership=membership)
+          max_txn_bytes=max_txn_bytes, membership=membership, reshard=reshard)
     click.echo(
         f"{counts['ok'] + counts['failed']} cases (seeds {first}..{first + seeds - 1}, profiles "
         f"{', '.join(profiles)}): {counts['failed']} failed, {counts['ops']} operations, "

@@ -41,6 +41,18 @@ class PlantedBug:
     profiles: tuple[str, ...] = ("calm", "default", "harsh")
 
 
+def _reshard_no_lock_wait() -> list:
+    from makod.core import slots_cmd
+
+    return [(slots_cmd, "_wait_for_locks", lambda ctx, lo, hi: None)]
+
+
+def _reshard_unchecked_participant() -> list:
+    from makod.core.node_participant import Participation
+
+    return [(Participation, "_not_held", lambda self, keys, ranges=(): "")]
+
+
 def _epoch_gap() -> list:
     def read_batch(self: EpochChain, slot: int, epoch: int, seq: int | None, marker: int) -> bool:
         # Believe every marker of the epoch, gap or not.
@@ -194,6 +206,9 @@ STALE_PREPARE_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=T
 # crashes make that common), which catches it at seed 58 (under every
 # profile: the same seed, after three times the cases).
 MEMBERS_SHAPE = dict(shards=1, replicas=3, learners=0, preferred_leaders=False, protocol="mako", membership=True)
+# Slot moves (reshard.py) among three shards (a third keeps a stale map), under the workload's
+# cross-shard transactions.
+RESHARD_SHAPE = dict(shards=3, replicas=3, learners=0, preferred_leaders=False, protocol="mako", reshard=True)
 
 BUGS: dict[str, PlantedBug] = {
     bug.name: bug
@@ -213,6 +228,10 @@ BUGS: dict[str, PlantedBug] = {
                    _stale_prepare, STALE_PREPARE_SHAPE, swept=False),
         PlantedBug("members-base-election", "membership: an election counts only the membership in force "
                    "after the candidate's prefix", _members_base_election, MEMBERS_SHAPE, profiles=("harsh",)),
+        PlantedBug("reshard-no-lock-wait", "resharding: the export copies slots while a transaction prepared "
+                   "before the freeze still holds keys there", _reshard_no_lock_wait, RESHARD_SHAPE, swept=False),
+        PlantedBug("reshard-unchecked-participant", "resharding: a shard answers reads, prepares and validations "
+                   "for keys of slots it no longer holds", _reshard_unchecked_participant, RESHARD_SHAPE),
         PlantedBug("tracking-coordinator", "caching: a coordinator reports no keys its transaction changed",
                    _tracking_coordinator, dict(shards=2, replicas=3, learners=0, preferred_leaders=False,
                                                 protocol="mako")),

@@ -19,6 +19,7 @@ from makod.sim.tracking_check import TrackingCheckFailed, check_invalidations
 from makod.sim.faults import Faults
 from makod.sim.geo import draw_wan
 from makod.sim.workload import QUEUE_KINDS, Mix, Workload
+from makod.kv.hashslot import key_slot
 from makod.sim.world import World, layout
 
 
@@ -40,7 +41,7 @@ class RunResult:
 DEFAULTS = dict(
     replicas=3, learners=0, shards=1, protocol="mako", ack="durable", preferred_leaders=False,
     profile="default", txn_ratio=None, proc_ratio=None, safety_ms=6000.0, plant=None, geo=False,
-    max_txn_bytes=None, membership=False,
+    max_txn_bytes=None, membership=False, reshard=False,
 )
 
 
@@ -48,6 +49,9 @@ CALM_THINK_MS = 40.0
 # With ``membership``: mean time between membership steps (add, promote,
 # remove; reconfig.py), so a 6 s run goes through several whole cycles.
 MEMBERSHIP_EVERY_MS = 300.0
+# With ``reshard``: mean time between starting slot moves (one at a time;
+# reshard.py), so a 6 s run moves slots back and forth a dozen times.
+RESHARD_EVERY_MS = 250.0
 
 
 def shape_for(seed: int) -> dict:
@@ -121,6 +125,7 @@ def run_seed(
     geo: bool = False,
     max_txn_bytes: int | None = None,
     membership: bool = False,
+    reshard: bool = False,
 ) -> RunResult:
     faults = Faults.from_seed(random.Random(seed * 7919 + 1), intensity, profile)
     # The WAN layout has its own stream: --geo leaves the seed's faults as they were.
@@ -129,12 +134,14 @@ def run_seed(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
         protocol=protocol, ack=ack, preferred_leaders=preferred_leaders, wan=wan, max_txn_bytes=max_txn_bytes,
         membership_every_ms=MEMBERSHIP_EVERY_MS if membership else 0.0,
+        reshard_every_ms=RESHARD_EVERY_MS if reshard and shards > 1 and protocol != "luigi" else 0.0,
     )
     # Clients think longer on a calm network: with no faults to slow them
     # they would run 3-7K operations a case, four fifths of a sweep's time,
     # for little the first thousand did not already cover.
     think_ms = CALM_THINK_MS if profile == "calm" else 5.0
     workload = workload_for(seed, world, shards, txn_ratio, proc_ratio, think_ms)
+    world.resharder.hot_slots = sorted({key_slot(k) for k in workload.all_keys()})
     workload.start()
     world.start_faults(until_ms=safety_ms)
     world.run_until(safety_ms)
@@ -145,7 +152,7 @@ def run_seed(
     deadline = safety_ms + liveness_ms
 
     def settled() -> bool:
-        if not workload.idle:
+        if not workload.idle or not world.resharder.idle:
             return False
         for shard in range(world.num_shards):
             leaders = world.leaders(shard)
@@ -171,6 +178,7 @@ def run_seed(
         }
         raise CheckFailed(f"seed {seed}: no progress after healing for {liveness_ms:.0f} ms: {state}")
     final = check_convergence(world)
+    moves = world.resharder.check() if world.reshard_every_ms else {}
     logcheck.check_abort_answers(seed, world)
     counts = check_history(seed, workload.history, final)
     try:
@@ -188,7 +196,7 @@ def run_seed(
         acked=counts["acked"],
         chosen_slots=len(world.chosen),
         stats=dict(world.stats, **({f"membership_{k}": v for k, v in world.reconfig.stats.items()}
-                                   if membership else {})),
+                                   if membership else {}), **{f"reshard_{k}": v for k, v in moves.items()}),
         fingerprint=digest.hexdigest()[:16],
         faults=faults.describe() + (f"; wan: {wan.describe()}" if wan is not None else ""),
         trace=world.trace_lines,

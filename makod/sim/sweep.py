@@ -36,7 +36,7 @@ class CaseResult:
 
 
 def case_params(seed: int, profile: str, shape: dict | None, plant: str | None, geo: bool = False,
-                max_txn_bytes: int | None = None, membership: bool = False) -> dict:
+                max_txn_bytes: int | None = None, membership: bool = False, reshard: bool = False) -> dict:
     params = dict(shape if shape is not None else shape_for(seed))
     params["profile"] = profile
     if geo:
@@ -45,6 +45,8 @@ def case_params(seed: int, profile: str, shape: dict | None, plant: str | None, 
         params["max_txn_bytes"] = max_txn_bytes
     if membership:
         params["membership"] = True
+    if reshard:
+        params["reshard"] = True
     if plant:
         params["plant"] = plant
     return params
@@ -67,10 +69,10 @@ def run_case(args: tuple[int, dict]) -> CaseResult:
 
 def cases(first: int, count: int, profiles: Iterable[str], shape: dict | None = None,
           plant: str | None = None, geo: bool = False, max_txn_bytes: int | None = None,
-          membership: bool = False) -> Iterator[tuple[int, dict]]:
+          membership: bool = False, reshard: bool = False) -> Iterator[tuple[int, dict]]:
     for seed in range(first, first + count):
         for profile in profiles:
-            yield seed, case_params(seed, profile, shape, plant, geo, max_txn_bytes, membership)
+            yield seed, case_params(seed, profile, shape, plant, geo, max_txn_bytes, membership, reshard)
 
 
 def sweep(
@@ -85,12 +87,14 @@ def sweep(
     geo: bool = False,
     max_txn_bytes: int | None = None,
     membership: bool = False,
+    reshard: bool = False,
 ) -> list[CaseResult]:
     """Run every case (``geo``: each across a drawn WAN; ``max_txn_bytes``:
     the replicas' bound, small to split slots and refuse transactions;
-    ``membership``: replicas added, promoted and removed under the faults);
+    ``membership``: replicas added, promoted and removed under the faults;
+    ``reshard``: slots moved between shards under the faults);
     returns the results in case order."""
-    todo = list(cases(first, count, list(profiles), shape, plant, geo, max_txn_bytes, membership))
+    todo = list(cases(first, count, list(profiles), shape, plant, geo, max_txn_bytes, membership, reshard))
     results: list[CaseResult] = []
     if jobs <= 1:
         for case in todo:

@@ -160,6 +160,10 @@ class Workload:
     def stop(self) -> None:
         self.active = False
 
+    def all_keys(self) -> list[bytes]:
+        return (self.keys + self.proc_keys + self.register_keys + self.queue_keys + self.set_keys + self.zset_keys
+                + self.stream_keys + [b"counter"])
+
     @property
     def idle(self) -> bool:
         return not self.outstanding

@@ -26,6 +26,7 @@ from makod.sim.faults import Faults
 from makod.sim.geo import Wan
 from makod.sim.node import SimNode
 from makod.sim.reconfig import Reconfig
+from makod.sim.reshard import Resharder
 from makod.storage.memory_store import MemoryStore
 
 WALL_BASE_MS = 1_800_000_000_000  # the simulated wall clock starts in 2027
@@ -65,6 +66,7 @@ class World:
         wan: Wan | None = None,
         max_txn_bytes: int | None = None,
         membership_every_ms: float = 0.0,
+        reshard_every_ms: float = 0.0,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -89,6 +91,9 @@ class World:
         self.slot_ranges = [
             [(s * per, 16383 if s == shards - 1 else (s + 1) * per - 1)] for s in range(shards)
         ]
+        # Slot moves (reshard.py): how often to start one (0: never).
+        self.reshard_every_ms = reshard_every_ms
+        self.resharder = Resharder(self)
         self.paxos_config = PaxosConfig(election_timeout_ms=election_timeout_ms, heartbeat_ms=heartbeat_ms)
         self.replica_config = ReplicaConfig(
             queue_timeout_ms=2000, forward_timeout_ms=3000, protocol=protocol, ack=ack,
@@ -405,6 +410,8 @@ class World:
             self._schedule(f.nemesis_every_ms, until_ms, lambda _until: nemesis.run_pattern(self))
         if self.membership_every_ms:
             self._schedule(self.membership_every_ms, until_ms, lambda _until: self.reconfig.step())
+        if self.reshard_every_ms:
+            self._schedule(self.reshard_every_ms, until_ms, lambda _until: self.resharder.step())
 
     def _schedule(self, mean_ms: float, until_ms: float, fn: Callable[[float], None]) -> None:
         delay = self.rng.expovariate(1.0 / mean_ms)
@@ -525,6 +532,7 @@ class World:
         self.lossy = {}
         self.send_hooks = []
         self.reconfig.heal()
+        self.resharder.heal()
         for i in self.ids:
             self.restart(i)
             node = self.nodes[i]

@@ -506,3 +506,65 @@ def forward_across_handover(seed: int = 3) -> None:
         f"the forwarded SET answered {got!r}\n" + c.history()
     )
     assert c.wait(c.submit(target, [[b"GET", b"x"]], "GET x")) == b"1"
+
+
+# -- resharding: the export waits for locks taken before the freeze -------------------------------------
+def reshard_export_waits(seed: int = 2) -> None:
+    """Shard 2 coordinates T: MULTI SET a T; SET c T, blind writes, ``a`` on
+    shard 0, ``c`` on shard 2. Shard 0 has granted T's lock on ``a`` and T's
+    install there is held back, when shard 0's slot of ``a`` is frozen and
+    exported to shard 1. The export must wait for T's install: a copy taken
+    before it would leave shard 1 with a's old value once it owns the slot,
+    and T acknowledged."""
+    w = World(seed, replicas=3, shards=3, faults=Faults())
+    c = Client(w)
+    w.run_until(2000)
+    leaders = [wait_for_leader(w, s) for s in range(3)]
+    a, cc = key_on(0, 3, b"a"), key_on(2, 3, b"c")
+    assert c.wait(c.submit(leaders[0], [[b"SET", a, b"old"]], "SET a old")) == SimpleString("OK"), c.history()
+    held: list = []
+    send = w.send
+
+    def hold_install(src: int, dst: int, msg: Any) -> None:
+        if type(msg) is TxnInstall and msg.shard == 0 and not held:
+            held.append((src, dst, msg))
+            return
+        send(src, dst, msg)
+
+    w.send = hold_install
+    t = c.submit(leaders[2], [[b"SET", a, b"T"], [b"SET", cc, b"T"]], "T: MULTI SET a T; SET c T", multi=True)
+    deadline = w.now + 2000
+    while not held and w.now < deadline:
+        w.run_until(w.now + 1)
+    assert held, "T's install to shard 0 was never sent\n" + c.history()
+    w.send = send
+    slot = b"%d" % key_slot(a)
+    move = b"77"
+
+    def step(shard: int, *args: bytes, limit_ms: float = 5000.0) -> Any:
+        got = c.wait(c.submit(leaders[shard], [[b"MAKO", b"SLOTS", *args]], f"{args[0].decode()} at {shard}"),
+                     limit_ms)
+        assert got is not None and not isinstance(got, ErrorReply), f"{args}: {got!r}\n" + c.history()
+        return got
+
+    step(1, b"IMPORTING", slot, slot, b"0", move)
+    # The export right behind the freeze, before its reply (which waits for
+    # T too, with ack durable; an operator need not wait for it, and with
+    # ack speculative it does not).
+    freeze = c.submit(leaders[0], [[b"MAKO", b"SLOTS", b"FREEZE", slot, slot, b"1", move]], "FREEZE at 0")
+    export = c.submit(leaders[0], [[b"MAKO", b"SLOTS", b"EXPORT", slot, slot, move, b"", b"100"]], "EXPORT at 0")
+    w.run_until(w.now + 300)
+    w.send(*held[0])  # T's install reaches shard 0 at last
+    assert c.wait(freeze) == SimpleString("OK"), c.history()
+    got = c.wait(export)
+    assert got is not None and not isinstance(got, ErrorReply), c.history()
+    more, _cursor, items = got
+    assert more == b"0"
+    if items:
+        step(1, b"IMPORT", slot, slot, b"0", move, *items)
+    step(1, b"OWN", slot, slot, move)
+    while step(0, b"DROP", slot, slot, move):
+        pass
+    assert c.wait(t) == [SimpleString("OK"), SimpleString("OK")], "T was not acknowledged\n" + c.history()
+    got = c.wait(c.submit(leaders[1], [[b"GET", a]], "GET a at shard 1"))
+    assert got == b"T", f"the move lost T's write: a is {got!r}\n" + c.history()

@@ -23,6 +23,7 @@ CASES = [
     ("forward-ballot", scenarios.forward_bounced, ()),
     ("stale-prepare", scenarios.stale_prepare, ("mako",)),
     ("stale-prepare", scenarios.stale_prepare, ("2pc-paxos",)),
+    ("reshard-no-lock-wait", scenarios.reshard_export_waits, ()),
 ]
 IDS = [f"{bug}:{fn.__name__}{'-' + args[0] if args else ''}" for bug, fn, args in CASES]
 
