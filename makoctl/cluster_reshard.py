@@ -127,7 +127,7 @@ def move_chunk(shards: Shards, src: int, dst: int, lo: int, hi: int, batch: int,
     move = move or secrets.randbelow(slot_table.MAX_MOVE_ID) + 1
     dst_states = slot_table.states_in(shards.table(dst), lo, hi)
     copied = 0
-    if dst_states != {(slot_table.OWNED, -1, 0)}:
+    if not all(s is not None and s[0] == slot_table.OWNED for s in dst_states):
         shards.call(dst, "MAKO", "SLOTS", "IMPORTING", lo, hi, src, move)
         shards.call(src, "MAKO", "SLOTS", "FREEZE", lo, hi, dst, move)
         cursor = b""

@@ -218,6 +218,8 @@ class DirectContext:
     def version_of(self, key: bytes) -> int:
         key = dbs.encode(self.db, key)
         self._get(key)  # applies lazy expiry first, so an expired key reads as deleted
+        if self.slot_map is not None:
+            return self.ks.version_of(key) | self.slot_map.tag_of(key)
         return self.ks.version_of(key)
 
     # -- writes ----------------------------------------------------------------

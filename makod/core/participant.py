@@ -37,15 +37,21 @@ class Participant:
         out = []
         ks = self.ks
         data = ks.data
+        tag = self._tag
         for key in keys:
             rec = data.get(key)
             if rec is None:
                 # An absence depends on the deletion that made it, if not final.
                 gone = ks.absence_deps(key)
-                out.append([key, None, ks.version_of(key), list(gone) if gone else None])
+                out.append([key, None, ks.version_of(key) | tag(key), list(gone) if gone else None])
             else:
-                out.append([key, encode_record(rec), rec.version, list(rec.deps) if rec.deps else None])
+                out.append([key, encode_record(rec), rec.version | tag(key), list(rec.deps) if rec.deps else None])
         return out
+
+    def _tag(self, key: bytes) -> int:
+        """What this shard's versions of ``key`` carry (SlotMap.tag_of; 0 with one shard)."""
+        slot_map = self.slot_map
+        return 0 if slot_map is None else slot_map.tag_of(key)
 
     def read_range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[list]:
         return self.read_items(self._range_keys(start, end, limit, reverse))
@@ -94,7 +100,7 @@ class Participant:
             rec = data.get(key)
             if rec is not None and rec.expire_ms is not None and rec.expire_ms <= now:
                 return False, "expired"
-            if self.ks.version_of(key) != version:
+            if self.ks.version_of(key) | self._tag(key) != version:
                 return False, "changed"
         for start, end, limit, reverse, seen in ranges:
             current = self._range_keys(start, end, limit, reverse)
@@ -102,7 +108,7 @@ class Participant:
                 return False, "range changed"
             for key, version in seen:
                 holder = locks.get(key)
-                if (holder is not None and holder != txn) or self.ks.version_of(key) != version:
+                if (holder is not None and holder != txn) or self.ks.version_of(key) | self._tag(key) != version:
                     return False, "range changed"
             if self._phantom_locked(txn, start, end, limit, reverse, current):
                 return False, "range locked"

@@ -107,7 +107,25 @@ def with_range(table: list[list[int]], lo: int, hi: int, state: int, peer: int, 
 
 
 def owned_ranges(table: list[list[int]]) -> list[tuple[int, int]]:
-    return [(lo, hi) for lo, hi, state, _p, _m in table if state == OWNED]
+    """The owned slots as maximal ranges (whichever move made each ours)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi, state, _peer, _move in table:
+        if state != OWNED:
+            continue
+        if out and out[-1][1] == lo - 1:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+TAG_SHIFT = 40  # a version stays below 2^40 (a trillion transactions on one shard)
+TAG_MASK = (1 << 23) - 1  # tagged versions stay below 2^63 (msgpack's int64)
+
+
+def version_tag(move: int) -> int:
+    """What a version read in a slot owned by ``move`` carries (0: owned from the start)."""
+    return (move & TAG_MASK) << TAG_SHIFT
 
 
 def describe(table: list[list[int]]) -> list[dict]:

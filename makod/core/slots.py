@@ -39,6 +39,7 @@ class SlotMap:
         self._seen: Any = _UNSET
         self._learned: dict[int, int] = {}
         self._owner = list(self._config)
+        self._tags: list[int] | None = None
         self._cache: dict[bytes, int] = {}
         # Any slot of ours moving (whole-keyspace reads and writes wait), and a
         # counter that changes whenever any slot's owner here does.
@@ -76,10 +77,15 @@ class SlotMap:
         for slot, s in self._learned.items():
             owner[slot] = s
         busy = False
+        tags: list[int] | None = None
         if self.shard is not None:
             me = self.shard
             listed = [False] * NUM_SLOTS
-            for lo, hi, state, peer, _move in self.own_table:
+            for lo, hi, state, peer, move in self.own_table:
+                if state == slot_table.OWNED and move:
+                    if tags is None:
+                        tags = [0] * NUM_SLOTS
+                    tags[lo:hi + 1] = [slot_table.version_tag(move)] * (hi - lo + 1)
                 for slot in range(lo, hi + 1):
                     listed[slot] = True
                     if state == slot_table.OWNED:
@@ -96,8 +102,19 @@ class SlotMap:
                     owner[slot] = BUSY
         self._owner = owner
         self._cache = {}
+        self._tags = tags
         self.busy = busy
         self.version += 1
+
+    def tag_of(self, key: bytes) -> int:
+        """What a version of ``key`` read here carries: the move that made its
+        slot ours (slot_table.version_tag), so that WATCH, reads and
+        validations never take a version from before a move for one after."""
+        self._fresh()
+        tags = self._tags
+        if tags is None or (key[:1] == dbs.MARK and dbs.is_hidden(key)):
+            return 0
+        return tags[key_slot(dbs.user_key(key))]
 
     def current(self) -> int:
         """``version``, after catching up with our shard's table."""

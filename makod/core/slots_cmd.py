@@ -89,6 +89,10 @@ def _peer(ctx: Any, arg: bytes) -> int:
     return value
 
 
+def _all_owned(states: set) -> bool:
+    return all(s is not None and s[0] == OWNED for s in states)
+
+
 def _states(table: list[list[int]], lo: int, hi: int) -> set:
     return slot_table.states_in(table, lo, hi)
 
@@ -134,7 +138,7 @@ def _freeze(ctx: Any, argv: list[bytes]) -> Any:
     states = _states(table, lo, hi)
     if states == {(FROZEN, to, move)}:
         return OK
-    if states != {(OWNED, -1, 0)}:
+    if not _all_owned(states):
         raise _refuse(ctx, lo, hi, states, "owned")
     _write_table(ctx, slot_table.with_range(table, lo, hi, FROZEN, to, move))
     return OK
@@ -146,11 +150,11 @@ def _unfreeze(ctx: Any, argv: list[bytes]) -> Any:
     move = _move_id(argv[5])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states == {(OWNED, -1, 0)}:
+    if _all_owned(states):
         return OK
     if any(s is None or s[0] != FROZEN or s[2] != move for s in states):
         raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
-    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, 0))
+    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, move))
     return OK
 
 
@@ -175,11 +179,13 @@ def _own(ctx: Any, argv: list[bytes]) -> Any:
     move = _move_id(argv[5])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
-    if states == {(OWNED, -1, 0)}:
+    if _all_owned(states):
         return OK
     if any(s is None or s[0] != IMPORTING or s[2] != move for s in states):
         raise _refuse(ctx, lo, hi, states, f"importing for move {move}")
-    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, 0))
+    # Owned "by this move": the versions read here carry it (SlotMap.tag_of),
+    # so a version read before the move never equals one read after.
+    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, move))
     return OK
 
 
