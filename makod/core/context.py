@@ -19,14 +19,18 @@ import random
 from typing import Any, Callable
 
 from makod.core.slot_table import TABLE_KEY
-from makod.kv import dbs, errors
-from makod.kv.errors import CommandError
+from makod.kv import dbs
 from makod.kv.keyspace import Keyspace
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, Record, value_to_wire
 
 
 class KeyLocked(Exception):
     """A key is locked by a cross-shard transaction being certified: retry later."""
+
+
+class SlotsMoving(Exception):
+    """A whole-keyspace command met a slot of this shard on the move: the run
+    is undone and the request waits for the move's next step (routing.py)."""
 
 
 class NeedRemote(Exception):
@@ -281,7 +285,7 @@ class DirectContext:
     # -- whole keyspace (the selected database) ------------------------------------
     def _whole_keyspace(self, start: bytes = b"", end: bytes | None = None) -> None:
         if self.slot_map is not None and not self.slot_map.guard_range(start, end):
-            raise CommandError(errors.TRYAGAIN_SLOTS_MOVING)
+            raise SlotsMoving()
 
     def dbsize(self) -> int:
         self._whole_keyspace()

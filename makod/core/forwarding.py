@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from makod.codec import pack
-from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote
+from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote, SlotsMoving
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import ballot_node
 from makod.core.paxos import LEADER
@@ -126,7 +126,7 @@ class Forwarding:
             token = (msg.src, msg.rid)
             try:
                 answer = self._route(token, request_from_wire(msg.request))
-            except (KeyLocked, NeedRemote, DependencyInDoubt, AssertionError):
+            except (KeyLocked, NeedRemote, SlotsMoving, DependencyInDoubt, AssertionError):
                 raise  # the protocol's own signals escaping here are bugs of the core
             except Exception as exc:  # a command handler's bug: fail the request, keep serving
                 self.deliver_error(token, errors.INTERNAL_ERROR.format(type(exc).__name__, exc))

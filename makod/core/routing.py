@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from makod.core.context import KeyLocked, NeedRemote
+from makod.core.context import KeyLocked, NeedRemote, SlotsMoving
 from makod.core.luigi_leader import covers_owns
 from makod.core.requests import WatchRequest
 from makod.core.slots import BUSY
@@ -93,6 +93,8 @@ class Routing:
             return self._execute_admitted(token, request, since, trap_remote, fp)
         try:
             return self.replica.execute(request, trap_remote)
+        except SlotsMoving:
+            self._wait(token, request)  # since it first had to wait (_route keeps that in _since)
         except KeyLocked:
             if len(self.blocked) >= self.cfg.max_queued_requests:
                 self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
@@ -138,6 +140,9 @@ class Routing:
                 kind, shard = self._classify(request)
                 if shard == BUSY:
                     self.deliver_error(token, errors.TRYAGAIN_SLOT_MOVING)
+                elif self.replica.can_serve():
+                    # Serving all along: it waited for our slots to stop moving.
+                    self.deliver_error(token, errors.TRYAGAIN_SLOTS_MOVING)
                 else:
                     self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
                 continue
