@@ -3,6 +3,7 @@ exactly as Redis Cluster computes it)."""
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, Callable
 
 from makod.core import slot_table
@@ -27,19 +28,27 @@ class SlotMap:
 
     def __init__(self, ranges_by_shard: list[list[tuple[int, int]]], shard: int | None = None,
                  table: Callable[[], Any] | None = None) -> None:
-        bounds = sorted((lo, hi, s) for s, ranges in enumerate(ranges_by_shard) for lo, hi in ranges)
         self.num_shards = len(ranges_by_shard)
-        self._config = [0] * NUM_SLOTS
-        for lo, hi, s in bounds:
-            for slot in range(lo, hi + 1):
-                self._config[slot] = s
+        # Arrays, not lists: a node holds several of 16,384 entries for its
+        # whole life, and the garbage collector need not walk them.
+        self._config = array("h", bytes(2 * NUM_SLOTS))
+        for s, ranges in enumerate(ranges_by_shard):
+            for lo, hi in ranges:
+                self._config[lo:hi + 1] = array("h", [s]) * (hi - lo + 1)
         self._config_ranges = [list(r) for r in ranges_by_shard]
         self.shard = shard
+        # The config with our own slots BUSY: a slot is ours only if our
+        # table says so (a table lists every slot the config gave us).
+        self._base = self._config
+        if shard is not None:
+            self._base = array("h", self._config)
+            for lo, hi in self._config_ranges[shard]:
+                self._base[lo:hi + 1] = array("h", [BUSY]) * (hi - lo + 1)
         self._table = table
         self._seen: Any = _UNSET
         self._learned: dict[int, int] = {}
-        self._owner = list(self._config)
-        self._tags: list[int] | None = None
+        self._owner = array("h", self._config)
+        self._tags: array | None = None
         self._cache: dict[bytes, int] = {}
         # Any slot of ours moving (whole-keyspace reads and writes wait), and a
         # counter that changes whenever any slot's owner here does.
@@ -61,45 +70,45 @@ class SlotMap:
             table = slot_table.initial(self._config_ranges[self.shard])  # type: ignore[index]
         else:
             table = slot_table.decode(rec.value)
-        changed = {slot for lo, hi, *_rest in table for slot in range(lo, hi + 1)}
-        if self.own_table:
+        if table == self.own_table:
+            return  # (a node's first look: no table written yet)
+        if self._learned:
             old = slot_table.per_slot(self.own_table)
             new = slot_table.per_slot(table)
-            changed = {slot for slot in range(NUM_SLOTS) if old[slot] != new[slot]}
-        for slot in changed:
-            # What our own log now says is newer than anything heard before.
-            self._learned.pop(slot, None)
+            for slot in [slot for slot in self._learned if old[slot] != new[slot]]:
+                # What our own log now says is newer than anything heard before.
+                del self._learned[slot]
         self.own_table = table
         self._rebuild()
 
     def _rebuild(self) -> None:
-        owner = list(self._config)
-        for slot, s in self._learned.items():
-            owner[slot] = s
+        """The owner of every slot: config (our own slots BUSY until our table
+        says otherwise), our table, and hints for the slots not ours."""
+        owner = array("h", self._base)
         busy = False
-        tags: list[int] | None = None
+        tags: array | None = None
         if self.shard is not None:
             me = self.shard
-            listed = [False] * NUM_SLOTS
             for lo, hi, state, peer, move in self.own_table:
-                if state == slot_table.OWNED and move:
-                    if tags is None:
-                        tags = [0] * NUM_SLOTS
-                    tags[lo:hi + 1] = [slot_table.version_tag(move)] * (hi - lo + 1)
-                for slot in range(lo, hi + 1):
-                    listed[slot] = True
-                    if state == slot_table.OWNED:
-                        owner[slot] = me
-                    elif state == slot_table.FROZEN or state == slot_table.IMPORTING:
-                        owner[slot] = BUSY
-                    elif owner[slot] == me or slot not in self._learned:
-                        owner[slot] = peer
-                    if state in slot_table.BUSY_STATES:
-                        busy = True
-            for slot in range(NUM_SLOTS):
-                if owner[slot] == me and not listed[slot]:
-                    # The config says ours, our log does not: never serve it.
-                    owner[slot] = BUSY
+                n = hi - lo + 1
+                if state == slot_table.OWNED:
+                    owner[lo:hi + 1] = array("h", [me]) * n
+                    if move:
+                        if tags is None:
+                            tags = array("q", bytes(8 * NUM_SLOTS))
+                        tags[lo:hi + 1] = array("q", [slot_table.version_tag(move)]) * n
+                elif state == slot_table.FROZEN or state == slot_table.IMPORTING:
+                    owner[lo:hi + 1] = array("h", [BUSY]) * n
+                else:
+                    owner[lo:hi + 1] = array("h", [peer]) * n
+                if state in slot_table.BUSY_STATES:
+                    busy = True
+        me = self.shard
+        for slot, s in self._learned.items():
+            # A hint beats the config and where we handed a slot (it may have
+            # moved on since), never our own authority (ours, or moving here).
+            if owner[slot] != me and owner[slot] != BUSY:
+                owner[slot] = s
         self._owner = owner
         self._cache = {}
         self._tags = tags

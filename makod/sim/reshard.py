@@ -22,6 +22,7 @@ slots only (nothing left behind, nothing served from the wrong shard).
 from __future__ import annotations
 
 import random
+from array import array
 from typing import TYPE_CHECKING, Any, Callable
 
 from makod.core import slot_table
@@ -59,11 +60,10 @@ class Resharder:
         self.world = world
         # A stream of its own: runs without moves replay as they always did.
         self.rng = random.Random(world.seed * 15485867 + 11)
-        self.owner = [0] * NUM_SLOTS
+        self.owner = array("h", bytes(2 * NUM_SLOTS))
         for shard, ranges in enumerate(world.slot_ranges):
             for lo, hi in ranges:
-                for slot in range(lo, hi + 1):
-                    self.owner[slot] = shard
+                self.owner[lo:hi + 1] = array("h", [shard]) * (hi - lo + 1)
         self.hot_slots: list[int] = []  # the slots of the workload's keys (runner.py sets them)
         self.move: Move | None = None
         self.quiet = False
@@ -239,7 +239,7 @@ class Resharder:
                 if owned[slot] != shard:
                     raise ReshardFailed(f"seed {world.seed}: shard {shard} holds {key!r} of slot {slot}, "
                                         f"shard {owned[slot]}'s")
-        if owned != self.owner:
+        if owned != list(self.owner):
             slot = next(s for s in range(NUM_SLOTS) if owned[s] != self.owner[s])
             raise ReshardFailed(f"seed {world.seed}: slot {slot} is owned by shard {owned[slot]} by the tables, "
                                 f"by shard {self.owner[slot]} by the moves made")
