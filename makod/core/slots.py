@@ -132,18 +132,19 @@ class SlotMap:
 
     def learn(self, lo: int, hi: int, shard: int) -> bool:
         """A hint that ``shard`` now holds slots lo..hi (a peer's refusal, or
-        the operator's MAKO SLOTS ROUTE). Our own slots follow only our log."""
+        the operator's MAKO ROUTE). Our own slots follow only our log. True
+        if it changed where we route any of them."""
         if not (0 <= lo <= hi < NUM_SLOTS and 0 <= shard < self.num_shards) or shard == self.shard:
             return False
         self._fresh()
-        changed = False
+        learned = self._learned
+        if all(learned.get(slot) == shard for slot in range(lo, hi + 1)):
+            return False
+        before = self._owner[lo:hi + 1]
         for slot in range(lo, hi + 1):
-            if self._learned.get(slot) != shard:
-                self._learned[slot] = shard
-                changed = True
-        if changed:
-            self._rebuild()
-        return changed
+            learned[slot] = shard
+        self._rebuild()
+        return self._owner[lo:hi + 1] != before
 
     def handed_away(self) -> list[list[int]]:
         """[lo, hi, shard] for the slots our table says we handed to another shard."""
