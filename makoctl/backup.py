@@ -286,6 +286,10 @@ def restore_config(backup_dir: str, base_port: int | None) -> str:
     for shard in raw["shards"]:
         for rep in shard["replicas"]:
             rep.pop("joined", None)
+        # Its logs begin afresh, so its first assignment is where the slots
+        # were (docs/RESHARDING.md): the restore writes each key there.
+        if "serving" in shard:
+            shard["slots"] = shard.pop("serving")
     if base_port is not None:
         i = 0
         for shard in raw["shards"]:

@@ -140,8 +140,8 @@ class Routing:
                 kind, shard = self._classify(request)
                 if shard == BUSY:
                     self.deliver_error(token, errors.TRYAGAIN_SLOT_MOVING)
-                elif self.replica.can_serve():
-                    # Serving all along: it waited for our slots to stop moving.
+                elif self.replica.can_serve() and (shard == self.shard or kind == "procedure"):
+                    # Ours to run, and we serve: it waited for our slots to stop moving.
                     self.deliver_error(token, errors.TRYAGAIN_SLOTS_MOVING)
                 else:
                     self.deliver_error(token, errors.CLUSTERDOWN_NO_LEADER.format(shard if shard >= 0 else self.shard))
@@ -157,7 +157,7 @@ class Routing:
             return
         self.replica.lock_released = False
         version = self.blocked_slots_version
-        self.blocked_slots_version = self.slots.version
+        self.blocked_slots_version = self.slots.current()
         for _ in range(len(self.blocked)):
             token, request, since, trap_remote = self.blocked.popleft()
             if self.mono_ms - since >= self.cfg.txn_timeout_ms:
@@ -166,7 +166,7 @@ class Routing:
             if not self.replica.can_serve():
                 self._wait(token, request, since)
                 continue
-            if version != self.slots.version and self.num_shards > 1:
+            if version != self.blocked_slots_version and self.num_shards > 1:
                 # Slots moved while it waited: route it again.
                 answer = self._route(token, request, since)
                 self._since = None
