@@ -132,7 +132,10 @@ class NodeCore(Forwarding, Participation, Routing):
         if self.num_shards > 1:
             # Stays what the config first said: the key names the shard's
             # own copy, wherever the slot of that name moves since.
-            self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn", config=True).encode()
+            try:
+                self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn", config=True).encode()
+            except KeyError:  # a shard the config gives no slot (a restore after its slots moved away)
+                self.replica.home_tag = b"{fn-shard%d}" % shard
             self.slots.attach(lambda: self.replica.ks.data.get(TABLE_KEY))
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
