@@ -199,6 +199,13 @@ def _wait_for_locks(ctx: Any, lo: int, hi: int) -> None:
                 raise KeyLocked(key)
 
 
+def _wait_for_final(ctx: Any) -> None:
+    """The copy's reply waits until every transaction installed here is
+    final: a write an epoch's end rolls back must never reach the target
+    (and what a scan misses matters as much as what it sees)."""
+    ctx.deps = vec_join(ctx.deps, ctx.all_deps(), ctx.wm)
+
+
 def _export(ctx: Any, argv: list[bytes]) -> Any:
     """EXPORT lo hi move [cursor [count]]: [more (1|0), cursor, [key, record, ...]],
     the next keys of slots lo..hi that this move froze."""
@@ -215,9 +222,7 @@ def _export(ctx: Any, argv: list[bytes]) -> Any:
     if any(s is None or s[0] != FROZEN or s[2] != move for s in states):
         raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
     _wait_for_locks(ctx, lo, hi)
-    # What a scan misses matters as much as what it sees: the reply waits
-    # until every transaction installed here is final.
-    ctx.deps = vec_join(ctx.deps, ctx.all_deps(), ctx.wm)
+    _wait_for_final(ctx)
     out: list[bytes] = []
     size = scanned = exported = 0
     last = cursor

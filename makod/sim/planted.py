@@ -47,6 +47,12 @@ def _reshard_no_lock_wait() -> list:
     return [(slots_cmd, "_wait_for_locks", lambda ctx, lo, hi: None)]
 
 
+def _reshard_export_not_final() -> list:
+    from makod.core import slots_cmd
+
+    return [(slots_cmd, "_wait_for_final", lambda ctx: None)]
+
+
 def _reshard_unchecked_participant() -> list:
     from makod.core.node_participant import Participation
 
@@ -230,6 +236,8 @@ BUGS: dict[str, PlantedBug] = {
                    "after the candidate's prefix", _members_base_election, MEMBERS_SHAPE, profiles=("harsh",)),
         PlantedBug("reshard-no-lock-wait", "resharding: the export copies slots while a transaction prepared "
                    "before the freeze still holds keys there", _reshard_no_lock_wait, RESHARD_SHAPE, swept=False),
+        PlantedBug("reshard-export-not-final", "resharding: an export answers at once, with writes an epoch's "
+                   "end may still roll back", _reshard_export_not_final, RESHARD_SHAPE, swept=False),
         PlantedBug("reshard-unchecked-participant", "resharding: a shard answers reads, prepares and validations "
                    "for keys of slots it no longer holds", _reshard_unchecked_participant, RESHARD_SHAPE),
         PlantedBug("tracking-coordinator", "caching: a coordinator reports no keys its transaction changed",

@@ -568,3 +568,60 @@ def reshard_export_waits(seed: int = 2) -> None:
     assert c.wait(t) == [SimpleString("OK"), SimpleString("OK")], "T was not acknowledged\n" + c.history()
     got = c.wait(c.submit(leaders[1], [[b"GET", a]], "GET a at shard 1"))
     assert got == b"T", f"the move lost T's write: a is {got!r}\n" + c.history()
+
+
+# -- resharding: the export's reply waits until what it copied is final -----------------------------------
+def reshard_export_final(seed: int = 3) -> None:
+    """T: MULTI SET a new; SET r x, coordinated by shard 0, is installed at
+    shard 0 but can never be replicated at shard 2 (its leader is cut off
+    from its followers), so T must be rolled back. Meanwhile a's slot moves
+    from shard 0 to shard 1. The export must not answer with a = new before
+    T's fate is known: once rolled back, a is "old" everywhere, and the copy
+    at shard 1 must say so."""
+    w = World(seed, replicas=3, shards=3, faults=Faults())
+    c = Client(w)
+    w.run_until(3000)
+    for s in range(3):
+        wait_for_leader(w, s)
+    a, r = key_on(0, 3, b"a"), key_on(2, 3, b"r")
+    assert c.wait(c.submit(serving_leader(w, 0), [[b"SET", a, b"old"]], "SET a old")) == SimpleString("OK")
+    l2 = serving_leader(w, 2)
+    others = set(w.members[0][0]) | set(w.members[1][0])
+    w.partition = [others | {l2}, others | (set(w.members[2][0]) - {l2})]
+    w.run_until(w.now + 20)
+    t = c.submit(serving_leader(w, 0), [[b"SET", a, b"new"], [b"SET", r, b"x"]], "T: MULTI SET a new; SET r x",
+                 multi=True)
+    w.run_until(w.now + 30)
+    slot = b"%d" % key_slot(a)
+    move = b"91"
+
+    def step(shard: int, *args: bytes, tries: int = 20) -> Any:
+        for _ in range(tries):
+            leader = wait_for_leader(w, shard)
+            got = c.wait(c.submit(leader, [[b"MAKO", b"SLOTS", *args]], f"{args[0].decode()} at {shard}"), 3000)
+            if got is not None and not isinstance(got, ErrorReply):
+                return got
+            assert got is None or got.text.startswith(("TRYAGAIN", "CLUSTERDOWN")), f"{args}: {got!r}\n" + c.history()
+            w.run_until(w.now + 50)
+        raise AssertionError(f"{args} never succeeded\n" + c.history())
+
+    step(1, b"IMPORTING", slot, slot, b"0", move)
+    step(0, b"FREEZE", slot, slot, b"1", move)
+    export = c.submit(wait_for_leader(w, 0), [[b"MAKO", b"SLOTS", b"EXPORT", slot, slot, move, b"", b"100"]],
+                      "EXPORT at 0")
+    # Shard 2's followers elect a leader that never saw T's part: T is rolled back.
+    w.run_until(w.now + 1500)
+    w.partition = None
+    got = c.wait(export)
+    if got is None or isinstance(got, ErrorReply):
+        got = step(0, b"EXPORT", slot, slot, move, b"", b"100")
+    _more, _cursor, items = got
+    if items:
+        step(1, b"IMPORT", slot, slot, b"0", move, *items)
+    step(1, b"OWN", slot, slot, move)
+    while step(0, b"DROP", slot, slot, move):
+        pass
+    settle(w)
+    assert not isinstance(c.wait(t), list), "T was acknowledged though shard 2 never replicated its part\n" + c.history()
+    got = c.wait(c.submit(wait_for_leader(w, 1), [[b"GET", a]], "GET a at shard 1"))
+    assert got == b"old", f"the move copied T's rolled-back write: a is {got!r}\n" + c.history()

@@ -24,6 +24,7 @@ CASES = [
     ("stale-prepare", scenarios.stale_prepare, ("mako",)),
     ("stale-prepare", scenarios.stale_prepare, ("2pc-paxos",)),
     ("reshard-no-lock-wait", scenarios.reshard_export_waits, ()),
+    ("reshard-export-not-final", scenarios.reshard_export_final, ()),
 ]
 IDS = [f"{bug}:{fn.__name__}{'-' + args[0] if args else ''}" for bug, fn, args in CASES]
 
