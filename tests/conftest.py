@@ -32,6 +32,8 @@ SLOW_FIRST = [
     "tests/hardening/test_replay_every_entry.py",
     "tests/unit/test_tpcc_procs.py",
     "tests/integration/test_backup.py",
+    "tests/sim/test_reshard_sim.py",
+    "tests/integration/test_reshard.py",
     "tests/sim/test_sweep.py",
     "tests/integration/test_big_transactions.py",
     "tests/hardening/test_query_of_death.py",
