@@ -20,8 +20,8 @@ from makod.core.context import DependencyInDoubt, KeyLocked, NeedRemote, SlotsMo
 from makod.core.entries import pack_value, unpack_value
 from makod.core.messages import ballot_node
 from makod.core.paxos import LEADER
-from makod.core.requests import ForwardReply, ForwardRequest, request_from_wire
-from makod.kv import errors
+from makod.core.requests import ForwardReply, ForwardRequest, WatchRequest, request_from_wire
+from makod.kv import dbs, errors
 from makod.kv.replies import ErrorReply
 
 FORWARD_DEDUP_WINDOW = 65_536
@@ -60,13 +60,28 @@ class Forwarding:
             # send it to us again: forget that we saw it).
             origin, rid = token
             self._forget_forward(origin, rid)
-            self.send(origin, ForwardReply(self.shard, self.id, rid, b"", self.slots.handed_away() or None))
+            moved = self.slots.handed_away() + self._key_hints(request)
+            self.send(origin, ForwardReply(self.shard, self.id, rid, b"", moved or None))
             return None
         if target is None or target == self.id:
             self._wait(token, request)
             return None
         self.forward(target, request, token, shard)
         return None
+
+    def _key_hints(self, request: Any) -> list[list[int]]:
+        """[slot, slot, shard] for the slots of a request we bounce, as we see
+        them: the origin sent it here by a hint we do not share (a stale
+        config, say), and without ours it would send it here again."""
+        if type(request) is WatchRequest:
+            keys = [dbs.encode(request.db, k) for k in request.keys]
+        else:
+            keys = []
+            for i, argv in enumerate(request.commands):
+                spec = self.lookup(argv)
+                if spec.scope != "keyspace" and "movablekeys" not in spec.flags:
+                    keys.extend(dbs.encode(request.db_of(i), k) for k in spec.keys(argv))
+        return [[slot, slot, shard] for slot, shard in self.slots.hints(keys[:64]) if 0 <= shard != self.shard]
 
     def forward(self, target: int, request: Any, token: Any, shard: int) -> None:
         wire = request.to_wire()

@@ -65,9 +65,13 @@ class SlotMap:
                 self._seen = rec
                 self._rebuild_from(rec)
 
+    def initial_table(self) -> list[list[int]]:
+        """Our shard's table before it was ever written: its config slots, owned."""
+        return slot_table.initial(self._config_ranges[self.shard])  # type: ignore[index]
+
     def _rebuild_from(self, rec: Any) -> None:
         if rec is None:
-            table = slot_table.initial(self._config_ranges[self.shard])  # type: ignore[index]
+            table = self.initial_table()
         else:
             table = slot_table.decode(rec.value)
         if table == self.own_table:

@@ -55,7 +55,7 @@ def _read_table(ctx: Any) -> list[list[int]]:
     slots = _slot_map(ctx)
     rec = ctx._get(TABLE_KEY)
     if rec is None:
-        return slot_table.initial(slots._config_ranges[slots.shard])
+        return slots.initial_table()
     return slot_table.decode(rec.value)
 
 
@@ -223,19 +223,26 @@ def _export(ctx: Any, argv: list[bytes]) -> Any:
         raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
     _wait_for_locks(ctx, lo, hi)
     _wait_for_final(ctx)
+    # The batch goes into one IMPORT transaction at the target: within its
+    # bound (a single bigger key still goes alone, and its import says so).
+    budget = min(EXPORT_BUDGET_BYTES, ctx.max_txn_bytes // 2)
     out: list[bytes] = []
     size = scanned = exported = 0
     last = cursor
     more = False
     for key, rec in _keys_in(ctx, lo, hi, cursor):
-        if scanned >= SCAN_BUDGET_KEYS or exported >= count or size >= EXPORT_BUDGET_BYTES:
+        if scanned >= SCAN_BUDGET_KEYS or exported >= count or size >= budget:
             more = True
             break
         scanned += 1
-        last = key
         if rec is None:
+            last = key
             continue
         blob = encode_record(rec)
+        if exported and size + len(key) + len(blob) > budget:
+            more = True  # the next call starts at this key (the cursor is the last one sent)
+            break
+        last = key
         out.append(key)
         out.append(blob)
         size += len(key) + len(blob)

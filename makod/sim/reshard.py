@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 STEP_TIMEOUT_MS = 1000.0
 EXPORT_BATCH = 7  # small: moves take several rounds, and crashes land between them
 WIDTHS = (1, 1, 3, 40, 1000)
+TOO_LARGE = "ERR transaction too large"
 RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN", "LOADING", "TIMEOUT", "ERR connection refused")
 
 
@@ -69,7 +70,7 @@ class Resharder:
         self.quiet = False
         self.attempt = 0
         self.failures: list[str] = []
-        self.stats = {"moves": 0, "slots": 0, "keys": 0, "steps": 0, "retries": 0}
+        self.stats = {"moves": 0, "slots": 0, "keys": 0, "steps": 0, "retries": 0, "undone": 0}
 
     @property
     def idle(self) -> bool:
@@ -118,8 +119,12 @@ class Resharder:
             self._call(m.dst, [b"MAKO", b"SLOTS", b"IMPORT", *r, b"%d" % m.src, mid, *m.items], self._after_import)
         elif m.phase == "own":
             self._call(m.dst, [b"MAKO", b"SLOTS", b"OWN", *r, mid], self._after_own)
-        else:
+        elif m.phase == "drop":
             self._call(m.src, [b"MAKO", b"SLOTS", b"DROP", *r, mid], self._after_drop)
+        elif m.phase == "undo-drop":
+            self._call(m.dst, [b"MAKO", b"SLOTS", b"DROP", *r, mid], self._after_undo_drop)
+        else:
+            self._call(m.src, [b"MAKO", b"SLOTS", b"UNFREEZE", *r, mid], self._after_unfreeze)
 
     def _go(self, phase: str) -> None:
         assert self.move is not None
@@ -150,6 +155,16 @@ class Resharder:
         self.stats["keys"] += int(result)
         m.items = []
         self._go("export" if m.more else "own")
+
+    def _after_undo_drop(self, result: Any) -> None:
+        self._go("undo-drop" if result else "unfreeze")
+
+    def _after_unfreeze(self, _result: Any) -> None:
+        m = self.move
+        assert m is not None
+        self.stats["undone"] += 1
+        self.world.trace(f"RESHARD move {m.id} undone: slots {m.lo}-{m.hi} stay shard {m.src}'s")
+        self.move = None
 
     def _after_own(self, _result: Any) -> None:
         self._go("drop")
@@ -185,6 +200,12 @@ class Resharder:
             if attempt != self.attempt:
                 return  # an earlier try's late answer: that try was given up
             if isinstance(result, ErrorReply):
+                if argv[2] == b"IMPORT" and result.text.startswith(TOO_LARGE):
+                    # A key bigger than one transaction may write: undo the
+                    # move, as makoctl does.
+                    self.attempt += 1
+                    self._go("undo-drop")
+                    return
                 if not result.text.startswith(RETRY_PREFIXES):
                     # Retried steps are idempotent, and a step of this move
                     # is only refused if the protocol broke.

@@ -25,7 +25,7 @@ from tests.integration.cluster_util import Cluster, free_port_block, makoctl
         ("shards: [{slots: '0-16383', preferred_leader: b, replicas: [{name: a, resp_port: 30001}]}]\n",
          "shards[0].preferred_leader", "the name of a voter of this shard"),
         ("shards: [{slots: '0-16383', prefered_leader: a, replicas: [{name: a, resp_port: 30001}]}]\n",
-         "shards[0].prefered_leader", "one of id, slots, replicas, preferred_leader"),
+         "shards[0].prefered_leader", "one of id, slots, serving, replicas, preferred_leader"),
     ],
 )
 def test_bad_config_names_file_field_and_expectation(tmp_path, text, field, expected):
