@@ -33,7 +33,8 @@ from makoctl.output import console, err_console, fail
 # Answers that mean "ask again" (an election, a lock held by a transaction
 # prepared before the freeze, a forwarded request whose leader moved).
 RETRYABLE = ("TRYAGAIN", "CLUSTERDOWN", "LOADING", "Connection", "Timeout", "timed out", "refused",
-             "not its shard's leader", "Error while reading", "Broken pipe", "reset by peer")
+             "not its shard's leader", "Error while reading", "Broken pipe", "reset by peer",
+             "cannot go to another node")  # (a big IMPORT at a follower: asked again at the leader)
 
 
 class StepRefused(Exception):

@@ -46,6 +46,7 @@ from makod.core.chosen import INSTALLED, UNDONE, ChosenSlots, Txn
 from makod.core.participant import Participant, Prepared
 from makod.core.paxos import LEADER, Paxos, PaxosConfig
 from makod.core.procedures import Abort
+from makod.core.slot_table import TABLE_KEY
 from makod.core.run_commands import run_commands
 from makod.kv.requests import WatchRequest
 from makod.core.watermark import EPOCH_SHIFT, WatermarkTable
@@ -367,6 +368,10 @@ class ReplicaCore(Participant, ChosenSlots):
                 raise NeedRemote(denied[:1] or [b""])
         if ctx.ops:
             size = len(pack(ctx.ops))  # ~0.3 us for one SET
+            if size > self.cfg.max_txn_bytes and self.slot_map is not None:
+                # The shard's slot table is bounded on its own (16,384 slots)
+                # and must stay writable however fragmented it gets.
+                size = len(pack([op for op in ctx.ops if len(op) < 2 or op[1] != TABLE_KEY]))
             if size > self.cfg.max_txn_bytes:
                 self._undo(ctx)
                 return ErrorReply(errors.TXN_WRITES_TOO_LARGE.format(size, self.cfg.max_txn_bytes)), ctx.deps

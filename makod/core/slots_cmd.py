@@ -302,13 +302,16 @@ def _drop(ctx: Any, argv: list[bytes]) -> Any:
     peer = peers.pop()
     doomed = []
     left = False
+    budget = ctx.max_txn_bytes // 2  # the deletes go into one transaction
+    size = 0
     for key, rec in _keys_in(ctx, lo, hi, None):
         if rec is None:
             continue
-        if len(doomed) >= DROP_BUDGET_KEYS:
+        if len(doomed) >= DROP_BUDGET_KEYS or (doomed and size + len(key) + 8 > budget):
             left = True
             break
         doomed.append(key)
+        size += len(key) + 8
     for key in doomed:  # not while the scan walks the index
         ctx._delete(key)
     state = PURGING if left else AWAY

@@ -38,7 +38,9 @@ STEP_TIMEOUT_MS = 1000.0
 EXPORT_BATCH = 7  # small: moves take several rounds, and crashes land between them
 WIDTHS = (1, 1, 3, 40, 1000)
 TOO_LARGE = "ERR transaction too large"
-RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN", "LOADING", "TIMEOUT", "ERR connection refused")
+# ("ERR request too large": a follower may not forward a big IMPORT; its
+# leader takes it directly, as makoctl sends it.)
+RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN", "LOADING", "TIMEOUT", "ERR connection refused", "ERR request too large")
 
 
 class ReshardFailed(AssertionError):
@@ -227,6 +229,14 @@ class Resharder:
             world.at(1.0, lambda: retry(50))
         elif world.now >= node.paused_until:
             node.submit(TxnRequest([list(argv)]), answer)
+
+    def describe(self) -> str:
+        """The move under way and the last refusal, for a run that never settles."""
+        m = self.move
+        if m is None:
+            return ""
+        last = f"; last refused: {self.failures[-1]}" if self.failures else ""
+        return f"move {m.id} of slots {m.lo}-{m.hi} from shard {m.src} to {m.dst} stuck at {m.phase}{last}"
 
     # -- the end ----------------------------------------------------------------------------------------
     def check(self) -> dict[str, int]:

@@ -176,7 +176,9 @@ def run_seed(
             i: (n.core.paxos.role, n.core.applied_slot, n.core.paxos.commit, len(n.core.replica.unresolved)) if n else None
             for i, n in world.nodes.items()
         }
-        raise CheckFailed(f"seed {seed}: no progress after healing for {liveness_ms:.0f} ms: {state}")
+        moving = world.resharder.describe()
+        raise CheckFailed(f"seed {seed}: no progress after healing for {liveness_ms:.0f} ms: {state}"
+                          + (f"; {moving}" if moving else ""))
     final = check_convergence(world)
     moves = world.resharder.check() if world.reshard_every_ms else {}
     logcheck.check_abort_answers(seed, world)
