@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from makod.core.context import KeyLocked, NeedRemote, vec_join
 from makod.core.node_participant import READS_TOO_LARGE
-from makod.core.slots import BUSY, MOVED, parse_moved
+from makod.core.coord_slots import SlotMoves
+from makod.core.slots import BUSY
 from makod.core.coord_txn import (
     BACKOFF, INSTALL, KEYSPACE_IN_MULTI, PREPARE, READ, VALIDATE, DistTxn, ScratchContext,
 )
@@ -68,7 +69,7 @@ __all__ = ["Coordinator", "DistTxn", "ScratchContext", "READ", "PREPARE", "VALID
 DEADLINE_MS_PER_KEY = 0.05
 
 
-class Coordinator:
+class Coordinator(SlotMoves):
     def __init__(self, node: "NodeCore") -> None:
         self.node = node
         self.active: dict[tuple, DistTxn] = {}
@@ -329,14 +330,6 @@ class Coordinator:
         return self.node.mono_ms + self.node.cfg.txn_timeout_ms + size * DEADLINE_MS_PER_KEY
 
     # -- PREPARE ------------------------------------------------------------------------------------
-    def _slots_moved(self, txn: DistTxn) -> bool:
-        """Did a slot's owner change (here) since this attempt routed its keys?
-        Then it may have read or be about to lock at the wrong shard: retry."""
-        if self.node.slots.current() == txn.slots_version:
-            return False
-        self._abort(txn, retry=True, cause="slot_moving")
-        return True
-
     def _prepare(self, txn: DistTxn) -> None:
         node = self.node
         if self._slots_moved(txn):
@@ -478,16 +471,7 @@ class Coordinator:
             del self.aborted[next(iter(self.aborted))]
         self.active.pop(txn.id, None)
         if cause == "slot_moving":
-            # A move's steps take a few replication rounds: wait them out (up
-            # to the queue timeout, as a request waiting for a leader does)
-            # without using up the attempts meant for conflicts.
-            if txn.moving_since is None:
-                txn.moving_since = node.mono_ms
-            if node.mono_ms - txn.moving_since < node.cfg.queue_timeout_ms:
-                txn.attempt -= 1
-            elif error is None:
-                error = errors.TRYAGAIN_SLOT_MOVING
-                retry = False
+            retry, error = self._wait_out_move(txn, retry, error)
         if retry and txn.attempt < node.cfg.max_txn_attempts and node.replica.can_serve():
             # Same transaction, new identity: the old one is aborted for good.
             self.seq += 1
@@ -504,18 +488,6 @@ class Coordinator:
         if error is None:
             error = errors.TRYAGAIN_TIMED_OUT if cause == "timeout" else errors.TRYAGAIN_CONFLICT
         node.deliver_error(txn.token, error)
-
-    def _refused_moved(self, txn: DistTxn, msg: Any) -> bool:
-        """A shard refused keys it no longer (or not yet) holds: learn where
-        they went, and retry by the corrected map."""
-        if not msg.reason.startswith(MOVED):
-            return False
-        slots = self.node.slots
-        for slot, shard in parse_moved(msg.reason):
-            if shard >= 0:
-                slots.learn(slot, slot, shard)
-        self._abort(txn, retry=True, cause="slot_moving")
-        return True
 
     def _refused_reads_too_large(self, txn: DistTxn, msg: Any) -> bool:
         """If a shard refused ``txn``'s reads for their size (node_participant.py),

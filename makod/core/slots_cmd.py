@@ -144,18 +144,25 @@ def _freeze(ctx: Any, argv: list[bytes]) -> Any:
     return OK
 
 
-def _unfreeze(ctx: Any, argv: list[bytes]) -> Any:
-    """UNFREEZE lo hi move: undo a freeze (the target has dropped its copies)."""
+def _to_owned(ctx: Any, argv: list[bytes], source_state: int, wanted: str) -> Any:
+    """``source_state`` (of this move) -> owned; owned already: done. Owned
+    "by this move": the versions read here carry it (SlotMap.tag_of), so a
+    version read before the move never equals one read after."""
     lo, hi = _range(argv, 3)
     move = _move_id(argv[5])
     table = _read_table(ctx)
     states = _states(table, lo, hi)
     if _all_owned(states):
         return OK
-    if any(s is None or s[0] != FROZEN or s[2] != move for s in states):
-        raise _refuse(ctx, lo, hi, states, f"frozen by move {move}")
+    if any(s is None or s[0] != source_state or s[2] != move for s in states):
+        raise _refuse(ctx, lo, hi, states, f"{wanted} {move}")
     _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, move))
     return OK
+
+
+def _unfreeze(ctx: Any, argv: list[bytes]) -> Any:
+    """UNFREEZE lo hi move: undo a freeze (the target has dropped its copies)."""
+    return _to_owned(ctx, argv, FROZEN, "frozen by move")
 
 
 def _importing(ctx: Any, argv: list[bytes]) -> Any:
@@ -175,18 +182,7 @@ def _importing(ctx: Any, argv: list[bytes]) -> Any:
 
 def _own(ctx: Any, argv: list[bytes]) -> Any:
     """OWN lo hi move: importing -> owned (served here from now on)."""
-    lo, hi = _range(argv, 3)
-    move = _move_id(argv[5])
-    table = _read_table(ctx)
-    states = _states(table, lo, hi)
-    if _all_owned(states):
-        return OK
-    if any(s is None or s[0] != IMPORTING or s[2] != move for s in states):
-        raise _refuse(ctx, lo, hi, states, f"importing for move {move}")
-    # Owned "by this move": the versions read here carry it (SlotMap.tag_of),
-    # so a version read before the move never equals one read after.
-    _write_table(ctx, slot_table.with_range(table, lo, hi, OWNED, -1, move))
-    return OK
+    return _to_owned(ctx, argv, IMPORTING, "importing for move")
 
 
 def _wait_for_locks(ctx: Any, lo: int, hi: int) -> None:
