@@ -466,7 +466,9 @@ def failover(shard_id: int, target: str | None, data_dir: str, timeout_s: float,
 
 from makoctl.cluster_members import add_replica, remove_replica  # noqa: E402  (they import load_cluster)
 from makoctl.cluster_reshard import reshard  # noqa: E402
+from makoctl.cluster_shards import add_shard  # noqa: E402
 
 cluster.add_command(add_replica)
 cluster.add_command(remove_replica)
 cluster.add_command(reshard)
+cluster.add_command(add_shard)

@@ -229,6 +229,17 @@ def reshard(slot_range: str, target: int, chunk: int, batch: int, data_dir: str,
         fail("a cluster of one shard has nowhere to move slots", 2)
     if cfg.protocol == "luigi":
         fail("slots move only under protocol mako or 2pc-paxos (this cluster runs luigi)", 2)
+    moved, keys, serving = move_slots(cfg, cfg_path, data_dir, [(lo, hi)], target, chunk, batch, timeout_s,
+                                      transient=not as_json)
+    report(moved, keys, serving, target, as_json, f"slots {lo}-{hi} are shard {target}'s already")
+
+
+def move_slots(cfg: ClusterConfig, cfg_path: str, data_dir: str, ranges: list[tuple[int, int]], target: int,
+               chunk: int, batch: int, timeout_s: float, transient: bool = True) -> tuple[list[dict], int, Any]:
+    """Move every slot of ``ranges`` to shard ``target`` (finishing first
+    what an interrupted run left), with a progress bar; rewrite the file's
+    serving ranges. Returns what moved, the keys copied, and the serving
+    ranges (None if some slots are still mid-move)."""
     shards = Shards(cfg, data_dir, timeout_s)
     moved: list[dict] = []
     keys = 0
@@ -237,10 +248,11 @@ def reshard(slot_range: str, target: int, chunk: int, batch: int, data_dir: str,
         for line in finish_interrupted(shards, tables, batch):
             err_console.print(f"note: {line} (an earlier run stopped there)", highlight=False)
         tables = [shards.table(s) for s in range(len(cfg.shards))]
-        chunks = plan(tables, lo, hi, target, chunk)
+        chunks = [c for lo, hi in ranges for c in plan(tables, lo, hi, target, chunk)]
+        what = ", ".join(f"{lo}-{hi}" for lo, hi in ranges)
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} slots"),
-                      TextColumn("{task.fields[keys]} keys"), console=err_console, transient=not as_json) as bar:
-            task = bar.add_task(f"slots {lo}-{hi} to shard {target}", total=sum(b - a + 1 for _, a, b in chunks),
+                      TextColumn("{task.fields[keys]} keys"), console=err_console, transient=transient) as bar:
+            task = bar.add_task(f"slots {what} to shard {target}", total=sum(b - a + 1 for _, a, b in chunks),
                                 keys=0)
             for src, a, b in chunks:
                 def on_keys(n: int) -> None:
@@ -259,16 +271,20 @@ def reshard(slot_range: str, target: int, chunk: int, batch: int, data_dir: str,
         shards.close()
     serving = serving_ranges(tables)
     if serving is not None:
-        cfg = write_serving(cfg_path, serving)
+        write_serving(cfg_path, serving)
     else:
         err_console.print("[yellow]note:[/] some slots are still mid-move elsewhere; cluster.yaml keeps its "
                           "serving ranges (run reshard again to finish)", highlight=False)
+    return moved, keys, serving
+
+
+def report(moved: list[dict], keys: int, serving: Any, target: int, as_json: bool, nothing: str) -> None:
     if as_json:
         click.echo(json.dumps({"moved": moved, "keys": keys,
                                "serving": {str(s): [f"{a}-{b}" for a, b in r] for s, r in enumerate(serving or [])}}))
         return
     if not moved:
-        console.print(f"slots {lo}-{hi} are shard {target}'s already", highlight=False)
+        console.print(nothing, highlight=False)
         return
     for m in moved:
         console.print(f"moved slots {m['slots']} from shard {m['from_shard']} to shard {target} "

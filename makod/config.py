@@ -163,10 +163,12 @@ class ClusterConfig:
                 for sh in self.shards]
 
     def set_replicas(self, other: "ClusterConfig") -> None:
-        """Take ``other``'s replicas (MAKO TOPOLOGY RELOAD): same shards and slots."""
+        """Take ``other``'s replicas (MAKO TOPOLOGY RELOAD): the same shards
+        and first slots, and perhaps shards added after them."""
         for mine, theirs in zip(self.shards, other.shards):
             mine.replicas = theirs.replicas
             mine.preferred_leader = theirs.preferred_leader
+        self.shards.extend(other.shards[len(self.shards):])
         self.retired_ids = other.retired_ids
         self.__dict__.pop("_by_id", None)
 

@@ -101,7 +101,9 @@ class NodeMembers:
 
     def reload_topology(self) -> str:
         """Re-read the config file's replicas: reach the ones added, stop
-        counting on the ones removed. Nothing else in the file may differ."""
+        counting on the ones removed, and know the shards added at the end
+        (makoctl cluster add-shard: no slots of their own yet). Nothing else
+        in the file may differ."""
         if not self.config_path:
             raise CommandError(errors.TOPOLOGY_BAD_FILE.format("this node was started without --config"))
         try:
@@ -111,8 +113,15 @@ class NodeMembers:
         old = self.cfg
         if (new.name, new.cluster_id) != (old.name, old.cluster_id):
             raise CommandError(errors.TOPOLOGY_BAD_FILE.format(f"{self.config_path} is another cluster's"))
-        if len(new.shards) != len(old.shards):
-            raise CommandError(errors.TOPOLOGY_BAD_FILE.format("its shards differ from this node's"))
+        if len(new.shards) < len(old.shards):
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format(
+                f"it has {len(new.shards)} shards, this node {len(old.shards)} (shards are never removed)"))
+        for mine, theirs in zip(old.shards, new.shards):
+            if mine.slots != theirs.slots:
+                raise CommandError(errors.TOPOLOGY_BAD_FILE.format(
+                    f"it changes shard {mine.id}'s slots (the first assignment; moves write serving)"))
+        if len(new.shards) > len(old.shards) and self.cfg.protocol == "luigi":
+            raise CommandError(errors.TOPOLOGY_BAD_FILE.format("protocol luigi cannot add shards"))
         try:
             me = new.replica(self.me.name)
         except KeyError:
@@ -120,20 +129,24 @@ class NodeMembers:
         if (me.node_id, me.host, me.resp_port, me.peer_port) != (
                 self.me.node_id, self.me.host, self.me.resp_port, self.me.peer_port):
             raise CommandError(errors.TOPOLOGY_BAD_FILE.format(f"it moved or renumbered {self.me.name}"))
+        added_shards = len(new.shards) - len(old.shards)
         known = {r.node_id for r in old.replicas}
         added = [r for r in new.replicas if r.node_id not in known]
         removed = known - {r.node_id for r in new.replicas}
         for rep in added:
             self.peers.add_peer(rep.node_id, rep.host, rep.peer_port)
         old.set_replicas(new)
+        self.core.set_members(old.topology())
+        self.peers.validator.num_shards = len(old.shards)
         # The file's slots (rewritten by makoctl cluster reshard) are hints;
         # our own shard's slots follow its log.
         for sh in new.shards:
             for lo, hi in sh.current_slots:
                 self.core.slots.learn(lo, hi, sh.id)
-        self.core.set_members(old.topology())
         # Publishes and client-side caching's invalidations reach every node.
         self.pubsub.set_replicas([[r.node_id for r in sh.replicas] for sh in old.shards])
         self.tracking_peers.peers = [r.node_id for r in old.replicas if r.node_id != self.me.node_id]
         self.schedule_pump()
+        if added_shards:
+            return f"added {len(added)}, removed {len(removed)}, shards added {added_shards}"
         return f"added {len(added)}, removed {len(removed)}"

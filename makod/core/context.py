@@ -52,10 +52,19 @@ EPOCH_SHIFT = 32
 _MARK = dbs.MARK
 
 
+def _same_length(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A vector made before a shard was added (makoctl cluster add-shard) is
+    shorter: the shards it does not name are zero."""
+    n = max(len(a), len(b))
+    return a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
+
+
 def vec_max(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     """Element-wise max, for vectors known to share epochs (or with no judge at hand)."""
     if a is b:
         return a
+    if len(a) != len(b):
+        a, b = _same_length(a, b)
     return tuple(map(max, a, b))
 
 
@@ -64,6 +73,8 @@ def vec_join(a: tuple[int, ...], b: tuple[int, ...], wm: Any) -> tuple[int, ...]
     epoch's dependency that is not yet known to survive (see DependencyInDoubt)."""
     if a is b:
         return a
+    if len(a) != len(b):
+        a, b = _same_length(a, b)
     out = []
     for shard, (x, y) in enumerate(zip(a, b)):
         if x and y and (x ^ y) >> EPOCH_SHIFT:

@@ -126,16 +126,10 @@ class NodeCore(Forwarding, Participation, Routing):
             keyspace=loaded.keyspace, applied_slot=loaded.applied_slot, clock=loaded.clock,
             promised=loaded.promised, log=loaded.log, marks=loaded.marks, records=loaded.records,
             handlers=handlers, matcher_factory=matcher_factory, owns=self.owns,
-            range_local=lambda start, end: self.slots.range_shards(start, end) == [self.shard],
+            range_local=self._range_local,
             preferred_leader=preferred_leader,
         )
         if self.num_shards > 1:
-            # Stays what the config first said: the key names the shard's
-            # own copy, wherever the slot of that name moves since.
-            try:
-                self.replica.home_tag = b"{%s}" % self.slots.tag_for_shard(shard, "fn", config=True).encode()
-            except KeyError:  # a shard the config gives no slot (a restore after its slots moved away)
-                self.replica.home_tag = b"{fn-shard%d}" % shard
             self.slots.attach(lambda: self.replica.ks.data.get(TABLE_KEY))
         self.paxos = self.replica.paxos
         self.all_nodes = sorted(n for v, l in members for n in v + l)
@@ -201,6 +195,9 @@ class NodeCore(Forwarding, Participation, Routing):
 
     def owns(self, key: bytes) -> bool:
         return self.slots.shard_of(key) == self.shard
+
+    def _range_local(self, start: bytes, end: bytes | None) -> bool:
+        return self.slots.range_shards(start, end) == [self.shard]
 
     def send(self, node: int, msg: Message) -> None:
         self._messages.append((node, msg))
@@ -505,7 +502,7 @@ class NodeCore(Forwarding, Participation, Routing):
     def set_members(self, members: list[tuple[list[int], list[int]]]) -> None:
         """The topology changed (a replica added or removed somewhere): whom
         to gossip to and ask. The shard's own voters come from its log."""
-        assert len(members) == self.num_shards
+        assert len(members) >= self.num_shards, "shards are only ever added"
         # A removed replica may have coordinated transactions still prepared
         # somewhere: orphan queries must still reach its shard.
         now_there = {n for v, l in members for n in v + l}
@@ -515,6 +512,24 @@ class NodeCore(Forwarding, Participation, Routing):
                     self.former_shards[node] = shard
         self.members = members
         self.all_nodes = sorted(n for v, l in members for n in v + l)
+        if len(members) > self.num_shards:
+            self._add_shards(len(members))
+
+    def _add_shards(self, num_shards: int) -> None:
+        """Shards joined the cluster (makoctl cluster add-shard), owning no
+        slot until moves give them some. Vectors made before are shorter:
+        the clocks they lack are zero (context.vec_join)."""
+        was_single = self.num_shards == 1
+        self.num_shards = num_shards
+        self._zero = (0,) * num_shards
+        self.wm.add_shards(num_shards)
+        self.slots.add_shards(num_shards)
+        self.replica.add_shards(num_shards, self.owns, self._range_local)
+        if was_single:
+            # What a node of several shards does from the start (__init__).
+            self.slots.attach(lambda: self.replica.ks.data.get(TABLE_KEY))
+            if self.luigi is None:
+                self.replica.slot_map = self.slots
 
     def install_snapshot(self, applied_slot: int, clock: int, keyspace, marks=None, records=None) -> bool:
         return self.replica.install_snapshot(applied_slot, clock, keyspace, marks, records)

@@ -117,7 +117,7 @@ class ReplicaCore(Participant, ChosenSlots):
         self.owns = owns if num_shards > 1 else None
         self.range_local = range_local if num_shards > 1 else None
         self.slot_map: Any = None  # the node's SlotMap, when slots can move (DirectContext.slot_map)
-        self.home_tag = b"{fn}"  # the node sets one of this shard's (DirectContext.home_tag)
+        self.home_tag = b"{fn}"  # FUNCTION libraries' key (a hidden key: each shard's own)
         self.notify = False  # collect keyspace notifications (kv/notify.py)
         self.last_events: list | None = None  # those of the last execute()
         self.last_ops: list | None = None  # what the last execute() wrote
@@ -307,6 +307,16 @@ class ReplicaCore(Participant, ChosenSlots):
         assert self.applied_slot <= self.paxos.commit, (self.applied_slot, self.paxos.commit)
         if self.serving:
             assert self.paxos.role == LEADER
+
+    def add_shards(self, num_shards: int, owns: Callable[[bytes], bool],
+                   range_local: Callable[[bytes, bytes | None], bool]) -> None:
+        """The cluster grew (NodeCore._add_shards): longer vectors from now on."""
+        assert num_shards >= self.num_shards, (num_shards, self.num_shards)
+        self.num_shards = num_shards
+        self.zero = (0,) * num_shards
+        self.owns = owns
+        self.range_local = range_local
+        self._spec_deps = None  # rebuilt at the new length
 
     # -- local execution ----------------------------------------------------------------------
     def _own_vector(self, clock: int) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ def replica_status(replica: Any) -> dict[str, Any]:
         "clock": replica.clock,
         "watermark": w,
         "closed_epochs": len(closed),
-        "keys": len(replica.ks),
+        "keys": replica.ks.user_key_count(),
         "expires": replica.ks.expires_count,
         "inflight_batches": len(replica.inflight),
         "speculative_txns": len(replica.txns),

@@ -245,17 +245,13 @@ class SlotMap:
                 return slot
         raise KeyError(shard)
 
-    def tag_for_shard(self, shard: int, prefix: str = "t", config: bool = False) -> str:
-        """A hash tag (without braces) whose keys all live on ``shard`` (by the
-        config's ranges with ``config``: a name that must never change).
+    def tag_for_shard(self, shard: int, prefix: str = "t") -> str:
+        """A hash tag (without braces) whose keys all live on ``shard`` now.
 
         Deterministic: the first of ``prefix0, prefix1, ...`` that lands there.
         """
-        if config:
-            owner = self._config
-        else:
-            self._fresh()
-            owner = self._owner
+        self._fresh()
+        owner = self._owner
         if shard not in owner:
             raise KeyError(shard)
         n = 0
@@ -264,6 +260,13 @@ class SlotMap:
             if owner[key_slot(tag.encode())] == shard:
                 return tag
             n += 1
+
+    def add_shards(self, num_shards: int) -> None:
+        """Shards joined the cluster: the config gives them no slot."""
+        assert num_shards >= self.num_shards, (num_shards, self.num_shards)
+        while len(self._config_ranges) < num_shards:
+            self._config_ranges.append([])
+        self.num_shards = num_shards
 
     def attach(self, table: Callable[[], Any]) -> None:
         """Follow our shard's slot table from now on (read through ``table``)."""

@@ -54,6 +54,13 @@ class WatermarkTable:
         # ROLLED_BACK. Plain watermark advances (most messages) leave it.
         self.verdicts = 0
 
+    def add_shards(self, num_shards: int) -> None:
+        """Shards were added to the cluster (makoctl cluster add-shard)."""
+        assert num_shards >= len(self.shards), (num_shards, len(self.shards))
+        while len(self.shards) < num_shards:
+            self.shards.append(ShardMark())
+        self.version += 1
+
     # -- learning ----------------------------------------------------------------------
     def observe(
         self, shard: int, epoch: int, w: int, closed: dict[int, int] | None = None, closed_below: int = 0
@@ -94,6 +101,8 @@ class WatermarkTable:
     def component(self, shard: int, c: int) -> int:
         if c == 0:
             return COVERED
+        if shard >= len(self.shards):
+            return PENDING  # a shard added since this node last read the topology
         mark = self.shards[shard]
         e = c >> EPOCH_SHIFT
         if e == mark.epoch:

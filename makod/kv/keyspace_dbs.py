@@ -21,6 +21,10 @@ class DatabasesMixin:
         own = len(self.marked.get(db, ()))
         return len(self.data) - self.marked_count + own if db == 0 else own
 
+    def user_key_count(self) -> int:
+        """Keys a client can reach: not the hidden ones (dbs.is_hidden)."""
+        return len(self.data) - sum(len(keys) for db, keys in self.marked.items() if db >= dbs.FUNCTIONS_DB)
+
     def db_keys(self, db: int) -> list[bytes]:
         """Internal keys of database ``db``."""
         own = list(self.marked.get(db, ()))

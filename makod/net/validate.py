@@ -20,6 +20,7 @@ from makod.core.messages import REGISTRY, Message, ballot_node
 # Both stay far below these bounds in any real run.
 MAX_BALLOT = 1 << 56
 MAX_COUNTER = 1 << 53
+MAX_SHARDS = 256  # shard ids are 0-255 (config.py)
 
 _COUNTERS = (
     "from_slot", "chosen_upto", "first_slot", "commit", "match", "applied_slot", "clock", "index",
@@ -56,8 +57,9 @@ class Validator:
             return _int_in(v, 0, MAX_BALLOT) and (v == 0 or node_ids is None or ballot_node(v) in node_ids)
 
         self.checks: dict[str, Callable[[Any], bool]] = {
-            "shard": lambda v: _int_in(v, 0, num_shards),
-            "participant_shard": lambda v: _int_in(v, 0, num_shards),
+            # Read at each check: shards may be added (makoctl cluster add-shard).
+            "shard": lambda v: _int_in(v, 0, self.num_shards),
+            "participant_shard": lambda v: _int_in(v, 0, self.num_shards),
             "ballot": is_ballot,
             "promised": is_ballot,
             "txn": lambda v: type(v) in (list, tuple) and len(v) == 3 and all(_int_in(x, 0, 1 << 64) for x in v),
@@ -74,7 +76,10 @@ class Validator:
             "lines": lambda v: type(v) is list and len(v) <= 10_000 and all(type(x) is str for x in v),
             "counter": lambda v: _int_in(v, 0, MAX_COUNTER),
             "origin": lambda v: _int_in(v, 0, 256),
-            "deps": lambda v: v is None or (type(v) in (list, tuple) and all(type(x) is int for x in v)),
+            # A node that has heard of a shard added since sends longer vectors
+            # (their extra clocks are zero until that shard holds slots).
+            "deps": lambda v: v is None or (type(v) in (list, tuple) and len(v) <= MAX_SHARDS
+                                            and all(type(x) is int for x in v)),
             # Luigi's timestamps and send times: wall-clock microseconds.
             "t": lambda v: _int_in(v, 0, 1 << 62),
             "sent_us": lambda v: _int_in(v, 0, 1 << 62),
@@ -95,7 +100,7 @@ class Validator:
             ("TxnRead", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
             ("ForwardReply", "moved"): lambda v: v is None or (type(v) is list and len(v) <= 16384 and all(
                 type(r) in (list, tuple) and len(r) == 3 and _int_in(r[0], 0, 16384) and _int_in(r[1], 0, 16384)
-                and _int_in(r[2], 0, num_shards) for r in v)),
+                and _int_in(r[2], 0, self.num_shards) for r in v)),
             ("TrackingInvalidate", "keys"): lambda v: type(v) is list and all(type(k) is bytes for k in v),
             ("TxnValidate", "reads"): lambda v: type(v) is list and all(
                 type(p) in (list, tuple) and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is int for p in v),

@@ -49,7 +49,8 @@ from makod.sim.sweep import CaseResult, sweep
 @click.option("--membership", is_flag=True,
               help="Add, promote and remove replicas under the faults (one change at a time per shard).")
 @click.option("--reshard", is_flag=True,
-              help="Move slots between shards under the faults (one move at a time; 2+ shards, not luigi).")
+              help="Move slots between shards under the faults (one move at a time; not luigi). "
+                   "Some runs add a shard first (one shard: always).")
 @click.option("--trace", is_flag=True, help="Print the event trace (with --seed).")
 def main(seeds: int, first: int, one_seed: int | None, profile: str, sweep_shapes: bool, jobs: int,
          replicas: int, learners: int, shards: int, protocol: str, ack: str, preferred_leaders: bool,

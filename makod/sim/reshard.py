@@ -72,7 +72,13 @@ class Resharder:
         self.quiet = False
         self.attempt = 0
         self.failures: list[str] = []
-        self.stats = {"moves": 0, "slots": 0, "keys": 0, "steps": 0, "retries": 0, "undone": 0}
+        self.stats = {"moves": 0, "slots": 0, "keys": 0, "steps": 0, "retries": 0, "undone": 0,
+                      "shards_added": 0}
+        # In some runs a shard joins (makoctl cluster add-shard) once this
+        # many moves are done, and the next move goes to it; a world of one
+        # shard gets its second before the first move.
+        self.add_shard_after = 0 if len(world.slot_ranges) < 2 else self.rng.choice((None, None, 0, 1, 3))
+        self.to_new_shard: int | None = None
 
     @property
     def idle(self) -> bool:
@@ -81,7 +87,13 @@ class Resharder:
     # -- choosing a move ----------------------------------------------------------------------
     def step(self) -> None:
         world = self.world
-        if self.move is not None or self.quiet or not self.hot_slots or world.num_shards < 2:
+        if self.move is not None or self.quiet or not self.hot_slots:
+            return
+        if self.add_shard_after is not None and self.stats["moves"] >= self.add_shard_after:
+            self.add_shard_after = None
+            self.to_new_shard = world.add_shard()
+            self.stats["shards_added"] += 1
+        if world.num_shards < 2:
             return
         rng = self.rng
         slot = rng.choice(self.hot_slots)
@@ -96,6 +108,8 @@ class Resharder:
         if any(self.owner[s] != src for s in range(lo, hi + 1)):
             lo = hi = slot
         dst = rng.choice([s for s in range(world.num_shards) if s != src])
+        if self.to_new_shard is not None:
+            dst, self.to_new_shard = self.to_new_shard, None
         self.move = Move(src, dst, lo, hi, rng.randrange(1, slot_table.MAX_MOVE_ID))
         world.trace(f"RESHARD move {self.move.id}: slots {lo}-{hi} from shard {src} to shard {dst}")
         self._next()

@@ -134,7 +134,7 @@ def run_seed(
         seed, replicas=replicas, learners=learners, shards=shards, faults=faults, trace_enabled=trace,
         protocol=protocol, ack=ack, preferred_leaders=preferred_leaders, wan=wan, max_txn_bytes=max_txn_bytes,
         membership_every_ms=MEMBERSHIP_EVERY_MS if membership else 0.0,
-        reshard_every_ms=RESHARD_EVERY_MS if reshard and shards > 1 and protocol != "luigi" else 0.0,
+        reshard_every_ms=RESHARD_EVERY_MS if reshard and protocol != "luigi" else 0.0,
     )
     # Clients think longer on a calm network: with no faults to slow them
     # they would run 3-7K operations a case, four fifths of a sweep's time,

@@ -245,6 +245,40 @@ class World:
         self._boot(node_id)
         return node_id
 
+    def add_shard(self) -> int:
+        """Boot a new shard (as many voters as shard 0 started with, empty
+        disks, fresh ids) that owns no slot, and tell every node of it, as
+        makoctl cluster add-shard does; a replica that restarts later boots
+        with it in its topology, as from the rewritten config file."""
+        shard = self.num_shards
+        count = len(self.initial_members[0][0])
+        first = max(self.shard_of_node) + 1
+        ids = list(range(first, first + count))
+        f = self.faults
+        for k, node_id in enumerate(ids):
+            self.shard_of_node[node_id] = shard
+            self.ids.append(node_id)
+            self.disks[node_id] = MemoryStore()
+            self.generation[node_id] = 0
+            self.clock_rate[node_id] = 1.0 + f.clock_rate_error * (2 * self.rng.random() - 1)
+            self.clock_offset[node_id] = f.clock_offset_ms * self.rng.random()
+            self.wall_offset[node_id] = f.clock_offset_ms * (2 * self.rng.random() - 1)
+            if self.wan is not None:
+                # The k-th voter beside shard 0's k-th, as the first shards were placed.
+                self.wan.datacenter[node_id] = self.wan.datacenter[self.initial_members[0][0][k % count]]
+        self.members.append((list(ids), []))
+        self.initial_members.append((list(ids), []))
+        self.slot_ranges.append([])
+        self.logs[shard] = logcheck.ShardLog(self.seed, shard, shard + 1)
+        if self.preferred:
+            self.preferred[shard] = ids[0]
+        self.num_shards += 1
+        self.trace(f"SHARD {shard} added: nodes {ids}")
+        self.push_topology()
+        for node_id in ids:
+            self._boot(node_id)
+        return shard
+
     def retire_node(self, node_id: int) -> None:
         """Stop a removed replica for good (its disk stays, unread)."""
         self.crash(node_id)

@@ -1,8 +1,9 @@
 """Where FUNCTION libraries live: one record per shard, in the keyspace.
 
 Every shard keeps a copy of all libraries (name -> code) under one internal
-key of a database no SELECT reaches (``dbs.FUNCTIONS_DB``), whose hash tag
-(``ctx.home_tag``, e.g. ``{fn3}``) hashes to that shard. So the libraries
+key of a database no SELECT reaches (``dbs.FUNCTIONS_DB``), ``ctx.home_tag``
+(``{fn}``): a hidden key, each shard's own, never moved with its slot (a
+name that no reshard, restore or added shard changes). So the libraries
 are replicated through the shard's log, survive restarts and snapshots like
 any record, and an FCALL reads its own shard's copy without a round trip.
 FUNCTION LOAD/DELETE/FLUSH/RESTORE are whole-keyspace commands: they run on
