@@ -25,7 +25,7 @@ from makod.core import slot_table
 from makod.kv.hashslot import NUM_SLOTS
 from makoctl import procs
 from makoctl.cluster_members import _free_port, _leader, _ports_of, _raw, reload_topology
-from makoctl.cluster_reshard import Shards, StepRefused, move_slots, report
+from makoctl.cluster_reshard import RETRYABLE, Shards, StepRefused, move_slots, report
 from makoctl.cluster_setup import port_in_use, write_raw_config
 from makoctl.output import console, err_console, fail
 
@@ -62,17 +62,22 @@ def _undo(cfg_path: str, data_dir: str, shard_id: int, started: list[str], creat
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _wait_known(cfg: Any, names: list[str], shard_id: int, deadline: float) -> None:
-    """Until every node told of the shard has heard from its leader (a
-    request that needs the shard before then would find no leader)."""
-    waiting = list(names)
+def _wait_known(cfg: Any, names: list[str], deadline: float) -> None:
+    """Until every node told of the new shard knows every shard's leader
+    (the new one's of the others, the others' of the new one): a request
+    that needs a shard before then finds no leader to go to."""
+    shards = [str(s) for s in range(len(cfg.shards))]
+
+    def unknown(name: str) -> list[str]:
+        leaders = (procs.node_status(cfg.replica(name), cfg.requirepass) or {}).get("leaders") or {}
+        return [s for s in shards if leaders.get(s) is None]
+
+    waiting = {n: ["?"] for n in names}
     while waiting:
-        waiting = [n for n in waiting
-                   if ((procs.node_status(cfg.replica(n), cfg.requirepass) or {}).get("leaders") or {}).get(
-                       str(shard_id)) is None]
+        waiting = {n: missing for n in waiting if (missing := unknown(n))}
         if waiting and time.monotonic() > deadline:
-            err_console.print(f"[yellow]note:[/] {', '.join(waiting)} have not heard from shard {shard_id}'s "
-                              "leader yet", highlight=False)
+            err_console.print("[yellow]note:[/] " + "; ".join(
+                f"{n} knows no leader of shard {', '.join(m)}" for n, m in waiting.items()), highlight=False)
             return
         if waiting:
             time.sleep(0.1)
@@ -82,20 +87,24 @@ def _copy_functions(cfg: Any, data_dir: str, new_leader: Any, deadline: float) -
     """Every shard keeps its own copy of the FUNCTION libraries: give the
     new one shard 0's (RESTORE runs on every shard; REPLACE leaves the
     others as they are). The number of libraries copied."""
-    source = _leader(cfg, data_dir, 0, deadline)
-    try:
-        with procs.client(source, cfg.requirepass, 10.0) as c:
-            if not c.execute_command("FUNCTION", "LIST"):
+    while True:
+        source = _leader(cfg, data_dir, 0, deadline)
+        try:
+            with procs.client(source, cfg.requirepass, 10.0) as c:
+                libraries = c.execute_command("FUNCTION", "LIST")
+                if not libraries:
+                    return 0
+                payload = c.execute_command("FUNCTION", "DUMP")
+            with procs.client(new_leader, cfg.requirepass, 30.0) as c:
+                c.execute_command("FUNCTION", "RESTORE", payload, "REPLACE")
+            return len(libraries)
+        except Exception as exc:  # noqa: BLE001  (the operator can copy them by hand)
+            if not any(text in str(exc) for text in RETRYABLE + ("no leader",)) or time.monotonic() > deadline:
+                err_console.print(f"[yellow]note:[/] the FUNCTION libraries were not copied to the new shard "
+                                  f"({exc}); run FUNCTION DUMP and FUNCTION RESTORE ... REPLACE by hand",
+                                  highlight=False)
                 return 0
-            payload = c.execute_command("FUNCTION", "DUMP")
-            count = len(c.execute_command("FUNCTION", "LIST"))
-        with procs.client(new_leader, cfg.requirepass, 30.0) as c:
-            c.execute_command("FUNCTION", "RESTORE", payload, "REPLACE")
-    except Exception as exc:  # noqa: BLE001  (the operator can copy them by hand)
-        err_console.print(f"[yellow]note:[/] the FUNCTION libraries were not copied to the new shard ({exc}); "
-                          "run FUNCTION DUMP and FUNCTION RESTORE ... REPLACE by hand", highlight=False)
-        return 0
-    return count
+            time.sleep(0.2)
 
 
 @click.command("add-shard")
@@ -180,10 +189,10 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
     leader = _leader(cfg, data_dir, shard_id, deadline)
     console.print(f"2/3 shard {shard_id} started: {leader.name} leads", highlight=False)
     told = reload_topology(cfg, data_dir)
-    _wait_known(cfg, told, shard_id, deadline)
+    _wait_known(cfg, told, deadline)
     libraries = _copy_functions(cfg, data_dir, leader, deadline)
     console.print(f"3/3 {len(told)} running nodes know shard {shard_id}; it holds no slots yet"
-                  + (f"; {libraries} function libraries copied to it" if libraries else ""), highlight=False)
+                  + (f"; FUNCTION libraries copied to it: {libraries}" if libraries else ""), highlight=False)
     moved: list[dict] = []
     keys = 0
     serving: Any = None

@@ -34,6 +34,7 @@ SLOW_FIRST = [
     "tests/integration/test_backup.py",
     "tests/sim/test_reshard_sim.py",
     "tests/integration/test_reshard.py",
+    "tests/integration/test_add_shard.py",
     "tests/sim/test_sweep.py",
     "tests/integration/test_big_transactions.py",
     "tests/hardening/test_query_of_death.py",

@@ -119,6 +119,7 @@ class _OutboundProtocol(asyncio.Protocol):
         self.auth = Dialer(link.owner.secret, link.owner.node_id, link.peer)
         self.reader = FrameReader(HANDSHAKE_MAX_BYTES)
         self.transport: asyncio.Transport | None = None
+        self.lost = False  # connection_lost came (perhaps before _connect took this protocol)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -140,6 +141,7 @@ class _OutboundProtocol(asyncio.Protocol):
         self.link.ready(self.transport, self.auth)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         self.link.closed(self)
 
 
@@ -226,17 +228,25 @@ class _Link:
         except (OSError, asyncio.TimeoutError):
             if sock is not None:
                 sock.close()
-            self.connecting = False
-            # Drop what queued up: by the time the peer is back it is stale.
-            self.dropped += len(self.queued)
-            self.queued, self.queued_bytes = [], 0
-            loop.call_later(self.backoff, self.connect_if_needed)
-            self.backoff = min(self.backoff * 2, RECONNECT_MAX_S)
+            self._retry_later()
+            return
+        if protocol.lost:
+            # The peer closed it before we got here (a listener that does not
+            # know us yet drops us at once): closed() could not tell it was ours.
+            self._retry_later()
             return
         # Connected; ``ready`` follows once the handshake is done. Until
         # then (and if it fails) the link counts as still connecting.
         self.protocol = protocol
         loop.call_later(HANDSHAKE_TIMEOUT_S, self._handshake_timeout, protocol)
+
+    def _retry_later(self) -> None:
+        self.connecting = False
+        # Drop what queued up: by the time the peer is back it is stale.
+        self.dropped += len(self.queued)
+        self.queued, self.queued_bytes = [], 0
+        asyncio.get_running_loop().call_later(self.backoff, self.connect_if_needed)
+        self.backoff = min(self.backoff * 2, RECONNECT_MAX_S)
 
     def _socket(self) -> socket.socket:
         """A socket whose local port is no port of the config: an ephemeral port
@@ -253,9 +263,12 @@ class _Link:
         raise OSError("no free local port outside the cluster's ports")
 
     def _handshake_timeout(self, protocol: "_OutboundProtocol") -> None:
-        if self.protocol is protocol and self.writer is None and protocol.transport is not None:
+        if self.protocol is protocol and self.writer is None:
             log.warning("peer link to node %d: no handshake reply within %.0f s", self.peer, HANDSHAKE_TIMEOUT_S)
-            protocol.transport.abort()
+            if protocol.transport is not None and not protocol.lost:
+                protocol.transport.abort()  # closed() follows, and tries again
+            else:
+                self.closed(protocol)
 
     def ready(self, transport: asyncio.Transport, sealer: Dialer) -> None:
         self.connecting = False
@@ -275,15 +288,11 @@ class _Link:
 
     def closed(self, protocol: "_OutboundProtocol") -> None:
         if protocol is not self.protocol:
-            return
+            return  # an older connection, or one _connect has not taken yet (it checks ``lost``)
         self.protocol = None
         self.writer = self.sealer = None
         if self.connecting:  # the handshake failed: try again later, as after a refused connect
-            self.connecting = False
-            self.dropped += len(self.queued)
-            self.queued, self.queued_bytes = [], 0
-            asyncio.get_running_loop().call_later(self.backoff, self.connect_if_needed)
-            self.backoff = min(self.backoff * 2, RECONNECT_MAX_S)
+            self._retry_later()
 
 
 class PeerTransport:

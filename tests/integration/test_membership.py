@@ -21,6 +21,7 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.integration.bank_load import replay_journal
 from tests.integration.cluster_util import free_port_block, makoctl, wait_for
 
 ACCOUNTS = [f"acct{i}" for i in range(6)]
@@ -118,17 +119,7 @@ def test_a_shard_grows_and_shrinks_under_transfers_and_kills(make_cluster):
     assert sorted(n["name"] for n in status["nodes"]) == sorted(ports)
     assert sorted(n["role"] for n in status["nodes"]) == ["follower", "follower", "leader"]
     c = redis.Redis(port=next(iter(ports.values())), socket_timeout=30, decode_responses=True)
-    journal: dict[str, tuple[str, str]] = {}
-    for worker in range(3):
-        for entry in c.lrange(f"journal:{worker}", 0, -1):
-            tid, src, dst = entry.split(":")
-            assert tid not in journal, f"transfer {tid} applied twice"
-            journal[tid] = (src, dst)
-    assert not [tid for tid in acked if tid not in journal], "acknowledged transfers lost"
-    expected = {a: INITIAL for a in ACCOUNTS}
-    for src, dst in journal.values():
-        expected[src] -= 1
-        expected[dst] += 1
+    expected = replay_journal(c, 3, acked, ACCOUNTS, INITIAL)
     assert dict(zip(ACCOUNTS, map(int, c.mget(ACCOUNTS)))) == expected
 
     def digests() -> set[str] | None:

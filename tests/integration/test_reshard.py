@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
-import threading
 import time
 
 import redis
 import yaml
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from makod.kv.hashslot import key_slot
+from tests.integration.bank_load import BankLoad, client
 from tests.integration.cluster_util import makoctl, wait_for
 
 # Accounts and counters over many slots of both shards.
@@ -29,11 +26,6 @@ ACCOUNTS = [f"acct{i}" for i in range(16)]
 COUNTERS = [f"ctr{i}" for i in range(8)]
 INITIAL = 100
 BULK = 1500  # values of 0-299 bytes, so that each chunk takes several batches
-
-
-def _client(port: int) -> redis.Redis:
-    # No retries: a retried EXEC could apply a transfer twice unseen.
-    return redis.Redis(port=port, socket_timeout=10, retry=Retry(NoBackoff(), 0))
 
 
 def _reshard(cluster, slots: str, to: int, **kw) -> subprocess.Popen:
@@ -51,62 +43,14 @@ def test_slots_move_back_and_forth_under_transfers_and_a_kill(make_cluster):
     cluster.client().mset({f"bulk{i}": "x" * (i % 300) for i in range(BULK)})
     _bad_steps_get_clear_errors(cluster)
     _watch_sees_a_move(cluster)
-    acked: list[str] = []
-    counted: dict[str, int] = {c: 0 for c in COUNTERS}  # the highest INCR result acknowledged
-    stale: list[str] = []
-    stop = threading.Event()
-
-    def transferer(worker: int) -> None:
-        rng = random.Random(worker)
-        conn = None
-        n = 0
-        while not stop.is_set():
-            if conn is None:
-                conn = _client(rng.choice(ports))
-            src, dst = rng.sample(ACCOUNTS, 2)
-            tid = f"{worker}-{n}"
-            n += 1  # outcome unknown on error: never reused, never counted
-            try:
-                pipe = conn.pipeline(transaction=True)
-                pipe.decrby(src, 1).incrby(dst, 1).rpush(f"journal:{worker}", f"{tid}:{src}:{dst}")
-                pipe.execute()
-                acked.append(tid)
-            except redis.RedisError:
-                conn.close()
-                conn = None
-                time.sleep(0.05)
-
-    def counter() -> None:
-        rng = random.Random(99)
-        conn = None
-        while not stop.is_set():
-            if conn is None:
-                conn = _client(rng.choice(ports))
-            key = rng.choice(COUNTERS)
-            try:
-                if rng.random() < 0.5:
-                    counted[key] = max(counted[key], conn.incr(key))
-                else:
-                    floor = counted[key]
-                    value = int(conn.get(key) or 0)
-                    if value < floor:
-                        stale.append(f"{key} read {value} after {floor} was acknowledged")
-            except redis.RedisError:
-                conn.close()
-                conn = None
-                time.sleep(0.05)
-
-    threads = [threading.Thread(target=transferer, args=(w,), daemon=True) for w in range(3)]
-    threads.append(threading.Thread(target=counter, daemon=True))
-    for t in threads:
-        t.start()
+    load = BankLoad(ports, ACCOUNTS, COUNTERS).start()
     try:
-        wait_for(lambda: len(acked) >= 20, timeout=60, what="transfers before the moves")
+        load.wait_more(20, "transfers before the moves")
         # Every slot of shard 0 to shard 1, its only replica SIGKILLed mid-way.
         move = _reshard(cluster, "0-8191", 1)
 
         def frozen() -> bool:
-            with _client(cluster.port("s0r0")) as r:
+            with client(cluster.port("s0r0")) as r:
                 return b'"frozen"' in r.execute_command("MAKO", "SLOTS")
 
         wait_for(frozen, timeout=30, interval=0.01, what="a chunk to be frozen at shard 0")
@@ -121,8 +65,7 @@ def test_slots_move_back_and_forth_under_transfers_and_a_kill(make_cluster):
                           "--json", timeout=150).stdout
         moved = json.loads(out.strip().splitlines()[-1])
         assert moved["serving"] == {"0": [], "1": ["0-16383"]}, (moved, err)
-        before = len(acked)
-        wait_for(lambda: len(acked) >= before + 20, timeout=60, what="transfers with one shard holding every slot")
+        load.wait_more(20, "transfers with one shard holding every slot")
         _tables_agree(cluster, {0: [], 1: [(0, 16383)]})
 
         # And back, in two runs; makoctl itself SIGKILLed mid-way through the
@@ -130,7 +73,7 @@ def test_slots_move_back_and_forth_under_transfers_and_a_kill(make_cluster):
         move = _reshard(cluster, "0-4095", 0)
 
         def frozen1() -> bool:
-            with _client(cluster.port("s1r0")) as r:
+            with client(cluster.port("s1r0")) as r:
                 return b'"frozen"' in r.execute_command("MAKO", "SLOTS")
 
         wait_for(frozen1, timeout=30, interval=0.01, what="a chunk to be frozen at shard 1")
@@ -139,40 +82,22 @@ def test_slots_move_back_and_forth_under_transfers_and_a_kill(make_cluster):
         proc = makoctl("cluster", "reshard", "--slots", "0-4095", "--to", "0", "--data-dir", cluster.data_dir,
                        timeout=150)
         assert "note: finished moving slots" in proc.stderr, proc.stderr
-        before = len(acked)
-        wait_for(lambda: len(acked) >= before + 20, timeout=60, what="transfers after moving 0-4095 back")
+        load.wait_more(20, "transfers after moving 0-4095 back")
         proc = makoctl("cluster", "reshard", "--slots", "0-8191", "--to", "0", "--chunk", "2048",
                        "--data-dir", cluster.data_dir, "--json", timeout=150)
         assert [m["slots"] for m in json.loads(proc.stdout.strip().splitlines()[-1])["moved"]] == [
             "4096-6143", "6144-8191"]  # 0-4095 were shard 0's already
-        before = len(acked)
-        wait_for(lambda: len(acked) >= before + 20, timeout=60, what="transfers after moving 4096-8191 back")
+        load.wait_more(20, "transfers after moving 4096-8191 back")
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
+        load.stop()
 
-    assert not stale, stale[:5]
     with open(os.path.join(cluster.data_dir, "cluster.yaml")) as f:
         raw = yaml.safe_load(f)
     assert [s["serving"] for s in raw["shards"]] == [["0-8191"], ["8192-16383"]]
     assert [s["slots"] for s in raw["shards"]] == ["0-8191", "8192-16383"]  # where each log began
     _tables_agree(cluster, {0: [(0, 8191)], 1: [(8192, 16383)]})
     c = redis.Redis(port=ports[0], socket_timeout=30, decode_responses=True)
-    journal: dict[str, tuple[str, str]] = {}
-    for worker in range(3):
-        for entry in c.lrange(f"journal:{worker}", 0, -1):
-            tid, src, dst = entry.split(":")
-            assert tid not in journal, f"transfer {tid} applied twice"
-            journal[tid] = (src, dst)
-    assert not [tid for tid in acked if tid not in journal], "acknowledged transfers lost"
-    expected = {a: INITIAL for a in ACCOUNTS}
-    for src, dst in journal.values():
-        expected[src] -= 1
-        expected[dst] += 1
-    assert dict(zip(ACCOUNTS, map(int, c.mget(ACCOUNTS)))) == expected
-    for key, floor in counted.items():
-        assert int(c.get(key) or 0) >= floor
+    expected = load.check(c)
     assert [c.strlen(f"bulk{i}") for i in range(BULK)] == [i % 300 for i in range(BULK)]
     # Each shard holds exactly its own slots' keys: nothing left behind.
     assert c.dbsize() == len(ACCOUNTS) + BULK + 3 + sum(c.exists(k) for k in COUNTERS)
@@ -235,7 +160,7 @@ def _bad_steps_get_clear_errors(cluster) -> None:
     port = cluster.port("s0r0")
 
     def error(*args) -> str:
-        with _client(port) as c:
+        with client(port) as c:
             try:
                 c.execute_command(*args)
             except redis.ResponseError as exc:
@@ -262,7 +187,7 @@ def _bad_steps_get_clear_errors(cluster) -> None:
     assert error("MAKO", "ROUTE", "0", "x", "1") == "value is not an integer or out of range"
     # An import of a damaged record, or a key of another slot, changes nothing.
     port1 = cluster.port("s1r0")
-    with _client(port1) as c:
+    with client(port1) as c:
         assert c.execute_command("MAKO", "SLOTS", "IMPORTING", "0", "10", "0", "7") == b"OK"
         for args, text in [
             (("k", b"garbage"), "an imported key is not in slots 0-10"),

@@ -6,7 +6,8 @@ invariant the runner checks holds across the moves (one value per slot,
 convergence, no acknowledged write lost, serializable histories, registers
 linearizable), every step answers as the protocol says, and at the end
 every slot is one shard's and each shard holds only its own slots' keys.
-A seed replays exactly."""
+Some runs add a shard first, as makoctl cluster add-shard does. A seed
+replays exactly."""
 
 from __future__ import annotations
 
@@ -38,6 +39,20 @@ def test_slots_move_under_faults(shape):
     assert totals["reshard_moves"] >= 3 and totals["reshard_keys"] > 0, totals
 
 
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_shard_added_under_faults_takes_slots(shards):
+    """A shard joins mid-run (makoctl cluster add-shard): every node learns
+    it, vectors grow, replicas that restart later boot with it, and the next
+    move goes to it. One shard to two is the jump from no cross-shard
+    transactions at all to 2PC on the same keys."""
+    added = moved = 0
+    for seed in range(4):
+        result = run_seed(seed, shards=shards, profile="harsh" if seed % 2 else "default", reshard=True)
+        added += result.stats["reshard_shards_added"]
+        moved += result.stats["reshard_moves"]
+    assert added >= (4 if shards == 1 else 1) and moved >= 4, (added, moved)
+
+
 def test_a_reshard_seed_replays_exactly():
     first = run_seed(7, shards=3, profile="harsh", reshard=True)
     again = run_seed(7, shards=3, profile="harsh", reshard=True)
@@ -47,8 +62,8 @@ def test_a_reshard_seed_replays_exactly():
 
 
 def test_the_reshard_sweep_finds_nothing():
-    """The sweep's drawn shapes (1-3 shards, every protocol; moves where there
-    are 2+ shards and the protocol is not Luigi), every profile."""
+    """The sweep's drawn shapes (1-3 shards, every protocol; moves and added
+    shards where the protocol is not Luigi), every profile."""
     seeds = int(os.environ.get("MAKO_RESHARD_SEEDS", "8"))
     results = sweep(100, seeds, ("calm", "default", "harsh"), jobs=2, reshard=True)
     failed = [r for r in results if not r.ok]
