@@ -165,11 +165,13 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
             taken.add(port + 30000)
         entries.append(entry)
         port += 1
+    # With --json, stdout holds only the JSON (the steps go to stderr).
+    say = err_console.print if as_json else console.print
     raw = _raw(cfg_path)
     raw["shards"].append({"id": shard_id, "slots": [], "replicas": entries})
     cfg = write_raw_config(cfg_path, raw)
     names = [e["name"] for e in entries]
-    console.print(f"1/3 shard {shard_id} ({', '.join(names)}; ports {entries[0]['resp_port']}-"
+    say(f"1/3 shard {shard_id} ({', '.join(names)}; ports {entries[0]['resp_port']}-"
                   f"{entries[-1]['resp_port']}) written to {cfg_path}", highlight=False)
     started: list[str] = []
     created = [procs.node_dir(data_dir, n) for n in names]
@@ -187,11 +189,11 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
                      f"{cfg_path} again", 1)
             time.sleep(0.1)
     leader = _leader(cfg, data_dir, shard_id, deadline)
-    console.print(f"2/3 shard {shard_id} started: {leader.name} leads", highlight=False)
+    say(f"2/3 shard {shard_id} started: {leader.name} leads", highlight=False)
     told = reload_topology(cfg, data_dir)
     _wait_known(cfg, told, deadline)
     libraries = _copy_functions(cfg, data_dir, leader, deadline)
-    console.print(f"3/3 {len(told)} running nodes know shard {shard_id}; it holds no slots yet"
+    say(f"3/3 {len(told)} running nodes know shard {shard_id}; it holds no slots yet"
                   + (f"; FUNCTION libraries copied to it: {libraries}" if libraries else ""), highlight=False)
     moved: list[dict] = []
     keys = 0

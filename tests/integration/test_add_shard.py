@@ -46,10 +46,10 @@ def test_a_shard_joins_under_transfers_and_both_survive_a_kill(make_cluster):
         load.wait_more(20, "transfers on one shard")
         proc = makoctl("cluster", "add-shard", "--rebalance", "--base-port", str(new_port), "--chunk", "2048",
                        "--batch", "50", "--data-dir", cluster.data_dir, "--json", timeout=180)
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        out = json.loads(proc.stdout)  # nothing but the JSON on stdout
         assert (out["shard"], out["replicas"], out["leader"]) == (1, ["s1r0"], "s1r0"), out
         assert out["serving"] == {"0": ["0-8191"], "1": ["8192-16383"]}, out
-        assert "FUNCTION libraries copied to it: 1" in proc.stdout, (proc.stdout, proc.stderr)
+        assert "FUNCTION libraries copied to it: 1" in proc.stderr, (proc.stdout, proc.stderr)
         load.ports.append(new_port)
         load.wait_more(20, "transfers across the two shards")
         # The old shard's replica restarts from a log written with one shard,
