@@ -240,6 +240,12 @@ def move_slots(cfg: ClusterConfig, cfg_path: str, data_dir: str, ranges: list[tu
     what an interrupted run left), with a progress bar; rewrite the file's
     serving ranges. Returns what moved, the keys copied, and the serving
     ranges (None if some slots are still mid-move)."""
+    behind = [st.name for st in procs.cluster_states(cfg, data_dir, 1.0)
+              if st.health == procs.OK and (st.status or {}).get("shards", len(cfg.shards)) < len(cfg.shards)]
+    if behind:
+        # A node that does not know a shard cannot route to it (makoctl cluster add-shard reloads them all).
+        fail(f"{', '.join(behind)} do not know all {len(cfg.shards)} shards of {cfg_path} yet: run "
+             "`redis-cli -p PORT mako topology reload` on each (or restart them), then reshard again", 1)
     shards = Shards(cfg, data_dir, timeout_s)
     moved: list[dict] = []
     keys = 0

@@ -62,7 +62,7 @@ def _undo(cfg_path: str, data_dir: str, shard_id: int, started: list[str], creat
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _wait_known(cfg: Any, names: list[str], deadline: float) -> None:
+def _wait_known(cfg: Any, names: list[str], deadline: float) -> dict[str, list[str]]:
     """Until every node told of the new shard knows every shard's leader
     (the new one's of the others, the others' of the new one): a request
     that needs a shard before then finds no leader to go to."""
@@ -78,9 +78,10 @@ def _wait_known(cfg: Any, names: list[str], deadline: float) -> None:
         if waiting and time.monotonic() > deadline:
             err_console.print("[yellow]note:[/] " + "; ".join(
                 f"{n} knows no leader of shard {', '.join(m)}" for n, m in waiting.items()), highlight=False)
-            return
+            return waiting
         if waiting:
             time.sleep(0.1)
+    return {}
 
 
 def _copy_functions(cfg: Any, data_dir: str, new_leader: Any, deadline: float) -> int:
@@ -191,7 +192,16 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
     leader = _leader(cfg, data_dir, shard_id, deadline)
     say(f"2/3 shard {shard_id} started: {leader.name} leads", highlight=False)
     told = reload_topology(cfg, data_dir)
-    _wait_known(cfg, told, deadline)
+    behind = _wait_known(cfg, told, deadline)
+    behind_text = ", ".join(sorted(behind))
+    missed = [s.name for s in procs.cluster_states(cfg, data_dir, 1.0)
+              if s.health == procs.OK and s.name not in told]
+    if rebalance and (missed or behind):
+        # A node that does not know the new shard cannot route to it: moving
+        # slots there now would leave it unable to serve them.
+        fail(f"shard {shard_id} is running, but {', '.join(missed) or behind_text} did not take it in; run "
+             f"`redis-cli -p PORT mako topology reload` on each, then `makoctl cluster reshard --slots A-B "
+             f"--to {shard_id}`", 1)
     libraries = _copy_functions(cfg, data_dir, leader, deadline)
     say(f"3/3 {len(told)} running nodes know shard {shard_id}; it holds no slots yet"
                   + (f"; FUNCTION libraries copied to it: {libraries}" if libraries else ""), highlight=False)

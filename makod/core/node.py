@@ -243,6 +243,8 @@ class NodeCore(Forwarding, Participation, Routing):
         return self.luigi.due_in_ms() if self.luigi is not None else None
 
     def step(self, msg: Message) -> None:
+        if getattr(msg, "shard", 0) >= self.num_shards:
+            return  # from a shard added since our topology was read: we learn of it on reload
         t = type(msg)
         if t is Watermark:
             self._on_watermark(msg)  # type: ignore[arg-type]
@@ -279,7 +281,8 @@ class NodeCore(Forwarding, Participation, Routing):
         self.replica.expired_ops = [] if on else None
 
     def finish(self, token: Any, result: Any, deps: tuple[int, ...], now: bool = False,
-               events: list | None = None, ops: list | None = None) -> tuple[Any, bool] | None:
+               events: list | None = None, ops: list | None = None,
+               durable: bool = False) -> tuple[Any, bool] | None:
         """A request ran; release its reply when its version vector is covered.
 
         ``events``: its keyspace notifications (kv/notify.py), published when
@@ -288,13 +291,14 @@ class NodeCore(Forwarding, Participation, Routing):
         join the events, for client-side caching's invalidations. Decided
         here, not when the request ran: a node that turns tracking on answers
         its peer only afterwards, and every transaction that finishes later
-        is covered (makod/net/tracking_sync.py)."""
+        is covered (makod/net/tracking_sync.py). ``durable``: wait for that
+        even under ack: speculative (CommandSpec.durable_ack)."""
         if ops and self.track_writes:
             events = (events or []) + tracking_events(ops)
         # Only a client request id (an int) can be answered by return value.
         client = now and type(token) is int
         status = self.wm.status(deps) if deps != self._zero else COVERED
-        if status != ROLLED_BACK and self.cfg.ack == "speculative":
+        if status != ROLLED_BACK and self.cfg.ack == "speculative" and not durable:
             # ack: speculative answers at install time: faster, but a write
             # acknowledged this way is lost if its shard's leader fails
             # before replicating it (README, "ack").

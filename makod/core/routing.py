@@ -77,7 +77,22 @@ class Routing:
 
     def _run_here(self, token: Any, request: Any, trap_remote: bool) -> tuple[Any, bool] | None:
         ran = self._execute(token, request, self.mono_ms, trap_remote)
-        return None if ran is None else self.finish(token, ran[0], ran[1], now=True, events=self.replica.last_events, ops=self.replica.last_ops)
+        if ran is None:
+            return None
+        return self.finish(token, ran[0], ran[1], now=True, events=self.replica.last_events,
+                           ops=self.replica.last_ops, durable=self._durable_ack(request))
+
+    def _durable_ack(self, request: Any) -> bool:
+        """Must this request's reply wait until it is durable, whatever ``ack``
+        says (CommandSpec.durable_ack)? Only asked under ack: speculative."""
+        if self.cfg.ack != "speculative":
+            return False
+        lookup = self.lookup
+        for argv in getattr(request, "commands", None) or ():
+            spec = lookup(argv) if argv else None
+            if spec is not None and spec.durable_ack:
+                return True
+        return False
 
     def _execute(self, token: Any, request: Any, since: float, trap_remote: bool) -> tuple[Any, tuple] | None:
         """Run on this leader: (result, deps), or None when it must wait,
@@ -123,7 +138,8 @@ class Routing:
     def _run_admitted(self, token: Any, request: Any, since: float, trap_remote: bool, fp: Any) -> None:
         ran = self._execute_admitted(token, request, since, trap_remote, fp)
         if ran is not None:
-            self.finish(token, ran[0], ran[1], events=self.replica.last_events, ops=self.replica.last_ops)
+            self.finish(token, ran[0], ran[1], events=self.replica.last_events, ops=self.replica.last_ops,
+                        durable=self._durable_ack(request))
 
     def _wait(self, token: Any, request: Any, since: float | None = None) -> None:
         if len(self.waiting) >= self.cfg.max_queued_requests:
@@ -175,6 +191,7 @@ class Routing:
                 continue
             ran = self._execute(token, request, since, trap_remote)
             if ran is not None:
-                self.finish(token, ran[0], ran[1], events=self.replica.last_events, ops=self.replica.last_ops)
+                self.finish(token, ran[0], ran[1], events=self.replica.last_events, ops=self.replica.last_ops,
+                            durable=self._durable_ack(request))
 
     # -- watermarks and leaders ------------------------------------------------------------------------

@@ -96,6 +96,10 @@ class CommandSpec:
     # the key is pending (makod/core/node.py _fast_read). NotImplemented
     # sends it down the full path (a wrong type, say, answered there).
     fast_read: Callable[[Any], Any] | None = None
+    # Answered only once durable, even under ``ack: speculative``: a step
+    # whose caller acts on it elsewhere next (MAKO SLOTS: an acknowledged
+    # import, then rolled back, would lose the keys the source then drops).
+    durable_ack: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.flags - KNOWN_FLAGS
@@ -278,8 +282,10 @@ def subcommand(
     complexity: str = "O(1)",
     keys: tuple[int, int, int] = (0, 0, 0),
     merge: str = "",
+    durable_ack: bool = False,
 ) -> CommandSpec:
     return CommandSpec(
+        durable_ack=durable_ack,
         merge=merge,
         name=f"{container_name.lower()}|{sub.lower()}",
         first_key=keys[0],

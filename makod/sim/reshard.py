@@ -93,8 +93,8 @@ class Resharder:
             self.add_shard_after = None
             self.to_new_shard = world.add_shard()
             self.stats["shards_added"] += 1
-        if world.num_shards < 2:
-            return
+        if world.num_shards < 2 or not world.knows_every_shard():
+            return  # (as makoctl add-shard waits until every node knows the new shard)
         rng = self.rng
         slot = rng.choice(self.hot_slots)
         width = rng.choice(WIDTHS)

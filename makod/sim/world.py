@@ -30,6 +30,10 @@ from makod.sim.reshard import Resharder
 from makod.storage.memory_store import MemoryStore
 
 WALL_BASE_MS = 1_800_000_000_000  # the simulated wall clock starts in 2027
+# Adding a shard: the share of running replicas the news reaches late (a
+# node slow to answer makoctl's MAKO TOPOLOGY RELOAD), and how late at most.
+LATE_RELOAD_SHARE = 0.3
+LATE_RELOAD_MS = 2000.0
 
 
 class SafetyViolation(AssertionError):
@@ -179,7 +183,7 @@ class World:
             self,
             node_id,
             self.shard_of_node[node_id],
-            self.members,
+            self._topology(),
             self.slot_ranges,
             self.disks[node_id],
             random.Random(self.rng.random()),
@@ -274,10 +278,32 @@ class World:
             self.preferred[shard] = ids[0]
         self.num_shards += 1
         self.trace(f"SHARD {shard} added: nodes {ids}")
-        self.push_topology()
+        for node_id, node in list(self.nodes.items()):
+            if node is None:
+                continue  # it boots with the new topology
+            if self.rng.random() < LATE_RELOAD_SHARE:
+                gen = self.generation[node_id]
+                self.at(self.rng.random() * LATE_RELOAD_MS, lambda n=node_id, g=gen: self._late_reload(n, g))
+            else:
+                node.core.set_members(self._topology())
         for node_id in ids:
             self._boot(node_id)
         return shard
+
+    def _late_reload(self, node_id: int, gen: int) -> None:
+        node = self.nodes.get(node_id)
+        if node is not None and self.generation[node_id] == gen:
+            self.trace(f"n{node_id} RELOAD (late): {self.num_shards} shards")
+            node.core.set_members(self._topology())
+
+    def knows_every_shard(self) -> bool:
+        """Every running replica has heard of every shard (makoctl add-shard
+        waits for this before moving slots to a new one)."""
+        return all(node is None or node.core.num_shards == self.num_shards for node in self.nodes.values())
+
+    def _topology(self) -> list[tuple[list[int], list[int]]]:
+        # A copy: a node knows the topology it was told, not the world's as it changes.
+        return [(list(v), list(l)) for v, l in self.members]
 
     def retire_node(self, node_id: int) -> None:
         """Stop a removed replica for good (its disk stays, unread)."""
@@ -294,7 +320,7 @@ class World:
     def push_topology(self) -> None:
         for node in self.nodes.values():
             if node is not None:
-                node.core.set_members(self.members)
+                node.core.set_members(self._topology())
 
     def pause(self, node_id: int, length_ms: float) -> None:
         node = self.nodes.get(node_id)

@@ -111,6 +111,22 @@ def _refusals(cluster) -> None:
     finally:
         with open(cfg_path, "w") as f:
             f.write(good)
+    # A shard in the file that the running node never took in: reshard refuses to move slots to it.
+    raw = yaml.safe_load(good)
+    rep = dict(raw["shards"][0]["replicas"][0])
+    spare = free_port_block(1)
+    rep.update(id=rep["id"] + 1, name="s1r0", resp_port=spare, peer_port=spare + 10000)
+    rep.pop("metrics_port", None)
+    raw["shards"].append({"id": 1, "slots": [], "replicas": [rep]})
+    with open(cfg_path, "w") as f:
+        yaml.safe_dump(raw, f)
+    try:
+        proc = makoctl("cluster", "reshard", "--slots", "0-10", "--to", "1", "--data-dir", cluster.data_dir,
+                       check=False)
+        assert proc.returncode == 1 and "s0r0 do not know all 2 shards" in proc.stderr, proc
+    finally:
+        with open(cfg_path, "w") as f:
+            f.write(good)
     # A port in use: refused before anything is written.
     taken = cluster.port("s0r0")
     proc = makoctl("cluster", "add-shard", "--base-port", str(taken), "--data-dir", cluster.data_dir, check=False)
