@@ -126,15 +126,85 @@ def _copy_functions(cfg: Any, data_dir: str, new_leader: Any, deadline: float) -
 @click.option("--json", "as_json", is_flag=True, help="Print the new shard (and what moved) as JSON.")
 def add_shard(replica_count: int | None, host: str | None, base_port: int | None, rebalance: bool, chunk: int,
               batch: int, data_dir: str, timeout_s: float, as_json: bool) -> None:
-    """Add an empty shard while the cluster serves; move slots to it with reshard (or --rebalance)."""
+    """Add an empty shard while the cluster serves; move slots to it with reshard (or --rebalance).
+
+    A run that stopped before every node knew the new shard (the file names
+    it, a running node does not) is finished instead: its replicas started
+    if they are not running, every node told."""
     from makoctl.cluster import load_cluster
 
     cfg, cfg_path = load_cluster(data_dir)
     if cfg.protocol == "luigi":
         fail("shards are added only under protocol mako or 2pc-paxos (this cluster runs luigi)", 2)
-    shard_id = len(cfg.shards)
-    if shard_id > 255:
-        fail("a cluster has at most 256 shards", 2)
+    # With --json, stdout holds only the JSON (the steps go to stderr).
+    say = err_console.print if as_json else console.print
+    count = len(cfg.shards)
+    unaware = [st.name for st in procs.cluster_states(cfg, data_dir, 1.0)
+               if st.health == procs.OK and (st.status or {}).get("shards", count) < count]
+    deadline = time.monotonic() + timeout_s
+    if unaware and count > 1 and not cfg.shards[-1].slots:
+        shard_id = count - 1
+        names = [r.name for r in cfg.shards[-1].replicas]
+        err_console.print(f"note: finishing the addition of shard {shard_id} ({', '.join(unaware)} did not know "
+                          "it: an earlier run stopped there)", highlight=False)
+        _start(cfg, cfg_path, data_dir, shard_id, [n for n in names if procs.read_pid(data_dir, n) is None],
+               deadline, undo=False)
+    else:
+        shard_id = count
+        if shard_id > 255:
+            fail("a cluster has at most 256 shards", 2)
+        entries = _plan_replicas(cfg, data_dir, shard_id, replica_count, host, base_port)
+        raw = _raw(cfg_path)
+        raw["shards"].append({"id": shard_id, "slots": [], "replicas": entries})
+        cfg = write_raw_config(cfg_path, raw)
+        names = [e["name"] for e in entries]
+        say(f"1/3 shard {shard_id} ({', '.join(names)}; ports {entries[0]['resp_port']}-"
+            f"{entries[-1]['resp_port']}) written to {cfg_path}", highlight=False)
+        _start(cfg, cfg_path, data_dir, shard_id, names, deadline, undo=True)
+    leader = _leader(cfg, data_dir, shard_id, deadline)
+    say(f"2/3 shard {shard_id} started: {leader.name} leads", highlight=False)
+    told = reload_topology(cfg, data_dir)
+    behind = _wait_known(cfg, told, deadline)
+    missed = [st.name for st in procs.cluster_states(cfg, data_dir, 1.0)
+              if st.health == procs.OK and st.name not in told]
+    if rebalance and (missed or behind):
+        # A node that does not know the new shard cannot route to it: moving
+        # slots there now would leave it unable to serve them.
+        fail(f"shard {shard_id} is running, but {', '.join(missed + sorted(behind))} did not take it in; run "
+             f"`redis-cli -p PORT mako topology reload` on each, then `makoctl cluster reshard --slots A-B "
+             f"--to {shard_id}`", 1)
+    libraries = _copy_functions(cfg, data_dir, leader, deadline)
+    say(f"3/3 {len(told)} running nodes know shard {shard_id}; it holds no slots yet"
+        + (f"; FUNCTION libraries copied to it: {libraries}" if libraries else ""), highlight=False)
+    moved: list[dict] = []
+    keys = 0
+    serving: Any = None
+    if rebalance:
+        shards = Shards(cfg, data_dir, timeout_s)
+        try:
+            owned = [slot_table.owned_ranges(shards.table(s)) for s in range(len(cfg.shards))]
+        except StepRefused as exc:
+            fail(f"could not read the shards' slot tables: {exc}", 1)
+        finally:
+            shards.close()
+        moved, keys, serving = move_slots(cfg, cfg_path, data_dir, rebalance_ranges(owned, shard_id), shard_id,
+                                          chunk, batch, timeout_s, transient=not as_json)
+    if as_json:
+        click.echo(json.dumps({"shard": shard_id, "replicas": names, "leader": leader.name, "told": told,
+                               "moved": moved, "keys": keys,
+                               "serving": {str(s): [f"{a}-{b}" for a, b in r] for s, r in enumerate(serving or [])}}))
+        return
+    if rebalance:
+        report(moved, keys, serving, shard_id, False, "every shard holds its share already")
+    else:
+        console.print(f"move slots to it with: makoctl cluster reshard --slots A-B --to {shard_id}", highlight=False)
+
+
+def _plan_replicas(cfg: Any, data_dir: str, shard_id: int, replica_count: int | None, host: str | None,
+                   base_port: int | None) -> list[dict[str, Any]]:
+    """The new shard's replicas as cluster.yaml entries: names sNrK, fresh
+    ids, free ports, the k-th beside shard 0's k-th (leaders side by side,
+    Mako's layout)."""
     first = cfg.shards[0]
     replica_count = replica_count or len(first.replicas)
     host = host or first.replicas[0].host
@@ -157,7 +227,6 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
             if p in taken or port_in_use(host, p) is not None:
                 fail(f"port {p} on {host} is in use", 1)
         taken.update(_ports_of(port, tls))
-        # The k-th replica beside shard 0's k-th: leaders side by side (Mako's layout).
         dc = first.replicas[k].datacenter if k < len(first.replicas) else f"dc{k}"
         entry: dict[str, Any] = {"id": first_id + k, "name": name, "host": host, "resp_port": port,
                                  "peer_port": port + 10000, "datacenter": dc}
@@ -166,17 +235,15 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
             taken.add(port + 30000)
         entries.append(entry)
         port += 1
-    # With --json, stdout holds only the JSON (the steps go to stderr).
-    say = err_console.print if as_json else console.print
-    raw = _raw(cfg_path)
-    raw["shards"].append({"id": shard_id, "slots": [], "replicas": entries})
-    cfg = write_raw_config(cfg_path, raw)
-    names = [e["name"] for e in entries]
-    say(f"1/3 shard {shard_id} ({', '.join(names)}; ports {entries[0]['resp_port']}-"
-                  f"{entries[-1]['resp_port']}) written to {cfg_path}", highlight=False)
+    return entries
+
+
+def _start(cfg: Any, cfg_path: str, data_dir: str, shard_id: int, names: list[str], deadline: float,
+           undo: bool) -> None:
+    """Start these replicas and wait until each answers; if one does not,
+    stop them and (``undo``: this run wrote the shard) take the shard out of
+    the file again."""
     started: list[str] = []
-    created = [procs.node_dir(data_dir, n) for n in names]
-    deadline = time.monotonic() + timeout_s
     for name in names:
         procs.start_node(cfg_path, data_dir, cfg.replica(name))
         started.append(name)
@@ -185,46 +252,9 @@ def add_shard(replica_count: int | None, host: str | None, base_port: int | None
         while procs.node_status(rep, cfg.requirepass) is None:
             if procs.read_pid(data_dir, name) is None or time.monotonic() > deadline:
                 err_console.print(procs.log_tail(data_dir, name), highlight=False, markup=False)
-                _undo(cfg_path, data_dir, shard_id, started, created)
-                fail(f"{name} did not start (log: {procs.log_path(data_dir, name)}); shard {shard_id} is out of "
-                     f"{cfg_path} again", 1)
+                if undo:
+                    _undo(cfg_path, data_dir, shard_id, started, [procs.node_dir(data_dir, n) for n in names])
+                    fail(f"{name} did not start (log: {procs.log_path(data_dir, name)}); shard {shard_id} is out "
+                         f"of {cfg_path} again", 1)
+                fail(f"{name} did not start (log: {procs.log_path(data_dir, name)})", 1)
             time.sleep(0.1)
-    leader = _leader(cfg, data_dir, shard_id, deadline)
-    say(f"2/3 shard {shard_id} started: {leader.name} leads", highlight=False)
-    told = reload_topology(cfg, data_dir)
-    behind = _wait_known(cfg, told, deadline)
-    behind_text = ", ".join(sorted(behind))
-    missed = [s.name for s in procs.cluster_states(cfg, data_dir, 1.0)
-              if s.health == procs.OK and s.name not in told]
-    if rebalance and (missed or behind):
-        # A node that does not know the new shard cannot route to it: moving
-        # slots there now would leave it unable to serve them.
-        fail(f"shard {shard_id} is running, but {', '.join(missed) or behind_text} did not take it in; run "
-             f"`redis-cli -p PORT mako topology reload` on each, then `makoctl cluster reshard --slots A-B "
-             f"--to {shard_id}`", 1)
-    libraries = _copy_functions(cfg, data_dir, leader, deadline)
-    say(f"3/3 {len(told)} running nodes know shard {shard_id}; it holds no slots yet"
-                  + (f"; FUNCTION libraries copied to it: {libraries}" if libraries else ""), highlight=False)
-    moved: list[dict] = []
-    keys = 0
-    serving: Any = None
-    if rebalance:
-        shards = Shards(cfg, data_dir, timeout_s)
-        try:
-            owned = [slot_table.owned_ranges(shards.table(s)) for s in range(len(cfg.shards))]
-        except StepRefused as exc:
-            fail(f"could not read the shards' slot tables: {exc}", 1)
-        finally:
-            shards.close()
-        ranges = rebalance_ranges(owned, shard_id)
-        moved, keys, serving = move_slots(cfg, cfg_path, data_dir, ranges, shard_id, chunk, batch, timeout_s,
-                                          transient=not as_json)
-    if as_json:
-        click.echo(json.dumps({"shard": shard_id, "replicas": names, "leader": leader.name, "told": told,
-                               "moved": moved, "keys": keys,
-                               "serving": {str(s): [f"{a}-{b}" for a, b in r] for s, r in enumerate(serving or [])}}))
-        return
-    if rebalance:
-        report(moved, keys, serving, shard_id, False, "every shard holds its share already")
-    else:
-        console.print(f"move slots to it with: makoctl cluster reshard --slots A-B --to {shard_id}", highlight=False)

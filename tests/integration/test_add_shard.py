@@ -112,14 +112,7 @@ def _refusals(cluster) -> None:
         with open(cfg_path, "w") as f:
             f.write(good)
     # A shard in the file that the running node never took in: reshard refuses to move slots to it.
-    raw = yaml.safe_load(good)
-    rep = dict(raw["shards"][0]["replicas"][0])
-    spare = free_port_block(1)
-    rep.update(id=rep["id"] + 1, name="s1r0", resp_port=spare, peer_port=spare + 10000)
-    rep.pop("metrics_port", None)
-    raw["shards"].append({"id": 1, "slots": [], "replicas": [rep]})
-    with open(cfg_path, "w") as f:
-        yaml.safe_dump(raw, f)
+    _write_shard_1(cfg_path)
     try:
         proc = makoctl("cluster", "reshard", "--slots", "0-10", "--to", "1", "--data-dir", cluster.data_dir,
                        check=False)
@@ -134,3 +127,37 @@ def _refusals(cluster) -> None:
     with open(cfg_path) as f:
         assert f.read() == good
     assert not os.path.exists(os.path.join(cluster.data_dir, "s1r0"))
+
+
+def test_an_interrupted_add_shard_is_finished_not_repeated(make_cluster):
+    """A run that stopped after writing the new shard into cluster.yaml (and
+    before starting it or telling the nodes): the next run finishes adding
+    that shard rather than adding another."""
+    cluster = make_cluster(shards=1, replicas=1)
+    cluster.client().set("k", "v")
+    cfg_path = os.path.join(cluster.data_dir, "cluster.yaml")
+    spare = _write_shard_1(cfg_path)
+    proc = makoctl("cluster", "add-shard", "--data-dir", cluster.data_dir, "--json", timeout=120)
+    assert "note: finishing the addition of shard 1 (s0r0 did not know it" in proc.stderr, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["shard"], out["replicas"], out["told"]) == (1, ["s1r0"], ["s0r0", "s1r0"]), out
+    with open(cfg_path) as f:
+        assert len(yaml.safe_load(f)["shards"]) == 2
+    makoctl("cluster", "reshard", "--slots", "8192-16383", "--to", "1", "--data-dir", cluster.data_dir)
+    with redis.Redis(port=spare, socket_timeout=10) as r:
+        assert r.get("k") == b"v" and r.dbsize() == 1
+
+
+def _write_shard_1(cfg_path: str) -> int:
+    """Write a shard 1 of one replica (on free ports) into cluster.yaml, as
+    an add-shard that stopped right after step 1 leaves it; its RESP port."""
+    with open(cfg_path) as f:
+        raw = yaml.safe_load(f)
+    rep = dict(raw["shards"][0]["replicas"][0])
+    spare = free_port_block(1)
+    rep.update(id=rep["id"] + 1, name="s1r0", resp_port=spare, peer_port=spare + 10000)
+    rep.pop("metrics_port", None)
+    raw["shards"].append({"id": 1, "slots": [], "replicas": [rep]})
+    with open(cfg_path, "w") as f:
+        yaml.safe_dump(raw, f)
+    return spare
