@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any
+from typing import Any, Callable
 
 import click
 import yaml
@@ -204,13 +204,23 @@ def write_serving(cfg_path: str, serving: list[list[tuple[int, int]]]) -> Cluste
     return write_raw_config(cfg_path, raw)
 
 
+def move_options(prefix: str = "") -> Callable[[Any], Any]:
+    """--chunk and --batch, for every command that moves slots."""
+    def text(help_text: str) -> str:
+        return prefix + help_text[0].lower() + help_text[1:] if prefix else help_text
+
+    def apply(command: Any) -> Any:
+        command = click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000),
+                               help=text("Keys per export and import."))(command)
+        return click.option("--chunk", default=512, show_default=True, type=click.IntRange(1, NUM_SLOTS),
+                            help=text("Slots moved at a time (requests on a chunk wait while it moves)."))(command)
+    return apply
+
+
 @click.command("reshard")
 @click.option("--slots", "slot_range", required=True, help="Slots to move: A-B (inclusive) or one slot.")
 @click.option("--to", "target", required=True, type=int, help="Shard that gets them.")
-@click.option("--chunk", default=512, show_default=True, type=click.IntRange(1, NUM_SLOTS),
-              help="Slots moved at a time (requests on a chunk wait while it moves).")
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000),
-              help="Keys per export and import.")
+@move_options()
 @click.option("--data-dir", default="./mako-data", show_default=True, type=click.Path(file_okay=False),
               help="Directory holding cluster.yaml and every node's data.")
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from typing import Any
 
@@ -25,8 +24,8 @@ from makod.core import slot_table
 from makod.kv.hashslot import NUM_SLOTS
 from makoctl import procs
 from makoctl.cluster_members import _free_port, _leader, _ports_of, _raw, reload_topology
-from makoctl.cluster_reshard import RETRYABLE, Shards, StepRefused, move_slots, report
-from makoctl.cluster_setup import port_in_use, write_raw_config
+from makoctl.cluster_reshard import RETRYABLE, Shards, StepRefused, move_options, move_slots, report
+from makoctl.cluster_setup import port_in_use, undo_start, write_raw_config
 from makoctl.output import console, err_console, fail
 
 
@@ -53,13 +52,11 @@ def rebalance_ranges(owned: list[list[tuple[int, int]]], target: int) -> list[tu
 
 
 def _undo(cfg_path: str, data_dir: str, shard_id: int, started: list[str], created: list[str]) -> None:
-    for name in started:
-        procs.stop_node(data_dir, name, timeout_s=5)
+    """Take the shard out of the file again, stop what was started, remove its folders."""
     raw = _raw(cfg_path)
     raw["shards"] = [sh for sh in raw["shards"] if sh.get("id") != shard_id]
     write_raw_config(cfg_path, raw)
-    for path in created:
-        shutil.rmtree(path, ignore_errors=True)
+    undo_start(data_dir, started, created)
 
 
 def _wait_known(cfg: Any, names: list[str], deadline: float) -> dict[str, list[str]]:
@@ -72,7 +69,7 @@ def _wait_known(cfg: Any, names: list[str], deadline: float) -> dict[str, list[s
         leaders = (procs.node_status(cfg.replica(name), cfg.requirepass) or {}).get("leaders") or {}
         return [s for s in shards if leaders.get(s) is None]
 
-    waiting = {n: ["?"] for n in names}
+    waiting: dict[str, Any] = dict.fromkeys(names)
     while waiting:
         waiting = {n: missing for n in waiting if (missing := unknown(n))}
         if waiting and time.monotonic() > deadline:
@@ -115,10 +112,7 @@ def _copy_functions(cfg: Any, data_dir: str, new_leader: Any, deadline: float) -
 @click.option("--base-port", type=click.IntRange(1024, 35535), default=None,
               help="The first one's RESP port [default: the first free ports above the cluster's].")
 @click.option("--rebalance", is_flag=True, help="Then move slots to it until every shard holds an even share.")
-@click.option("--chunk", default=512, show_default=True, type=click.IntRange(1, NUM_SLOTS),
-              help="With --rebalance: slots moved at a time.")
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000),
-              help="With --rebalance: keys per export and import.")
+@move_options("With --rebalance: ")
 @click.option("--data-dir", default="./mako-data", show_default=True, type=click.Path(file_okay=False),
               help="Directory holding cluster.yaml and every node's data.")
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True,
