@@ -44,7 +44,7 @@ from makod.core.node import NodeCore, NodeOutput
 from makod.core.paxos import LEADER
 from makod.core.replica import first_request_id
 from makod.core.snapshots import SNAPSHOT_CHUNK_BYTES, SnapshotReceiver, snapshot_messages
-from makod.storage.base import encode_record
+from makod.storage.base import encode_for_checkpoint
 
 # "replica N" in a core's role reason: the host names it.
 _REPLICA_ID = re.compile(r"replica (\d+)")
@@ -343,7 +343,7 @@ class Driver:
             first = pos == 0
             pos += len(chunk)
             last = pos >= len(ckpt.keys)
-            encoded = [(key, None if rec is None else encode_record(rec)) for key in chunk for rec in (value_of(key),)]
+            encoded = [(key, None if rec is None else encode_for_checkpoint(rec)) for key in chunk for rec in (value_of(key),)]
             job = self.store.checkpoint_chunk_job(encoded, ckpt.flush and first, ckpt if last else None)
             if last:
                 self.disk.submit_state(job, partial(self._checkpointed, ckpt.applied_slot))

@@ -238,12 +238,17 @@ class DirectContext:
         return self.ks.version_of(key)
 
     # -- writes ----------------------------------------------------------------
-    def set(self, key: bytes, kind: int, value: Any, expire_ms: int | None = None) -> None:
+    def set(
+        self, key: bytes, kind: int, value: Any, expire_ms: int | None = None, packed: bytes | None = None
+    ) -> None:
+        """``packed``: the value's msgpack bytes, if the caller has them (Record.packed)."""
         if kind != KIND_STRING:
             value = value_to_wire(kind, value)  # a copy: the log must not alias a live value
         if self.db or key[:1] == _MARK:
             key = dbs.encode(self.db, key)
         self._write((OP_SET, key, kind, value, expire_ms), key, self.ks.data.get(key))
+        if packed is not None:
+            self.ks.data[key].packed = packed
 
     def delete(self, key: bytes) -> bool:
         return self._delete(dbs.encode(self.db, key))

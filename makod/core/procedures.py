@@ -36,6 +36,9 @@ from makod.codec import pack
 from makod.kv.errors import Abort  # noqa: F401  (re-exported: the cores catch it)
 from makod.kv.records import KIND_NATIVE, KIND_STRING, Record
 
+# Values msgpack gives back as they were, and that nothing can change in place.
+_SCALARS = frozenset((int, float, str, bytes, bool, type(None)))
+
 
 class ProcedureFailed(Exception):
     """A procedure broke a rule of the interface (e.g. put a value msgpack cannot encode)."""
@@ -193,11 +196,17 @@ class ProcTxn:
         # Every value is encoded later, in a Paxos batch with other clients'
         # transactions: a value msgpack cannot encode must fail this
         # transaction now, not that batch.
+        # The bytes are kept: the next checkpoint stores them as they are.
         try:
-            pack(value)
+            packed = pack(value)
         except (TypeError, ValueError, OverflowError) as exc:
             raise ProcedureFailed(f"cannot store {type(value).__name__} value under {key!r}: {exc}") from None
-        self.ctx.set(key, KIND_NATIVE, value, None)
+        if type(value) not in _SCALARS:
+            # What is stored is decoded from those bytes, as a follower decodes
+            # it from the log: a later change to the caller's list cannot
+            # reach the stored row (or make it differ from the bytes).
+            value = msgpack.unpackb(packed, raw=False, strict_map_key=False, use_list=True)
+        self.ctx.set(key, KIND_NATIVE, value, None, packed)
 
     def delete(self, key: bytes) -> bool:
         return self.ctx.delete(key)

@@ -185,7 +185,7 @@ class Record:
     covered by the replication watermark.
     """
 
-    __slots__ = ("kind", "value", "expire_ms", "version", "deps")
+    __slots__ = ("kind", "value", "expire_ms", "version", "deps", "packed")
 
     def __init__(
         self,
@@ -200,6 +200,11 @@ class Record:
         self.expire_ms = expire_ms
         self.version = version
         self.deps = deps
+        # The msgpack bytes of ``value`` when its writer already had them (a
+        # stored procedure's row, packed by ProcTxn.put to check it): the
+        # checkpoint's encode_record reuses them instead of packing the row
+        # again. Only for values never changed in place (KIND_NATIVE).
+        self.packed: bytes | None = None
 
     def __repr__(self) -> str:
         return (

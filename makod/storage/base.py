@@ -19,7 +19,7 @@ from makod.codec import pack
 
 from makod.core.durability import Checkpoint
 from makod.kv.keyspace import Keyspace
-from makod.kv.records import Record, kind_name, value_from_wire, value_to_wire
+from makod.kv.records import KIND_NATIVE, KIND_STRING, Record, kind_name, value_from_wire, value_to_wire
 
 
 @dataclass
@@ -39,7 +39,11 @@ class LoadedState:
 # 0xc1 is one msgpack never uses: data written before checksums (which starts
 # with a msgpack array) still reads.
 _SUMMED = 0xC1
+_SUMMED_TAG = bytes((_SUMMED,))
 _CRC = struct.Struct(">I")
+# Kinds whose values msgpack takes as they are (ValueType.to_wire is the identity).
+_PLAIN_WIRE_KINDS = frozenset((KIND_STRING, KIND_NATIVE))
+_NATIVE_HEAD = bytes((0x94, KIND_NATIVE))  # fixarray of 4, then the kind as a positive fixint
 
 
 class CorruptData(Exception):
@@ -47,7 +51,7 @@ class CorruptData(Exception):
 
 
 def _sealed(data: bytes) -> bytes:
-    return bytes((_SUMMED,)) + _CRC.pack(zlib.crc32(data)) + data
+    return _SUMMED_TAG + _CRC.pack(zlib.crc32(data)) + data
 
 
 def _unsealed(data: bytes, what: str) -> bytes:
@@ -60,7 +64,30 @@ def _unsealed(data: bytes, what: str) -> bytes:
 
 
 def encode_record(rec: Record) -> bytes:
-    return _sealed(pack([rec.kind, value_to_wire(rec.kind, rec.value), rec.expire_ms, rec.version]))
+    """A record's stored bytes: checksum-sealed ``[kind, wire value, expire_ms, version]``.
+
+    The hottest encoder of a checkpoint (one call per changed key), so the
+    usual cases skip the type table: strings and procedure rows are their
+    own wire form, and a row its writer already packed is not packed again
+    (Record.packed)."""
+    kind = rec.kind
+    packed = rec.packed
+    if packed is not None and kind == KIND_NATIVE:
+        # The row's bytes as its writer packed them: the same array, with
+        # msgpack's header for four elements and the kind (a fixint) before it.
+        body = _NATIVE_HEAD + packed + pack((rec.expire_ms, rec.version))[1:]
+    else:
+        value = rec.value if kind in _PLAIN_WIRE_KINDS else value_to_wire(kind, rec.value)
+        body = pack([kind, value, rec.expire_ms, rec.version])
+    return _SUMMED_TAG + _CRC.pack(zlib.crc32(body)) + body
+
+
+def encode_for_checkpoint(rec: Record) -> bytes:
+    """encode_record for a checkpoint, which writes the record to disk: the
+    writer's packed bytes are then dropped, not kept in memory beside the value."""
+    data = encode_record(rec)
+    rec.packed = None
+    return data
 
 
 def decode_record(data: bytes, what: str = "a stored record") -> Record:

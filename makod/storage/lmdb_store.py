@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zlib
 import struct
+import zlib
 from functools import partial
 from typing import Callable, Iterable, Iterator
 
@@ -39,8 +39,8 @@ from makod.storage.base import (
     decode_log_entry,
     decode_record,
     decode_snapshot_meta,
+    encode_for_checkpoint,
     encode_log_entry,
-    encode_record,
     encode_snapshot_meta,
 )
 
@@ -311,7 +311,7 @@ class LmdbStore:
     def checkpoint_job(self, ckpt: Checkpoint) -> Callable[[], None]:
         """Encode the whole checkpoint now and return its write (to run on any thread)."""
         value_of = ckpt.value_of
-        puts = [(key, None if rec is None else encode_record(rec)) for key in ckpt.keys for rec in (value_of(key),)]
+        puts = [(key, None if rec is None else encode_for_checkpoint(rec)) for key in ckpt.keys for rec in (value_of(key),)]
         return self.checkpoint_chunk_job(puts, ckpt.flush, ckpt)
 
     def checkpoint_chunk_job(self, puts: list, flush: bool, final: Checkpoint | None) -> Callable[[], None]:

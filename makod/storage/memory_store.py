@@ -18,8 +18,8 @@ from makod.storage.base import (
     decode_log_entry,
     decode_record,
     decode_snapshot_meta,
+    encode_for_checkpoint,
     encode_log_entry,
-    encode_record,
     encode_snapshot_meta,
 )
 
@@ -65,7 +65,7 @@ class MemoryStore:
             if rec is None:
                 self.state.pop(key, None)
             else:
-                self.state[key] = encode_record(rec)
+                self.state[key] = encode_for_checkpoint(rec)
         self._finish_checkpoint(ckpt)
 
     def _finish_checkpoint(self, ckpt: Checkpoint) -> None:
