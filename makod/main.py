@@ -73,6 +73,7 @@ def main(config_path: str, node_name: str, data_dir: str | None, log_level: str 
     sys.setswitchinterval(0.0005)
     # The keyspace is millions of long-lived objects without reference cycles:
     # the cyclic collector's full passes over them cost more than they find.
+    # Survivors of each pass are frozen too (makod/gc_pauses.py).
     gc.set_threshold(100_000, 50, 100)
     try:
         import uvloop

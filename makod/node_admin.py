@@ -76,6 +76,10 @@ class NodeAdmin:
             status["leader_name"] = rep.name if rep is not None else f"node {status['leader']}"
         return status
 
+    def mako_gc(self) -> dict:
+        """MAKO GC: a full collection, frozen objects included (gc_pauses.py)."""
+        return self.gc_pauses.full_pass()
+
     def mako_digest(self) -> str:
         """A hash of this replica's own applied state (not forwarded): tests
         compare replicas with it once they have applied the same prefix."""

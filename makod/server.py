@@ -325,6 +325,7 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
             log.warning("event loop stalled for %.0f ms (ticks are every %d ms)", gap_ms, self.cfg.tick_ms)
         self.last_tick_mono = started
         self.driver.tick()
+        self.gc_pauses.tick()
         self.tracking_peers.tick(started * 1000)
         self._flush_clients()
         self.acls.tick(started)

@@ -20,7 +20,7 @@ from makod.kv.errors import CommandError
 from makod.core.slots_cmd import mako_slots
 from makod.kv.args import parse_int
 from makod.kv.replies import OK
-from makod.kv.table import container, subcommand
+from makod.kv.table import TABLE, container, subcommand
 
 
 def _mako_status(session: Any, argv: list[bytes]) -> Any:
@@ -106,6 +106,19 @@ def _mako_digest(session: Any, argv: list[bytes]) -> Any:
     return session.host.mako_digest()
 
 
+def _mako_help(session: Any, argv: list[bytes]) -> Any:
+    """MAKO HELP, from the command table: every subcommand and its summary."""
+    subs = TABLE.lookup(b"mako").subcommands
+    lines = ["MAKO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
+    for name in sorted(subs):
+        lines += [name.upper(), "    " + subs[name].summary]
+    return lines
+
+
+def _mako_gc(session: Any, argv: list[bytes]) -> Any:
+    return json.dumps(session.host.mako_gc(), sort_keys=True)
+
+
 container(
     "mako",
     scope="server",
@@ -117,6 +130,8 @@ container(
         subcommand("mako", "call", -3, _mako_call, "write no_multi movablekeys", scope="data", group="mako", summary="Runs a registered stored procedure as one transaction.", since="0.1.0", complexity="depends on the procedure"),
         subcommand("mako", "procedures", 2, _mako_procedures, "loading stale", scope="server", group="mako", summary="Lists the registered stored procedures.", since="0.1.0"),
         subcommand("mako", "digest", 2, _mako_digest, "admin loading stale", scope="server", group="mako", summary="Applied slot, key count and a hash of this replica's own state.", since="0.1.0"),
+        subcommand("mako", "help", 2, _mako_help, "loading stale", scope="server", group="mako", summary="Returns helpful text about the different subcommands.", since="0.3.0"),
+        subcommand("mako", "gc", 2, _mako_gc, "admin loading stale", scope="server", group="mako", summary="Runs a full pass of the cyclic garbage collector, frozen objects included, as JSON: what it found and how long it stopped the node.", since="0.3.0", complexity="O(N) in the objects in memory"),
         subcommand("mako", "prefer", 3, _mako_prefer, "admin loading stale", scope="server", group="mako", summary="Names the replica that should lead this shard when it can (or none).", since="0.1.0"),
         subcommand("mako", "members", 2, _mako_members, "admin loading stale", scope="server", group="mako", summary="This shard's membership (voters, learners, a pending change) as JSON.", since="0.2.0"),
         subcommand("mako", "member", 4, _mako_member, "admin loading stale", scope="server", group="mako", summary="Adds a replica as a learner, promotes a learner to voter, or removes a replica (at the shard's leader).", since="0.2.0"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from makod.gc_pauses import GcPauses
 
@@ -21,3 +22,39 @@ def test_a_full_collection_is_counted_with_its_time() -> None:
     assert snap["gen2"]["collections"] == 1 and snap["gen0"]["collections"] >= 1
     assert 0 <= snap["gen2"]["max_ms"] <= snap["gen2"]["total_ms"] + 0.1
     assert snap["frozen_objects"] == gc.get_freeze_count()
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_survivors_are_frozen_at_the_next_tick_and_a_full_pass_finds_what_died() -> None:
+    pauses = GcPauses()
+    pauses.install()
+    frozen_before = gc.get_freeze_count()
+    try:
+        survivors = [[i] for i in range(1000)]
+        cycle = _Cycle()
+        gc.collect(0)
+        assert pauses.freeze_due
+        assert gc.get_freeze_count() == frozen_before  # not inside the collector
+        pauses.tick()
+        assert not pauses.freeze_due and pauses.freezes == 1
+        assert gc.get_freeze_count() >= frozen_before + len(survivors)
+        pauses.tick()
+        assert pauses.freezes == 1  # nothing ran since
+        alive = weakref.ref(cycle)
+        del cycle  # a cycle that dies once frozen: no ordinary pass can find it
+        gc.collect()
+        assert alive() is not None
+        full = pauses.full_pass()
+        assert alive() is None and full["collected"] >= 1, full
+        assert full["frozen_objects"] == gc.get_freeze_count() > 0
+        assert full["pause_ms"] >= 0
+        assert pauses.snapshot()["gen2"]["collected"] >= 1
+        del survivors
+    finally:
+        gc.callbacks.remove(pauses._on_gc)
+        gc.unfreeze()  # leave the test process as it was
+        gc.collect()
