@@ -81,4 +81,6 @@ class GcPauses:
             f"gen{g}": {"collections": self.count[g], "total_ms": round(self.total_ms[g], 1),
                         "max_ms": round(self.max_ms[g], 1), "collected": self.collected[g]}
             for g in range(3)
-        } | {"frozen_objects": gc.get_freeze_count(), "freezes": self.freezes}
+        } | {"freezes": self.freezes}
+        # Not gc.get_freeze_count(): it walks the frozen list, a second per
+        # ten million objects, and MAKO STATUS is polled (MAKO GC reports it).

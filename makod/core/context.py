@@ -20,12 +20,20 @@ from typing import Any, Callable
 
 from makod.core.slot_table import TABLE_KEY
 from makod.kv import dbs
+from makod.kv.key_indexes import ORDER as ORDER_INDEX
+from makod.kv.key_indexes import SCAN as SCAN_INDEX
 from makod.kv.keyspace import Keyspace
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, Record, value_to_wire
 
 
 class KeyLocked(Exception):
     """A key is locked by a cross-shard transaction being certified: retry later."""
+
+
+class IndexBuilding(KeyLocked):
+    """The keyspace is still making the ordered index this read needs, a slice
+    per tick (kv/key_indexes.py): the request waits and is tried again, as
+    when it meets a locked key."""
 
 
 class SlotsMoving(Exception):
@@ -332,6 +340,8 @@ class DirectContext:
             def matcher(key: bytes) -> bool:
                 owner, user = dbs.decode(key)
                 return owner == db and (user_matcher is None or user_matcher(user))
+        if not self.ks.indexes.ready(SCAN_INDEX):
+            raise IndexBuilding()
         next_cursor, found = self.ks.scan(cursor, count, matcher, kind)
         return next_cursor, [dbs.user_key(key) for key in found if self._alive(key)]
 
@@ -354,6 +364,8 @@ class DirectContext:
         """
         if self.range_local is not None and not self.range_local(start, end):
             raise NeedRemote(ranges=[(start, end, limit, reverse)])
+        if not self.ks.indexes.ready(ORDER_INDEX):
+            raise IndexBuilding()
         self._whole_keyspace(start, end)
         self.deps = vec_join(self.deps, self.all_deps(), self.wm)
         out: list[tuple[bytes, Record]] = []
@@ -376,6 +388,8 @@ class DirectContext:
                 if self._alive(key):
                     return dbs.user_key(key)
             return None
+        if not self.ks.indexes.ready(SCAN_INDEX):
+            raise IndexBuilding()
         # A few tries past expired keys, as Redis's dbRandomKey does.
         for _ in range(100):
             key = self.ks.random_key(self.rng.randrange)

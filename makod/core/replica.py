@@ -197,6 +197,8 @@ class ReplicaCore(Participant, ChosenSlots):
         self.paxos.tick(mono_ms)
         self.after_paxos()
         self.on_marks_changed(force=True)
+        if self.ks.indexes.building and self.ks.indexes.build_step():
+            self.lock_released = True  # what waited for the index may run (routing._retry_blocked)
         if self.serving:
             self._active_expire()
             self._query_orphans()

@@ -177,7 +177,9 @@ class Routing:
         for _ in range(len(self.blocked)):
             token, request, since, trap_remote = self.blocked.popleft()
             if self.mono_ms - since >= self.cfg.txn_timeout_ms:
-                self.deliver_error(token, errors.TRYAGAIN_BUSY_KEY)
+                # Waiting for a lock, or for an index being made (kv/key_indexes.py).
+                indexing = self.replica.ks.indexes.building
+                self.deliver_error(token, errors.TRYAGAIN_INDEXING if indexing else errors.TRYAGAIN_BUSY_KEY)
                 continue
             if not self.replica.can_serve():
                 self._wait(token, request, since)

@@ -181,6 +181,7 @@ TRYAGAIN_ROLLED_BACK = (
 TRYAGAIN_CONFLICT = "TRYAGAIN transaction aborted by a conflicting transaction; retry it"
 TRYAGAIN_TIMED_OUT = "TRYAGAIN transaction aborted: a shard did not answer in time; retry it"
 TRYAGAIN_BUSY_KEY = "TRYAGAIN key is locked by a distributed transaction in progress; retry it"
+TRYAGAIN_INDEXING = "TRYAGAIN this node is still indexing its keys (for SCAN, RANDOMKEY and range reads); retry it"
 TRYAGAIN_SLOTS_MOVING = "TRYAGAIN slots of this shard are moving to another shard; retry it"
 TRYAGAIN_SLOT_MOVING = "TRYAGAIN the key's slot is moving between shards; retry it"
 CLUSTERDOWN_NO_LEADER = "CLUSTERDOWN shard {} has no leader reachable from this node"

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from sortedcontainers import SortedKeyList, SortedList
 
 from makod.kv import dbs
+from makod.kv.key_indexes import KeyIndexes
 from makod.kv.keyspace_dbs import DatabasesMixin
 from makod.kv.records import KIND_STRING, OP_DEL, OP_EXPIRE, OP_FLUSH, OP_SET, OPS, VALUE_TYPES, OpSpec, Record, value_from_wire
 
@@ -40,6 +41,10 @@ def scan_hash(key: bytes) -> int:
     return h or 1
 
 
+def _scan_order(key: bytes) -> tuple[int, bytes]:
+    return scan_hash(key), key
+
+
 class Keyspace(DatabasesMixin):
     """Records by key, and what absence means.
 
@@ -59,8 +64,7 @@ class Keyspace(DatabasesMixin):
         self.absent_floor = 0
         self.expires_count = 0
         self._expiry_heap: list[tuple[int, bytes]] = []
-        self._scan_index: SortedKeyList | None = None
-        self._order_index: SortedList | None = None
+        self.indexes = KeyIndexes(self.data, _scan_order)
         # Keys that begin with dbs.MARK (databases other than 0, and 0's
         # escaped keys), by database: DBSIZE, KEYS and FLUSHDB of a numbered
         # database cost what that database holds, not the whole keyspace.
@@ -193,8 +197,7 @@ class Keyspace(DatabasesMixin):
             self.absent_deps = deps
             self.expires_count = 0
             self._expiry_heap = []
-            self._scan_index = None
-            self._order_index = None
+            self.indexes.reset(self.data)
             self.marked = {}
             self.marked_count = 0
         else:
@@ -271,8 +274,7 @@ class Keyspace(DatabasesMixin):
                     (rec.expire_ms, key) for key, rec in self.data.items() if rec.expire_ms is not None
                 ]
                 heapq.heapify(self._expiry_heap)
-                self._scan_index = None
-                self._order_index = None
+                self.indexes.reset(self.data)
                 self.marked = {}
                 self.marked_count = 0
                 for key in self.data:
@@ -415,10 +417,7 @@ class Keyspace(DatabasesMixin):
                 del self.data[key]
                 if key[:1] == dbs.MARK:
                     self._unmark(key)
-                if self._scan_index is not None:
-                    self._scan_index.remove(key)
-                if self._order_index is not None:
-                    self._order_index.remove(key)
+                self.indexes.deleted(key)
             return
         self.data[key] = new
         if prev is None:
@@ -426,10 +425,7 @@ class Keyspace(DatabasesMixin):
             self.deletion_deps.pop(key, None)
             if key[:1] == dbs.MARK:
                 self._mark(key)
-            if self._scan_index is not None:
-                self._scan_index.add(key)
-            if self._order_index is not None:
-                self._order_index.add(key)
+            self.indexes.inserted(key)
         if new.expire_ms is not None:
             self.expires_count += 1
             heapq.heappush(self._expiry_heap, (new.expire_ms, key))
@@ -487,14 +483,10 @@ class Keyspace(DatabasesMixin):
             self.marked_count -= 1
 
     def _scan_idx(self) -> SortedKeyList:
-        if self._scan_index is None:
-            self._scan_index = SortedKeyList(self.data, key=lambda k: (scan_hash(k), k))
-        return self._scan_index
+        return self.indexes.scan_index()
 
     def _order_idx(self) -> SortedList:
-        if self._order_index is None:
-            self._order_index = SortedList(self.data)
-        return self._order_index
+        return self.indexes.order_index()
 
 
 

@@ -186,3 +186,13 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.05, what: str =
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+def set_many(client: redis.Redis, key_format: str, count: int, batch: int = 5000) -> None:
+    """SET key_format % i to i for i in range(count), pipelined in batches."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(key_format % i, i)
+        if i % batch == batch - 1:
+            pipe.execute()
+    pipe.execute()

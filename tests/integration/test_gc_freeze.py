@@ -17,7 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.integration.cluster_util import wait_for
+from tests.integration.cluster_util import set_many, wait_for
 
 CONNECTIONS = 60
 # The young generation's threshold is 100,000 net allocations (makod/main.py):
@@ -63,16 +63,10 @@ def test_connections_leave_no_cycles_to_freeze(fresh_single):
         s = socket.create_connection(("127.0.0.1", port))
         s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc")
         raw.append(s)
-    p = admin.pipeline(transaction=False)
-    for i in range(KEYS):
-        p.set(f"fill:{i}", i)
-        if i % 5000 == 4999:
-            p.execute()
-    p.execute()
+    set_many(admin, "fill:%d", KEYS)
     during = _status(admin)["gc"]
     assert during["gen0"]["collections"] > before["gen0"]["collections"], during
     assert during["freezes"] > before["freezes"], during
-    frozen_with_clients = during["frozen_objects"]
     for c, pubsub in opened:
         pubsub.close()
         c.close()
@@ -85,7 +79,6 @@ def test_connections_leave_no_cycles_to_freeze(fresh_single):
     # is thousands. A few stray objects (a traceback caught mid-pass) are not.
     assert full["collected"] < CONNECTIONS, full
     assert full["pause_ms"] > 0 and full["frozen_objects"] > 0, full
-    assert frozen_with_clients > 0
     assert admin.dbsize() >= KEYS
     assert admin.get(f"fill:{KEYS - 1}") == str(KEYS - 1).encode()
     assert _status(admin)["gc"]["freezes"] >= during["freezes"]

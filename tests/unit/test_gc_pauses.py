@@ -21,7 +21,7 @@ def test_a_full_collection_is_counted_with_its_time() -> None:
         gc.callbacks.remove(pauses._on_gc)
     assert snap["gen2"]["collections"] == 1 and snap["gen0"]["collections"] >= 1
     assert 0 <= snap["gen2"]["max_ms"] <= snap["gen2"]["total_ms"] + 0.1
-    assert snap["frozen_objects"] == gc.get_freeze_count()
+    assert snap["freezes"] == 0 and "frozen_objects" not in snap  # counting them walks them all
 
 
 class _Cycle:
