@@ -47,6 +47,9 @@ class Db:
 
     def __init__(self) -> None:
         self.ks = Keyspace()
+        # No ticks here to make indexes a slice at a time (kv/key_indexes.py):
+        # range scans make theirs at once, whatever the keyspace's size.
+        self.ks.indexes.build_at_once_keys = 1 << 40
         self.version = 0
         self.touched: list[bytes] | None = None
 
