@@ -85,8 +85,9 @@ class KeyIndexes:
 
     def _now(self, which: str):
         """The index, whole: made (or finished) now if it is not."""
-        if which in self.building:
-            self._step(which, len(self.data) + len(self.building[which].todo))
+        build = self.building.get(which)
+        if build is not None:
+            self._step(which, len(build.todo))
         index = getattr(self, which)
         if index is None:
             index = self._empty(which)

@@ -79,7 +79,7 @@ def encode_record(rec: Record) -> bytes:
     else:
         value = rec.value if kind in _PLAIN_WIRE_KINDS else value_to_wire(kind, rec.value)
         body = pack([kind, value, rec.expire_ms, rec.version])
-    return _SUMMED_TAG + _CRC.pack(zlib.crc32(body)) + body
+    return _sealed(body)
 
 
 def encode_for_checkpoint(rec: Record) -> bytes:
