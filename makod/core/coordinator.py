@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from makod.core.context import KeyLocked, NeedRemote, vec_join
+from makod.core.context import IndexBuilding, KeyLocked, NeedRemote, vec_join
 from makod.core.node_participant import READS_TOO_LARGE
+from makod.core.participant import INDEXING
 from makod.core.coord_slots import SlotMoves
 from makod.core.slots import BUSY
 from makod.core.coord_txn import (
@@ -67,6 +68,10 @@ __all__ = ["Coordinator", "DistTxn", "ScratchContext", "READ", "PREPARE", "VALID
 # Time a phase is allowed per key it carries, on top of txn_timeout_ms: about
 # three times what a key costs the shards on this machine (~15 us).
 DEADLINE_MS_PER_KEY = 0.05
+
+# The TRYAGAIN a transaction that gave up answers, by its last attempt's cause
+# (any other cause: a conflict).
+_GAVE_UP_ERRORS = {"timeout": errors.TRYAGAIN_TIMED_OUT, "indexing": errors.TRYAGAIN_INDEXING}
 
 
 class Coordinator(SlotMoves):
@@ -144,6 +149,9 @@ class Coordinator(SlotMoves):
                     return
                 replica = node.replica
                 if ranges:
+                    if not replica.ranges_ready():
+                        self._abort(txn, retry=True, cause="indexing")
+                        return
                     try:
                         txn.range_deps = vec_join(txn.range_deps, replica.spec_deps(), node.wm)
                     except KeyLocked:
@@ -178,6 +186,8 @@ class Coordinator(SlotMoves):
         node = self.node
         if node.slots.range_shards(spec[0], spec[1]) != [node.shard]:
             return None
+        if not node.replica.ranges_ready():
+            raise IndexBuilding()  # the run aborts and retries
         deps = node.replica.spec_deps()  # KeyLocked (in doubt): the run aborts and retries
         txn.range_deps = vec_join(txn.range_deps, deps, node.wm)
         txn.read_deps = vec_join(txn.read_deps, deps, node.wm)
@@ -276,6 +286,9 @@ class Coordinator(SlotMoves):
             txn.need_keys.update(need.keys)
             txn.need_ranges.update(need.ranges)
             self._fetch(txn)
+            return
+        except IndexBuilding:
+            self._abort(txn, retry=True, cause="indexing")
             return
         except KeyLocked:
             self._abort(txn, retry=True, cause="locked")
@@ -486,7 +499,7 @@ class Coordinator(SlotMoves):
         self.aborts["gave_up"] = self.aborts.get("gave_up", 0) + 1
         # Say why the last attempt failed: a timeout is not a conflict.
         if error is None:
-            error = errors.TRYAGAIN_TIMED_OUT if cause == "timeout" else errors.TRYAGAIN_CONFLICT
+            error = _GAVE_UP_ERRORS.get(cause, errors.TRYAGAIN_CONFLICT)
         node.deliver_error(txn.token, error)
 
     def _refused_reads_too_large(self, txn: DistTxn, msg: Any) -> bool:
@@ -547,7 +560,7 @@ class Coordinator(SlotMoves):
                 return  # late or duplicated: it answers an earlier round
             if not msg.ok:
                 if not self._refused_reads_too_large(txn, msg) and not self._refused_moved(txn, msg):
-                    self._abort(txn, retry=True, cause="read_refused")
+                    self._abort(txn, retry=True, cause="indexing" if msg.reason == INDEXING else "read_refused")
                 return
             txn.pending.discard(msg.shard)
             if msg.deps:
@@ -573,7 +586,7 @@ class Coordinator(SlotMoves):
             txn.pending.discard(msg.shard)
             if not msg.ok:
                 if not self._refused_moved(txn, msg):
-                    self._abort(txn, retry=True, cause="validation")
+                    self._abort(txn, retry=True, cause="indexing" if msg.reason == INDEXING else "validation")
                 return
             if not txn.pending:
                 self._commit(txn)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from makod.core.context import DependencyInDoubt
 from makod.core.messages import Message
+from makod.core.participant import INDEXING
 from makod.core.paxos import LEADER
 from makod.core.slots import moved_reason
 from makod.core.txn_messages import (
@@ -82,6 +83,10 @@ class Participation:
                 return
             deps = None
             if msg.ranges:
+                if not replica.ranges_ready():
+                    self.send(msg.src, TxnReadReply(self.shard, self.id, msg.txn, False, epoch, [], [], INDEXING,
+                                                    None, msg.round))
+                    return
                 try:
                     deps = replica.spec_deps()
                 except DependencyInDoubt:

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from makod.kv.key_indexes import ORDER
 from makod.kv.records import OP_FLUSH
 from makod.core.watermark import ROLLED_BACK
+
+# Why a range read or validation was refused: the ordered index of a big
+# keyspace is still being made a slice per tick (kv/key_indexes.py). Making
+# it at once would stop this leader for seconds per million keys; the
+# coordinator retries instead, and in the end answers TRYAGAIN.
+INDEXING = "indexing"
 
 
 class Prepared:
@@ -52,6 +59,11 @@ class Participant:
         """What this shard's versions of ``key`` carry (SlotMap.tag_of; 0 with one shard)."""
         slot_map = self.slot_map
         return 0 if slot_map is None else slot_map.tag_of(key)
+
+    def ranges_ready(self) -> bool:
+        """Can range reads be answered now? False starts the ordered index's
+        stepwise build (ReplicaCore.tick makes it); ask again later."""
+        return self.ks.indexes.ready(ORDER)
 
     def read_range(self, start: bytes, end: bytes | None, limit: int | None, reverse: bool) -> list[list]:
         return self.read_items(self._range_keys(start, end, limit, reverse))
@@ -102,6 +114,8 @@ class Participant:
                 return False, "expired"
             if self.ks.version_of(key) | self._tag(key) != version:
                 return False, "changed"
+        if ranges and not self.ranges_ready():
+            return False, INDEXING  # (a FLUSH since the read dropped the index)
         for start, end, limit, reverse, seen in ranges:
             current = self._range_keys(start, end, limit, reverse)
             if [k for k, _ in seen] != current:

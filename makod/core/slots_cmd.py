@@ -27,12 +27,13 @@ import json
 from typing import Any
 
 from makod.core import slot_table
-from makod.core.context import KeyLocked, vec_join
+from makod.core.context import IndexBuilding, KeyLocked, vec_join
 from makod.core.slot_table import AWAY, FROZEN, IMPORTING, OWNED, PURGING, TABLE_KEY
 from makod.kv import dbs, errors
 from makod.kv.args import parse_int
 from makod.kv.errors import CommandError
 from makod.kv.hashslot import NUM_SLOTS, key_slot
+from makod.kv.key_indexes import ORDER as ORDER_INDEX
 from makod.kv.records import KIND_NATIVE
 from makod.kv.replies import OK
 from makod.storage.base import CorruptData, decode_record, encode_record
@@ -104,7 +105,16 @@ def _refuse(ctx: Any, lo: int, hi: int, states: set, wanted: str) -> CommandErro
 
 
 def _keys_in(ctx: Any, lo: int, hi: int, after: bytes | None):
-    """(key, record) of live user keys in slots lo..hi, in key order after ``after``."""
+    """(key, record) of live user keys in slots lo..hi, in key order after ``after``.
+    Raises IndexBuilding (call it before iterating) while a big keyspace's
+    ordered index is still being made: the step waits for it like a lock,
+    instead of making it at once and stopping the node for seconds."""
+    if not ctx.ks.indexes.ready(ORDER_INDEX):
+        raise IndexBuilding()
+    return _live_keys_in(ctx, lo, hi, after)
+
+
+def _live_keys_in(ctx: Any, lo: int, hi: int, after: bytes | None):
     start = b"" if after is None else after + b"\x00"
     data = ctx.ks.data
     now = ctx.now_ms

@@ -15,10 +15,13 @@ one that meets a locked key, while the node serves everyone else. Past the
 lock wait (``txn_timeout_ms``, 2 s) it is answered TRYAGAIN; six million
 keys took 65 s of ticks, with GETs answered within 140 ms meanwhile.
 
-Callers that cannot wait (a participant's range read for another shard's
-coordinator, a slot move's EXPORT) still make a missing index at once
-(``scan_index``, ``order_index``): their first use on a big keyspace still
-stops the loop.
+Callers that cannot wait in that queue refuse instead: a participant asked
+for a range read (or its validation) by another shard's coordinator answers
+"indexing" (core/participant.py ``ranges_ready``), and the coordinator
+retries the transaction with backoff, then answers TRYAGAIN. A slot move's
+EXPORT and DROP wait like a lock. ``scan_index`` and ``order_index`` make
+or finish an index at once; every caller asks ``ready`` first, so only a
+small keyspace's index is ever made that way.
 
 While an index is being made, writes keep it right: a key inserted goes in
 at once (and is remembered, so the slice that reaches it later skips it), a
