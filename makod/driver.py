@@ -184,6 +184,11 @@ class Driver:
         self.core.observe_time(self.clock.mono_ms(), self.clock.wall_ms())
         return rid, self.core.submit(rid, request)
 
+    def fast_read(self, db: int, argv: list[bytes], spec: Any) -> tuple[Any, bool] | None:
+        """A one-key read answered at once (NodeCore.fast_read), or None: submit it."""
+        self.core.observe_time(self.clock.mono_ms(), self.clock.wall_ms())
+        return self.core.fast_read(db, argv, spec)
+
     # -- the ready loop ----------------------------------------------------------------------
     def pump(self) -> None:
         if self._in_loop:

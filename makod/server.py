@@ -478,6 +478,14 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
                 publish(b"__keyevent@%d__:%s" % (db, event.encode()), key)
 
     # -- what sessions call (SessionHost) ------------------------------------------------------
+    def fast_read(self, db: int, argv: list[bytes], spec: Any) -> tuple[Any, bool] | None:
+        """A one-key read answered at once (Driver.fast_read); None: submit it."""
+        try:
+            return self.driver.fast_read(db, argv, spec)
+        except Exception:  # a handler bug: the full path answers it (and says so)
+            log.exception("internal error in a fast read of %r", argv[:2])
+            return None
+
     def submit(self, session: Session, token: int, request: Any) -> tuple[Any, bool] | None:
         try:
             rid, answer = self.driver.submit(request)

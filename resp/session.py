@@ -48,6 +48,9 @@ class SessionHost(Protocol):
 
     def now_ms(self) -> int: ...
 
+    # Optional: a one-key read (spec.fast_read) answered at once, or None.
+    # fast_read(db, argv, spec) -> (reply, released) | None
+
 
 class Session(WaitsMixin, TransactionsMixin):
     def __init__(
@@ -79,6 +82,7 @@ class Session(WaitsMixin, TransactionsMixin):
         self.commands_processed = 0
         # Command statistics (resp/cmdstats.py): token -> (name, start ns, argv, failed)
         self.stats = getattr(host, "command_stats", None)
+        self._fast_read = getattr(host, "fast_read", None)
         self._timed: dict[int, list] = {}
         self._spec_name: str | None = None  # the command being dispatched, for rejected_calls
         self._monitors: set | None = getattr(host, "monitors", None)  # MONITOR clients of this node
@@ -301,6 +305,19 @@ class Session(WaitsMixin, TransactionsMixin):
         else:
             if self.tracking is not None:
                 self.track(spec, argv)
+            if spec.fast_read is not None and not self._slots and self._fast_read is not None:
+                # Nothing answered ahead of it is pending, so an answer now is
+                # in order: no request, token or reply slot (issue 14).
+                stats = self.stats
+                t0 = stats.mono_ns() if stats is not None else 0
+                answer = self._fast_read(self.db, argv, spec)
+                if answer is not None and answer[1]:
+                    if stats is not None:
+                        failed = type(answer[0]) is ErrorReply
+                        stats.record(spec.name, (stats.mono_ns() - t0) // 1000, failed, argv, self)
+                    if not self._quiet:
+                        self._out.append(encode(answer[0], self.proto))
+                    return
             request = TxnRequest([argv], db=self.db)
             request.specs = [spec]
             timing = None if self.stats is None else [spec.name, 0, argv, False]

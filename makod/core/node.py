@@ -271,10 +271,15 @@ class NodeCore(Forwarding, Participation, Routing):
         answer comes through ready().results (and later ready().releases)."""
         specs = getattr(request, "specs", None)
         if specs is not None and specs[0].fast_read is not None and not request.multi and not request.watches:
-            answer = fast_read(self, request, specs[0])
+            answer = fast_read(self, request.db, request.commands[0], specs[0])
             if answer is not None:
                 return answer
         return self._route(rid, request)
+
+    def fast_read(self, db: int, argv: list[bytes], spec: Any) -> tuple[Any, bool] | None:
+        """A one-key read (``spec.fast_read``) answered at once if nothing
+        about its key is pending, with no request made; None: submit it."""
+        return fast_read(self, db, argv, spec)
 
     def set_track_writes(self, on: bool) -> None:
         self.track_writes = on
