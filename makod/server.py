@@ -325,6 +325,7 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
             log.warning("event loop stalled for %.0f ms (ticks are every %d ms)", gap_ms, self.cfg.tick_ms)
         self.last_tick_mono = started
         self.driver.tick()
+        self.peers.flush()
         self.gc_pauses.tick()
         self.tracking_peers.tick(started * 1000)
         self._flush_clients()
@@ -397,6 +398,7 @@ class Node(NodeAdmin, NodeMembers, NodeTracking):
     def _pump(self) -> None:
         self.pump_scheduled = False
         self.driver.pump()
+        self.peers.flush()
         self._flush_clients()
 
     def on_result(self, rid: int, result: Any, released: bool) -> None:

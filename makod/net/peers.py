@@ -35,6 +35,8 @@ log = logging.getLogger("makod.peers")
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
+# A link writes what one loop iteration sent it in one write, or at once past this many bytes.
+OUT_BATCH_BYTES = 256 * 1024
 RECONNECT_MIN_S = 0.05
 RECONNECT_MAX_S = 1.0
 HANDSHAKE_TIMEOUT_S = 5.0
@@ -167,14 +169,41 @@ class _Link:
         self.backoff = RECONNECT_MIN_S
         self.queued: list[bytes] = []
         self.queued_bytes = 0
+        # Messages of this loop iteration, written together at its end: one
+        # write (and one wakeup of the peer) instead of one per message. A
+        # pump sends a peer several at once (accepts, commits, watermarks).
+        self.out: list[bytes] = []
+        self.out_bytes = 0
+        self.out_scheduled = False
         self.sent = 0
         self.dropped = 0
 
     def send(self, data: bytes) -> None:
         if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(self.sealer.seal(data))
-            self.sent += 1
+            self.out.append(data)
+            self.out_bytes += len(data)
+            if self.out_bytes >= OUT_BATCH_BYTES:
+                self._write_out()  # (a snapshot's stream) no need to wait: it is a batch already
+            elif not self.out_scheduled:
+                self.out_scheduled = True
+                self.owner.to_write(self)
             return
+        self._queue(data)
+
+    def _write_out(self) -> None:
+        self.out_scheduled = False
+        out, self.out, self.out_bytes = self.out, [], 0
+        if not out:
+            return
+        if self.writer is not None and not self.writer.is_closing():
+            sealer = self.sealer
+            self.writer.write(b"".join([sealer.seal(data) for data in out]))
+            self.sent += len(out)
+            return
+        for data in out:  # the link went down meanwhile: as if sent just after
+            self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
         if self.queued_bytes + len(data) > MAX_QUEUED_BYTES:
             self.dropped += 1
             return
@@ -291,6 +320,10 @@ class _Link:
             return  # an older connection, or one _connect has not taken yet (it checks ``lost``)
         self.protocol = None
         self.writer = self.sealer = None
+        # Not yet written: ahead of anything sent from now on.
+        out, self.out, self.out_bytes = self.out, [], 0
+        for data in out:
+            self._queue(data)
         if self.connecting:  # the handshake failed: try again later, as after a refused connect
             self._retry_later()
 
@@ -329,6 +362,10 @@ class PeerTransport:
         self.port = port
         self.deliver = deliver
         self.closed = False
+        # Links with messages not yet written (_Link.out): written by flush(),
+        # which the server calls after each pump and tick, else at the end
+        # of this loop iteration.
+        self.unwritten: list[_Link] = []
         self.server: asyncio.AbstractServer | None = None
         self.delay_ms = delay_ms
         self.links = {
@@ -352,6 +389,17 @@ class PeerTransport:
         self.max_inbound += 2
         if peer != self.node_id and peer not in self.links:
             self.links[peer] = _Link(self, peer, host, port)
+
+    def to_write(self, link: _Link) -> None:
+        if not self.unwritten:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.unwritten.append(link)
+
+    def flush(self) -> None:
+        """Write every link's messages of this loop iteration, one write each."""
+        links, self.unwritten = self.unwritten, []
+        for link in links:
+            link._write_out()
 
     def send(self, peer: int, msg: Message) -> None:
         if peer == self.node_id:
