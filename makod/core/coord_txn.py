@@ -24,7 +24,7 @@ class DistTxn:
         "id", "token", "request", "attempt", "phase", "deadline", "pending",
         "fetched", "ranges", "need_keys", "need_ranges",
         "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked", "read_round",
-        "wall_ms", "events", "slots_version", "moving_since",
+        "wall_ms", "events", "slots_version", "moving_since", "local_writes", "reserved",
     )
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
@@ -59,6 +59,10 @@ class DistTxn:
         # when its attempts have met slots on the move.
         self.slots_version = 0
         self.moving_since: float | None = None
+        # The keys the last run wrote at the coordinator's shard, and those
+        # of them held for this attempt (coord_reserve.py).
+        self.local_writes: list[bytes] = []
+        self.reserved: list[bytes] = []
 
 
 class ScratchContext(DirectContext):

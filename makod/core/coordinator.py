@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from makod.core.context import IndexBuilding, KeyLocked, NeedRemote, vec_join
 from makod.core.node_participant import READS_TOO_LARGE
 from makod.core.participant import INDEXING
+from makod.core.coord_reserve import HotKeyReservations
 from makod.core.coord_slots import SlotMoves
 from makod.core.slots import BUSY
 from makod.core.coord_txn import (
@@ -74,7 +75,7 @@ DEADLINE_MS_PER_KEY = 0.05
 _GAVE_UP_ERRORS = {"timeout": errors.TRYAGAIN_TIMED_OUT, "indexing": errors.TRYAGAIN_INDEXING}
 
 
-class Coordinator(SlotMoves):
+class Coordinator(SlotMoves, HotKeyReservations):
     def __init__(self, node: "NodeCore") -> None:
         self.node = node
         self.active: dict[tuple, DistTxn] = {}
@@ -84,6 +85,7 @@ class Coordinator(SlotMoves):
         # aborted attempts by cause (each retry is an attempt).
         self.commits = 0
         self.aborts: dict[str, int] = {}
+        self.reservations: dict[int, tuple] = {}  # id(txn) -> (mark, keys): coord_reserve.py
 
     # -- starting ------------------------------------------------------------------------
     def start(self, token: Any, request: Any) -> None:
@@ -120,6 +122,7 @@ class Coordinator(SlotMoves):
             txn.need_keys = keys
         txn.need_ranges = set()
         txn.slots_version = self.node.slots.current()
+        self._reserve(txn)
         self._fetch(txn)
 
     # -- READ ----------------------------------------------------------------------------------
@@ -319,6 +322,7 @@ class Coordinator(SlotMoves):
                 self._done(txn, ErrorReply(errors.TXN_WRITES_TOO_LARGE.format(size, node.cfg.max_txn_bytes)), deps)
                 return
         txn.ops_by_shard = by_shard
+        txn.local_writes = sorted({op[1] for op in by_shard.get(node.shard, ())})
         self._after_run(txn, ctx)
         if by_shard:
             self._prepare(txn)
@@ -345,6 +349,7 @@ class Coordinator(SlotMoves):
     # -- PREPARE ------------------------------------------------------------------------------------
     def _prepare(self, txn: DistTxn) -> None:
         node = self.node
+        self._release(txn)  # its prepare locks what it writes from here on
         if self._slots_moved(txn):
             return
         self._enter(txn, PREPARE)
@@ -383,6 +388,7 @@ class Coordinator(SlotMoves):
     # -- VALIDATE ------------------------------------------------------------------------------------
     def _validate(self, txn: DistTxn) -> None:
         node = self.node
+        self._release(txn)  # (read-only: nothing was prepared)
         if self._slots_moved(txn):
             return
         self._enter(txn, VALIDATE)
@@ -453,6 +459,7 @@ class Coordinator(SlotMoves):
         self._done(txn, txn.result, deps)
 
     def _done(self, txn: DistTxn, result: Any, deps: tuple) -> None:
+        self._release(txn)
         self.commits += 1
         self.active.pop(txn.id, None)
         by_shard = txn.ops_by_shard
@@ -471,6 +478,7 @@ class Coordinator(SlotMoves):
     def _abort(self, txn: DistTxn, retry: bool, cause: str = "conflict", error: str | None = None) -> None:
         """``error``: the reply when it does not retry (default: TRYAGAIN, for the cause)."""
         node = self.node
+        self._release(txn)
         self.aborts[cause] = self.aborts.get(cause, 0) + 1  # for /metrics
         for shard in self._held_shards(txn):
             if shard == node.shard:
@@ -513,6 +521,7 @@ class Coordinator(SlotMoves):
         return True
 
     def tick(self) -> None:
+        self._drop_orphan_reservations()
         now = self.node.mono_ms
         for txn in list(self.active.values()):
             if txn.phase == BACKOFF:
@@ -527,6 +536,7 @@ class Coordinator(SlotMoves):
         """We no longer lead: nothing undecided may go on; let another leader run it."""
         node = self.node
         for txn in list(self.active.values()):
+            self._release(txn)
             if txn.phase == INSTALL:
                 # Decided and installed here (now undone with our speculative
                 # state): its fate is the epoch verdict's; the client learns it.

@@ -136,6 +136,10 @@ class LuigiTxn(DistTxn):
 class LuigiCoordinator(Coordinator):
     """Mako's coordinator with certification replaced by timestamp order."""
 
+    # Its start locks cannot fail, and its order leaves nothing to hold hot
+    # keys against (coord_reserve.py).
+    reserves_on_retry = False
+
     def __init__(self, node: "NodeCore") -> None:
         super().__init__(node)
         # (txn, shard) started there and let go without an Install: what a
