@@ -20,7 +20,8 @@ For each transaction, in phases:
    the reply waits for the vector watermark instead (node.finish).
 
 A conflict aborts everything prepared and retries from the start after a
-short random backoff, a bounded number of times. Lost Install/Abort messages
+short random backoff, a bounded number of times; a retry holds the keys its
+last attempt wrote here until it prepares (coord_reserve.py). Lost Install/Abort messages
 are repaired by participants asking (TxnQuery) what became of a transaction
 they hold prepared.
 """
