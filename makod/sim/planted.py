@@ -199,6 +199,11 @@ LUIGI_SHAPE = dict(shards=2, replicas=3, learners=0, preferred_leaders=False, pr
 # first caught at seeds 221, 73 and 26 once forwards waited for the old
 # leader's answer (CI time: minutes); here at seed 9 each.
 RICH_SHAPE = dict(shards=3, replicas=3, learners=1, preferred_leaders=True, protocol="mako")
+# Since retries hold their hot keys (core/coord_reserve.py), cross-shard
+# transactions abort far less and the schedules changed: on RICH_SHAPE the
+# sweep first caught tombstone-deps at seed 278 (at 9 with the holding
+# turned off); with leaders left to the elections, at seed 19.
+TOMBSTONE_SHAPE = dict(RICH_SHAPE, preferred_leaders=False)
 
 # A late duplicate prepare needs cross-shard transactions, a participant shard
 # that restarts whole (forgetting outcomes) and a copy delayed across it. The
@@ -221,7 +226,7 @@ BUGS: dict[str, PlantedBug] = {
     for bug in [
         PlantedBug("epoch-gap", "1: a marker after a hole in its epoch's batches is believed", _epoch_gap, RICH_SHAPE),
         PlantedBug("tombstone-deps", "2: deletions and range reads carry no dependency vector", _tombstone_deps,
-                   RICH_SHAPE),
+                   TOMBSTONE_SHAPE),
         PlantedBug("restart-vote", "3: a replica votes at once after a restart", _restart_vote),
         PlantedBug("preferred-timer", "4: the preferred replica campaigns within the lease", _preferred_timer,
                    dict(shards=2, replicas=3, learners=0, preferred_leaders=True, protocol="mako")),
