@@ -43,11 +43,21 @@ class HotKeyReservations:
     # Protocols that order transactions up front (Luigi) never meet these conflicts.
     reserves_on_retry = True
 
-    def _reserve(self, txn: DistTxn) -> None:
-        """At the start of a retry: hold what the last attempt wrote here."""
+    def _reserve(self, txn: DistTxn) -> bool:
+        """At the start of a retry: hold what the last attempt wrote here.
+        False: another transaction holds one of those keys, so this attempt
+        would fail at its prepare: wait for it instead (the caller backs off
+        without counting an attempt), for up to ``txn_timeout_ms`` in all."""
         if not self.reserves_on_retry or not txn.local_writes or txn.attempt < 2:
-            return
-        locks = self.node.replica.locks
+            return True
+        node = self.node
+        locks = node.replica.locks
+        if any(key in locks for key in txn.local_writes):
+            if txn.waiting_since is None:
+                txn.waiting_since = node.mono_ms
+            if node.mono_ms - txn.waiting_since < node.cfg.txn_timeout_ms:
+                return False
+        txn.waiting_since = None
         mark = Reserved(txn)
         held = []
         for key in txn.local_writes:
@@ -57,6 +67,7 @@ class HotKeyReservations:
         txn.reserved = held
         if held:
             self.reservations[id(txn)] = (mark, held)
+        return True
 
     def _release(self, txn: DistTxn) -> None:
         held = txn.reserved

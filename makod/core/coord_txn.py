@@ -25,6 +25,7 @@ class DistTxn:
         "fetched", "ranges", "need_keys", "need_ranges",
         "result", "ops_by_shard", "read_deps", "range_deps", "clocks", "epochs", "retry_at", "asked", "read_round",
         "wall_ms", "events", "slots_version", "moving_since", "local_writes", "reserved",
+        "waiting_since",
     )
 
     def __init__(self, txn_id: tuple, token: Any, request: Any) -> None:
@@ -63,6 +64,7 @@ class DistTxn:
         # of them held for this attempt (coord_reserve.py).
         self.local_writes: list[bytes] = []
         self.reserved: list[bytes] = []
+        self.waiting_since: float | None = None  # since when a retry waits for its keys
 
 
 class ScratchContext(DirectContext):

@@ -121,7 +121,12 @@ class Coordinator(Reads, SlotMoves, HotKeyReservations):
             txn.need_keys = keys
         txn.need_ranges = set()
         txn.slots_version = self.node.slots.current()
-        self._reserve(txn)
+        if not self._reserve(txn):
+            # Its keys here are held by another: wait, not counted as an attempt.
+            txn.attempt -= 1
+            txn.phase = BACKOFF
+            txn.retry_at = self.node.mono_ms + self.node.rng.random() * 2.0
+            return
         self._fetch(txn)
 
     def _execute(self, txn: DistTxn) -> None:

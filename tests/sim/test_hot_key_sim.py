@@ -21,10 +21,11 @@ def test_retries_hold_their_hot_keys_under_faults(monkeypatch, shape):
     reserve = HotKeyReservations._reserve
 
     def counting_reserve(self, txn):
-        reserve(self, txn)
+        go = reserve(self, txn)
         held[0] += len(txn.reserved)
         if self not in coordinators:
             coordinators.append(self)
+        return go
 
     monkeypatch.setattr(HotKeyReservations, "_reserve", counting_reserve)
     ops = 0
@@ -40,5 +41,12 @@ def test_retries_hold_their_hot_keys_under_faults(monkeypatch, shape):
                     assert coord.active.get(holder.txn.id) is holder.txn, (seed, key)
             for mark, _keys in coord.reservations.values():
                 assert coord.active.get(mark.txn.id) is mark.txn, seed
+            # And no retry has waited for its keys past txn_timeout_ms (the
+            # runner's clients give up on a reply before a longer wait would
+            # show, so the runner alone does not see it).
+            node = coord.node
+            for txn in coord.active.values():
+                if txn.waiting_since is not None:
+                    assert node.mono_ms - txn.waiting_since <= node.cfg.txn_timeout_ms + 50, seed
     assert ops > 0
     assert held[0] > 0, "no retry held a key: the test exercised nothing"

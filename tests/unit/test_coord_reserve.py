@@ -20,9 +20,15 @@ class _Replica:
         self.lock_released = False
 
 
+class _Cfg:
+    txn_timeout_ms = 2000
+
+
 class _Node:
     def __init__(self) -> None:
         self.replica = _Replica()
+        self.mono_ms = 1000.0
+        self.cfg = _Cfg()
 
 
 class _Coord(HotKeyReservations):
@@ -52,15 +58,31 @@ def test_a_first_attempt_holds_nothing_a_retry_holds_what_it_wrote_here():
     assert retry.reserved == [b"w1", b"d1"]
 
 
-def test_a_key_another_holds_is_left_to_it():
+def test_a_retry_waits_while_another_holds_one_of_its_keys_then_takes_them():
     coord = _Coord()
-    coord.node.replica.locks[b"w1"] = (2, 7, 9)  # a prepared transaction's lock
+    node = coord.node
+    node.replica.locks[b"w1"] = (2, 7, 9)  # a prepared transaction's lock
     txn = _txn(coord, 3, [b"w1", b"d1"])
-    coord._reserve(txn)
-    assert coord.node.replica.locks[b"w1"] == (2, 7, 9)
-    assert txn.reserved == [b"d1"]
+    assert coord._reserve(txn) is False  # it would fail at its prepare: wait
+    assert txn.reserved == [] and set(node.replica.locks) == {b"w1"}
+    node.mono_ms += 500
+    assert coord._reserve(txn) is False  # still held
+    del node.replica.locks[b"w1"]
+    assert coord._reserve(txn) is True
+    assert txn.reserved == [b"w1", b"d1"] and txn.waiting_since is None
+
+
+def test_a_retry_stops_waiting_after_the_transaction_timeout():
+    coord = _Coord()
+    node = coord.node
+    node.replica.locks[b"w1"] = (2, 7, 9)
+    txn = _txn(coord, 3, [b"w1", b"d1"])
+    assert coord._reserve(txn) is False
+    node.mono_ms += node.cfg.txn_timeout_ms
+    assert coord._reserve(txn) is True  # runs anyway, holding what is free
+    assert node.replica.locks[b"w1"] == (2, 7, 9) and txn.reserved == [b"d1"]
     coord._release(txn)
-    assert coord.node.replica.locks == {b"w1": (2, 7, 9)}  # not ours: untouched
+    assert node.replica.locks == {b"w1": (2, 7, 9)}  # not ours: untouched
 
 
 def test_a_reserved_key_makes_this_shards_own_transactions_wait():
