@@ -12,6 +12,11 @@ until its prepare locks them: this shard's own transactions that touch
 one wait for it (KeyLocked, as for a lock), and another transaction's
 prepare of one fails (as for a lock).
 
+A retry that finds one of those keys held by another transaction (its
+lock or its reservation) waits for it, backing off a tick at a time
+without counting an attempt, rather than run an attempt bound to fail at
+its prepare; after ``txn_timeout_ms`` of waiting it runs anyway.
+
 A reservation only makes others wait or retry, like a lock: it changes
 nothing any transaction reads or writes, so it cannot break
 serializability. It holds no clock, so the watermark does not wait for it.
