@@ -69,8 +69,21 @@ def test_slot_steps_wait_for_durability_under_speculative_acks():
                 moved += result.stats["reshard_moves"]
             except AssertionError as exc:
                 # A lost client write is what speculative acks risk; anything else is a bug.
-                assert "lost" in str(exc) or "final state of" in str(exc), exc
+                assert "lost" in str(exc) or "final state of" in str(exc) or _lost_register_write(str(exc)), exc
     assert moved > 0
+
+
+def _lost_register_write(text: str) -> bool:
+    """A read that returned a register's older value after a write that was
+    answered the moment it was installed (invoke == end: a speculative ack,
+    not waiting for replication) and then lost with its leader. Seed 6
+    (harsh) shows it since retries wait for their hot keys (a schedule
+    change): op 149 was answered by shard 0's leader, which crashed 64 ms
+    later, before replicating it."""
+    import re
+
+    found = re.search(r"overwrote it in between \((\d+\.\d)\.\.(\d+\.\d);", text)
+    return found is not None and found.group(1) == found.group(2)
 
 
 def test_a_reshard_seed_replays_exactly():
