@@ -45,6 +45,7 @@ class Reserved:
 class HotKeyReservations:
     node: Any
     active: dict
+    reservations: dict  # id(txn) -> (its Reserved mark, the keys it holds)
     # Protocols that order transactions up front (Luigi) never meet these conflicts.
     reserves_on_retry = True
 
@@ -96,8 +97,8 @@ class HotKeyReservations:
         active (every path out releases it; none may block keys for good)."""
         if not self.reservations:
             return
-        for key, (mark, keys) in list(self.reservations.items()):
+        for txn_key, (mark, keys) in list(self.reservations.items()):
             if self.active.get(mark.txn.id) is not mark.txn:
-                del self.reservations[key]
+                del self.reservations[txn_key]
                 mark.txn.reserved = []
                 self._unreserve(mark, keys)
